@@ -1,0 +1,1 @@
+"""ikesim.crypto."""

@@ -1,0 +1,206 @@
+"""Configuration of the IKE core: policies with documented defaults and units.
+
+Plain frozen dataclasses (STYLE.md rule 12). The scenario layer converts YAML
+into these; the core never sees pydantic or YAML. Every duration is a float
+number of seconds. Defaults are strongSwan's (shared/REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ikesim.types import Address
+
+__all__ = [
+    "RetransmitPolicy",
+    "Lifetime",
+    "AuthMethodName",
+    "Credentials",
+    "IkePolicy",
+    "ChildPolicy",
+    "Connection",
+    "DaemonConfig",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RetransmitPolicy:
+    """Request retransmission schedule (RFC 7296 §2.1).
+
+    The n-th retransmission (n = 1..tries) is sent ``timeout * base**(n-1)``
+    seconds after the previous transmission (capped at ``limit`` if set); the
+    exchange is given up ``timeout * base**tries`` after the last one.
+    strongSwan: 4 s, 1.8, 5 tries: retransmits at 4, 11.2, 24.2, 47.5, 89.5 s,
+    gives up at 165.1 s. ``jitter`` (fraction, 0..1) subtracts a random share of
+    each timeout, as strongSwan's ``retransmit_jitter``.
+    """
+
+    timeout: float = 4.0
+    """Seconds before the first retransmission."""
+    base: float = 1.8
+    """Multiplier between successive timeouts."""
+    tries: int = 5
+    """Number of retransmissions before giving up."""
+    jitter: float = 0.0
+    """Fraction of each timeout subtracted at random (0 = none)."""
+    limit: float | None = None
+    """Upper bound on a single timeout in seconds (None = no cap)."""
+
+    @classmethod
+    def strongswan(cls) -> RetransmitPolicy:
+        """strongSwan charon defaults."""
+        return cls()
+
+    @classmethod
+    def libreswan(cls) -> RetransmitPolicy:
+        """libreswan-like: 0.5 s doubling (0.5, 1, 2, 4, 8, 16, 32 s), then give up."""
+        return cls(timeout=0.5, base=2.0, tries=7)
+
+    def timeouts(self) -> list[float]:
+        """Waits after each transmission: ``tries`` retransmission waits plus the final give-up wait."""
+        out = []
+        for n in range(self.tries + 1):
+            t = self.timeout * self.base**n
+            if self.limit is not None:
+                t = min(t, self.limit)
+            out.append(t)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """Soft and hard lifetimes of an SA (RFC 7296 §2.8), strongSwan semantics.
+
+    The rekey (soft) deadline is ``rekey_time - U(0, rand_time)`` after the SA
+    is created, or ``rekey_fraction * life_time - U(0, rand_time)`` when
+    ``rekey_fraction`` is set (per-side stagger: the client rekeys at 0.7, the
+    gateway at 0.8). The hard deadline is ``life_time`` after creation.
+    0 means "never" for each of them.
+    """
+
+    rekey_time: float = 3600.0
+    """Seconds after creation at which to rekey (before jitter)."""
+    life_time: float = 3960.0
+    """Seconds after creation at which the SA expires (hard lifetime)."""
+    rand_time: float = 360.0
+    """Upper bound of the random amount subtracted from the rekey time (seconds)."""
+    rekey_fraction: float | None = None
+    """If set, rekey at this fraction of ``life_time`` instead of at ``rekey_time``."""
+    rekey_bytes: int = 0
+    """Soft byte limit for the data plane (0 = none)."""
+    life_bytes: int = 0
+    """Hard byte limit (0 = none)."""
+    rekey_packets: int = 0
+    """Soft packet limit (0 = none)."""
+    life_packets: int = 0
+    """Hard packet limit (0 = none)."""
+
+    @classmethod
+    def ike_default(cls) -> Lifetime:
+        """strongSwan IKE_SA: rekey 4 h, over_time 24 min, rand_time 24 min."""
+        return cls(rekey_time=14400.0, life_time=15840.0, rand_time=1440.0)
+
+    @classmethod
+    def child_default(cls) -> Lifetime:
+        """strongSwan CHILD_SA: rekey 1 h, life 66 min, rand_time 6 min."""
+        return cls(rekey_time=3600.0, life_time=3960.0, rand_time=360.0)
+
+    def soft_after(self) -> float | None:
+        """Nominal soft deadline before jitter, in seconds after creation; None if never."""
+        if self.rekey_fraction is not None:
+            return self.rekey_fraction * self.life_time if self.life_time > 0 else None
+        return self.rekey_time if self.rekey_time > 0 else None
+
+    def hard_after(self) -> float | None:
+        """Hard deadline in seconds after creation; None if never."""
+        return self.life_time if self.life_time > 0 else None
+
+
+class AuthMethodName(enum.Enum):
+    """How this node authenticates itself (RFC 7296 §2.15, RFC 7427)."""
+
+    PSK = "psk"
+    ECDSA_P256 = "ecdsa"
+    ED25519 = "ed25519"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A node's authentication material.
+
+    For PSK, ``psk`` is the shared secret. For signatures, ``private_key`` is a
+    ``cryptography`` private key, ``certificate`` this node's X.509 certificate,
+    ``trust_anchors`` the CA certificates that peer certificates must chain to.
+    """
+
+    method: AuthMethodName = AuthMethodName.PSK
+    psk: bytes = b""
+    private_key: Any = None
+    certificate: Any = None
+    trust_anchors: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IkePolicy:
+    """IKE_SA policy: proposals, lifetimes, retransmissions, liveness."""
+
+    proposals: tuple[str, ...] = ("aes256gcm16-prfsha256-x25519",)
+    """strongSwan-style proposal strings, in order of preference (``aes128-sha256-modp2048``)."""
+    lifetime: Lifetime = field(default_factory=Lifetime.ike_default)
+    retransmit: RetransmitPolicy = field(default_factory=RetransmitPolicy)
+    dpd_delay: float = 0.0
+    """Seconds of inbound silence after which a liveness check is sent (0 = off)."""
+    nonce_size: int = 32
+    """Nonce length in bytes (RFC 7296 §2.10: at least half the PRF key size)."""
+    collision_retry_base: float = 15.0
+    """Rekey retry after TEMPORARY_FAILURE: base seconds (strongSwan: 15 s ...)."""
+    collision_retry_jitter: float = 10.0
+    """... minus a random amount below this many seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPolicy:
+    """CHILD_SA policy (RFC 7296 §1.3, §2.9, §2.17)."""
+
+    name: str = "net"
+    proposals: tuple[str, ...] = ("aes256gcm16",)
+    """ESP proposals; a KE group in the string (``aes256gcm16-x25519``) requests PFS on rekey."""
+    lifetime: Lifetime = field(default_factory=Lifetime.child_default)
+    local_ts: tuple[str, ...] = ("dynamic",)
+    """CIDRs; ``dynamic`` means this node's own address /32."""
+    remote_ts: tuple[str, ...] = ("dynamic",)
+    delete_rekeyed_delay: float = 5.0
+    """Seconds the old inbound SA lingers after a rekey so late packets still decrypt."""
+    mode: str = "tunnel"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One configured connection on one node (strongSwan's ``conn``)."""
+
+    name: str
+    local_id: str
+    """Identity: an e-mail-like ``user@host`` (ID_RFC822_ADDR), an IP (ID_IPV4_ADDR) or an FQDN."""
+    remote_id: str | None = None
+    """Expected peer identity; None accepts any."""
+    remote_addr: Address | None = None
+    """Peer address, needed to initiate."""
+    local_addr: Address | None = None
+    """Source address to use; None = the daemon's first address."""
+    credentials: Credentials = field(default_factory=Credentials)
+    ike: IkePolicy = field(default_factory=IkePolicy)
+    children: tuple[ChildPolicy, ...] = field(default_factory=lambda: (ChildPolicy(),))
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """Node-wide settings of an ``IkeDaemon``."""
+
+    name: str
+    addresses: tuple[Address, ...]
+    connections: tuple[Connection, ...]
+    cookie_threshold: int | None = None
+    """Half-open IKE_SAs above which IKE_SA_INIT requests must carry a COOKIE (RFC 7296 §2.6);
+    None = never ask."""

@@ -1,0 +1,295 @@
+"""Events the sans-IO IKE core reports through ``IkeDaemon.next_event()``.
+
+Frozen, slotted, keyword-only dataclasses named in the past tense (STYLE.md
+rule 4). They carry identifiers and values, never live objects, and no
+timestamp: the driver drains them right after each call and the metrics
+collector stamps simulated time and node.
+
+SPIs are ``bytes`` (8 for IKE, 4 for ESP). ``spi_i``/``spi_r`` always name
+the IKE_SA concerned; for CHILD_SAs ``spi_in`` is the SPI this node chose
+(its inbound SA), ``spi_out`` the one the peer chose.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ikesim.types import Address
+
+__all__ = [
+    "SaKind",
+    "IkeEvent",
+    "ExchangeStarted",
+    "ExchangeCompleted",
+    "Retransmitted",
+    "MessageDropped",
+    "IkeSaInitRetried",
+    "IkeSaEstablished",
+    "IkeSaDeleted",
+    "ChildSaInstalled",
+    "ChildSaDeleted",
+    "RekeyStarted",
+    "RekeyCompleted",
+    "RekeyCollision",
+    "SaExpired",
+    "AuthFailed",
+    "ProposalRejected",
+    "NatDetected",
+    "PeerAddressChanged",
+    "DeadPeerDetected",
+    "ErrorNotifyReceived",
+]
+
+
+class SaKind(enum.Enum):
+    """Which kind of SA an event is about."""
+
+    IKE = "ike"
+    CHILD = "child"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IkeEvent:
+    """Base class of every core event."""
+
+    spi_i: bytes
+    """Initiator SPI of the IKE_SA concerned (RFC 7296 §3.1)."""
+    spi_r: bytes
+    """Responder SPI of the IKE_SA concerned (zeros before IKE_SA_INIT completes)."""
+    connection: str
+    """Name of the configured connection."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeStarted(IkeEvent):
+    """This node sent the first transmission of a request (RFC 7296 §1)."""
+
+    exchange: str
+    """IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA or INFORMATIONAL."""
+    purpose: str
+    """What the exchange is for: ike_sa_init, ike_auth, create_child, rekey_child, rekey_ike,
+    delete_child, delete_ike, dpd, informational."""
+    message_id: int
+    peer: Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeCompleted(IkeEvent):
+    """A request this node sent has been answered, or given up on (RFC 7296 §2.1)."""
+
+    exchange: str
+    purpose: str
+    message_id: int
+    outcome: str
+    """``ok``, the name of an error notify received (e.g. ``NO_PROPOSAL_CHOSEN``), ``timeout``
+    (no answer after the last retransmission) or ``aborted`` (the IKE_SA went away)."""
+    retransmissions: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retransmitted(IkeEvent):
+    """A request was sent again, byte for byte (RFC 7296 §2.1)."""
+
+    exchange: str
+    purpose: str
+    message_id: int
+    attempt: int
+    """1 for the first retransmission."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDropped(IkeEvent):
+    """An incoming datagram was discarded; ``reason`` says why (malformed, integrity, ...)."""
+
+    reason: str
+    src: Address
+    dst: Address
+    exchange: str = ""
+    message_id: int = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IkeSaInitRetried(IkeEvent):
+    """IKE_SA_INIT restarted after COOKIE or INVALID_KE_PAYLOAD (RFC 7296 §2.6, §1.2)."""
+
+    reason: str
+    """``cookie`` or ``invalid_ke``."""
+    group: int
+    """KE group used in the retried request."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IkeSaEstablished(IkeEvent):
+    """An IKE_SA is established: after IKE_AUTH, or a rekeyed IKE_SA (RFC 7296 §1.2, §1.3.2)."""
+
+    initiator: bool
+    """True if this node is the original initiator of this IKE_SA."""
+    local: Address
+    peer: Address
+    local_id: str
+    peer_id: str
+    encr: str
+    """Negotiated transforms, strongSwan-style (``aes256gcm16``)."""
+    integ: str
+    prf: str
+    group: str
+    rekey_of: bytes | None
+    """Local SPI of the IKE_SA this one replaces, for a rekey."""
+    rekey_at: float | None
+    """Planned soft lifetime deadline (absolute seconds), None if never."""
+    expire_at: float | None
+    """Planned hard lifetime deadline (absolute seconds), None if never."""
+    sk_ei: bytes
+    """Key material, for the Wireshark key table (RFC 7296 §2.14); SK_e includes any salt."""
+    sk_er: bytes
+    sk_ai: bytes
+    sk_ar: bytes
+    encr_wireshark: str
+    """Wireshark's name for the encryption algorithm (ikev2_decryption_table)."""
+    integ_wireshark: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IkeSaDeleted(IkeEvent):
+    """An IKE_SA is gone from this node."""
+
+    reason: str
+    """``rekeyed``, ``deleted_locally``, ``deleted_by_peer``, ``expired``, ``timeout``
+    (retransmissions exhausted), ``dpd_timeout``, ``auth_failed``, ``failed``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChildSaInstalled(IkeEvent):
+    """A CHILD_SA pair is installed (RFC 7296 §1.3.1, §2.17)."""
+
+    child: str
+    """Name of the child configuration."""
+    spi_in: bytes
+    spi_out: bytes
+    initiator: bool
+    """True if this node initiated the exchange that created it."""
+    encr: str
+    integ: str
+    pfs_group: str
+    """Group used for PFS in this exchange, ``none`` if none (and for IKE_AUTH children)."""
+    local_ts: str
+    remote_ts: str
+    rekey_of: bytes | None
+    """spi_in of the CHILD_SA this one replaces, for a rekey."""
+    rekey_of_out: bytes | None
+    """spi_out of the CHILD_SA this one replaces, for a rekey."""
+    rekey_at: float | None
+    expire_at: float | None
+    local: Address
+    peer: Address
+    encr_key_in: bytes
+    """ESP keys (RFC 7296 §2.17); for AEAD the salt is appended to the key."""
+    integ_key_in: bytes
+    encr_key_out: bytes
+    integ_key_out: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChildSaDeleted(IkeEvent):
+    """A CHILD_SA pair is gone from this node (inbound SA removed)."""
+
+    child: str
+    spi_in: bytes
+    spi_out: bytes
+    reason: str
+    """``rekeyed``, ``deleted_locally``, ``deleted_by_peer``, ``expired``, ``ike_deleted``,
+    ``redundant`` (lost a collision)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RekeyStarted(IkeEvent):
+    """This node triggered a rekey (RFC 7296 §1.3.2, §1.3.3)."""
+
+    kind: SaKind
+    old_spi: bytes
+    """CHILD: spi_in of the SA being rekeyed; IKE: this node's SPI of the IKE_SA."""
+    old_spi_out: bytes
+    """CHILD: spi_out of the SA being rekeyed; IKE: the peer's SPI."""
+    trigger: str
+    """``soft_lifetime``, ``command``, ``retry``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RekeyCompleted(IkeEvent):
+    """A rekey finished on this node: the new SA is installed (initiator or responder)."""
+
+    kind: SaKind
+    old_spi: bytes
+    new_spi: bytes
+    """CHILD: new spi_in; IKE: this node's SPI of the new IKE_SA."""
+    initiator: bool
+    collision: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RekeyCollision(IkeEvent):
+    """Both peers rekeyed the same SA at once (RFC 7296 §2.8.1, §2.8.2)."""
+
+    kind: SaKind
+    old_spi: bytes
+    won: bool
+    """True if the SA this node created survives."""
+    redundant_spi: bytes
+    """Local SPI of the SA that is redundant."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaExpired(IkeEvent):
+    """An SA reached its hard lifetime (RFC 7296 §2.8) and is removed."""
+
+    kind: SaKind
+    spi: bytes
+    """CHILD: spi_in; IKE: local SPI."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthFailed(IkeEvent):
+    """Authentication failed: ``local`` True when we rejected the peer's AUTH (RFC 7296 §2.15)."""
+
+    local: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposalRejected(IkeEvent):
+    """No acceptable proposal (RFC 7296 §2.7); ``local`` True when this node rejected it."""
+
+    local: bool
+    exchange: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NatDetected(IkeEvent):
+    """NAT_DETECTION_* hashes did not match (RFC 7296 §2.23)."""
+
+    local_behind_nat: bool
+    peer_behind_nat: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerAddressChanged(IkeEvent):
+    """An authenticated message came from a new peer address (RFC 7296 §2.23)."""
+
+    old: Address
+    new: Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadPeerDetected(IkeEvent):
+    """A liveness check got no answer (RFC 7296 §2.4)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorNotifyReceived(IkeEvent):
+    """An error notify arrived in a response or INFORMATIONAL (RFC 7296 §3.10.1)."""
+
+    notify: str
+    exchange: str
+    message_id: int
