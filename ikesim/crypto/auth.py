@@ -1,0 +1,201 @@
+"""AUTH payload computation and verification; in-memory certificates (RFC 7296 §2.15, §3.7; RFC 7427).
+
+Signatures are deterministic (Ed25519; ECDSA with RFC 6979 nonces) and
+certificates use fixed validity dates and serials drawn from the ``Rng``, so
+the same seed produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+
+from ikesim.crypto.meter import OpCounter
+from ikesim.crypto.prf import prf
+from ikesim.errors import AuthenticationFailed
+from ikesim.rng import Rng
+from ikesim.wire.iana import AuthMethod
+
+__all__ = [
+    "signed_octets",
+    "psk_auth",
+    "sign_auth",
+    "verify_auth",
+    "make_ca",
+    "make_end_entity",
+    "verify_certificate",
+    "cert_request_hash",
+]
+
+_KEY_PAD = b"Key Pad for IKEv2"
+# RFC 7427 Appendix A: DER AlgorithmIdentifiers.
+_ALG_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
+_ALG_ED25519 = bytes.fromhex("300506032b6570")
+_NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+_NOT_AFTER = datetime.datetime(2045, 1, 1, tzinfo=datetime.timezone.utc)
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def signed_octets(
+    message: bytes, peer_nonce: bytes, prf_id: int, sk_p: bytes, id_body: bytes,
+    meter: OpCounter | None = None,
+) -> bytes:
+    """RFC 7296 §2.15: RealMessage | NonceData | prf(SK_p, IDx')."""
+    return message + peer_nonce + prf(prf_id, sk_p, id_body, meter)
+
+
+def psk_auth(prf_id: int, psk: bytes, octets: bytes, meter: OpCounter | None = None) -> bytes:
+    """RFC 7296 §2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)."""
+    return prf(prf_id, prf(prf_id, psk, _KEY_PAD, meter), octets, meter)
+
+
+def _key_alg(key: Any) -> str:
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "ed25519"
+    return "ecdsa"
+
+
+def sign_auth(private_key: Any, octets: bytes, meter: OpCounter | None = None) -> tuple[AuthMethod, bytes]:
+    """RFC 7427 §3: Digital Signature AUTH data = len | AlgorithmIdentifier | signature."""
+    alg = _key_alg(private_key)
+    if meter is not None:
+        meter.add(f"sign:{alg}")
+    if alg == "ed25519":
+        return AuthMethod.DIGITAL_SIGNATURE, bytes([len(_ALG_ED25519)]) + _ALG_ED25519 + private_key.sign(octets)
+    sig = private_key.sign(octets, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return AuthMethod.DIGITAL_SIGNATURE, bytes([len(_ALG_ECDSA_SHA256)]) + _ALG_ECDSA_SHA256 + sig
+
+
+def _ecdsa_raw_to_der(raw: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    half = len(raw) // 2
+    return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+
+
+def verify_auth(method: int, data: bytes, octets: bytes, public_key: Any, meter: OpCounter | None = None) -> bool:
+    """RFC 7427 §3 / RFC 7296 §3.8: verify a signature AUTH payload against *octets*."""
+    alg = _key_alg(public_key)
+    if meter is not None:
+        meter.add(f"verify:{alg}")
+    try:
+        if method == AuthMethod.DIGITAL_SIGNATURE:
+            if not data:
+                return False
+            n = data[0]
+            alg_id, sig = data[1 : 1 + n], data[1 + n :]
+            if alg == "ed25519" and alg_id == _ALG_ED25519:
+                public_key.verify(sig, octets)
+                return True
+            if alg == "ecdsa" and alg_id == _ALG_ECDSA_SHA256:
+                public_key.verify(sig, octets, ec.ECDSA(hashes.SHA256()))
+                return True
+            return False
+        if method == AuthMethod.ECDSA_SHA256_P256 and alg == "ecdsa":
+            public_key.verify(_ecdsa_raw_to_der(data), octets, ec.ECDSA(hashes.SHA256()))
+            return True
+    except (InvalidSignature, ValueError):
+        return False
+    return False
+
+
+def _new_key(rng: Rng, key_type: str) -> Any:
+    if key_type == "ed25519":
+        return ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
+    if key_type == "ecdsa":
+        return ec.derive_private_key(1 + rng.below(_P256_N - 1), ec.SECP256R1())
+    raise ValueError(f"unknown key type {key_type!r}")
+
+
+def _sign_cert(builder: x509.CertificateBuilder, key: Any) -> x509.Certificate:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return builder.sign(key, None)
+    return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def _san(identity: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(identity))
+    except ValueError:
+        pass
+    if "@" in identity:
+        return x509.RFC822Name(identity)
+    return x509.DNSName(identity)
+
+
+def make_ca(rng: Rng, common_name: str, key_type: str = "ecdsa") -> tuple[Any, x509.Certificate]:
+    """A self-signed CA certificate with fixed validity (for RFC 7296 §3.6 CERT payloads)."""
+    key = _new_key(rng, key_type)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1 + rng.below(2**63))
+        .not_valid_before(_NOT_BEFORE)
+        .not_valid_after(_NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    )
+    return key, _sign_cert(builder, key)
+
+
+def make_end_entity(
+    rng: Rng, ca_key: Any, ca_cert: x509.Certificate, identity: str, key_type: str = "ecdsa"
+) -> tuple[Any, x509.Certificate]:
+    """An end-entity certificate for *identity* (subjectAltName), issued by the CA."""
+    key = _new_key(rng, key_type)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(1 + rng.below(2**63))
+        .not_valid_before(_NOT_BEFORE)
+        .not_valid_after(_NOT_AFTER)
+        .add_extension(x509.SubjectAlternativeName([_san(identity)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    return key, _sign_cert(builder, ca_key)
+
+
+def verify_certificate(cert: x509.Certificate | bytes, trust_anchors: tuple[Any, ...], identity: str) -> Any:
+    """RFC 7296 §2.15: check *cert* chains to a trust anchor and names *identity*; return its key."""
+    if isinstance(cert, bytes):
+        try:
+            cert = x509.load_der_x509_certificate(cert)
+        except ValueError as exc:
+            raise AuthenticationFailed(f"unparsable certificate: {exc}") from None
+    for ca in trust_anchors:
+        if cert.issuer != ca.subject:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        break
+    else:
+        raise AuthenticationFailed("certificate does not chain to a trusted CA")
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = x509.SubjectAlternativeName([])
+    if _san(identity) not in list(sans):
+        raise AuthenticationFailed(f"certificate does not name identity {identity!r}")
+    return cert.public_key()
+
+
+def cert_request_hash(ca_cert: x509.Certificate) -> bytes:
+    """RFC 7296 §3.7: SHA-1 of the CA's SubjectPublicKeyInfo."""
+    spki = ca_cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha1(spki).digest()

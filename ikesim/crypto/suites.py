@@ -1,0 +1,337 @@
+"""Transform registry, strongSwan proposal strings and proposal selection (RFC 7296 §2.7, §3.3).
+
+A ``ProposalSpec`` is what a user configures (``aes256gcm16-prfsha256-x25519``,
+possibly several algorithms of each type); a ``Suite`` is what an exchange
+negotiated: exactly one transform of each type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ikesim.errors import ConfigError, NoProposalChosen
+from ikesim.wire.iana import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
+from ikesim.wire.payloads import Proposal, Transform
+
+__all__ = [
+    "ProposalSpec",
+    "Suite",
+    "parse_proposal",
+    "select_proposal",
+    "KE_GROUPS_SUPPORTED",
+    "INTEG_SPECS",
+    "PRF_HASHES",
+]
+
+KE_GROUPS_SUPPORTED = (KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519)
+
+_ENCR_TOKENS: dict[str, tuple[EncrId, int]] = {
+    "aes128": (EncrId.ENCR_AES_CBC, 128),
+    "aes192": (EncrId.ENCR_AES_CBC, 192),
+    "aes256": (EncrId.ENCR_AES_CBC, 256),
+    "aes128gcm16": (EncrId.ENCR_AES_GCM_16, 128),
+    "aes256gcm16": (EncrId.ENCR_AES_GCM_16, 256),
+    "aes128gcm": (EncrId.ENCR_AES_GCM_16, 128),
+    "aes256gcm": (EncrId.ENCR_AES_GCM_16, 256),
+}
+_INTEG_TOKENS = {
+    "sha256": IntegId.AUTH_HMAC_SHA2_256_128,
+    "sha384": IntegId.AUTH_HMAC_SHA2_384_192,
+    "sha512": IntegId.AUTH_HMAC_SHA2_512_256,
+}
+_PRF_TOKENS = {
+    "prfsha256": PrfId.PRF_HMAC_SHA2_256,
+    "prfsha384": PrfId.PRF_HMAC_SHA2_384,
+    "prfsha512": PrfId.PRF_HMAC_SHA2_512,
+}
+_KE_TOKENS = {
+    "modp2048": KeGroup.MODP_2048,
+    "ecp256": KeGroup.ECP_256,
+    "x25519": KeGroup.CURVE25519,
+    "curve25519": KeGroup.CURVE25519,
+}
+_ESN_TOKENS = {"esn": EsnId.ESN, "noesn": EsnId.NO_ESN}
+_INTEG_IMPLIES_PRF = {
+    IntegId.AUTH_HMAC_SHA2_256_128: PrfId.PRF_HMAC_SHA2_256,
+    IntegId.AUTH_HMAC_SHA2_384_192: PrfId.PRF_HMAC_SHA2_384,
+    IntegId.AUTH_HMAC_SHA2_512_256: PrfId.PRF_HMAC_SHA2_512,
+}
+
+INTEG_SPECS: dict[int, tuple[str, int, int]] = {
+    IntegId.AUTH_HMAC_SHA2_256_128: ("sha256", 32, 16),
+    IntegId.AUTH_HMAC_SHA2_384_192: ("sha384", 48, 24),
+    IntegId.AUTH_HMAC_SHA2_512_256: ("sha512", 64, 32),
+}
+"""Integrity id -> (hash name, key bytes, ICV bytes), RFC 4868 §2."""
+
+PRF_HASHES: dict[int, tuple[str, int]] = {
+    PrfId.PRF_HMAC_SHA2_256: ("sha256", 32),
+    PrfId.PRF_HMAC_SHA2_384: ("sha384", 48),
+    PrfId.PRF_HMAC_SHA2_512: ("sha512", 64),
+}
+"""PRF id -> (hash name, preferred key bytes), RFC 4868 §2.1."""
+
+_AEAD = frozenset({EncrId.ENCR_AES_GCM_16})
+_KE_NAMES = {KeGroup.MODP_2048: "modp2048", KeGroup.ECP_256: "ecp256", KeGroup.CURVE25519: "x25519"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalSpec:
+    """A configured proposal: every algorithm the user allows, by type, in order."""
+
+    text: str
+    protocol: ProtocolId
+    encr: tuple[tuple[EncrId, int], ...]
+    integ: tuple[IntegId, ...]
+    prf: tuple[PrfId, ...]
+    ke: tuple[KeGroup, ...]
+    esn: tuple[EsnId, ...]
+
+    def to_wire(self, number: int, protocol: ProtocolId, spi: bytes) -> Proposal:
+        """RFC 7296 §3.3.1: the proposal substructure offering every configured algorithm."""
+        ts: list[Transform] = [Transform.make(TransformType.ENCR, e, bits) for e, bits in self.encr]
+        if protocol == ProtocolId.IKE:
+            ts += [Transform.make(TransformType.PRF, p) for p in self.prf]
+        ts += [Transform.make(TransformType.INTEG, i) for i in self.integ]
+        ts += [Transform.make(TransformType.KE, g) for g in self.ke]
+        if protocol != ProtocolId.IKE:
+            ts += [Transform.make(TransformType.ESN, e) for e in self.esn]
+        return Proposal(number, protocol, spi, tuple(ts))
+
+
+def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
+    """Parse a strongSwan proposal string (``aes128-sha256-modp2048``) into a ``ProposalSpec``."""
+    encr: list[tuple[EncrId, int]] = []
+    integ: list[IntegId] = []
+    prf: list[PrfId] = []
+    ke: list[KeGroup] = []
+    esn: list[EsnId] = []
+    for token in text.strip().lower().split("-"):
+        if token in _ENCR_TOKENS:
+            encr.append(_ENCR_TOKENS[token])
+        elif token in _INTEG_TOKENS:
+            integ.append(_INTEG_TOKENS[token])
+        elif token in _PRF_TOKENS:
+            prf.append(_PRF_TOKENS[token])
+        elif token in _KE_TOKENS:
+            ke.append(_KE_TOKENS[token])
+        elif token in _ESN_TOKENS:
+            esn.append(_ESN_TOKENS[token])
+        else:
+            raise ConfigError(f"unknown algorithm {token!r} in proposal {text!r}")
+    if not encr:
+        raise ConfigError(f"proposal {text!r} names no encryption algorithm")
+    aead = [e for e, _ in encr if e in _AEAD]
+    if aead and len(aead) != len(encr):
+        raise ConfigError(f"proposal {text!r} mixes AEAD and non-AEAD encryption")
+    if not aead and not integ:
+        raise ConfigError(f"proposal {text!r} needs an integrity algorithm")
+    if aead and integ:
+        raise ConfigError(f"proposal {text!r}: AEAD encryption takes no integrity algorithm")
+    if protocol == ProtocolId.IKE:
+        if not prf:
+            prf = [_INTEG_IMPLIES_PRF[i] for i in integ]
+        if not prf:
+            raise ConfigError(f"IKE proposal {text!r} needs a PRF (e.g. prfsha256)")
+        if not ke:
+            raise ConfigError(f"IKE proposal {text!r} needs a key exchange group")
+        if esn:
+            raise ConfigError(f"IKE proposal {text!r} cannot carry esn/noesn")
+    elif prf:
+        raise ConfigError(f"ESP proposal {text!r} cannot carry a PRF")
+    if protocol != ProtocolId.IKE and not esn:
+        esn = [EsnId.NO_ESN]
+    return ProposalSpec(text, protocol, tuple(encr), tuple(integ), tuple(prf), tuple(ke), tuple(esn))
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """A negotiated transform set: one of each type (RFC 7296 §3.3)."""
+
+    encr_id: EncrId
+    encr_key_bits: int
+    integ_id: IntegId = IntegId.NONE
+    prf_id: PrfId | None = None
+    ke_group: KeGroup = KeGroup.NONE
+    esn: EsnId = EsnId.NO_ESN
+
+    @property
+    def aead(self) -> bool:
+        """True for combined-mode ciphers (RFC 5282)."""
+        return self.encr_id in _AEAD
+
+    @property
+    def encr_key_size(self) -> int:
+        """Encryption key bytes, including the 4-byte salt for AES-GCM (RFC 5282 §7.1, RFC 4106 §8.1)."""
+        return self.encr_key_bits // 8 + (4 if self.aead else 0)
+
+    @property
+    def integ_key_size(self) -> int:
+        """Integrity key bytes (0 for AEAD)."""
+        return INTEG_SPECS[self.integ_id][1] if self.integ_id != IntegId.NONE else 0
+
+    @property
+    def prf_key_size(self) -> int:
+        """PRF output and preferred key bytes (RFC 7296 §2.13)."""
+        return PRF_HASHES[self.prf_id][1] if self.prf_id is not None else 0
+
+    @property
+    def encr_name(self) -> str:
+        """strongSwan-style name: ``aes256gcm16``, ``aes128``."""
+        return f"aes{self.encr_key_bits}gcm16" if self.aead else f"aes{self.encr_key_bits}"
+
+    @property
+    def integ_name(self) -> str:
+        """strongSwan-style integrity name (empty for AEAD)."""
+        return INTEG_SPECS[self.integ_id][0] if self.integ_id != IntegId.NONE else ""
+
+    @property
+    def prf_name(self) -> str:
+        """strongSwan-style PRF name: ``prfsha256``."""
+        return "prf" + PRF_HASHES[self.prf_id][0] if self.prf_id is not None else ""
+
+    @property
+    def group_name(self) -> str:
+        """strongSwan-style group name (``none`` if none)."""
+        return _KE_NAMES.get(self.ke_group, "none" if self.ke_group == KeGroup.NONE else str(int(self.ke_group)))
+
+    @property
+    def text(self) -> str:
+        """The suite as a strongSwan proposal string."""
+        parts = [self.encr_name, self.integ_name, self.prf_name]
+        if self.ke_group != KeGroup.NONE:
+            parts.append(self.group_name)
+        return "-".join(p for p in parts if p)
+
+    @property
+    def wireshark_ike_encr(self) -> str:
+        """Wireshark's ikev2_decryption_table encryption name."""
+        if self.aead:
+            return f"AES-GCM-{self.encr_key_bits} with 16 octet ICV [RFC5282]"
+        return f"AES-CBC-{self.encr_key_bits} [RFC3602]"
+
+    @property
+    def wireshark_ike_integ(self) -> str:
+        """Wireshark's ikev2_decryption_table integrity name."""
+        return {
+            IntegId.NONE: "NONE [RFC4306]",
+            IntegId.AUTH_HMAC_SHA2_256_128: "HMAC_SHA2_256_128 [RFC4868]",
+            IntegId.AUTH_HMAC_SHA2_384_192: "HMAC_SHA2_384_192 [RFC4868]",
+            IntegId.AUTH_HMAC_SHA2_512_256: "HMAC_SHA2_512_256 [RFC4868]",
+        }[self.integ_id]
+
+    @property
+    def wireshark_esp_encr(self) -> str:
+        """Wireshark's esp_sa encryption name."""
+        return "AES-GCM with 16 octet ICV [RFC4106]" if self.aead else "AES-CBC [RFC3602]"
+
+    @property
+    def wireshark_esp_integ(self) -> str:
+        """Wireshark's esp_sa authentication name."""
+        return {
+            IntegId.NONE: "NULL",
+            IntegId.AUTH_HMAC_SHA2_256_128: "HMAC-SHA-256-128 [RFC4868]",
+            IntegId.AUTH_HMAC_SHA2_384_192: "HMAC-SHA-384-192 [RFC4868]",
+            IntegId.AUTH_HMAC_SHA2_512_256: "HMAC-SHA-512-256 [RFC4868]",
+        }[self.integ_id]
+
+    def to_wire(self, number: int, protocol: ProtocolId, spi: bytes) -> Proposal:
+        """RFC 7296 §3.3.1: a proposal with exactly the chosen transforms (a responder's answer)."""
+        ts = [Transform.make(TransformType.ENCR, self.encr_id, self.encr_key_bits)]
+        if protocol == ProtocolId.IKE and self.prf_id is not None:
+            ts.append(Transform.make(TransformType.PRF, self.prf_id))
+        if self.integ_id != IntegId.NONE:
+            ts.append(Transform.make(TransformType.INTEG, self.integ_id))
+        if self.ke_group != KeGroup.NONE:
+            ts.append(Transform.make(TransformType.KE, self.ke_group))
+        if protocol != ProtocolId.IKE:
+            ts.append(Transform.make(TransformType.ESN, self.esn))
+        return Proposal(number, protocol, spi, tuple(ts))
+
+    @classmethod
+    def from_wire(cls, p: Proposal) -> Suite:
+        """Read a responder's single-choice proposal; raise NoProposalChosen if it is not one."""
+        by_type: dict[int, list[Transform]] = {}
+        for t in p.transforms:
+            by_type.setdefault(int(t.transform_type), []).append(t)
+        if any(len(v) != 1 for v in by_type.values()):
+            raise NoProposalChosen("answer proposal has several transforms of one type")
+        encr = by_type.get(TransformType.ENCR)
+        if not encr or not _encr_ok(encr[0]):
+            raise NoProposalChosen("answer proposal has no supported encryption")
+        e = encr[0]
+        integ = IntegId(by_type[TransformType.INTEG][0].transform_id) if TransformType.INTEG in by_type else IntegId.NONE
+        prf = PrfId(by_type[TransformType.PRF][0].transform_id) if TransformType.PRF in by_type else None
+        ke = KeGroup(by_type[TransformType.KE][0].transform_id) if TransformType.KE in by_type else KeGroup.NONE
+        esn = EsnId(by_type[TransformType.ESN][0].transform_id) if TransformType.ESN in by_type else EsnId.NO_ESN
+        aead = EncrId(e.transform_id) in _AEAD
+        if (not aead and integ not in INTEG_SPECS) or (aead and integ != IntegId.NONE):
+            raise NoProposalChosen("answer proposal has an unusable integrity algorithm")
+        if p.protocol == ProtocolId.IKE and (prf not in PRF_HASHES or ke not in KE_GROUPS_SUPPORTED):
+            raise NoProposalChosen("answer IKE proposal lacks a supported PRF or group")
+        if ke != KeGroup.NONE and ke not in KE_GROUPS_SUPPORTED:
+            raise NoProposalChosen("answer proposal has an unsupported group")
+        return cls(EncrId(e.transform_id), e.key_length or 0, integ, prf, ke, esn)
+
+
+def _encr_ok(t: Transform) -> bool:
+    return t.transform_id in (EncrId.ENCR_AES_CBC, EncrId.ENCR_AES_GCM_16) and t.key_length in (128, 192, 256)
+
+
+def _acceptable(t: Transform, spec: ProposalSpec) -> bool:
+    tt, tid = t.transform_type, t.transform_id
+    if tt == TransformType.ENCR:
+        return (tid, t.key_length) in spec.encr
+    if tt == TransformType.INTEG:
+        return tid in spec.integ
+    if tt == TransformType.PRF:
+        return tid in spec.prf
+    if tt == TransformType.KE:
+        return tid in spec.ke
+    if tt == TransformType.ESN:
+        return tid in spec.esn
+    return False
+
+
+def select_proposal(
+    offered: Sequence[Proposal], configured: Sequence[ProposalSpec], protocol: ProtocolId
+) -> tuple[Proposal, Suite] | None:
+    """RFC 7296 §2.7: pick the first offered proposal acceptable to a configured one."""
+    for prop in offered:
+        if prop.protocol != protocol:
+            continue
+        for spec in configured:
+            chosen: dict[int, Transform] = {}
+            for t in prop.transforms:
+                if int(t.transform_type) not in chosen and _acceptable(t, spec):
+                    chosen[int(t.transform_type)] = t
+            needed = {TransformType.ENCR}
+            if spec.integ:
+                needed.add(TransformType.INTEG)
+            if protocol == ProtocolId.IKE:
+                needed |= {TransformType.PRF, TransformType.KE}
+            else:
+                needed.add(TransformType.ESN)
+                if spec.ke:
+                    needed.add(TransformType.KE)
+            offered_types = {int(t.transform_type) for t in prop.transforms}
+            # A type the peer offered that we cannot match makes the proposal unacceptable.
+            if not needed <= chosen.keys() or not offered_types <= chosen.keys() | _optional(spec, protocol):
+                continue
+            e = chosen[TransformType.ENCR]
+            suite = Suite(
+                EncrId(e.transform_id),
+                e.key_length or 0,
+                IntegId(chosen[TransformType.INTEG].transform_id) if TransformType.INTEG in chosen else IntegId.NONE,
+                PrfId(chosen[TransformType.PRF].transform_id) if TransformType.PRF in chosen else None,
+                KeGroup(chosen[TransformType.KE].transform_id) if TransformType.KE in chosen else KeGroup.NONE,
+                EsnId(chosen[TransformType.ESN].transform_id) if TransformType.ESN in chosen else EsnId.NO_ESN,
+            )
+            return suite.to_wire(prop.number, protocol, prop.spi), suite
+    return None
+
+
+def _optional(spec: ProposalSpec, protocol: ProtocolId) -> set[int]:
+    """Transform types a responder may leave unmatched: ESP KE when it wants no PFS (RFC 7296 §1.3.1)."""
+    return set() if protocol == ProtocolId.IKE or spec.ke else {int(TransformType.KE)}
