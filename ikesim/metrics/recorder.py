@@ -1,0 +1,62 @@
+"""Trace sinks: the Recorder protocol and the default Collector (plain lists, tables built once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ikesim.types import Address
+
+__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionExecuted:
+    """A scripted action ran on a node."""
+
+    action: str
+    connection: str
+    target: str
+    """Hex SPI the action applied to (empty for initiate before the SPI exists)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionSkipped:
+    """A scripted action could not apply at its time (e.g. no such SA); never an exception."""
+
+    action: str
+    connection: str
+    reason: str
+
+
+class Recorder(Protocol):
+    """Where models report what happened (ns-3 trace sink)."""
+
+    def record(self, event: Any, *, now: float, node: str) -> None:
+        """Record *event* seen on *node* at simulated time *now*."""
+        ...
+
+
+class Collector:
+    """Appends events and datagram fates to lists; ``ikesim.metrics.results`` turns them into tables."""
+
+    __slots__ = ("events", "datagrams", "fates")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, Any]] = []
+        self.datagrams: list[tuple[int, float, str, Address, Address, bytes]] = []
+        """(id, time sent, node sending, src, dst, payload)."""
+        self.fates: dict[int, tuple[str, float, str]] = {}
+        """id -> (fate, time, where)."""
+
+    def record(self, event: Any, *, now: float, node: str) -> None:
+        """Record an event."""
+        self.events.append((now, node, event))
+
+    def record_sent(self, dgram_id: int, now: float, node: str, src: Address, dst: Address, data: bytes) -> None:
+        """Record a datagram as it leaves its sender."""
+        self.datagrams.append((dgram_id, now, node, src, dst, data))
+
+    def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
+        """Record what became of a datagram: delivered, lost, mtu_exceeded, no_route."""
+        self.fates[dgram_id] = (fate, now, where)

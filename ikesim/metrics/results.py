@@ -1,0 +1,283 @@
+"""``Results``: the run's events as pandas DataFrames plus a JSON-ready summary.
+
+Tables are built once, from the collector's lists. Rekey latency is measured
+from the trigger (the initiator's first ``RekeyStarted`` for that SA) to the
+installation of the new SA on the initiator (its ``RekeyCompleted``) and,
+separately, on the responder (the peer's ``RekeyCompleted`` whose
+``old_spi`` is the initiator's ``old_spi_out``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ikesim._version import __version__
+from ikesim.ike import events as ev
+from ikesim.metrics.export import esp_sa_lines, ikev2_decryption_lines, write_pcap
+from ikesim.types import Address
+from ikesim.wire.codec import peek_header
+from ikesim.errors import MalformedMessage
+
+if TYPE_CHECKING:
+    from ikesim.sim.simulation import Simulation
+
+__all__ = ["Results", "percentiles"]
+
+_SECRET_FIELDS = frozenset(
+    {"sk_ei", "sk_er", "sk_ai", "sk_ar", "encr_key_in", "integ_key_in", "encr_key_out", "integ_key_out"}
+)
+_ESP_INTEG = {"sha256": "HMAC-SHA-256-128 [RFC4868]", "sha384": "HMAC-SHA-384-192 [RFC4868]",
+              "sha512": "HMAC-SHA-512-256 [RFC4868]", "": "NULL"}
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, Address):
+        return str(v)
+    if isinstance(v, enum.Enum):
+        return v.value
+    return v
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """p50, p95, max and count of *values* (None when empty)."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    s = pd.Series(values, dtype="float64")
+    return {"n": len(values), "p50": round(float(s.quantile(0.5)), 6),
+            "p95": round(float(s.quantile(0.95)), 6), "max": round(float(s.max()), 6)}
+
+
+class Results:
+    """Everything a run produced, as DataFrames (``events``, ``exchanges``, ``sas``, ``packets``) and ``summary``."""
+
+    def __init__(
+        self, *, name: str, seed: int, run: int, duration: float,
+        raw_events: list[tuple[float, str, Any]],
+        datagrams: list[tuple[int, float, str, Address, Address, bytes]],
+        fates: dict[int, tuple[str, float, str]],
+        owners: dict[str, str], crypto_ops: dict[str, int],
+    ) -> None:
+        self.name, self.seed, self.run, self.duration = name, seed, run, duration
+        self._raw = raw_events
+        self._datagrams = datagrams
+        self._fates = fates
+        self._owners = owners
+        self._crypto_ops = crypto_ops
+        self.events = self._events_table()
+        self.exchanges = self._exchanges_table()
+        self.sas = self._sas_table()
+        self.packets = self._packets_table()
+        self.rekey_latencies = self._rekey_latencies()
+        self.summary = self._summary()
+
+    @classmethod
+    def from_simulation(cls, sim: Simulation, *, duration: float) -> Results:
+        """Collect the results of a finished simulation."""
+        ops: dict[str, int] = {}
+        for node in sim.nodes.values():
+            for k, v in node.meter.counts.items():
+                ops[k] = ops.get(k, 0) + v
+        return cls(
+            name=sim.name, seed=sim.seed, run=sim.run_number, duration=duration,
+            raw_events=sim.collector.events, datagrams=sim.collector.datagrams,
+            fates=sim.collector.fates, owners=dict(sim._owner), crypto_ops=dict(sorted(ops.items())),
+        )
+
+    # --- tables -----------------------------------------------------------------------
+
+    def _events_table(self) -> pd.DataFrame:
+        rows = []
+        for t, node, e in self._raw:
+            row: dict[str, Any] = {"time": t, "node": node, "event": type(e).__name__}
+            for f in dataclasses.fields(e):
+                if f.name not in _SECRET_FIELDS:
+                    row[f.name] = _cell(getattr(e, f.name))
+            rows.append(row)
+        cols = ["time", "node", "event", "spi_i", "spi_r", "connection"]
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return pd.DataFrame(columns=cols)
+        rest = [c for c in df.columns if c not in cols]
+        df = df.reindex(columns=[c for c in cols if c in df.columns] + rest)
+        return df.astype({c: "object" for c in df.columns if df[c].dtype == object})
+
+    def _node_of(self, addr: Address) -> str:
+        return self._owners.get(addr.ip, addr.ip)
+
+    def _exchanges_table(self) -> pd.DataFrame:
+        open_: dict[tuple[str, bytes, str, int], dict[str, Any]] = {}
+        rows = []
+        for t, node, e in self._raw:
+            if isinstance(e, ev.ExchangeStarted):
+                open_[(node, e.spi_i, e.exchange, e.message_id)] = {
+                    "exchange": e.exchange, "purpose": e.purpose, "initiator": node,
+                    "responder": self._node_of(e.peer), "connection": e.connection,
+                    "spi_i": e.spi_i.hex(), "spi_r": e.spi_r.hex(), "message_id": e.message_id,
+                    "start": t, "end": None, "latency": None, "retransmissions": 0, "outcome": "open",
+                }
+            elif isinstance(e, ev.ExchangeCompleted):
+                row = open_.pop((node, e.spi_i, e.exchange, e.message_id), None)
+                if row is None:
+                    continue
+                row.update(end=t, latency=t - row["start"], retransmissions=e.retransmissions,
+                           outcome=e.outcome, spi_r=e.spi_r.hex())
+                rows.append(row)
+        rows.extend(open_.values())
+        cols = ["exchange", "purpose", "initiator", "responder", "connection", "spi_i", "spi_r",
+                "message_id", "start", "end", "latency", "retransmissions", "outcome"]
+        df = pd.DataFrame(rows, columns=cols)
+        return df.sort_values(["start", "initiator", "message_id"], kind="stable").reset_index(drop=True)
+
+    def _sas_table(self) -> pd.DataFrame:
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for t, node, e in self._raw:
+            if isinstance(e, ev.IkeSaEstablished):
+                local = e.spi_i if e.initiator else e.spi_r
+                rows[(node, "ike", local.hex())] = {
+                    "node": node, "kind": "ike", "connection": e.connection, "spi_i": e.spi_i.hex(),
+                    "spi_r": e.spi_r.hex(), "spi_in": local.hex(), "spi_out": (e.spi_r if e.initiator else e.spi_i).hex(),
+                    "initiator": e.initiator, "created": t, "rekey_planned": e.rekey_at,
+                    "expire_planned": e.expire_at, "rekeyed_at": None, "deleted_at": None, "delete_reason": None,
+                }
+            elif isinstance(e, ev.ChildSaInstalled):
+                rows[(node, "child", e.spi_in.hex())] = {
+                    "node": node, "kind": "child", "connection": e.connection, "spi_i": e.spi_i.hex(),
+                    "spi_r": e.spi_r.hex(), "spi_in": e.spi_in.hex(), "spi_out": e.spi_out.hex(),
+                    "initiator": e.initiator, "created": t, "rekey_planned": e.rekey_at,
+                    "expire_planned": e.expire_at, "rekeyed_at": None, "deleted_at": None, "delete_reason": None,
+                }
+            elif isinstance(e, ev.RekeyCompleted):
+                r = rows.get((node, e.kind.value, e.old_spi.hex()))
+                if r is not None and r["rekeyed_at"] is None:
+                    r["rekeyed_at"] = t
+            elif isinstance(e, ev.IkeSaDeleted):
+                for key in ((node, "ike", e.spi_i.hex()), (node, "ike", e.spi_r.hex())):
+                    r = rows.get(key)
+                    if r is not None and r["spi_i"] == e.spi_i.hex() and r["deleted_at"] is None:
+                        r["deleted_at"], r["delete_reason"] = t, e.reason
+            elif isinstance(e, ev.ChildSaDeleted):
+                r = rows.get((node, "child", e.spi_in.hex()))
+                if r is not None and r["deleted_at"] is None:
+                    r["deleted_at"], r["delete_reason"] = t, e.reason
+        cols = ["node", "kind", "connection", "spi_i", "spi_r", "spi_in", "spi_out", "initiator", "created",
+                "rekey_planned", "expire_planned", "rekeyed_at", "deleted_at", "delete_reason",
+                "planned_lifetime", "actual_lifetime"]
+        df = pd.DataFrame(list(rows.values()), columns=cols[:-2])
+        df["planned_lifetime"] = pd.to_numeric(df["rekey_planned"], errors="coerce") - df["created"]
+        end = pd.to_numeric(df["rekeyed_at"], errors="coerce").fillna(pd.to_numeric(df["deleted_at"], errors="coerce"))
+        df["actual_lifetime"] = end - df["created"]
+        return df
+
+    def _packets_table(self) -> pd.DataFrame:
+        rows = []
+        for ident, t, node, src, dst, data in self._datagrams:
+            fate, ft, where = self._fates.get(ident, ("in_flight", None, ""))
+            try:
+                _spi_i, _spi_r, xchg, flags, mid = peek_header(data)
+                exchange, response = int(xchg), bool(flags & 0x20)
+            except MalformedMessage:
+                exchange, response, mid = -1, False, -1
+            rows.append({
+                "id": ident, "time_sent": t, "node": node, "src": str(src), "dst": str(dst),
+                "size": len(data), "fate": fate, "fate_time": ft, "fate_at": where,
+                "exchange_type": exchange, "message_id": mid, "response": response,
+            })
+        cols = ["id", "time_sent", "node", "src", "dst", "size", "fate", "fate_time", "fate_at",
+                "exchange_type", "message_id", "response"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def _rekey_latencies(self) -> pd.DataFrame:
+        started: dict[tuple[str, str, bytes], tuple[float, bytes]] = {}
+        done_by_old: dict[tuple[str, bytes, bool], tuple[float, str]] = {}
+        for t, node, e in self._raw:
+            if isinstance(e, ev.RekeyStarted):
+                started.setdefault((node, e.kind.value, e.old_spi), (t, e.old_spi_out))
+            elif isinstance(e, ev.RekeyCompleted):
+                done_by_old.setdefault((e.kind.value, e.old_spi, e.initiator), (t, node))
+        rows = []
+        for (node, kind, old), (t0, old_out) in started.items():
+            ini = done_by_old.get((kind, old, True))
+            resp = done_by_old.get((kind, old_out, False))
+            rows.append({
+                "node": node, "kind": kind, "old_spi": old.hex(), "triggered": t0,
+                "initiator_latency": (ini[0] - t0) if ini and ini[1] == node else None,
+                "responder_latency": (resp[0] - t0) if resp and resp[1] != node else None,
+            })
+        return pd.DataFrame(rows, columns=["node", "kind", "old_spi", "triggered", "initiator_latency",
+                                           "responder_latency"])
+
+    # --- summary ----------------------------------------------------------------------
+
+    def _summary(self) -> dict[str, Any]:
+        ex = self.exchanges
+        counts = {str(k): int(v) for k, v in ex["purpose"].value_counts().sort_index().items()} if len(ex) else {}
+        failed = int((~ex["outcome"].isin(["ok"])).sum()) if len(ex) else 0
+        outcomes = {str(k): int(v) for k, v in ex["outcome"].value_counts().sort_index().items()} if len(ex) else {}
+        names = [type(e).__name__ for _, _, e in self._raw]
+        rl = self.rekey_latencies
+        latency: dict[str, Any] = {}
+        for kind in ("child", "ike"):
+            sub = rl[rl["kind"] == kind]
+            latency[kind] = {
+                "initiator": percentiles([float(x) for x in sub["initiator_latency"].dropna()]),
+                "responder": percentiles([float(x) for x in sub["responder_latency"].dropna()]),
+            }
+        rekeys = {"child": 0, "ike": 0}
+        collisions = set()
+        for _, node, e in self._raw:
+            if isinstance(e, ev.RekeyCompleted) and e.initiator:
+                rekeys[e.kind.value] += 1
+            if isinstance(e, ev.RekeyCollision) and not e.won:
+                collisions.add((node, e.kind.value, e.old_spi))
+        fates = [f for f, _, _ in self._fates.values()]
+        sent = len(self._datagrams)
+        return {
+            "name": self.name, "seed": self.seed, "run": self.run, "ikesim_version": __version__,
+            "duration": self.duration,
+            "nodes": sorted(set(self._owners.values())),
+            "exchanges_by_type": counts,
+            "exchange_outcomes": outcomes,
+            "exchanges_failed": failed,
+            "rekeys": rekeys,
+            "rekey_latency": latency,
+            "retransmissions": names.count("Retransmitted"),
+            "collisions": len(collisions),
+            "collision_events": names.count("RekeyCollision"),
+            "messages_dropped": names.count("MessageDropped"),
+            "datagrams": {
+                "sent": sent, "delivered": fates.count("delivered"), "lost": fates.count("lost"),
+                "mtu_exceeded": fates.count("mtu_exceeded"), "no_route": fates.count("no_route"),
+                "in_flight": sent - len(fates),
+            },
+            "sas": {"ike_established": names.count("IkeSaEstablished"),
+                    "child_installed": names.count("ChildSaInstalled"),
+                    "ike_deleted": names.count("IkeSaDeleted"), "child_deleted": names.count("ChildSaDeleted")},
+            "auth_failures": names.count("AuthFailed"),
+            "crypto_ops": self._crypto_ops,
+        }
+
+    # --- files ------------------------------------------------------------------------
+
+    def write(self, directory: str | Path) -> None:
+        """Write events/exchanges/sas/packets.parquet, summary.json, capture.pcap and key tables into *directory*."""
+        d = Path(directory)
+        for name in ("events", "exchanges", "sas", "packets"):
+            getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
+        (d / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
+        write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams))
+        est = [e for _, _, e in self._raw if isinstance(e, ev.IkeSaEstablished)]
+        (d / "ikev2_decryption_table").write_text("\n".join(ikev2_decryption_lines(est)) + "\n")
+        inst = [
+            (e, "AES-GCM with 16 octet ICV [RFC4106]" if "gcm" in e.encr else "AES-CBC [RFC3602]",
+             _ESP_INTEG.get(e.integ, "NULL"))
+            for _, _, e in self._raw if isinstance(e, ev.ChildSaInstalled)
+        ]
+        (d / "esp_sa").write_text("\n".join(esp_sa_lines(inst)) + "\n")

@@ -1,0 +1,79 @@
+"""A simulated host running one sans-IO ``IkeDaemon`` (the driver loop, aioquic order).
+
+On a datagram or a timer: call the daemon, drain its events to the
+collector (stamped with ``env.now`` and the node), send what it wants sent,
+re-arm the wake-up. The node keeps at most one pending wake-up per distinct
+deadline and only schedules a new one when the daemon's deadline is earlier
+than every pending one; SimPy timeouts cannot be cancelled, so a wake-up
+that finds nothing due simply re-arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import simpy
+
+from ikesim.crypto.meter import OpCounter
+from ikesim.ike.daemon import IkeDaemon
+from ikesim.types import Address, Datagram
+
+if TYPE_CHECKING:
+    from ikesim.metrics.recorder import Collector
+
+__all__ = ["Node"]
+
+
+class Node:
+    """A host: an IkeDaemon plus its wiring to the network."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        daemon: IkeDaemon,
+        meter: OpCounter,
+        collector: Collector,
+        send: Callable[[str, Datagram], None],
+    ) -> None:
+        self.env = env
+        self.daemon = daemon
+        self.name = daemon.name
+        self.meter = meter
+        self._collector = collector
+        self._send = send
+        self._pending: set[float] = set()
+
+    def receive(self, data: bytes, src: Address, dst: Address) -> None:
+        """A datagram addressed to this node arrived (called from a link callback)."""
+        now = self.env.now
+        self.daemon.receive_datagram(data, src, dst, now)
+        self.service()
+
+    def service(self) -> None:
+        """Drain events, send datagrams and re-arm the timer (after any call into the daemon)."""
+        now = self.env.now
+        daemon, collector, name = self.daemon, self._collector, self.name
+        while True:
+            event = daemon.next_event()
+            if event is None:
+                break
+            collector.record(event, now=now, node=name)
+        for d in daemon.datagrams_to_send(now):
+            self._send(name, d)
+        deadline = daemon.get_timer()
+        if deadline is None:
+            return
+        if self._pending and deadline >= min(self._pending):
+            return
+        self._pending.add(deadline)
+        timeout = self.env.timeout(max(0.0, deadline - now))
+        timeout.callbacks.append(lambda _ev, t=deadline: self._wake(t))
+
+    def _wake(self, armed: float) -> None:
+        self._pending.discard(armed)
+        now = self.env.now
+        deadline = self.daemon.get_timer()
+        if deadline is not None and deadline <= now:
+            self.daemon.handle_timer(now)
+        self.service()
