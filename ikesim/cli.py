@@ -1,0 +1,106 @@
+"""Command line: ``ikesim run SCENARIO [--seed N] [--out DIR] [--until DURATION]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ikesim._version import __version__
+from ikesim.errors import ConfigError
+from ikesim.scenario.durations import parse_duration
+
+__all__ = ["main"]
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    return f"{x * 1000:.1f} ms" if isinstance(x, float) else str(x)
+
+
+def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> None:
+    """Print the run summary as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]ikesim {summary['ikesim_version']}[/] scenario [bold]{summary['name']}[/] "
+                  f"seed {summary['seed']} run {summary['run']}: {summary['duration'] / 3600:.2f} h simulated "
+                  f"in {wall:.2f} s")
+    t = Table(title="exchanges")
+    t.add_column("purpose")
+    t.add_column("count", justify="right")
+    for k, v in summary["exchanges_by_type"].items():
+        t.add_row(k, str(v))
+    t.add_row("[bold]failed / unanswered[/]", str(summary["exchanges_failed"]))
+    console.print(t)
+    lt = Table(title="rekeys and latency (trigger -> new SA installed)")
+    for col in ("kind", "rekeys", "side", "n", "p50", "p95", "max"):
+        lt.add_column(col, justify="right" if col not in ("kind", "side") else "left")
+    for kind in ("child", "ike"):
+        for side in ("initiator", "responder"):
+            p = summary["rekey_latency"][kind][side]
+            lt.add_row(kind if side == "initiator" else "", str(summary["rekeys"][kind]) if side == "initiator" else "",
+                       side, str(p["n"]), _fmt(p["p50"]), _fmt(p["p95"]), _fmt(p["max"]))
+    console.print(lt)
+    d = summary["datagrams"]
+    o = Table(title="network and protocol")
+    o.add_column("figure")
+    o.add_column("value", justify="right")
+    for k, v in (("retransmissions", summary["retransmissions"]), ("collisions", summary["collisions"]),
+                 ("messages dropped (malformed/ICV/unknown)", summary["messages_dropped"]),
+                 ("datagrams sent", d["sent"]), ("datagrams delivered", d["delivered"]), ("datagrams lost", d["lost"]),
+                 ("datagrams over MTU", d["mtu_exceeded"]), ("IKE_SAs established", summary["sas"]["ike_established"]),
+                 ("CHILD_SAs installed", summary["sas"]["child_installed"]), ("auth failures", summary["auth_failures"])):
+        o.add_row(k, str(v))
+    console.print(o)
+    if out is not None:
+        console.print(f"results written to [bold]{out}[/]")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ikesim.runner import run, write_results_atomically
+    from ikesim.scenario.load import load_scenario
+
+    model = load_scenario(args.scenario)
+    until = parse_duration(args.until) if args.until is not None else None
+    start = time.perf_counter()
+    results = run(model, seed=args.seed, until=until, run=args.run)
+    wall = time.perf_counter() - start
+    out = Path(args.out) if args.out else Path("results") / model.name
+    write_results_atomically(results, out)
+    if not args.quiet:
+        print_summary(results.summary, wall, out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ikesim`` command; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
+    parser.add_argument("--version", action="version", version=f"ikesim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a scenario, print a summary and write results")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument("--run", type=int, default=0, help="replication (run) number")
+    p.add_argument("--out", default=None, help="results directory (default results/<scenario name>)")
+    p.add_argument("--until", default=None, help="simulated duration, e.g. 2h (default: the scenario's)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+    except ConfigError as exc:
+        print(f"ikesim: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"ikesim: error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Scenario model -> ``Simulation`` (the helper layer: nothing below imports it)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ikesim.crypto.auth import make_ca, make_end_entity
+from ikesim.errors import ConfigError
+from ikesim.ike.config import (
+    AuthMethodName,
+    ChildPolicy,
+    Connection,
+    Credentials,
+    DaemonConfig,
+    IkePolicy,
+    Lifetime,
+    RetransmitPolicy,
+)
+from ikesim.rng import Rng
+from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
+from ikesim.sim.simulation import Simulation
+from ikesim.types import Address
+
+__all__ = ["build_simulation", "daemon_configs"]
+
+
+def _fraction(v: float | SideValue | None, side: str) -> float | None:
+    if isinstance(v, SideValue):
+        return getattr(v, side)  # type: ignore[no-any-return]
+    return v
+
+
+def _ike_lifetime(m: IkeModel, side: str) -> Lifetime:
+    over = m.over_time if m.over_time is not None else 0.1 * m.rekey_time
+    life = m.life_time if m.life_time is not None else m.rekey_time + over
+    rand = m.rand_time if m.rand_time is not None else over
+    return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side))
+
+
+def _child_lifetime(m: ChildModel, side: str) -> Lifetime:
+    life = m.life_time if m.life_time is not None else (
+        m.rekey_time + m.over_time if m.over_time is not None else 1.1 * m.rekey_time)
+    rand = m.rand_time if m.rand_time is not None else max(0.0, life - m.rekey_time)
+    return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side))
+
+
+def _retransmit(m: IkeModel) -> RetransmitPolicy:
+    if m.retransmit == "strongswan":
+        return RetransmitPolicy.strongswan()
+    if m.retransmit == "libreswan":
+        return RetransmitPolicy.libreswan()
+    r: RetransmitModel = m.retransmit  # type: ignore[assignment]
+    return RetransmitPolicy(timeout=r.timeout, base=r.base, tries=r.tries, jitter=r.jitter, limit=r.limit)
+
+
+def _credentials(name: str, c: ConnectionModel, rng: Rng) -> tuple[Credentials, Credentials]:
+    if c.auth.method == "psk":
+        cred = Credentials(method=AuthMethodName.PSK, psk=(c.auth.psk or "").encode())
+        return cred, cred
+    pki = rng.child("pki", name)
+    method = AuthMethodName.ECDSA_P256 if c.auth.method == "ecdsa" else AuthMethodName.ED25519
+    ca_key, ca_cert = make_ca(pki.child("ca"), f"ikesim CA {name}", c.auth.method)
+    out = []
+    for side, ident in (("initiator", c.ids.initiator), ("responder", c.ids.responder)):
+        key, cert = make_end_entity(pki.child(side), ca_key, ca_cert, ident, c.auth.method)
+        out.append(Credentials(method=method, private_key=key, certificate=cert, trust_anchors=(ca_cert,)))
+    return out[0], out[1]
+
+
+def daemon_configs(m: ScenarioModel) -> list[DaemonConfig]:
+    """One DaemonConfig per node, with a Connection per side of every tunnel."""
+    rng = Rng(m.seed, "scenario")
+    per_node: dict[str, list[Connection]] = {n: [] for n in m.nodes}
+    for name, c in m.connections.items():
+        cred_i, cred_r = _credentials(name, c, rng)
+        resp_addr = m.nodes[c.responder].addresses[0]
+        for side, node, cred, local_id, remote_id in (
+            ("initiator", c.initiator, cred_i, c.ids.initiator, c.ids.responder),
+            ("responder", c.responder, cred_r, c.ids.responder, c.ids.initiator),
+        ):
+            ts_local, ts_remote = (c.child.local_ts, c.child.remote_ts) if side == "initiator" else (
+                c.child.remote_ts, c.child.local_ts)
+            for ts in (*ts_local, *ts_remote):
+                if ts != "dynamic":
+                    try:
+                        ipaddress.ip_network(ts, strict=False)
+                    except ValueError:
+                        raise ConfigError(f"connections.{name}.child: invalid traffic selector {ts!r}") from None
+            per_node[node].append(Connection(
+                name=name, local_id=local_id, remote_id=remote_id,
+                remote_addr=Address(resp_addr) if side == "initiator" else None,
+                credentials=cred,
+                ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_ike_lifetime(c.ike, side),
+                              retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay),
+                children=(ChildPolicy(name=c.child_name, proposals=tuple(c.child.proposals),
+                                      lifetime=_child_lifetime(c.child, side), local_ts=tuple(ts_local),
+                                      remote_ts=tuple(ts_remote), delete_rekeyed_delay=c.child.delete_rekeyed_delay),),
+            ))
+    return [
+        DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),
+                     connections=tuple(per_node[n]), cookie_threshold=nm.cookie_threshold)
+        for n, nm in m.nodes.items()
+    ]
+
+
+def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
+    """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's)."""
+    sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name)
+    try:
+        for cfg in daemon_configs(m):
+            sim.add_node(cfg)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"scenario {m.name}: {exc}") from None
+    for link in m.links:
+        sim.add_link(link.between[0], link.between[1], delay=link.delay, jitter=link.jitter, loss=link.loss, mtu=link.mtu)
+    for name, c in m.connections.items():
+        sim.schedule(c.start, c.initiator, "initiate", connection=name)
+    for a in m.actions:
+        sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child)
+    return sim

@@ -1,0 +1,52 @@
+"""Durations and ratios as written in scenario files: ``30s``, ``66min``, ``1h30m``, ``500ms``, ``1%``."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_duration", "parse_ratio"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string of number+unit parts (``1h30m``); raise ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"negative duration {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"invalid duration {value!r}")
+    text = value.strip().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    pos, total = 0, 0.0
+    for m in _PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration {value!r} (use e.g. 30s, 66min, 1h30m, 500ms)")
+    return total
+
+
+def parse_ratio(value: object) -> float:
+    """A probability from ``0.01`` or ``"1%"``; raise ValueError outside [0, 1]."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid ratio {value!r}")
+    if isinstance(value, str) and value.strip().endswith("%"):
+        r = float(value.strip()[:-1]) / 100.0
+    elif isinstance(value, (int, float, str)):
+        try:
+            r = float(value)
+        except ValueError:
+            raise ValueError(f"invalid ratio {value!r}") from None
+    else:
+        raise ValueError(f"invalid ratio {value!r}")
+    if not 0.0 <= r <= 1.0:
+        raise ValueError(f"ratio {value!r} is outside [0, 1]")
+    return r

@@ -1,0 +1,116 @@
+"""Scenario YAML -> validated ``ScenarioModel``; every error names the file, the line and the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ikesim.errors import ConfigError
+from ikesim.scenario.model import ScenarioModel
+
+__all__ = ["load_scenario", "load_scenario_text"]
+
+Path_ = tuple[str | int, ...]
+
+
+def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            out[path + (k,)] = key.start_mark.line + 1
+            _line_map(value, path + (k,), out)
+            out[path + (k,)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), out)
+
+
+def _line_for(loc: Path_, lines: dict[Path_, int]) -> int:
+    for n in range(len(loc), -1, -1):
+        if tuple(loc[:n]) in lines:
+            return lines[tuple(loc[:n])]
+    return 1
+
+
+def _dotted(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def load_scenario_text(text: str, source: str = "<string>") -> ScenarioModel:
+    """Parse and validate scenario YAML *text*; raise ConfigError naming source:line: key."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}:{line}: YAML syntax error: {problem}") from None
+    if root is None or not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: a scenario must be a YAML mapping")
+    lines: dict[Path_, int] = {}
+    _line_map(root, (), lines)
+    try:
+        model = ScenarioModel.model_validate(data)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            if err["type"] != "extra_forbidden" and "input" in err and not isinstance(err["input"], dict | list):
+                what += f" (got {err['input']!r})"
+            msgs.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {what}")
+        raise ConfigError("\n".join(dict.fromkeys(msgs))) from None
+    _cross_check(model, lines, source)
+    return model
+
+
+_UNION_TAGS = {"float", "SideValue", "RetransmitModel", "literal['strongswan','libreswan']", "function-before[parse_duration(), float]"}
+
+
+def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None:
+    errors = []
+
+    def err(loc: Path_, msg: str) -> None:
+        errors.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {msg}")
+
+    for i, link in enumerate(m.links):
+        for j, n in enumerate(link.between):
+            if n not in m.nodes:
+                err(("links", i, "between", j), f"unknown node {n!r}")
+        if link.between[0] == link.between[1]:
+            err(("links", i, "between"), "a link joins two different nodes")
+    for name, c in m.connections.items():
+        for side in ("initiator", "responder"):
+            if getattr(c, side) not in m.nodes:
+                err(("connections", name, side), f"unknown node {getattr(c, side)!r}")
+    for i, a in enumerate(m.actions):
+        if a.node not in m.nodes:
+            err(("actions", i, "node"), f"unknown node {a.node!r}")
+        if a.connection not in m.connections:
+            err(("actions", i, "connection"), f"unknown connection {a.connection!r}")
+    seen: dict[str, str] = {}
+    for name, n in m.nodes.items():
+        for k, ip in enumerate(n.addresses):
+            if ip in seen:
+                err(("nodes", name, "addresses", k), f"address {ip} is also on node {seen[ip]!r}")
+            seen[ip] = name
+    if errors:
+        raise ConfigError("\n".join(errors))
+
+
+def load_scenario(path: str | Path) -> ScenarioModel:
+    """Read and validate a scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read scenario: {exc.strerror}") from None
+    return load_scenario_text(text, str(p))
