@@ -1,0 +1,145 @@
+"""CREATE_CHILD_SA for CHILD_SAs: rekey with/without PFS, new, collisions (RFC 7296 §1.3, §2.25)."""
+
+from __future__ import annotations
+
+import pytest
+from ikepeers import Peers, make_peers, names
+from ikesim.wire.codec import parse_message
+
+from ikesim.ike import events as ev
+from ikesim.ike.config import ChildPolicy
+
+
+def _rekey(p: Peers, c_spi: bytes, g_spi: bytes, *, pfs: str) -> None:
+    p.client.rekey_child_sa(c_spi, 10.0)
+    p.settle(10.0)
+    c, g = p.events(p.client), p.events(p.gateway)
+    assert names(c) == ["RekeyStarted", "ExchangeStarted", "ExchangeCompleted", "ChildSaInstalled",
+                        "RekeyCompleted", "ExchangeStarted", "ExchangeCompleted"]
+    assert (c[0].old_spi, c[0].old_spi_out, c[0].trigger) == (c_spi, g_spi, "command")
+    assert [e.purpose for e in c if isinstance(e, ev.ExchangeStarted)] == ["rekey_child",
+                                                                           "delete_child"]
+    assert names(g) == ["ChildSaInstalled", "RekeyCompleted"]
+    new_c, new_g = c[3], g[0]
+    assert new_c.spi_in == new_g.spi_out and new_c.spi_out == new_g.spi_in
+    assert (new_c.rekey_of, new_c.rekey_of_out) == (c_spi, g_spi)
+    assert (new_g.rekey_of, new_g.rekey_of_out) == (g_spi, c_spi)
+    assert new_c.encr_key_out == new_g.encr_key_in and new_c.encr_key_in == new_g.encr_key_out
+    assert new_c.pfs_group == new_g.pfs_group == pfs
+    assert c[4].initiator is True and g[1].initiator is False
+    # the old inbound SAs linger delete_rekeyed_delay (5 s), then go
+    assert p.client.child_sa_spis() == [new_c.spi_in]
+    assert p.gateway.child_sa_spis() == [new_g.spi_in]
+    assert p.client.get_timer() == 15.0 and p.gateway.get_timer() == 15.0
+    p.run_timers(15.0)
+    c, g = p.events(p.client), p.events(p.gateway)
+    assert [(type(e).__name__, e.spi_in, e.reason) for e in c] == [
+        ("ChildSaDeleted", c_spi, "rekeyed")]
+    assert [(type(e).__name__, e.spi_in, e.reason) for e in g] == [
+        ("ChildSaDeleted", g_spi, "rekeyed")]
+
+
+def test_child_rekey_without_pfs(peers: Peers) -> None:
+    """CHILD rekey (no PFS): new pair installed on both sides, old one deleted then removed."""
+    c_spi, g_spi = peers.establish()
+    _rekey(peers, c_spi, g_spi, pfs="none")
+
+
+def test_child_rekey_with_pfs_x25519() -> None:
+    """CHILD rekey with PFS x25519: KE payloads exchanged, pfs_group reported."""
+    child = (ChildPolicy(proposals=("aes256gcm16-x25519",)),)
+    p = make_peers(client_children=child, gateway_children=child)
+    c_spi, g_spi = p.establish()
+    _rekey(p, c_spi, g_spi, pfs="x25519")
+
+
+def test_child_rekey_request_payload_order(peers: Peers) -> None:
+    """The rekey request carries N(REKEY_SA) SA No TSi TSr, like strongSwan."""
+    c_spi, _ = peers.establish()
+    peers.client.rekey_child_sa(c_spi, 1.0)
+    (d,) = peers.client.datagrams_to_send(1.0)
+    (sa,) = peers.client.sas.values()
+    from ikesim.wire.codec import unprotect_message
+
+    msg = unprotect_message(d.data, peers.gateway.sas[sa.spi_r].protect_in)
+    assert [type(x).__name__ for x in msg.payloads] == [
+        "NotifyPayload", "SaPayload", "NoncePayload", "TsiPayload", "TsrPayload"]
+    assert msg.payloads[0].spi == c_spi
+    assert parse_message(d.data).message_id == 2
+
+
+def test_create_additional_child(peers: Peers) -> None:
+    """create_child_sa adds a second CHILD_SA pair."""
+    peers.establish()
+    (spi,) = peers.client.ike_sa_spis()
+    peers.client.create_child_sa(spi, "net", 3.0)
+    peers.settle(3.0)
+    c, g = peers.events(peers.client), peers.events(peers.gateway)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ChildSaInstalled"]
+    assert c[0].purpose == "create_child" and c[2].rekey_of is None
+    assert names(g) == ["ChildSaInstalled"]
+    assert len(peers.client.child_sa_spis()) == 2 == len(peers.gateway.child_sa_spis())
+
+
+@pytest.mark.parametrize("first", ["client", "gateway"])
+def test_simultaneous_child_rekey_temporary_failure_then_retry(first: str) -> None:
+    """Both rekey the same CHILD_SA: TEMPORARY_FAILURE both ways, a retry settles on one pair."""
+    p = make_peers()
+    c_spi, g_spi = p.establish()
+    a = p.client if first == "client" else p.gateway
+    b = p.other(a)
+    a.rekey_child_sa(c_spi if a is p.client else g_spi, 10.0)
+    b.rekey_child_sa(g_spi if a is p.client else c_spi, 10.0)
+    p.settle(10.0)
+    ea, eb = p.events(a), p.events(b)
+    for e in (ea, eb):
+        assert names(e) == ["RekeyStarted", "ExchangeStarted", "RekeyCollision",
+                            "ErrorNotifyReceived", "ExchangeCompleted", "RekeyCollision"]
+        assert e[2].won is True and e[5].won is False
+        assert e[4].outcome == "TEMPORARY_FAILURE"
+    p.run_timers(40.0)
+    ea, eb = p.events(a), p.events(b)
+    retried = [e for e in ea + eb if isinstance(e, ev.RekeyStarted)]
+    assert [e.trigger for e in retried] == ["retry"]
+    (cs,), (gs,) = p.client.child_sa_spis(), p.gateway.child_sa_spis()
+    ci = [e for e in p.log["client"] if isinstance(e, ev.ChildSaInstalled)][-1]
+    assert (ci.spi_in, ci.spi_out) == (cs, p.gateway.children[gs].spi_in) and ci.spi_out == gs
+    assert cs != c_spi and gs != g_spi
+    assert c_spi not in p.client.children and g_spi not in p.gateway.children
+
+
+def test_rekey_of_child_being_deleted_gets_temporary_failure(peers: Peers) -> None:
+    """Rekeying a CHILD_SA the peer is deleting: TEMPORARY_FAILURE (RFC 7296 §2.25)."""
+    c_spi, g_spi = peers.establish()
+    peers.client.rekey_child_sa(c_spi, 1.0)
+    (req,) = peers.client.datagrams_to_send(1.0)
+    peers.gateway.delete_child_sa(g_spi, 1.0)
+    # the gateway's delete crosses the rekey; deliver the rekey first
+    peers.gateway.datagrams_to_send(1.0)  # lost
+    gw_child = peers.gateway.children[g_spi]
+    assert gw_child.state.value == "deleting"
+    peers.gateway.receive_datagram(req.data, req.src, req.dst, 1.0)
+    (resp,) = peers.gateway.datagrams_to_send(1.0)
+    peers.client.receive_datagram(resp.data, resp.src, resp.dst, 1.0)
+    c = peers.events(peers.client)
+    assert names(c)[-3:] == ["ErrorNotifyReceived", "ExchangeCompleted", "RekeyCollision"]
+    assert c[-2].outcome == "TEMPORARY_FAILURE" and c[-1].won is False
+    assert names(peers.events(peers.gateway)) == ["ExchangeStarted", "RekeyCollision"]
+    assert peers.client.children[c_spi].state.value == "installed"
+
+
+def test_rekey_of_child_the_peer_removed_gets_child_sa_not_found(peers: Peers) -> None:
+    """A lost rekey crosses the peer's Delete; its retransmission gets CHILD_SA_NOT_FOUND."""
+    c_spi, g_spi = peers.establish()
+    peers.client.rekey_child_sa(c_spi, 1.0)
+    peers.client.datagrams_to_send(1.0)  # lost
+    peers.gateway.delete_child_sa(g_spi, 1.0)
+    peers.settle(1.0)
+    assert peers.client.child_sa_spis() == [] and peers.gateway.child_sa_spis() == []
+    peers.events(peers.client)
+    peers.client.handle_timer(5.0)
+    peers.settle(5.0)
+    c = peers.events(peers.client)
+    assert names(c) == ["Retransmitted", "ErrorNotifyReceived", "ExchangeCompleted"]
+    assert c[1].notify == "CHILD_SA_NOT_FOUND" and c[2].outcome == "CHILD_SA_NOT_FOUND"
+    assert peers.client.children == {} and peers.gateway.children == {}

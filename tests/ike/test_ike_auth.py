@@ -1,0 +1,169 @@
+"""IKE_SA_INIT + IKE_AUTH establishment with PSK and certificates (RFC 7296 §1.2, §2.15)."""
+
+from __future__ import annotations
+
+import pytest
+from ikepeers import CLIENT, GATEWAY, Peers, make_peers, names
+from ikesim.crypto.auth import make_ca, make_end_entity
+
+from ikesim.ike import events as ev
+from ikesim.ike.config import AuthMethodName, ChildPolicy, Credentials
+from ikesim.rng import Rng
+
+
+def _establish_and_check(p: Peers) -> tuple[list[ev.IkeEvent], list[ev.IkeEvent]]:
+    spi_i = p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    c, g = p.events(p.client), p.events(p.gateway)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ExchangeStarted",
+                        "ExchangeCompleted", "IkeSaEstablished", "ChildSaInstalled"]
+    assert names(g) == ["IkeSaEstablished", "ChildSaInstalled"]
+    assert [(e.exchange, e.purpose, e.message_id) for e in c
+            if isinstance(e, ev.ExchangeStarted)] == [("IKE_SA_INIT", "ike_sa_init", 0),
+                                                     ("IKE_AUTH", "ike_auth", 1)]
+    assert all(e.outcome == "ok" for e in c if isinstance(e, ev.ExchangeCompleted))
+    ce, ge = c[4], g[0]
+    assert isinstance(ce, ev.IkeSaEstablished) and isinstance(ge, ev.IkeSaEstablished)
+    assert ce.spi_i == ge.spi_i == spi_i and ce.spi_r == ge.spi_r != bytes(8)
+    assert ce.initiator and not ge.initiator
+    assert (ce.local, ce.peer, ge.local, ge.peer) == (CLIENT, GATEWAY, GATEWAY, CLIENT)
+    assert (ce.peer_id, ge.peer_id) == ("gw@sim.test", "client@sim.test")
+    assert (ce.sk_ei, ce.sk_er) == (ge.sk_ei, ge.sk_er)
+    cc, gc = c[5], g[1]
+    assert isinstance(cc, ev.ChildSaInstalled) and isinstance(gc, ev.ChildSaInstalled)
+    assert cc.spi_in == gc.spi_out and cc.spi_out == gc.spi_in
+    assert cc.encr_key_out == gc.encr_key_in and cc.encr_key_in == gc.encr_key_out
+    assert cc.encr_key_out != cc.encr_key_in
+    assert (cc.local_ts, cc.remote_ts) == ("10.0.0.1/32", "10.0.0.2/32")
+    assert (gc.local_ts, gc.remote_ts) == ("10.0.0.2/32", "10.0.0.1/32")
+    assert p.client.ike_sa_spis() == [spi_i] and p.gateway.ike_sa_spis() == [ce.spi_r]
+    assert p.client.child_sa_spis() == [cc.spi_in] and p.gateway.child_sa_spis() == [gc.spi_in]
+    return c, g
+
+
+def test_psk_establishment_installs_matching_sas(peers: Peers) -> None:
+    """PSK: IKE_SA_INIT + IKE_AUTH give one IKE_SA and one CHILD_SA, SPIs/keys crosswise."""
+    c, g = _establish_and_check(peers)
+    ce = c[4]
+    assert (ce.encr, ce.prf, ce.group) == ("aes256gcm16", "prfsha256", "x25519")
+    info = peers.client.ike_sa_info(ce.spi_i)
+    assert (info.state, info.next_message_id, info.children) == ("established", 2,
+                                                                 (c[5].spi_in,))
+    assert peers.gateway.ike_sa_info(ce.spi_r).peer_message_id == 2
+
+
+def test_establishment_is_deterministic() -> None:
+    """Same seed, same bytes: two runs produce identical datagrams."""
+    runs = []
+    for _ in range(2):
+        p = make_peers(seed=7)
+        p.client.initiate("vpn", 0.0)
+        runs.append([d.data for d in p.deliver(p.client, 0.0)] +
+                    [d.data for d in p.deliver(p.gateway, 0.0)] +
+                    [d.data for d in p.deliver(p.client, 0.0)])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa", "ed25519"])
+def test_certificate_establishment(key_type: str) -> None:
+    """Signature AUTH (RFC 7427) with CERT payloads chained to a shared CA establishes the SA."""
+    rng = Rng(3, "pki")
+    ca_key, ca_cert = make_ca(rng, "sim CA", key_type)
+    ck, cc = make_end_entity(rng, ca_key, ca_cert, "client@sim.test", key_type)
+    gk, gc = make_end_entity(rng, ca_key, ca_cert, "gw@sim.test", key_type)
+    method = AuthMethodName.ECDSA_P256 if key_type == "ecdsa" else AuthMethodName.ED25519
+    p = make_peers(
+        client_credentials=Credentials(method, private_key=ck, certificate=cc,
+                                       trust_anchors=(ca_cert,)),
+        gateway_credentials=Credentials(method, private_key=gk, certificate=gc,
+                                        trust_anchors=(ca_cert,)))
+    _establish_and_check(p)
+
+
+def test_certificate_of_foreign_ca_fails_auth() -> None:
+    """A certificate from an untrusted CA: the gateway answers AUTHENTICATION_FAILED."""
+    rng = Rng(4, "pki")
+    ca_key, ca_cert = make_ca(rng, "sim CA", "ecdsa")
+    other_key, other_cert = make_ca(rng, "evil CA", "ecdsa")
+    ck, cc = make_end_entity(rng, other_key, other_cert, "client@sim.test", "ecdsa")
+    gk, gc = make_end_entity(rng, ca_key, ca_cert, "gw@sim.test", "ecdsa")
+    p = make_peers(
+        client_credentials=Credentials(AuthMethodName.ECDSA_P256, private_key=ck, certificate=cc,
+                                       trust_anchors=(ca_cert,)),
+        gateway_credentials=Credentials(AuthMethodName.ECDSA_P256, private_key=gk,
+                                        certificate=gc, trust_anchors=(ca_cert,)))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    assert names(p.events(p.gateway)) == ["AuthFailed", "IkeSaDeleted"]
+    assert p.client.ike_sa_spis() == [] and p.gateway.ike_sa_spis() == []
+
+
+def test_wrong_psk_gives_clear_events_on_both_sides() -> None:
+    """Wrong PSK: gateway AuthFailed(local) + delete; client AuthFailed(remote) + delete."""
+    p = make_peers(gateway_credentials=Credentials(psk=b"another-secret"))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    g = p.events(p.gateway)
+    assert names(g) == ["AuthFailed", "IkeSaDeleted"]
+    assert g[0].local is True and g[1].reason == "auth_failed"
+    c = p.events(p.client)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ExchangeStarted",
+                        "ErrorNotifyReceived", "ExchangeCompleted", "AuthFailed", "IkeSaDeleted"]
+    assert c[3].notify == "AUTHENTICATION_FAILED" and c[4].outcome == "AUTHENTICATION_FAILED"
+    assert c[5].local is False and c[6].reason == "auth_failed"
+    assert p.client.get_timer() is None and p.gateway.get_timer() is None
+
+
+def test_initiator_rejecting_responder_auth_notifies_peer() -> None:
+    """Client expects another gateway ID: AuthFailed(local) + N(AUTHENTICATION_FAILED) sent."""
+    p = make_peers(client_remote_id="other@sim.test")
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    c = p.events(p.client)
+    # the gateway's answer to the notification arrives after the SA is gone
+    assert names(c)[-6:] == ["ExchangeCompleted", "AuthFailed", "ExchangeStarted",
+                             "ExchangeCompleted", "IkeSaDeleted", "MessageDropped"]
+    assert c[-6].outcome == "AUTHENTICATION_FAILED"
+    assert c[-5].local is True and c[-4].purpose == "informational"
+    assert c[-3].outcome == "aborted" and c[-2].reason == "auth_failed"
+    g = p.events(p.gateway)
+    assert names(g) == ["IkeSaEstablished", "ChildSaInstalled", "ErrorNotifyReceived",
+                        "AuthFailed", "ChildSaDeleted", "IkeSaDeleted"]
+    assert g[3].local is False and g[5].reason == "auth_failed"
+
+
+def test_child_no_proposal_chosen_keeps_ike_sa() -> None:
+    """IKE_AUTH child with no common ESP proposal: IKE_SA up, no CHILD_SA (strongSwan childfail)."""
+    p = make_peers(client_children=(ChildPolicy(proposals=("aes128-sha256",)),))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    c, g = p.events(p.client), p.events(p.gateway)
+    assert names(g) == ["IkeSaEstablished", "ProposalRejected"]
+    assert g[1].local is True and g[1].exchange == "IKE_AUTH"
+    assert names(c)[-4:] == ["ErrorNotifyReceived", "ExchangeCompleted", "IkeSaEstablished",
+                             "ProposalRejected"]
+    assert c[-4].notify == "NO_PROPOSAL_CHOSEN" and c[-1].local is False
+    assert len(p.client.ike_sa_spis()) == 1 and p.client.child_sa_spis() == []
+    assert p.gateway.child_sa_spis() == []
+
+
+def test_ts_unacceptable_keeps_ike_sa() -> None:
+    """No TS intersection: TS_UNACCEPTABLE for the child, the IKE_SA is still established (§2.9)."""
+    p = make_peers(gateway_children=(ChildPolicy(remote_ts=("192.168.0.0/24",)),))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    c, g = p.events(p.client), p.events(p.gateway)
+    assert names(g) == ["IkeSaEstablished"]
+    assert names(c)[-3:] == ["ErrorNotifyReceived", "ExchangeCompleted", "IkeSaEstablished"]
+    assert c[-3].notify == "TS_UNACCEPTABLE"
+    assert p.client.child_sa_spis() == [] and len(p.gateway.ike_sa_spis()) == 1
+
+
+def test_ts_narrowing_to_gateway_subnet() -> None:
+    """The responder narrows a wide TSr to its configured subnet (RFC 7296 §2.9)."""
+    p = make_peers(client_children=(ChildPolicy(remote_ts=("0.0.0.0/0",)),),
+                   gateway_children=(ChildPolicy(local_ts=("10.1.0.0/16",)),))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    (cc,) = [e for e in p.events(p.client) if isinstance(e, ev.ChildSaInstalled)]
+    assert (cc.local_ts, cc.remote_ts) == ("10.0.0.1/32", "10.1.0.0/16")

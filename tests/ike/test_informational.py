@@ -1,0 +1,95 @@
+"""INFORMATIONAL: CHILD_SA and IKE_SA Delete, liveness checks (RFC 7296 §1.4.1, §2.4)."""
+
+from __future__ import annotations
+
+import pytest
+from ikepeers import LONG, Peers, make_peers, names
+
+from ikesim.ike import events as ev
+from ikesim.ike.config import ChildPolicy, IkePolicy
+
+
+def test_child_delete_answered_with_paired_delete(peers: Peers) -> None:
+    """Client deletes its CHILD_SA: gateway answers D(its SPI); both remove the pair."""
+    c_spi, g_spi = peers.establish()
+    peers.client.delete_child_sa(c_spi, 1.0)
+    peers.settle(1.0)
+    c, g = peers.events(peers.client), peers.events(peers.gateway)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ChildSaDeleted"]
+    assert c[0].purpose == "delete_child" and c[0].message_id == 2
+    assert (c[2].spi_in, c[2].reason) == (c_spi, "deleted_locally")
+    assert names(g) == ["ChildSaDeleted"]
+    assert (g[0].spi_in, g[0].reason) == (g_spi, "deleted_by_peer")
+    assert peers.client.child_sa_spis() == [] and peers.gateway.child_sa_spis() == []
+    assert len(peers.client.ike_sa_spis()) == 1
+
+
+@pytest.mark.parametrize("side", ["client", "gateway"])
+def test_ike_delete_takes_children(side: str) -> None:
+    """Deleting the IKE_SA removes its CHILD_SAs on both sides (RFC 7296 §1.4.1)."""
+    p = make_peers()
+    p.establish()
+    d = p.client if side == "client" else p.gateway
+    (spi,) = d.ike_sa_spis()
+    d.delete_ike_sa(spi, 2.0)
+    p.settle(2.0)
+    mine, theirs = p.events(d), p.events(p.other(d))
+    assert names(mine) == ["ExchangeStarted", "ExchangeCompleted", "ChildSaDeleted", "IkeSaDeleted"]
+    assert mine[0].purpose == "delete_ike" and mine[2].reason == "ike_deleted"
+    assert mine[3].reason == "deleted_locally"
+    assert names(theirs) == ["ChildSaDeleted", "IkeSaDeleted"]
+    assert theirs[1].reason == "deleted_by_peer"
+    for x in (p.client, p.gateway):
+        assert x.ike_sa_spis() == [] and x.child_sa_spis() == [] and x.get_timer() is None
+
+
+def test_dpd_answered() -> None:
+    """dpd_delay=30: after 30 s of silence an empty INFORMATIONAL is sent and answered."""
+    pol = IkePolicy(dpd_delay=30.0, lifetime=LONG)
+    p = make_peers(client_ike=pol, gateway_ike=pol,
+                   client_children=(ChildPolicy(lifetime=LONG),),
+                   gateway_children=(ChildPolicy(lifetime=LONG),))
+    p.establish(0.0)
+    assert p.client.get_timer() == 30.0 and p.gateway.get_timer() == 30.0
+    p.client.handle_timer(30.0)
+    p.settle(30.0)
+    c = p.events(p.client)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted"]
+    assert (c[0].purpose, c[0].exchange, c[1].outcome) == ("dpd", "INFORMATIONAL", "ok")
+    # the gateway heard from the client at 30 s, the client from the gateway at 30 s
+    assert p.client.get_timer() == 60.0 and p.gateway.get_timer() == 60.0
+
+
+def test_dpd_unanswered_tears_down_at_exact_time() -> None:
+    """An unanswered DPD: DeadPeerDetected + IkeSaDeleted(dpd_timeout) at 30 + 165.06112 s."""
+    pol = IkePolicy(dpd_delay=30.0, lifetime=LONG)
+    p = make_peers(client_ike=pol, client_children=(ChildPolicy(lifetime=LONG),))
+    p.establish(0.0)
+    p.client.handle_timer(30.0)
+    p.client.datagrams_to_send(30.0)  # lost
+    for t in (34.0, 41.2, 54.16, 77.488, 119.4784):
+        assert p.client.get_timer() == pytest.approx(t, abs=1e-9)
+        p.client.handle_timer(p.client.get_timer())
+        assert len(p.client.datagrams_to_send(t)) == 1
+    assert p.client.get_timer() == pytest.approx(195.06112, abs=1e-9)
+    p.client.handle_timer(p.client.get_timer())
+    c = p.events(p.client)
+    assert names(c)[-5:] == ["Retransmitted", "ExchangeCompleted", "DeadPeerDetected",
+                             "ChildSaDeleted", "IkeSaDeleted"]
+    assert c[-4].outcome == "timeout" and c[-4].retransmissions == 5
+    assert c[-2].reason == "ike_deleted" and c[-1].reason == "dpd_timeout"
+    assert p.client.datagrams_to_send(200.0) == []  # no delete sent
+    assert p.client.get_timer() is None
+
+
+def test_check_liveness_command(peers: Peers) -> None:
+    """check_liveness sends an empty INFORMATIONAL that the peer answers."""
+    peers.establish()
+    (spi,) = peers.client.ike_sa_spis()
+    peers.client.check_liveness(spi, 5.0)
+    peers.settle(5.0)
+    c = peers.events(peers.client)
+    assert [(type(e).__name__, e.purpose) for e in c] == [("ExchangeStarted", "dpd"),
+                                                         ("ExchangeCompleted", "dpd")]
+    assert peers.events(peers.gateway) == []
+    assert isinstance(c[1], ev.ExchangeCompleted) and c[1].outcome == "ok"
