@@ -2,12 +2,37 @@
 
 The public API: ``run`` a scenario (file or model) and get ``Results``;
 ``load_scenario`` to validate a file; ``Simulation`` to build one by hand.
+Names are imported lazily (PEP 562) so that importing the sans-IO core
+(``ikesim.ike``, ``ikesim.wire``, ...) never loads SimPy or pandas.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ikesim._version import __version__
-from ikesim.metrics.results import Results
-from ikesim.runner import run
-from ikesim.scenario.load import load_scenario
-from ikesim.sim.simulation import Simulation
+
+if TYPE_CHECKING:
+    from ikesim.metrics.results import Results
+    from ikesim.runner import run
+    from ikesim.scenario.load import load_scenario
+    from ikesim.sim.simulation import Simulation
 
 __all__ = ["__version__", "Results", "Simulation", "load_scenario", "run"]
+
+_LAZY = {
+    "Results": "ikesim.metrics.results",
+    "Simulation": "ikesim.sim.simulation",
+    "load_scenario": "ikesim.scenario.load",
+    "run": "ikesim.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ikesim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

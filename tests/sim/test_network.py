@@ -154,3 +154,24 @@ def test_two_simulations_are_independent() -> None:
     s2.run(1000.0)
     assert s1.run(2000.0).events.equals(alone)
     assert Rng(4).bytes(8) == Rng(4).bytes(8)
+
+
+def test_gateway_selects_connection_by_initiator_identity() -> None:
+    """A gateway with one connection per client picks the one matching IDi at IKE_AUTH (RFC 7296 §2.15)."""
+    sim = Simulation(seed=6)
+    gw_conns, clients = [], []
+    for i in range(3):
+        psk = Credentials(psk=f"psk-{i}-0123456789".encode())
+        gw_conns.append(Connection(name=f"t{i}", local_id="gw.sim.test", remote_id=f"c{i}@sim.test", credentials=psk))
+        clients.append(Connection(name=f"t{i}", local_id=f"c{i}@sim.test", remote_id="gw.sim.test",
+                                  remote_addr=Address("10.0.9.9"), credentials=psk))
+    sim.add_node(DaemonConfig("gw", (Address("10.0.9.9"),), tuple(gw_conns)))
+    for i, conn in enumerate(clients):
+        sim.add_node(DaemonConfig(f"c{i}", (Address(f"10.0.0.{i + 1}"),), (conn,)))
+        sim.add_link(f"c{i}", "gw", delay=0.01)
+        sim.schedule(float(i), f"c{i}", "initiate", connection=f"t{i}")
+    r = sim.run(10.0)
+    est = r.events[(r.events["event"] == "IkeSaEstablished") & (r.events["node"] == "gw")]
+    assert est["connection"].tolist() == ["t0", "t1", "t2"]
+    assert est["peer_id"].tolist() == ["c0@sim.test", "c1@sim.test", "c2@sim.test"]
+    assert r.summary["auth_failures"] == 0

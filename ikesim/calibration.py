@@ -1,0 +1,72 @@
+"""Per-operation cost calibration of the crypto primitives on this machine.
+
+Outside the sans-IO core (it reads the clock). ``measure_op_costs()`` times
+each operation name that ``ikesim.crypto`` counts on its ``OpCounter`` and
+returns median seconds; ``crypto_floor(counts, costs)`` turns a run's counts
+into the time the crypto alone would take: the floor a simulation's wall
+time is compared against.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+from ikesim.crypto.auth import make_ca, sign_auth, verify_auth
+from ikesim.crypto.ke import new_key_exchange
+from ikesim.crypto.natd import natd_hash
+from ikesim.crypto.prf import prf, prf_plus
+from ikesim.crypto.sk import SkProtector
+from ikesim.crypto.suites import Suite
+from ikesim.rng import Rng
+from ikesim.wire.iana import EncrId, IntegId, PrfId
+
+__all__ = ["measure_op_costs", "crypto_floor"]
+
+_MSG = bytes(200)
+"""A typical SK plaintext size for rekey and informational messages."""
+
+
+def _median(fn: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def measure_op_costs(repeat: int = 200) -> dict[str, float]:
+    """Median seconds per counted operation name (``ke_keygen:31``, ``sk_seal:aes256gcm16``, ...)."""
+    rng = Rng(0, "calibration")
+    costs: dict[str, float] = {}
+    for group in (14, 19, 31):
+        reps = max(10, repeat // 10) if group == 14 else repeat
+        peer = new_key_exchange(group, rng.child("peer")).public_bytes
+        costs[f"ke_keygen:{group}"] = _median(lambda g=group: new_key_exchange(g, rng), reps)
+        kex = new_key_exchange(group, rng)
+        costs[f"ke_shared:{group}"] = _median(lambda k=kex: k.compute_shared(peer), reps)
+    key = bytes(32)
+    costs["prf"] = _median(lambda: prf(PrfId.PRF_HMAC_SHA2_256, key, bytes(64)), repeat)
+    costs["prf_plus"] = _median(lambda: prf_plus(PrfId.PRF_HMAC_SHA2_256, key, bytes(80), 160), repeat)
+    costs["hash"] = _median(lambda: natd_hash(bytes(8), bytes(8), "10.0.0.1", 500), repeat)
+    aad = bytes(32)
+    for bits in (128, 256):
+        for suite in (Suite(EncrId.ENCR_AES_GCM_16, bits),
+                      Suite(EncrId.ENCR_AES_CBC, bits, IntegId.AUTH_HMAC_SHA2_256_128)):
+            p = SkProtector(suite, bytes(suite.encr_key_size), bytes(suite.integ_key_size), rng)
+            body = p.seal(aad, _MSG)
+            costs[f"sk_seal:{suite.encr_name}"] = _median(lambda p=p: p.seal(aad, _MSG), repeat)
+            costs[f"sk_open:{suite.encr_name}"] = _median(lambda p=p, b=body: p.open(aad, b), repeat)
+    for alg in ("ecdsa", "ed25519"):
+        priv, cert = make_ca(rng.child(alg), "calibration", alg)
+        _m, sig = sign_auth(priv, _MSG)
+        costs[f"sign:{alg}"] = _median(lambda k=priv: sign_auth(k, _MSG), repeat)
+        costs[f"verify:{alg}"] = _median(lambda c=cert, s=sig: verify_auth(14, s, _MSG, c.public_key()), repeat)
+    return costs
+
+
+def crypto_floor(counts: dict[str, int], costs: dict[str, float]) -> float:
+    """Seconds the counted operations cost: sum(count * cost); unknown names raise KeyError."""
+    return sum(n * costs[op] for op, n in counts.items())

@@ -1,0 +1,342 @@
+"""Shared machinery of the IKE core: events, window, timers, lifecycle (RFC 7296 §2.1–§2.3, §2.8).
+
+``IkeCore`` holds a daemon's state (IKE_SAs by local SPI, CHILD_SAs by
+inbound SPI, deadlines, outbox, event queue). The per-exchange modules
+(``ike_sa_init``, ``ike_auth``, ``create_child_sa``, ``ike_rekey``,
+``informational``) act on it; ``IkeDaemon`` adds the driver API on top.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from ikesim.crypto.meter import OpCounter
+from ikesim.crypto.suites import Suite
+from ikesim.errors import LocalProtocolError
+from ikesim.ike import events as ev
+from ikesim.ike.config import DaemonConfig, Lifetime, RetransmitPolicy
+from ikesim.ike.exchange import Exchange, Work
+from ikesim.ike.profile import ConnectionProfile, ts_text
+from ikesim.ike.sa import ChildSa, IkeSa
+from ikesim.ike.state import (
+    ChildSaState,
+    ChildSaTrigger,
+    IkeSaState,
+    IkeSaTrigger,
+    next_child_state,
+    next_ike_state,
+)
+from ikesim.ike.timers import DeadlineBook
+from ikesim.rng import Rng
+from ikesim.types import Address, Datagram
+from ikesim.wire.codec import protect_message
+from ikesim.wire.iana import ExchangeType, HeaderFlag
+from ikesim.wire.message import Message
+from ikesim.wire.payloads import Payload
+
+__all__ = ["IkeCore", "WorkStarter"]
+
+WorkStarter = Callable[["IkeCore", IkeSa, Work, float], bool]
+"""Starts a queued request; returns False if the work became moot (e.g. the SA is gone)."""
+
+
+class IkeCore:
+    """State and helpers shared by every exchange module (sans-IO, RFC 7296)."""
+
+    def __init__(self, config: DaemonConfig, *, rng: Rng, meter: OpCounter | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.meter = meter
+        self.rng = rng
+        """Nonces, IKE SPIs and CHILD SPIs are drawn here with ``draw(purpose, n)`` (pinnable)."""
+        self.rng_ke = rng.child("ke")
+        self.rng_iv = rng.child("iv")
+        self.rng_jitter = rng.child("jitter")
+        self.cookie_secret = rng.child("cookie").bytes(32)
+        self.profiles = {c.name: ConnectionProfile.build(c) for c in config.connections}
+        self.sas: dict[bytes, IkeSa] = {}
+        self.children: dict[bytes, ChildSa] = {}
+        self.responder_index: dict[tuple[bytes, Address], bytes] = {}
+        """(peer spi_i, peer address) -> local SPI of a responder IKE_SA (for duplicates)."""
+        self.half_open: set[bytes] = set()
+        self.timers = DeadlineBook()
+        self.outbox: list[Datagram] = []
+        self.events: deque[ev.IkeEvent] = deque()
+        self.starters: dict[str, WorkStarter] = {}
+        """purpose -> function that builds and sends the request (filled by the daemon)."""
+
+    # ------------------------------------------------------------------ basics
+    def emit(self, event: ev.IkeEvent) -> None:
+        """Queue an event for ``next_event()``."""
+        self.events.append(event)
+
+    def send(self, sa: IkeSa, data: bytes) -> None:
+        """Queue one datagram from the SA's local address to its peer."""
+        self.outbox.append(Datagram(data, sa.local, sa.peer))
+
+    def new_ike_spi(self) -> bytes:
+        """Draw an unused, non-zero 8-byte IKE SPI (RFC 7296 §2.6)."""
+        while True:
+            spi = self.rng.draw("ike_spi", 8)
+            if spi != bytes(8) and spi not in self.sas:
+                return spi
+
+    def new_child_spi(self) -> bytes:
+        """Draw an unused ESP SPI >= 256 (RFC 4303 §2.1)."""
+        while True:
+            spi = self.rng.draw("child_spi", 4)
+            if int.from_bytes(spi, "big") >= 256 and spi not in self.children:
+                return spi
+
+    def new_nonce(self, sa: IkeSa) -> bytes:
+        """Draw a nonce (RFC 7296 §2.10); pinnable with ``rng.force("nonce", ...)``."""
+        return self.rng.draw("nonce", sa.profile.connection.ike.nonce_size)
+
+    def timeouts(self, policy: RetransmitPolicy) -> tuple[float, ...]:
+        """The retransmission waits, each jittered once if ``jitter`` > 0 (RFC 7296 §2.1)."""
+        waits = policy.timeouts()
+        if policy.jitter > 0:
+            waits = [t - self.rng_jitter.uniform(0.0, policy.jitter * t) for t in waits]
+        return tuple(waits)
+
+    def header(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int,
+               response: bool) -> Message:
+        """The IKE header for a message on *sa* (RFC 7296 §3.1: I flag = original initiator)."""
+        flags = HeaderFlag.NONE
+        if sa.initiator:
+            flags |= HeaderFlag.INITIATOR
+        if response:
+            flags |= HeaderFlag.RESPONSE
+        return Message(sa.spi_i, sa.spi_r, exchange_type, flags, message_id)
+
+    def seal(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int, response: bool,
+             inner: Sequence[Payload]) -> bytes:
+        """Encrypt *inner* into an SK payload on *sa* (RFC 7296 §3.14)."""
+        head = self.header(sa, exchange_type, message_id, response)
+        return protect_message(head, tuple(inner), sa.protect_out)
+
+    # ------------------------------------------------------------------ requests
+    def start_request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str, data: bytes,
+                      message_id: int, now: float, *, work: Work | None = None) -> Exchange:
+        """Send a request and track it for retransmission (RFC 7296 §2.1, §2.3)."""
+        policy = sa.profile.connection.ike.retransmit
+        waits = self.timeouts(policy)
+        ex = Exchange(exchange_type, purpose, message_id, data, waits, now + waits[0], work=work)
+        sa.active = ex
+        self.timers.arm(("rtx", sa.local_spi), ex.deadline)
+        self.emit(ev.ExchangeStarted(**sa.ids(), exchange=exchange_type.name, purpose=purpose,
+                                     message_id=message_id, peer=sa.peer))
+        self.send(sa, data)
+        return ex
+
+    def request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,
+                inner: Sequence[Payload], now: float, *, work: Work | None = None) -> Exchange:
+        """Encrypt and send the next request on *sa* with the next message ID (RFC 7296 §2.3)."""
+        mid = sa.next_message_id
+        sa.next_message_id += 1
+        data = self.seal(sa, exchange_type, mid, False, inner)
+        return self.start_request(sa, exchange_type, purpose, data, mid, now, work=work)
+
+    def complete(self, sa: IkeSa, ex: Exchange, outcome: str) -> None:
+        """Close our exchange: ExchangeCompleted and the window opens (RFC 7296 §2.3)."""
+        if sa.active is ex:
+            sa.active = None
+            self.timers.cancel(("rtx", sa.local_spi))
+        if ex.purpose == "rekey_ike" and self.sas.get(ex.new_spi) is sa:
+            del self.sas[ex.new_spi]  # the SPI reserved for the new IKE_SA
+        self.emit(ev.ExchangeCompleted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
+                                       message_id=ex.message_id, outcome=outcome,
+                                       retransmissions=ex.attempts))
+
+    def enqueue(self, sa: IkeSa, work: Work, now: float, *, front: bool = False) -> None:
+        """Queue a request behind the one in flight (window size 1, RFC 7296 §2.3)."""
+        if front:
+            sa.queue.appendleft(work)
+        else:
+            sa.queue.append(work)
+        self.pump(sa, now)
+
+    def pump(self, sa: IkeSa, now: float) -> None:
+        """Start queued requests while the window is open (RFC 7296 §2.3)."""
+        while sa.active is None and sa.queue and sa.state in (
+            IkeSaState.ESTABLISHED, IkeSaState.REKEYED, IkeSaState.DELETING
+        ):
+            work = sa.queue.popleft()
+            if sa.state is not IkeSaState.ESTABLISHED and work.purpose not in ("delete_ike",
+                                                                                 "delete_child"):
+                continue
+            self.starters[work.purpose](self, sa, work, now)
+
+    # ------------------------------------------------------------------ responses
+    def respond(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int,
+                inner: Sequence[Payload]) -> None:
+        """Send and cache the response to the peer's request (RFC 7296 §2.1)."""
+        data = self.seal(sa, exchange_type, message_id, True, inner)
+        sa.last_response = data
+        sa.peer_message_id = message_id + 1
+        self.send(sa, data)
+
+    # ------------------------------------------------------------------ lifetimes
+    def _deadlines(self, lifetime: Lifetime, now: float) -> tuple[float | None, float | None]:
+        soft = lifetime.soft_after()
+        hard = lifetime.hard_after()
+        rekey_at = None
+        if soft is not None:
+            jitter = 0.0
+            if lifetime.rand_time > 0:
+                jitter = self.rng_jitter.uniform(0.0, lifetime.rand_time)
+            rekey_at = now + max(0.0, soft - jitter)
+        return rekey_at, (now + hard if hard is not None else None)
+
+    def arm_ike_timers(self, sa: IkeSa, now: float) -> None:
+        """Draw and arm the IKE_SA's soft/hard deadlines once (RFC 7296 §2.8), and DPD (§2.4)."""
+        sa.rekey_at, sa.expire_at = self._deadlines(sa.profile.connection.ike.lifetime, now)
+        spi = sa.local_spi
+        if sa.rekey_at is not None:
+            self.timers.arm(("ike_soft", spi), sa.rekey_at)
+        if sa.expire_at is not None:
+            self.timers.arm(("ike_hard", spi), sa.expire_at)
+        sa.last_received_at = now
+        self.arm_dpd(sa)
+
+    def arm_dpd(self, sa: IkeSa) -> None:
+        """Liveness check after ``dpd_delay`` seconds of inbound silence (RFC 7296 §2.4)."""
+        delay = sa.profile.connection.ike.dpd_delay
+        if delay > 0 and sa.state is IkeSaState.ESTABLISHED:
+            self.timers.arm(("dpd", sa.local_spi), sa.last_received_at + delay)
+
+    def cancel_ike_timers(self, sa: IkeSa) -> None:
+        """Cancel every deadline of an IKE_SA (after a rekey or on removal)."""
+        spi = sa.local_spi
+        for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike"):
+            self.timers.cancel((kind, spi))
+
+    def arm_child_timers(self, child: ChildSa, now: float) -> None:
+        """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8)."""
+        lifetime = child.profile.policy.lifetime
+        child.rekey_at, child.expire_at = self._deadlines(lifetime, now)
+        child.rekey_bytes, child.life_bytes = lifetime.rekey_bytes, lifetime.life_bytes
+        child.rekey_packets, child.life_packets = lifetime.rekey_packets, lifetime.life_packets
+        if child.rekey_at is not None:
+            self.timers.arm(("child_soft", child.spi_in), child.rekey_at)
+        if child.expire_at is not None:
+            self.timers.arm(("child_hard", child.spi_in), child.expire_at)
+
+    def cancel_child_timers(self, child: ChildSa) -> None:
+        """Cancel a CHILD_SA's lifetime and retry deadlines (it was rekeyed or removed)."""
+        for kind in ("child_soft", "child_hard", "retry_child"):
+            self.timers.cancel((kind, child.spi_in))
+
+    # ------------------------------------------------------------------ SA lifecycle
+    def establish(self, sa: IkeSa, now: float, *, rekey_of: bytes | None = None) -> None:
+        """Mark the IKE_SA established, arm timers, emit the event (RFC 7296 §1.2, §1.3.2)."""
+        if sa.state is IkeSaState.CONNECTING:
+            sa.state = next_ike_state(sa.state, IkeSaTrigger.AUTHENTICATED)
+        self.half_open.discard(sa.local_spi)
+        self.timers.cancel(("half_open", sa.local_spi))
+        sa.rekey_of = rekey_of
+        self.arm_ike_timers(sa, now)
+        suite, keys = sa.suite, sa.keys
+        assert suite is not None and keys is not None
+        conn = sa.profile.connection
+        self.emit(ev.IkeSaEstablished(
+            **sa.ids(), initiator=sa.initiator, local=sa.local, peer=sa.peer,
+            local_id=conn.local_id, peer_id=sa.peer_id, encr=suite.encr_name,
+            integ=suite.integ_name, prf=suite.prf_name, group=suite.group_name, rekey_of=rekey_of,
+            rekey_at=sa.rekey_at, expire_at=sa.expire_at, sk_ei=keys.sk_ei, sk_er=keys.sk_er,
+            sk_ai=keys.sk_ai, sk_ar=keys.sk_ar, encr_wireshark=suite.wireshark_ike_encr,
+            integ_wireshark=suite.wireshark_ike_integ))
+
+    def remove_ike_sa(self, sa: IkeSa, reason: str) -> None:
+        """Remove an IKE_SA and every CHILD_SA it owns (RFC 7296 §1.4.1); emit IkeSaDeleted."""
+        if sa.state is IkeSaState.DELETED:
+            return
+        if sa.active is not None:
+            self.complete(sa, sa.active, "aborted")
+        sa.queue.clear()
+        for child in list(sa.children.values()):
+            self.remove_child(sa, child, "ike_deleted")
+        self.cancel_ike_timers(sa)
+        self.timers.cancel(("rtx", sa.local_spi))
+        sa.state = next_ike_state(sa.state, IkeSaTrigger.REMOVED)
+        self.sas.pop(sa.local_spi, None)
+        self.half_open.discard(sa.local_spi)
+        if sa.half_open_key is not None:
+            self.responder_index.pop(sa.half_open_key, None)
+        self.emit(ev.IkeSaDeleted(**sa.ids(), reason=reason))
+
+    def install_child(self, sa: IkeSa, child: ChildSa, now: float,
+                      rekey_of: ChildSa | None = None) -> None:
+        """Install a CHILD_SA pair, arm lifetimes, emit ChildSaInstalled (RFC 7296 §1.3, §2.8)."""
+        sa.children[child.spi_in] = child
+        self.children[child.spi_in] = child
+        child.ike_spi = sa.local_spi
+        self.arm_child_timers(child, now)
+        s: Suite = child.suite
+        self.emit(ev.ChildSaInstalled(
+            **sa.ids(), child=child.name, spi_in=child.spi_in, spi_out=child.spi_out,
+            initiator=child.initiator, encr=s.encr_name, integ=s.integ_name,
+            pfs_group=child.pfs_group, local_ts=ts_text(child.local_ts),
+            remote_ts=ts_text(child.remote_ts),
+            rekey_of=rekey_of.spi_in if rekey_of is not None else None,
+            rekey_of_out=rekey_of.spi_out if rekey_of is not None else None,
+            rekey_at=child.rekey_at, expire_at=child.expire_at, local=sa.local, peer=sa.peer,
+            encr_key_in=child.encr_key_in, integ_key_in=child.integ_key_in,
+            encr_key_out=child.encr_key_out, integ_key_out=child.integ_key_out))
+
+    def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None:
+        """Remove a CHILD_SA pair from the node; emit ChildSaDeleted (RFC 7296 §1.4.1)."""
+        if child.state is ChildSaState.DELETED:
+            return
+        self.cancel_child_timers(child)
+        self.timers.cancel(("linger", child.spi_in))
+        child.state = next_child_state(child.state, ChildSaTrigger.REMOVED)
+        sa.children.pop(child.spi_in, None)
+        self.children.pop(child.spi_in, None)
+        self.emit(ev.ChildSaDeleted(**sa.ids(), child=child.name, spi_in=child.spi_in,
+                                    spi_out=child.spi_out, reason=reason))
+
+    def retire_child(self, child: ChildSa, new: ChildSa) -> None:
+        """The old CHILD_SA is replaced by *new*: no outbound use, timers off (RFC 7296 §1.3.3)."""
+        child.state = next_child_state(child.state, ChildSaTrigger.REPLACED)
+        child.replaced_by = new.spi_in
+        self.cancel_child_timers(child)
+
+    def linger_child(self, child: ChildSa, now: float) -> None:
+        """Keep a rekeyed inbound SA ``delete_rekeyed_delay`` s, then remove it (RFC 7296 §2.8)."""
+        delay = child.profile.policy.delete_rekeyed_delay
+        self.timers.arm(("linger", child.spi_in), now + delay)
+
+    def owner(self, child: ChildSa) -> IkeSa:
+        """The IKE_SA that currently owns *child*."""
+        return self.sas[child.ike_spi]
+
+    def find_sa(self, local_spi: bytes) -> IkeSa:
+        """The IKE_SA with this local SPI; LocalProtocolError if unknown."""
+        sa = self.sas.get(local_spi)
+        if sa is None or sa.local_spi != local_spi:
+            raise LocalProtocolError(f"unknown IKE_SA {local_spi.hex()}")
+        return sa
+
+    def find_child(self, spi_in: bytes) -> ChildSa:
+        """The CHILD_SA with this inbound SPI; LocalProtocolError if unknown."""
+        child = self.children.get(spi_in)
+        if child is None:
+            raise LocalProtocolError(f"unknown CHILD_SA {spi_in.hex()}")
+        return child
+
+    def child_by_spi_out(self, sa: IkeSa, spi_out: bytes) -> ChildSa | None:
+        """Our CHILD_SA whose outbound SPI the peer names (RFC 7296 §3.10.1, §3.11)."""
+        for child in sa.children.values():
+            if child.spi_out == spi_out:
+                return child
+        return None
+
+    def collision_retry_at(self, sa: IkeSa, now: float) -> float:
+        """When to retry a rekey after TEMPORARY_FAILURE: base - U(0, jitter) (RFC 7296 §2.25)."""
+        pol = sa.profile.connection.ike
+        jitter = 0.0
+        if pol.collision_retry_jitter > 0:
+            jitter = self.rng_jitter.uniform(0.0, pol.collision_retry_jitter)
+        return now + max(0.0, pol.collision_retry_base - jitter)

@@ -1,0 +1,391 @@
+"""IkeDaemon: sans-IO driver API, SPI demultiplexing, timer dispatch (RFC 7296 §2.1–§2.4, §2.21).
+
+Driven the aioquic way: ``receive_datagram(data, src, dst, now)``,
+``datagrams_to_send(now)``, ``get_timer()``, ``handle_timer(now)`` and
+``next_event()``. Commands (``initiate``, ``rekey_child_sa``, ...) only queue
+work; then call ``datagrams_to_send()``. No PeerError, codec or crypto error
+ever leaves ``receive_datagram``: it becomes an error notify or a
+``MessageDropped`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ikesim.crypto.meter import OpCounter
+from ikesim.errors import (
+    ChildSaNotFound,
+    IntegrityCheckFailed,
+    LocalProtocolError,
+    MalformedMessage,
+    PeerError,
+    UnsupportedCriticalPayload,
+)
+from ikesim.ike import create_child_sa, ike_auth, ike_rekey, ike_sa_init, informational
+from ikesim.ike import events as ev
+from ikesim.ike.config import DaemonConfig
+from ikesim.ike.core import IkeCore
+from ikesim.ike.exchange import Work
+from ikesim.ike.sa import ZERO_SPI, IkeSa, IkeSaInfo
+from ikesim.ike.state import ChildSaState, IkeSaState
+from ikesim.rng import Rng
+from ikesim.types import Address, Datagram
+from ikesim.wire.codec import parse_message, unprotect_message
+from ikesim.wire.iana import ExchangeType, NotifyType, ProtocolId
+from ikesim.wire.message import Message
+from ikesim.wire.payloads import NotifyPayload, SaPayload, UnknownPayload
+
+__all__ = ["IkeDaemon", "IkeSaInfo"]
+
+_USABLE_CHILD = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
+
+
+class IkeDaemon(IkeCore):
+    """One node's IKEv2 daemon: many IKE_SAs, driven by datagrams, timers, commands (RFC 7296)."""
+
+    def __init__(self, config: DaemonConfig, *, rng: Rng, meter: OpCounter | None = None) -> None:
+        super().__init__(config, rng=rng, meter=meter)
+        self.starters.update({
+            "create_child": create_child_sa.start_create,
+            "rekey_child": create_child_sa.start_rekey,
+            "rekey_ike": ike_rekey.start,
+            "delete_child": informational.start_delete_child,
+            "delete_ike": informational.start_delete_ike,
+            "dpd": informational.start_dpd,
+        })
+        self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {
+            "rtx": self._on_retransmit,
+            "dpd": self._on_dpd,
+            "ike_soft": self._on_ike_soft,
+            "ike_hard": self._on_ike_hard,
+            "half_open": self._on_half_open,
+            "stale_ike": self._on_stale_ike,
+            "retry_ike": self._on_retry_ike,
+            "child_soft": self._on_child_soft,
+            "child_hard": self._on_child_hard,
+            "retry_child": self._on_retry_child,
+            "linger": self._on_linger,
+        }
+
+    # ================================================================== driver
+    def datagrams_to_send(self, now: float) -> list[Datagram]:
+        """Datagrams queued since the last call, in order (aioquic's datagrams_to_send)."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """The earliest absolute deadline of any kind (RFC 7296 §2.1, §2.4, §2.8)."""
+        return self.timers.earliest()
+
+    def next_event(self) -> ev.IkeEvent | None:
+        """The next event, or None when there is none."""
+        return self.events.popleft() if self.events else None
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every deadline at or before *now*; then call ``datagrams_to_send()``."""
+        while True:
+            key = self.timers.pop_due(now)
+            if key is None:
+                return
+            kind, spi = key
+            self._timer_handlers[kind](spi, now)
+
+    # ================================================================== receive
+    def _drop(self, msg: Message | None, src: Address, dst: Address, reason: str,
+              sa: IkeSa | None = None) -> None:
+        self.emit(ev.MessageDropped(
+            spi_i=msg.spi_i if msg else ZERO_SPI, spi_r=msg.spi_r if msg else ZERO_SPI,
+            connection=sa.name if sa else "", reason=reason, src=src, dst=dst,
+            exchange=msg.exchange_type.name if msg else "",
+            message_id=msg.message_id if msg else -1))
+
+    def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
+        """Process one incoming datagram (RFC 7296 §2.1–§2.3); then call ``datagrams_to_send()``."""
+        try:
+            msg = parse_message(data)
+        except MalformedMessage as exc:
+            self._drop(None, src, dst, f"malformed: {exc}")
+            return
+        except UnsupportedCriticalPayload as exc:
+            self._drop(None, src, dst, f"malformed: {exc}")
+            return
+        if msg.major_version != 2:
+            self._drop(msg, src, dst, f"unsupported major version {msg.major_version}")
+            return
+        if msg.exchange_type == ExchangeType.IKE_SA_INIT:
+            self._receive_init(msg, data, src, dst, now)
+            return
+        theirs_i = msg.from_original_initiator
+        local_spi = msg.spi_r if theirs_i else msg.spi_i
+        sa = self.sas.get(local_spi)
+        if (sa is None or sa.local_spi != local_spi or sa.initiator == theirs_i
+                or sa.peer_spi != (msg.spi_i if theirs_i else msg.spi_r) or sa.protect_in is None):
+            self._drop(msg, src, dst, "unknown IKE SPI")
+            return
+        retransmit = False
+        if msg.is_response:
+            ex = sa.active
+            if (ex is None or ex.message_id != msg.message_id
+                    or ex.exchange_type != msg.exchange_type):
+                self._drop(msg, src, dst, "unexpected response", sa)
+                return
+        elif msg.message_id == sa.peer_message_id - 1 and sa.last_response:
+            retransmit = True
+        elif msg.message_id != sa.peer_message_id:
+            self._drop(msg, src, dst, f"unexpected message ID {msg.message_id}", sa)
+            return
+        try:
+            full = unprotect_message(data, sa.protect_in)
+        except IntegrityCheckFailed:
+            self._drop(msg, src, dst, "integrity check failed", sa)
+            return
+        except MalformedMessage as exc:
+            self._drop(msg, src, dst, f"malformed: {exc}", sa)
+            return
+        except UnsupportedCriticalPayload as exc:
+            if msg.is_request and not retransmit:
+                self._respond_error(sa, msg, exc)
+            else:
+                self._drop(msg, src, dst, f"malformed: {exc}", sa)
+            return
+        sa.last_received_at = now
+        self.arm_dpd(sa)
+        if retransmit:
+            self.send(sa, sa.last_response)  # RFC 7296 §2.1: the cached response, unchanged
+            return
+        critical = next((p for p in full.payloads
+                         if isinstance(p, UnknownPayload) and p.critical), None)
+        if full.is_request:
+            try:
+                if critical is not None:
+                    raise UnsupportedCriticalPayload(critical.type_number)
+                self._dispatch_request(sa, full, src, dst, now)
+            except PeerError as exc:
+                self._respond_error(sa, full, exc)
+        else:
+            if critical is not None:
+                self._drop(msg, src, dst, "unsupported critical payload in a response", sa)
+                return
+            self._dispatch_response(sa, full, now)
+        self.pump(sa, now)
+
+    def _receive_init(self, msg: Message, data: bytes, src: Address, dst: Address,
+                      now: float) -> None:
+        if msg.is_request:
+            if msg.spi_r != ZERO_SPI or msg.message_id != 0 or not msg.from_original_initiator:
+                self._drop(msg, src, dst, "unexpected IKE_SA_INIT request")
+                return
+            ike_sa_init.handle_request(self, msg, data, src, dst, now)
+            return
+        sa = self.sas.get(msg.spi_i)
+        ex = sa.active if sa is not None else None
+        if (sa is None or ex is None or not sa.initiator or sa.local_spi != msg.spi_i
+                or sa.state is not IkeSaState.CONNECTING or ex.purpose != "ike_sa_init"
+                or msg.message_id != 0):
+            self._drop(msg, src, dst, "unexpected response", sa)
+            return
+        if any(isinstance(p, UnknownPayload) and p.critical for p in msg.payloads):
+            self._drop(msg, src, dst, "unsupported critical payload in a response", sa)
+            return
+        sa.last_received_at = now
+        self._emit_error_notifies(sa, msg)
+        ike_sa_init.handle_response(self, sa, ex, msg, data, src, dst, now)
+
+    def _emit_error_notifies(self, sa: IkeSa, msg: Message) -> None:
+        for n in msg.get_all(NotifyPayload):
+            if n.notify_type.is_error:
+                self.emit(ev.ErrorNotifyReceived(**sa.ids(), notify=n.notify_type.name,
+                                                 exchange=msg.exchange_type.name,
+                                                 message_id=msg.message_id))
+
+    def _dispatch_request(self, sa: IkeSa, msg: Message, src: Address, dst: Address,
+                          now: float) -> None:
+        kind = msg.exchange_type
+        if sa.state is IkeSaState.CONNECTING:
+            if kind == ExchangeType.IKE_AUTH and not sa.initiator:
+                ike_auth.handle_request(self, sa, msg, now)
+            else:
+                self._drop(msg, src, dst, f"{kind.name} request before IKE_AUTH", sa)
+            return
+        if kind == ExchangeType.CREATE_CHILD_SA:
+            sa_payload = msg.get(SaPayload)
+            if sa_payload is not None and sa_payload.proposals and \
+                    sa_payload.proposals[0].protocol == ProtocolId.IKE:
+                ike_rekey.handle_request(self, sa, msg, sa_payload, now)
+            else:
+                create_child_sa.handle_request(self, sa, msg, now)
+        elif kind == ExchangeType.INFORMATIONAL:
+            informational.handle_request(self, sa, msg, now)
+        else:
+            self._drop(msg, src, dst, f"unexpected {kind.name} request", sa)
+
+    def _dispatch_response(self, sa: IkeSa, msg: Message, now: float) -> None:
+        ex = sa.active
+        assert ex is not None
+        self._emit_error_notifies(sa, msg)
+        purpose = ex.purpose
+        if purpose == "ike_auth":
+            ike_auth.handle_response(self, sa, ex, msg, now)
+        elif purpose in ("create_child", "rekey_child"):
+            create_child_sa.handle_response(self, sa, ex, msg, now)
+        elif purpose == "rekey_ike":
+            ike_rekey.handle_response(self, sa, ex, msg, now)
+        else:
+            informational.handle_response(self, sa, ex, msg, now)
+
+    def _respond_error(self, sa: IkeSa, msg: Message, exc: PeerError) -> None:
+        """Answer a request with the error notify the PeerError names (RFC 7296 §2.21.2)."""
+        notify = NotifyType(exc.notify_type)
+        if isinstance(exc, ChildSaNotFound):
+            payload = NotifyPayload(notify, ProtocolId(exc.protocol), exc.spi)
+        else:
+            payload = NotifyPayload(notify, data=exc.notify_data)
+        self.respond(sa, msg.exchange_type, msg.message_id, [payload])
+
+    # ================================================================== timers
+    def _on_retransmit(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        ex = sa.active if sa is not None else None
+        if sa is None or ex is None:
+            return
+        if ex.retransmit_due():
+            ex.advance()
+            self.send(sa, ex.request)  # RFC 7296 §2.1: the same bytes
+            self.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
+                                       message_id=ex.message_id, attempt=ex.attempts))
+            self.timers.arm(("rtx", spi), ex.deadline)
+            return
+        # RFC 7296 §2.4: no answer after the last retransmission -> the IKE_SA is gone.
+        self.complete(sa, ex, "timeout")
+        if ex.purpose == "dpd":
+            self.emit(ev.DeadPeerDetected(**sa.ids()))
+            reason = "dpd_timeout"
+        elif ex.purpose == "delete_ike":
+            reason = sa.delete_reason or "deleted_locally"
+        else:
+            reason = "timeout"
+        self.remove_ike_sa(sa, reason)
+
+    def _on_dpd(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is None or sa.state is not IkeSaState.ESTABLISHED:
+            return
+        delay = sa.profile.connection.ike.dpd_delay
+        if sa.active is not None or any(w.purpose == "dpd" for w in sa.queue):
+            self.timers.arm(("dpd", spi), now + delay)  # traffic in flight checks liveness
+            return
+        self.enqueue(sa, Work("dpd"), now)
+
+    def _on_ike_soft(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is not None and sa.state is IkeSaState.ESTABLISHED:
+            self.enqueue(sa, Work("rekey_ike", trigger="soft_lifetime"), now)
+
+    def _on_retry_ike(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is not None and sa.state is IkeSaState.ESTABLISHED:
+            self.enqueue(sa, Work("rekey_ike", trigger="retry"), now)
+
+    def _on_ike_hard(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is None or sa.state not in (IkeSaState.ESTABLISHED, IkeSaState.REKEYED):
+            return
+        self.emit(ev.SaExpired(**sa.ids(), kind=ev.SaKind.IKE, spi=spi))
+        self.enqueue(sa, Work("delete_ike", reason="expired"), now, front=True)
+
+    def _on_stale_ike(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is not None and sa.local_spi == spi and sa.state is IkeSaState.REKEYED:
+            self.remove_ike_sa(sa, "rekeyed")
+
+    def _on_half_open(self, spi: bytes, now: float) -> None:
+        sa = self.sas.get(spi)
+        if sa is not None and sa.state is IkeSaState.CONNECTING:
+            self.remove_ike_sa(sa, "timeout")
+
+    def _on_child_soft(self, spi: bytes, now: float) -> None:
+        child = self.children.get(spi)
+        if child is not None and child.state is ChildSaState.INSTALLED:
+            self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="soft_lifetime"),
+                         now)
+
+    def _on_retry_child(self, spi: bytes, now: float) -> None:
+        child = self.children.get(spi)
+        if child is not None and child.state is ChildSaState.INSTALLED:
+            self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="retry"), now)
+
+    def _on_child_hard(self, spi: bytes, now: float) -> None:
+        child = self.children.get(spi)
+        if child is None or child.state not in _USABLE_CHILD:
+            return
+        sa = self.owner(child)
+        self.emit(ev.SaExpired(**sa.ids(), kind=ev.SaKind.CHILD, spi=spi))
+        self.enqueue(sa, Work("delete_child", spi=spi, reason="expired"), now, front=True)
+
+    def _on_linger(self, spi: bytes, now: float) -> None:
+        child = self.children.get(spi)
+        if child is not None:
+            self.remove_child(self.owner(child), child, "rekeyed")
+
+    # ================================================================== commands
+    def initiate(self, connection: str, now: float) -> bytes:
+        """Start IKE_SA_INIT (RFC 7296 §1.2); return spi_i. Then call ``datagrams_to_send()``."""
+        profile = self.profiles.get(connection)
+        if profile is None:
+            raise LocalProtocolError(f"unknown connection {connection!r}")
+        conn = profile.connection
+        if conn.remote_addr is None:
+            raise LocalProtocolError(f"connection {connection!r} has no remote_addr to initiate to")
+        local = conn.local_addr or self.config.addresses[0]
+        return ike_sa_init.initiate(self, profile, local, conn.remote_addr, now).spi_i
+
+    def rekey_child_sa(self, spi_in: bytes, now: float) -> None:
+        """Queue a CHILD_SA rekey (RFC 7296 §1.3.3); then call ``datagrams_to_send()``."""
+        child = self.find_child(spi_in)
+        self.enqueue(self.owner(child), Work("rekey_child", spi=spi_in, trigger="command"), now)
+
+    def rekey_ike_sa(self, local_spi: bytes, now: float) -> None:
+        """Queue an IKE_SA rekey (RFC 7296 §1.3.2); then call ``datagrams_to_send()``."""
+        self.enqueue(self.find_sa(local_spi), Work("rekey_ike", trigger="command"), now)
+
+    def create_child_sa(self, local_spi: bytes, child: str, now: float) -> None:
+        """Queue a new CHILD_SA *child* (RFC 7296 §1.3.1); then call ``datagrams_to_send()``."""
+        sa = self.find_sa(local_spi)
+        if child not in sa.profile.children:
+            raise LocalProtocolError(f"connection {sa.name!r} has no child {child!r}")
+        self.enqueue(sa, Work("create_child", child=child), now)
+
+    def delete_child_sa(self, spi_in: bytes, now: float) -> None:
+        """Queue the Delete of a CHILD_SA (RFC 7296 §1.4.1); then call ``datagrams_to_send()``."""
+        child = self.find_child(spi_in)
+        self.enqueue(self.owner(child), Work("delete_child", spi=spi_in, reason="deleted_locally"),
+                     now)
+
+    def delete_ike_sa(self, local_spi: bytes, now: float) -> None:
+        """Queue the Delete of an IKE_SA (RFC 7296 §1.4.1); then call ``datagrams_to_send()``."""
+        sa = self.find_sa(local_spi)
+        self.enqueue(sa, Work("delete_ike", reason="deleted_locally"), now, front=True)
+
+    def check_liveness(self, local_spi: bytes, now: float) -> None:
+        """Queue an empty INFORMATIONAL (RFC 7296 §2.4); then call ``datagrams_to_send()``."""
+        self.enqueue(self.find_sa(local_spi), Work("dpd"), now)
+
+    # ================================================================== introspection
+    def ike_sa_spis(self, connection: str | None = None) -> list[bytes]:
+        """Local SPIs of ESTABLISHED IKE_SAs (optionally of one connection)."""
+        return [spi for spi, sa in self.sas.items()
+                if sa.local_spi == spi and sa.state is IkeSaState.ESTABLISHED
+                and (connection is None or sa.name == connection)]
+
+    def child_sa_spis(self, connection: str | None = None) -> list[bytes]:
+        """spi_in of installed CHILD_SAs (not lingering rekeyed or deleting ones)."""
+        return [spi for spi, child in self.children.items()
+                if child.state in _USABLE_CHILD
+                and (connection is None or self.owner(child).name == connection)]
+
+    def ike_sa_info(self, local_spi: bytes) -> IkeSaInfo:
+        """A frozen snapshot of one IKE_SA; LocalProtocolError if unknown."""
+        sa = self.find_sa(local_spi)
+        return IkeSaInfo(sa.spi_i, sa.spi_r, sa.state.value, sa.name, sa.initiator, sa.local,
+                         sa.peer, tuple(sa.children), sa.rekey_at, sa.expire_at,
+                         sa.next_message_id, sa.peer_message_id, sa.nat_local, sa.nat_peer)

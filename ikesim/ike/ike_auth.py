@@ -1,0 +1,240 @@
+"""IKE_AUTH: IDs, AUTH (PSK, RFC 7427 signatures), CERT, first CHILD_SA (RFC 7296 §1.2, §2.15)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ikesim.crypto.auth import psk_auth, sign_auth, signed_octets, verify_auth, verify_certificate
+from ikesim.crypto.suites import Suite, select_proposal
+from ikesim.errors import AuthenticationFailed, PeerError
+from ikesim.ike import events as ev
+from ikesim.ike.childsa import choose_child, make_child, own_selectors
+from ikesim.ike.config import AuthMethodName
+from ikesim.ike.exchange import Exchange
+from ikesim.ike.profile import id_payload_fields, id_to_text, proposals_to_wire
+from ikesim.ike.sa import IkeSa
+from ikesim.wire.iana import AuthMethod, CertEncoding, ExchangeType, NotifyType, ProtocolId
+from ikesim.wire.message import Message
+from ikesim.wire.payloads import (
+    AuthPayload,
+    CertPayload,
+    IdiPayload,
+    IdPayload,
+    IdrPayload,
+    NotifyPayload,
+    Payload,
+    SaPayload,
+    TsiPayload,
+    TsrPayload,
+)
+
+if TYPE_CHECKING:
+    from ikesim.ike.core import IkeCore
+
+__all__ = ["start", "handle_request", "handle_response"]
+
+
+def _auth_payloads(core: IkeCore, sa: IkeSa, id_payload: IdPayload, *, as_initiator: bool
+                   ) -> list[Payload]:
+    """[CERT] AUTH over our signed octets (RFC 7296 §2.15)."""
+    keys, suite = sa.keys, sa.suite
+    assert keys is not None and suite is not None and suite.prf_id is not None
+    if as_initiator:
+        octets = signed_octets(sa.init_request, sa.nonce_r, suite.prf_id, keys.sk_pi,
+                               id_payload.body(), core.meter)
+    else:
+        octets = signed_octets(sa.init_response, sa.nonce_i, suite.prf_id, keys.sk_pr,
+                               id_payload.body(), core.meter)
+    creds = sa.profile.connection.credentials
+    if creds.method is AuthMethodName.PSK:
+        return [AuthPayload(AuthMethod.SHARED_KEY_MIC,
+                            psk_auth(suite.prf_id, creds.psk, octets, core.meter))]
+    method, data = sign_auth(creds.private_key, octets, core.meter)
+    cert = CertPayload(CertEncoding.X509_CERTIFICATE_SIGNATURE,
+                       creds.certificate.public_bytes(Encoding.DER))
+    return [cert, AuthPayload(method, data)]
+
+
+def _verify_peer(core: IkeCore, sa: IkeSa, msg: Message, id_payload: IdPayload | None, *,
+                 peer_is_initiator: bool) -> str:
+    """Check the peer's identity and AUTH (RFC 7296 §2.15); return "" or the failure reason."""
+    auth = msg.get(AuthPayload)
+    if id_payload is None or auth is None:
+        return "missing ID or AUTH payload"
+    peer_id = id_to_text(id_payload)
+    conn = sa.profile.connection
+    if conn.remote_id is not None and peer_id != conn.remote_id:
+        return f"peer identity {peer_id!r} is not {conn.remote_id!r}"
+    keys, suite = sa.keys, sa.suite
+    assert keys is not None and suite is not None and suite.prf_id is not None
+    if peer_is_initiator:
+        octets = signed_octets(sa.init_request, sa.nonce_r, suite.prf_id, keys.sk_pi,
+                               id_payload.body(), core.meter)
+    else:
+        octets = signed_octets(sa.init_response, sa.nonce_i, suite.prf_id, keys.sk_pr,
+                               id_payload.body(), core.meter)
+    creds = conn.credentials
+    if creds.method is AuthMethodName.PSK:
+        if auth.method != AuthMethod.SHARED_KEY_MIC:
+            return f"expected PSK AUTH, got {auth.method.name}"
+        expected = psk_auth(suite.prf_id, creds.psk, octets, core.meter)
+        if not hmac.compare_digest(expected, auth.data):
+            return "PSK AUTH mismatch"
+    else:
+        cert_payload = msg.get(CertPayload)
+        if cert_payload is None:
+            return "no certificate"
+        try:
+            cert = x509.load_der_x509_certificate(cert_payload.data)
+        except ValueError:
+            return "unparsable certificate"
+        try:
+            public_key = verify_certificate(cert, creds.trust_anchors, peer_id)
+        except AuthenticationFailed as exc:
+            return f"certificate: {exc}"
+        if not verify_auth(auth.method, auth.data, octets, public_key, core.meter):
+            return "signature AUTH does not verify"
+    sa.peer_id = peer_id
+    return ""
+
+
+def _own_id(sa: IkeSa, cls: type[IdPayload]) -> IdPayload:
+    id_type, data = id_payload_fields(sa.profile.connection.local_id)
+    return cls(id_type, data)
+
+
+def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
+    """Send IKE_AUTH: IDi [CERT] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2)."""
+    idi = _own_id(sa, IdiPayload)
+    inner: list[Payload] = [idi]
+    auth = _auth_payloads(core, sa, idi, as_initiator=True)
+    inner += auth[:-1]
+    conn = sa.profile.connection
+    if conn.remote_id is not None:
+        id_type, data = id_payload_fields(conn.remote_id)
+        inner.append(IdrPayload(id_type, data))
+    inner.append(auth[-1])
+    child = sa.profile.first_child
+    if child is not None:
+        spi_in = core.new_child_spi()
+        local_ts, remote_ts = own_selectors(sa, child)
+        sa.pending_child = (child, spi_in)
+        inner += [SaPayload(proposals_to_wire(child.specs, ProtocolId.ESP, spi_in, pfs=False)),
+                  TsiPayload(local_ts), TsrPayload(remote_ts)]
+    return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
+
+
+def _select_connection_by_idi(core: IkeCore, sa: IkeSa, idi: IdPayload | None) -> None:
+    """Responder: switch to the connection whose remote identity is the IDi (RFC 7296 §2.15).
+
+    IKE_SA_INIT carries no identity, so the responder chose a connection by
+    proposal only; like strongSwan's peer-config lookup, IKE_AUTH re-selects
+    among connections that accept the negotiated IKE suite, preferring an
+    exact remote_id match over a wildcard one.
+    """
+    if idi is None or sa.suite is None:
+        return
+    peer_id = id_to_text(idi)
+    current = sa.profile.connection
+    if current.remote_id == peer_id:
+        return
+    offered = (sa.suite.to_wire(1, ProtocolId.IKE, b""),)
+    wildcard = None
+    for profile in core.profiles.values():
+        conn = profile.connection
+        if conn.remote_addr is not None or select_proposal(offered, profile.ike_specs, ProtocolId.IKE) is None:
+            continue
+        if conn.remote_id == peer_id:
+            sa.profile = profile
+            return
+        if conn.remote_id is None and wildcard is None:
+            wildcard = profile
+    if wildcard is not None and current.remote_id is not None:
+        sa.profile = wildcard
+
+
+def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
+    """Responder: verify the initiator, answer IDr [CERT] AUTH SA TSi TSr (RFC 7296 §1.2, §2.15)."""
+    _select_connection_by_idi(core, sa, msg.get(IdiPayload))
+    failure = _verify_peer(core, sa, msg, msg.get(IdiPayload), peer_is_initiator=True)
+    if failure:
+        core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id,
+                     [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)])
+        core.emit(ev.AuthFailed(**sa.ids(), local=True, reason=failure))
+        core.remove_ike_sa(sa, "auth_failed")
+        return
+    idr = _own_id(sa, IdrPayload)
+    inner: list[Payload] = [idr, *_auth_payloads(core, sa, idr, as_initiator=False)]
+    child = None
+    rejected = False
+    sa_payload = msg.get(SaPayload)
+    if sa_payload is not None:
+        try:
+            profile, proposal, suite, tsi, tsr = choose_child(
+                sa, sa_payload, msg.get(TsiPayload), msg.get(TsrPayload), with_ke=False)
+        except PeerError as exc:
+            inner.append(NotifyPayload(NotifyType(exc.notify_type)))
+            rejected = exc.notify_type == NotifyType.NO_PROPOSAL_CHOSEN
+        else:
+            spi_in = core.new_child_spi()
+            child = make_child(core, sa, profile, suite, spi_in=spi_in, spi_out=proposal.spi,
+                               initiator=False, nonce_i=sa.nonce_i, nonce_r=sa.nonce_r,
+                               shared=None, local_ts=tsr, remote_ts=tsi, now=now)
+            answer = suite.to_wire(proposal.number, ProtocolId.ESP, spi_in)
+            inner += [SaPayload((answer,)), TsiPayload(tsi), TsrPayload(tsr)]
+    core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
+    core.establish(sa, now)
+    if child is not None:
+        core.install_child(sa, child, now)
+    elif rejected:
+        core.emit(ev.ProposalRejected(**sa.ids(), local=True, exchange="IKE_AUTH",
+                                      purpose="ike_auth"))
+
+
+def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
+    """Initiator: verify the responder, establish the IKE_SA and first CHILD_SA (RFC 7296 §1.2)."""
+    errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
+    if msg.get(AuthPayload) is None:
+        outcome = errors[0].notify_type.name if errors else "INVALID_SYNTAX"
+        core.complete(sa, ex, outcome)
+        if outcome == "AUTHENTICATION_FAILED":
+            core.emit(ev.AuthFailed(**sa.ids(), local=False, reason="peer rejected our AUTH"))
+            core.remove_ike_sa(sa, "auth_failed")
+        else:
+            core.remove_ike_sa(sa, "failed")
+        return
+    failure = _verify_peer(core, sa, msg, msg.get(IdrPayload), peer_is_initiator=False)
+    if failure:
+        core.complete(sa, ex, "AUTHENTICATION_FAILED")
+        core.emit(ev.AuthFailed(**sa.ids(), local=True, reason=failure))
+        from ikesim.ike import informational
+
+        informational.send_notification(core, sa, NotifyType.AUTHENTICATION_FAILED, now)
+        core.remove_ike_sa(sa, "auth_failed")
+        return
+    core.complete(sa, ex, "ok")
+    core.establish(sa, now)
+    pending = sa.pending_child
+    sa.pending_child = None
+    if pending is None:
+        return
+    profile, spi_in = pending
+    sa_payload, tsi, tsr = msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload)
+    if sa_payload is None or tsi is None or tsr is None or len(sa_payload.proposals) != 1:
+        if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
+            core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="IKE_AUTH",
+                                          purpose="ike_auth"))
+        return
+    proposal = sa_payload.proposals[0]
+    try:
+        suite = Suite.from_wire(proposal)
+    except PeerError:
+        return
+    child = make_child(core, sa, profile, suite, spi_in=spi_in, spi_out=proposal.spi,
+                       initiator=True, nonce_i=sa.nonce_i, nonce_r=sa.nonce_r, shared=None,
+                       local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now)
+    core.install_child(sa, child, now)

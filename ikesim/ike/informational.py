@@ -1,0 +1,150 @@
+"""INFORMATIONAL: Deletes, liveness checks, error notifications (RFC 7296 §1.4, §2.4, §2.21)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ikesim.ike import events as ev
+from ikesim.ike.exchange import Work
+from ikesim.ike.sa import ChildSa, IkeSa
+from ikesim.ike.state import (
+    ChildSaState,
+    ChildSaTrigger,
+    IkeSaState,
+    IkeSaTrigger,
+    next_child_state,
+    next_ike_state,
+)
+from ikesim.wire.iana import ExchangeType, NotifyType, ProtocolId
+from ikesim.wire.message import Message
+from ikesim.wire.payloads import DeletePayload, NotifyPayload, Payload
+
+if TYPE_CHECKING:
+    from ikesim.ike.core import IkeCore
+    from ikesim.ike.exchange import Exchange
+
+__all__ = [
+    "start_delete_child",
+    "start_delete_ike",
+    "start_dpd",
+    "send_notification",
+    "handle_request",
+    "handle_response",
+]
+
+
+def start_delete_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
+    """Send D(ESP, our inbound SPI) (RFC 7296 §1.4.1, §3.11)."""
+    child = core.children.get(work.spi)
+    if child is None or child.ike_spi != sa.local_spi:
+        return False
+    if child.state is ChildSaState.DELETING:
+        return False  # already being deleted
+    child.state = next_child_state(child.state, ChildSaTrigger.DELETE_SENT)
+    child.delete_reason = work.reason
+    ex = core.request(sa, ExchangeType.INFORMATIONAL, "delete_child",
+                      [DeletePayload(ProtocolId.ESP, 4, (child.spi_in,))], now, work=work)
+    ex.child = child
+    return True
+
+
+def start_delete_ike(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
+    """Send D(IKE) on the IKE_SA to delete it and its CHILD_SAs (RFC 7296 §1.4.1)."""
+    sa.state = next_ike_state(sa.state, IkeSaTrigger.DELETE_SENT)
+    sa.delete_reason = work.reason
+    core.cancel_ike_timers(sa)
+    core.request(sa, ExchangeType.INFORMATIONAL, "delete_ike",
+                 [DeletePayload(ProtocolId.IKE, 0, ())], now, work=work)
+    return True
+
+
+def start_dpd(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
+    """Send an empty INFORMATIONAL as a liveness check (RFC 7296 §2.4)."""
+    core.request(sa, ExchangeType.INFORMATIONAL, "dpd", [], now, work=work)
+    return True
+
+
+def send_notification(core: IkeCore, sa: IkeSa, notify: NotifyType, now: float) -> None:
+    """Send an INFORMATIONAL carrying an error notify, not waiting for it (RFC 7296 §2.21.2)."""
+    if sa.active is not None:
+        core.complete(sa, sa.active, "aborted")
+    ex = core.request(sa, ExchangeType.INFORMATIONAL, "informational", [NotifyPayload(notify)],
+                      now)
+    ex.fire_and_forget = True
+
+
+def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: float
+                     ) -> list[bytes]:
+    """Peer deleted these CHILD_SAs (its inbound SPIs); return our SPIs to put in our Delete."""
+    answer: list[bytes] = []
+    for spi_out in spis:
+        child = core.child_by_spi_out(sa, spi_out)
+        if child is None:
+            continue
+        if child.state is ChildSaState.DELETING:
+            # RFC 7296 §1.4.1: crossing Deletes; our own Delete already names it.
+            core.remove_child(sa, child, child.delete_reason or "deleted_locally")
+            continue
+        answer.append(child.spi_in)
+        if child.state is ChildSaState.REKEYED:
+            core.linger_child(child, now)
+        else:
+            core.remove_child(sa, child, "deleted_by_peer")
+    return answer
+
+
+def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
+    """Answer an INFORMATIONAL request: Deletes, error notifies, liveness (RFC 7296 §1.4, §2.4)."""
+    deletes = msg.get_all(DeletePayload)
+    errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
+    for n in errors:
+        core.emit(ev.ErrorNotifyReceived(**sa.ids(), notify=n.notify_type.name,
+                                         exchange="INFORMATIONAL", message_id=msg.message_id))
+    if any(d.protocol == ProtocolId.IKE for d in deletes):
+        core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
+        if sa.state is IkeSaState.REKEYED:
+            reason = "rekeyed"
+        elif sa.state is IkeSaState.DELETING:
+            reason = sa.delete_reason  # crossing Deletes (RFC 7296 §2.25.2)
+        else:
+            reason = "deleted_by_peer"
+        core.remove_ike_sa(sa, reason)
+        return
+    if any(n.notify_type == NotifyType.AUTHENTICATION_FAILED for n in errors):
+        core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
+        core.emit(ev.AuthFailed(**sa.ids(), local=False, reason="peer rejected our AUTH"))
+        core.remove_ike_sa(sa, "auth_failed")
+        return
+    ours: list[bytes] = []
+    for d in deletes:
+        if d.protocol in (ProtocolId.ESP, ProtocolId.AH):
+            ours += _delete_children(core, sa, d.spis, now)
+    inner: list[Payload] = []
+    if ours:
+        inner.append(DeletePayload(ProtocolId.ESP, 4, tuple(ours)))
+    core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, inner)
+
+
+def _finish_child_delete(core: IkeCore, sa: IkeSa, child: ChildSa, now: float) -> None:
+    if child.state is ChildSaState.DELETED:
+        return
+    if child.delete_reason == "rekeyed" or child.state is ChildSaState.REKEYED:
+        core.linger_child(child, now)
+    else:
+        core.remove_child(sa, child, child.delete_reason or "deleted_locally")
+
+
+def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
+    """Our INFORMATIONAL was answered (RFC 7296 §1.4.1, §2.4)."""
+    errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
+    core.complete(sa, ex, errors[0].notify_type.name if errors else "ok")
+    if ex.purpose == "delete_ike":
+        core.remove_ike_sa(sa, sa.delete_reason or "deleted_locally")
+    elif ex.purpose == "delete_child" and ex.child is not None:
+        _finish_child_delete(core, sa, ex.child, now)
+
+
+def queue_delete_child(core: IkeCore, sa: IkeSa, child: ChildSa, reason: str, now: float) -> None:
+    """Queue the Delete of *child* ahead of other work (RFC 7296 §1.4.1)."""
+    core.enqueue(sa, Work("delete_child", spi=child.spi_in, reason=reason), now, front=True)
+

@@ -1,0 +1,155 @@
+"""IKE_SA and CHILD_SA records: SPIs, nonces, keys, lifetimes (RFC 7296 §2.8, §2.14, §2.17).
+
+These are the mutable per-SA state the daemon keeps; events carry copies of
+identifiers, never these objects. ``IkeSaInfo`` is the frozen snapshot the
+introspection API hands out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ikesim.crypto.prf import IkeKeys
+from ikesim.crypto.suites import Suite
+from ikesim.ike.exchange import Exchange, Work
+from ikesim.ike.profile import ChildProfile, ConnectionProfile
+from ikesim.ike.state import ChildSaState, IkeSaState
+from ikesim.types import Address
+from ikesim.wire.payloads import TrafficSelector
+
+__all__ = ["ChildSa", "IkeSa", "IkeSaInfo", "ZERO_SPI"]
+
+ZERO_SPI = bytes(8)
+"""The responder SPI of an IKE_SA_INIT request (RFC 7296 §3.1)."""
+
+
+@dataclass(slots=True, eq=False)
+class ChildSa:
+    """One CHILD_SA pair (RFC 7296 §1.3, §2.17): our inbound SPI and the peer's."""
+
+    profile: ChildProfile
+    spi_in: bytes
+    spi_out: bytes
+    suite: Suite
+    initiator: bool
+    """True if this node initiated the exchange that created the pair."""
+    local_ts: tuple[TrafficSelector, ...]
+    remote_ts: tuple[TrafficSelector, ...]
+    encr_key_in: bytes
+    integ_key_in: bytes
+    encr_key_out: bytes
+    integ_key_out: bytes
+    created_at: float
+    ike_spi: bytes
+    """Local SPI of the IKE_SA that currently owns this CHILD_SA."""
+    pfs_group: str = "none"
+    state: ChildSaState = ChildSaState.INSTALLED
+    rekey_at: float | None = None
+    expire_at: float | None = None
+    delete_reason: str = ""
+    """Why our Delete for it is in flight (``deleted_locally``, ``expired``, ``rekeyed``)."""
+    replaced_by: bytes = b""
+    """spi_in of the CHILD_SA that replaced it (rekey)."""
+    rekey_bytes: int = 0
+    life_bytes: int = 0
+    rekey_packets: int = 0
+    life_packets: int = 0
+
+    @property
+    def name(self) -> str:
+        """Name of the child configuration."""
+        return self.profile.policy.name
+
+
+@dataclass(slots=True, eq=False)
+class IkeSa:
+    """One IKE_SA (RFC 7296 §1.2, §2.14) and its message-ID window (§2.3)."""
+
+    profile: ConnectionProfile
+    initiator: bool
+    """True if this node is the original initiator (sets the I flag, RFC 7296 §3.1)."""
+    spi_i: bytes
+    spi_r: bytes
+    local: Address
+    peer: Address
+    created_at: float
+    state: IkeSaState = IkeSaState.CONNECTING
+    nonce_i: bytes = b""
+    nonce_r: bytes = b""
+    ke: Any = None
+    """Our ``KeyExchange`` while IKE_SA_INIT is in progress."""
+    suite: Suite | None = None
+    keys: IkeKeys | None = None
+    protect_out: Any = None
+    protect_in: Any = None
+    init_request: bytes = b""
+    """The IKE_SA_INIT request bytes, signed by the initiator's AUTH (RFC 7296 §2.15)."""
+    init_response: bytes = b""
+    cookie: bytes = b""
+    init_retries: int = 0
+    """COOKIE / INVALID_KE_PAYLOAD retries of IKE_SA_INIT so far (RFC 7296 §1.2, §2.6)."""
+    peer_id: str = ""
+    next_message_id: int = 0
+    """Message ID of our next request (RFC 7296 §2.3)."""
+    peer_message_id: int = 0
+    """Message ID we expect on the peer's next request."""
+    last_response: bytes = b""
+    """Cached bytes of our response to the peer's request ``peer_message_id - 1`` (§2.1)."""
+    active: Exchange | None = None
+    """Our request in flight (window size 1, RFC 7296 §2.3)."""
+    queue: deque[Work] = field(default_factory=deque)
+    children: dict[bytes, ChildSa] = field(default_factory=dict)
+    rekey_at: float | None = None
+    expire_at: float | None = None
+    last_received_at: float = 0.0
+    delete_reason: str = ""
+    rekey_of: bytes | None = None
+    replaced_by: bytes = b""
+    nat_local: bool = False
+    nat_peer: bool = False
+    half_open_key: tuple[bytes, Address] | None = None
+    pending_child: Any = None
+    """IKE_AUTH initiator: (ChildProfile, spi_in) of the CHILD_SA proposed with AUTH."""
+
+    @property
+    def local_spi(self) -> bytes:
+        """Our SPI of this IKE_SA: spi_i if we are the original initiator, else spi_r."""
+        return self.spi_i if self.initiator else self.spi_r
+
+    @property
+    def peer_spi(self) -> bytes:
+        """The peer's SPI of this IKE_SA."""
+        return self.spi_r if self.initiator else self.spi_i
+
+    @property
+    def name(self) -> str:
+        """Name of the connection."""
+        return self.profile.connection.name
+
+    def ids(self) -> dict[str, Any]:
+        """The identifying fields every event carries."""
+        return {"spi_i": self.spi_i, "spi_r": self.spi_r,
+                "connection": self.profile.connection.name}
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaInfo:
+    """A frozen snapshot of one IKE_SA for tests, invariant checkers and scenario actions."""
+
+    spi_i: bytes
+    spi_r: bytes
+    state: str
+    connection: str
+    initiator: bool
+    local: Address
+    peer: Address
+    children: tuple[bytes, ...]
+    """spi_in of the CHILD_SAs this IKE_SA owns (installed ones and lingering rekeyed ones)."""
+    rekey_at: float | None
+    expire_at: float | None
+    next_message_id: int
+    peer_message_id: int
+    nat_local: bool
+    nat_peer: bool
