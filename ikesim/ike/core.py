@@ -60,6 +60,11 @@ class IkeCore:
         self.responder_index: dict[tuple[bytes, Address], bytes] = {}
         """(peer spi_i, peer address) -> local SPI of a responder IKE_SA (for duplicates)."""
         self.half_open: set[bytes] = set()
+        self.closed: dict[bytes, tuple[IkeSa, float]] = {}
+        """Removed IKE_SAs still answering retransmissions of their last request from the response
+        cache (RFC 7296 §2.1), by local SPI, with the time they are forgotten; insertion-ordered."""
+        self.clock = 0.0
+        """The latest ``now`` the driver handed in (for bookkeeping that has no ``now`` argument)."""
         self.timers = DeadlineBook()
         self.outbox: list[Datagram] = []
         self.events: deque[ev.IkeEvent] = deque()
@@ -261,10 +266,23 @@ class IkeCore:
         self.timers.cancel(("rtx", sa.local_spi))
         sa.state = next_ike_state(sa.state, IkeSaTrigger.REMOVED)
         self.sas.pop(sa.local_spi, None)
+        self._remember_closed(sa)
         self.half_open.discard(sa.local_spi)
         if sa.half_open_key is not None:
             self.responder_index.pop(sa.half_open_key, None)
         self.emit(ev.IkeSaDeleted(**sa.ids(), reason=reason))
+
+    def _remember_closed(self, sa: IkeSa) -> None:
+        """Keep a removed IKE_SA's response cache for one retransmission window (RFC 7296 §2.1)."""
+        now = self.clock
+        while self.closed:
+            spi, (_old, until) = next(iter(self.closed.items()))
+            if until > now:
+                break
+            del self.closed[spi]
+        if sa.last_response and sa.protect_in is not None:
+            window = sum(sa.profile.connection.ike.retransmit.timeouts())
+            self.closed[sa.local_spi] = (sa, now + window)
 
     def install_child(self, sa: IkeSa, child: ChildSa, now: float,
                       rekey_of: ChildSa | None = None) -> None:

@@ -83,6 +83,7 @@ class IkeDaemon(IkeCore):
 
     def handle_timer(self, now: float) -> None:
         """Fire every deadline at or before *now*; then call ``datagrams_to_send()``."""
+        self.clock = now
         while True:
             key = self.timers.pop_due(now)
             if key is None:
@@ -99,8 +100,26 @@ class IkeDaemon(IkeCore):
             exchange=msg.exchange_type.name if msg else "",
             message_id=msg.message_id if msg else -1))
 
+    def _answer_from_closed(self, local_spi: bytes, msg: Message, data: bytes, now: float) -> bool:
+        """RFC 7296 §2.1: a retransmitted last request to a just-removed IKE_SA gets the cached response."""
+        entry = self.closed.get(local_spi)
+        if entry is None or entry[1] < now:
+            return False
+        sa = entry[0]
+        if (msg.is_response or msg.message_id != sa.peer_message_id - 1
+                or sa.peer_spi != (msg.spi_i if msg.from_original_initiator else msg.spi_r)):
+            return False
+        assert sa.protect_in is not None
+        try:
+            unprotect_message(data, sa.protect_in)
+        except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
+            return False
+        self.send(sa, sa.last_response)
+        return True
+
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
         """Process one incoming datagram (RFC 7296 §2.1–§2.3); then call ``datagrams_to_send()``."""
+        self.clock = now
         try:
             msg = parse_message(data)
         except MalformedMessage as exc:
@@ -120,7 +139,8 @@ class IkeDaemon(IkeCore):
         sa = self.sas.get(local_spi)
         if (sa is None or sa.local_spi != local_spi or sa.initiator == theirs_i
                 or sa.peer_spi != (msg.spi_i if theirs_i else msg.spi_r) or sa.protect_in is None):
-            self._drop(msg, src, dst, "unknown IKE SPI")
+            if not self._answer_from_closed(local_spi, msg, data, now):
+                self._drop(msg, src, dst, "unknown IKE SPI")
             return
         retransmit = False
         if msg.is_response:

@@ -93,3 +93,30 @@ def test_check_liveness_command(peers: Peers) -> None:
                                                          ("ExchangeCompleted", "dpd")]
     assert peers.events(peers.gateway) == []
     assert isinstance(c[1], ev.ExchangeCompleted) and c[1].outcome == "ok"
+
+
+def test_lost_ike_delete_response_is_answered_from_cache_after_removal() -> None:
+    """RFC 7296 §2.1: the responder already removed the IKE_SA, yet the retransmitted Delete gets the
+    identical cached response, so the initiator completes at the first retransmission (t=6 s), not by timeout."""
+    p = make_peers()
+    p.establish()
+    (spi,) = p.client.ike_sa_spis()
+    p.events(p.client), p.events(p.gateway)
+    p.client.delete_ike_sa(spi, 2.0)
+    p.deliver(p.client, 2.0)
+    lost = p.gateway.datagrams_to_send(2.0)  # the response never arrives
+    assert len(lost) == 1 and p.gateway.ike_sa_spis() == []
+    assert p.client.get_timer() == 6.0
+    p.client.handle_timer(6.0)
+    (request,) = p.deliver(p.client, 6.0)
+    again = p.deliver(p.gateway, 6.0)
+    assert [d.data for d in again] == [lost[0].data]
+    mine = p.events(p.client)
+    assert names(mine) == ["ExchangeStarted", "Retransmitted", "ExchangeCompleted", "ChildSaDeleted", "IkeSaDeleted"]
+    assert mine[2].outcome == "ok" and mine[2].retransmissions == 1
+    assert names(p.events(p.gateway)) == ["ChildSaDeleted", "IkeSaDeleted"]
+    # the same request with a flipped ICV bit is not answered from the cache
+    forged = request.data[:-1] + bytes([request.data[-1] ^ 1])
+    p.gateway.receive_datagram(forged, request.src, request.dst, 7.0)
+    assert p.gateway.datagrams_to_send(7.0) == []
+    assert names(p.events(p.gateway)) == ["MessageDropped"]
