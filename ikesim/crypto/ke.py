@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.asymmetric import dh, ec, x25519
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import ConfigError, InvalidKeyExchangeData
@@ -97,15 +97,25 @@ class _Ecp256:
             raise InvalidKeyExchangeData(f"ECP-256 point invalid: {exc}") from None
 
 
-class _Modp2048:
-    """RFC 3526 §3: 2048-bit MODP (group 14); values are 256-byte big-endian."""
+_MODP_2048_NUMBERS = dh.DHParameterNumbers(MODP_2048_P, 2)
 
-    __slots__ = ("group", "public_bytes", "_x", "_meter")
+
+class _Modp2048:
+    """RFC 3526 §3: 2048-bit MODP (group 14); values are 256-byte big-endian.
+
+    The private exponent (320 bits) comes from the Rng; OpenSSL does the
+    modular exponentiations: g^x is computed as an "exchange" with the public
+    value g, which is exactly g^x mod p.
+    """
+
+    __slots__ = ("group", "public_bytes", "_key", "_meter")
 
     def __init__(self, rng: Rng, meter: OpCounter | None) -> None:
         self.group = int(KeGroup.MODP_2048)
-        self._x = (rng.bits(320) | (1 << 319))
-        self.public_bytes = pow(2, self._x, MODP_2048_P).to_bytes(256, "big")
+        x = rng.bits(320) | (1 << 319)
+        generator = dh.DHPublicNumbers(2, _MODP_2048_NUMBERS)
+        self._key = dh.DHPrivateNumbers(x, generator).private_key()
+        self.public_bytes = self._key.exchange(generator.public_key()).rjust(256, b"\x00")
         self._meter = meter
         if meter is not None:
             meter.add("ke_keygen:14")
@@ -119,7 +129,11 @@ class _Modp2048:
         y = int.from_bytes(peer, "big")
         if y <= 1 or y >= MODP_2048_P - 1:
             raise InvalidKeyExchangeData("MODP-2048 public value out of range")
-        return pow(y, self._x, MODP_2048_P).to_bytes(256, "big")
+        try:
+            shared = self._key.exchange(dh.DHPublicNumbers(y, _MODP_2048_NUMBERS).public_key())
+        except ValueError as exc:
+            raise InvalidKeyExchangeData(f"MODP-2048 exchange failed: {exc}") from None
+        return shared.rjust(256, b"\x00")
 
 
 _FACTORIES = {
