@@ -46,7 +46,7 @@ def measure_op_costs(repeat: int = 200) -> dict[str, float]:
         peer = new_key_exchange(group, rng.child("peer")).public_bytes
         costs[f"ke_keygen:{group}"] = _median(lambda g=group: new_key_exchange(g, rng), reps)
         kex = new_key_exchange(group, rng)
-        costs[f"ke_shared:{group}"] = _median(lambda k=kex: k.compute_shared(peer), reps)
+        costs[f"ke_shared:{group}"] = _median(lambda k=kex, pb=peer: k.compute_shared(pb), reps)
     key = bytes(32)
     costs["prf"] = _median(lambda: prf(PrfId.PRF_HMAC_SHA2_256, key, bytes(64)), repeat)
     costs["prf_plus"] = _median(lambda: prf_plus(PrfId.PRF_HMAC_SHA2_256, key, bytes(80), 160), repeat)

@@ -39,8 +39,8 @@ _KEY_PAD = b"Key Pad for IKEv2"
 # RFC 7427 Appendix A: DER AlgorithmIdentifiers.
 _ALG_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
 _ALG_ED25519 = bytes.fromhex("300506032b6570")
-_NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
-_NOT_AFTER = datetime.datetime(2045, 1, 1, tzinfo=datetime.timezone.utc)
+_NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+_NOT_AFTER = datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC)
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ikesim._version import __version__
+from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.metrics.export import esp_sa_lines, ikev2_decryption_lines, write_pcap
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
-from ikesim.errors import MalformedMessage
 
 if TYPE_CHECKING:
     from ikesim.sim.simulation import Simulation

@@ -489,7 +489,7 @@ def protect_message(msg: Message, inner: Sequence[Payload], protector: Protector
 
 def _relink_last(payloads: Sequence[Payload], chained: bytes) -> bytes:
     off = 0
-    for p in payloads[:-1]:
+    for _ in payloads[:-1]:
         off += _u16(chained, off + 2)
     return chained[:off] + bytes([PayloadType.SK]) + chained[off + 1 :]
 

@@ -11,7 +11,13 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.prf import IkeKeys, prf_plus
 from ikesim.crypto.sk import SkProtector, make_sk_protectors
 from ikesim.crypto.suites import Suite, parse_proposal, select_proposal
-from ikesim.errors import AuthenticationFailed, ConfigError, IntegrityCheckFailed, InvalidKeyExchangeData, NoProposalChosen
+from ikesim.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    IntegrityCheckFailed,
+    InvalidKeyExchangeData,
+    NoProposalChosen,
+)
 from ikesim.rng import Rng
 from ikesim.wire.iana import EncrId, IntegId, KeGroup, PrfId, ProtocolId
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from ikepeers import Peers, make_peers, names
-from ikesim.wire.codec import parse_message
 
 from ikesim.ike import events as ev
 from ikesim.ike.config import ChildPolicy
+from ikesim.wire.codec import parse_message
 
 
 def _rekey(p: Peers, c_spi: bytes, g_spi: bytes, *, pfs: str) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from ikepeers import CLIENT, GATEWAY, LONG, Peers, make_peers, names
-from ikesim.wire.codec import parse_message
 
 from ikesim.errors import LocalProtocolError
 from ikesim.ike import events as ev
 from ikesim.ike.config import ChildPolicy, IkePolicy
+from ikesim.wire.codec import parse_message
 
 SCHEDULE = (4.0, 11.2, 24.16, 47.488, 89.4784)
 GIVE_UP = 165.06112
@@ -167,7 +167,6 @@ def test_window_queues_second_request(peers: Peers) -> None:
 def test_unsupported_critical_payload_gets_error_response(peers: Peers) -> None:
     """An unknown critical payload in a request: UNSUPPORTED_CRITICAL_PAYLOAD (§2.5)."""
     from ikesim.wire.codec import unprotect_message
-
     from ikesim.wire.iana import ExchangeType, NotifyType
     from ikesim.wire.payloads import NotifyPayload, UnknownPayload
 

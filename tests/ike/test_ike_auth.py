@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from ikepeers import CLIENT, GATEWAY, Peers, make_peers, names
-from ikesim.crypto.auth import make_ca, make_end_entity
 
+from ikesim.crypto.auth import make_ca, make_end_entity
 from ikesim.ike import events as ev
 from ikesim.ike.config import AuthMethodName, ChildPolicy, Credentials
 from ikesim.rng import Rng

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from ikepeers import make_peers, names
-from ikesim.wire.codec import parse_message
 
 from ikesim.ike import events as ev
+from ikesim.wire.codec import parse_message
 
 
 @pytest.mark.parametrize("side", ["client", "gateway"])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ikepeers import Peers, make_peers, names
-from ikesim.wire.codec import parse_message
 
 from ikesim.ike import events as ev
 from ikesim.ike.config import IkePolicy
 from ikesim.types import Address, Datagram
+from ikesim.wire.codec import parse_message
 from ikesim.wire.iana import NotifyType
 from ikesim.wire.payloads import KePayload, NotifyPayload
 
