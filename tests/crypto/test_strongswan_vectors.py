@@ -12,7 +12,7 @@ from ikesim.crypto.sk import SkProtector
 from ikesim.crypto.suites import Suite
 from ikesim.errors import IntegrityCheckFailed
 from ikesim.rng import Rng
-from ikesim.wire.codec import parse_message, unprotect_message
+from ikesim.wire.codec import parse_message, serialize_payloads, unprotect_message
 from ikesim.wire.iana import EncrId, IntegId, KeGroup, PrfId
 from ikesim.wire.payloads import AuthPayload, IdiPayload, IdrPayload, KePayload, NoncePayload, SaPayload
 
@@ -160,6 +160,10 @@ def test_every_sk_payload_decrypts_and_tampering_is_caught(vec):
     for raw in encrypted:
         msg = unprotect_message(raw, _protector(table, raw))
         assert msg.encrypted
+        sk = parse_message(raw).payloads[-1]
+        plaintext = _protector(table, raw).open(raw[: len(raw) - len(sk.data)], sk.data)
+        first, chain = serialize_payloads(msg.payloads)
+        assert (first, chain) == (sk.first_payload, plaintext)  # inner chain re-serializes byte for byte
         bad = bytearray(raw)
         bad[-20] ^= 0x01
         with pytest.raises(IntegrityCheckFailed):
