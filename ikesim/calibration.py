@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ikesim.crypto.auth import make_ca, sign_auth, verify_auth
 from ikesim.crypto.ke import new_key_exchange
@@ -44,26 +45,26 @@ def measure_op_costs(repeat: int = 200) -> dict[str, float]:
     for group in (14, 19, 31):
         reps = max(10, repeat // 10) if group == 14 else repeat
         peer = new_key_exchange(group, rng.child("peer")).public_bytes
-        costs[f"ke_keygen:{group}"] = _median(lambda g=group: new_key_exchange(g, rng), reps)
+        costs[f"ke_keygen:{group}"] = _median(partial(new_key_exchange, group, rng), reps)
         kex = new_key_exchange(group, rng)
-        costs[f"ke_shared:{group}"] = _median(lambda k=kex, pb=peer: k.compute_shared(pb), reps)
+        costs[f"ke_shared:{group}"] = _median(partial(kex.compute_shared, peer), reps)
     key = bytes(32)
     costs["prf"] = _median(lambda: prf(PrfId.PRF_HMAC_SHA2_256, key, bytes(64)), repeat)
     costs["prf_plus"] = _median(lambda: prf_plus(PrfId.PRF_HMAC_SHA2_256, key, bytes(80), 160), repeat)
     costs["hash"] = _median(lambda: natd_hash(bytes(8), bytes(8), "10.0.0.1", 500), repeat)
     aad = bytes(32)
-    for bits in (128, 256):
-        for suite in (Suite(EncrId.ENCR_AES_GCM_16, bits),
-                      Suite(EncrId.ENCR_AES_CBC, bits, IntegId.AUTH_HMAC_SHA2_256_128)):
-            p = SkProtector(suite, bytes(suite.encr_key_size), bytes(suite.integ_key_size), rng)
-            body = p.seal(aad, _MSG)
-            costs[f"sk_seal:{suite.encr_name}"] = _median(lambda p=p: p.seal(aad, _MSG), repeat)
-            costs[f"sk_open:{suite.encr_name}"] = _median(lambda p=p, b=body: p.open(aad, b), repeat)
+    sk_suites = [Suite(EncrId.ENCR_AES_GCM_16, bits) for bits in (128, 256)]
+    sk_suites += [Suite(EncrId.ENCR_AES_CBC, bits, IntegId.AUTH_HMAC_SHA2_256_128) for bits in (128, 192, 256)]
+    for suite in sk_suites:
+        p = SkProtector(suite, bytes(suite.encr_key_size), bytes(suite.integ_key_size), rng)
+        body = p.seal(aad, _MSG)
+        costs[f"sk_seal:{suite.encr_name}"] = _median(partial(p.seal, aad, _MSG), repeat)
+        costs[f"sk_open:{suite.encr_name}"] = _median(partial(p.open, aad, body), repeat)
     for alg in ("ecdsa", "ed25519"):
         priv, cert = make_ca(rng.child(alg), "calibration", alg)
         _m, sig = sign_auth(priv, _MSG)
-        costs[f"sign:{alg}"] = _median(lambda k=priv: sign_auth(k, _MSG), repeat)
-        costs[f"verify:{alg}"] = _median(lambda c=cert, s=sig: verify_auth(14, s, _MSG, c.public_key()), repeat)
+        costs[f"sign:{alg}"] = _median(partial(sign_auth, priv, _MSG), repeat)
+        costs[f"verify:{alg}"] = _median(partial(verify_auth, 14, sig, _MSG, cert.public_key()), repeat)
     return costs
 
 

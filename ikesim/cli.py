@@ -15,6 +15,10 @@ from ikesim.scenario.durations import parse_duration
 __all__ = ["main"]
 
 
+class _RunFailed(Exception):
+    """A simulation or the writing of its results failed (exit status 1)."""
+
+
 def _fmt(x: Any) -> str:
     if x is None:
         return "-"
@@ -66,12 +70,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ikesim.scenario.load import load_scenario
 
     model = load_scenario(args.scenario)
-    until = parse_duration(args.until) if args.until is not None else None
-    start = time.perf_counter()
-    results = run(model, seed=args.seed, until=until, run=args.run)
-    wall = time.perf_counter() - start
+    if args.until is not None:
+        try:
+            parse_duration(args.until)
+        except ValueError as exc:
+            raise ConfigError(f"--until: {exc}") from None
     out = Path(args.out) if args.out else Path("results") / model.name
-    write_results_atomically(results, out)
+    start = time.perf_counter()
+    try:
+        results = run(model, seed=args.seed, until=args.until, run=args.run)
+        write_results_atomically(results, out)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _RunFailed(f"scenario {model.name} failed: {type(exc).__name__}: {exc}") from exc
+    wall = time.perf_counter() - start
     if not args.quiet:
         print_summary(results.summary, wall, out)
     return 0
@@ -96,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ikesim: error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"ikesim: error: {exc}", file=sys.stderr)
-        return 2
+    except _RunFailed as exc:
+        print(f"ikesim: error: {exc} (no results written)", file=sys.stderr)
+        return 1
     return 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,12 +25,13 @@ def quick_6h(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_quickstart_summary_is_sane(quick_6h: Path) -> None:
     """Six hours: one establishment, CHILD rekeys about hourly, one IKE rekey, losses recovered."""
-    import json
-
     s = json.loads((quick_6h / "summary.json").read_text())
     assert s["exchanges_by_type"]["ike_sa_init"] == 1 and s["exchanges_by_type"]["ike_auth"] == 1
     assert 5 <= s["rekeys"]["child"] <= 7 and s["rekeys"]["ike"] == 1
-    assert s["exchange_outcomes"].get("timeout", 0) == 0
+    assert s["exchange_outcomes"] == {"ok": sum(s["exchanges_by_type"].values())} and s["exchanges_failed"] == 0
+    assert s["auth_failures"] == 0 and s["messages_dropped"] == 0
+    # every lost datagram of a two-message exchange is recovered by retransmitting the request
+    assert s["retransmissions"] >= s["datagrams"]["lost"]
     assert s["datagrams"]["sent"] == s["datagrams"]["delivered"] + s["datagrams"]["lost"]
     assert s["rekey_latency"]["child"]["initiator"]["p50"] == pytest.approx(0.05)
 
@@ -44,19 +46,22 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_other_seed_changes_spis_and_nonces() -> None:
-    """A different seed changes the IKE SPIs and the nonces on the wire."""
+def test_other_seed_changes_spis_and_nonces(tmp_path: Path) -> None:
+    """A different seed changes the IKE SPIs and the nonces on the wire (read back from capture.pcap)."""
+    from vectors import ike_messages
+
     from ikesim.wire.codec import parse_message
     from ikesim.wire.payloads import NoncePayload
 
-    def first_init(seed: int) -> tuple[bytes, bytes]:
-        r = ikesim.run(QUICK, until=60.0, seed=seed)
-        raw = r._datagrams[0][5]
-        m = parse_message(raw)
-        return m.spi_i, m.get(NoncePayload).data
+    def first_init(seed: int) -> tuple[bytes, bytes, bytes]:
+        out = tmp_path / f"s{seed}-{len(list(tmp_path.iterdir()))}"
+        out.mkdir()
+        ikesim.run(QUICK, until=60.0, seed=seed).write(out)
+        request, response = (parse_message(m) for m in ike_messages(out / "capture.pcap")[:2])
+        return request.spi_i, request.get(NoncePayload).data, response.get(NoncePayload).data
 
     s1, s2 = first_init(1), first_init(2)
-    assert s1[0] != s2[0] and s1[1] != s2[1]
+    assert s1[0] != s2[0] and s1[1] != s2[1] and s1[2] != s2[2]
     assert first_init(1) == s1
 
 
@@ -86,11 +91,20 @@ def test_tshark_decodes_and_decrypts_quickstart(quick_6h: Path, tmp_path: Path) 
                    "ID_RFC822_ADDR", "Shared Key Message Integrity Code"):
         assert auth.count(needle) >= 1, needle
     assert auth.count("Payload: Identification - Initiator (35)") == 1  # one IKE_AUTH request
-    rekeys = _tshark(cap, keydir, "-Y", "isakmp.notify.msgtype == 16393", "-T", "fields", "-e", "frame.number")
-    child_rekey_requests = _tshark(cap, keydir, "-Y", "isakmp.exchangetype == 36 && isakmp.flag_r == 0",
-                                   "-T", "fields", "-e", "frame.number")
-    assert len(rekeys.split()) >= 5
-    assert set(rekeys.split()) <= set(child_rekey_requests.split())
+    fields = ("isakmp.flag_r", "isakmp.id.type", "isakmp.auth.method", "isakmp.ts.type", "isakmp.prop.protoid")
+    auth_rows = [r.split("\t") for r in _tshark(cap, keydir, "-Y", "isakmp.exchangetype == 35", "-T", "fields",
+                                                 *(x for f in fields for x in ("-e", f))).splitlines()]
+    # request: IDi ID_RFC822_ADDR (3) + IDr ID_FQDN (2), AUTH PSK (2), TSi/TSr IPv4 ranges (7), ESP SA (3);
+    # response: IDr ID_FQDN, AUTH PSK, the narrowed TSs, the chosen ESP proposal
+    assert auth_rows == [["0", "3,2", "2", "7,7", "3"], ["1", "2", "2", "7,7", "3"]]
+    rows = _tshark(cap, keydir, "-Y", "isakmp.exchangetype == 36 && isakmp.flag_r == 0", "-T", "fields",
+                   "-e", "ip.src", "-e", "isakmp.ispi", "-e", "isakmp.messageid", "-e", "isakmp.prop.protoid",
+                   "-e", "isakmp.notify.msgtype").splitlines()
+    child = {tuple(r.split("\t")[:3]): r.split("\t")[4] for r in rows if r.split("\t")[3] == "3"}
+    ike = {tuple(r.split("\t")[:3]) for r in rows if r.split("\t")[3] == "1"}
+    summary = json.loads((quick_6h / "summary.json").read_text())
+    assert len(child) >= summary["rekeys"]["child"] >= 5 and len(ike) >= summary["rekeys"]["ike"] == 1
+    assert all("16393" in notes.split(",") for notes in child.values()), child  # REKEY_SA in every CHILD rekey
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ is reproducible bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -136,7 +137,7 @@ class _Modp2048:
         return shared.rjust(256, b"\x00")
 
 
-_FACTORIES = {
+_FACTORIES: dict[int, Callable[[Rng, OpCounter | None], KeyExchange]] = {
     int(KeGroup.CURVE25519): _X25519,
     int(KeGroup.ECP_256): _Ecp256,
     int(KeGroup.MODP_2048): _Modp2048,
@@ -153,4 +154,4 @@ def new_key_exchange(group: int, rng: Rng, meter: OpCounter | None = None) -> Ke
     factory = _FACTORIES.get(int(group))
     if factory is None:
         raise ConfigError(f"unsupported key exchange group {group}")
-    return factory(rng, meter)  # type: ignore[no-any-return]
+    return factory(rng, meter)

@@ -41,7 +41,7 @@ class SkProtector:
             self._salt = sk_e[-4:]
             self._icv = _GCM_ICV
         else:
-            self._cbc_key = sk_e
+            self._cbc_key = algorithms.AES(sk_e)  # built once; a Cipher per IV is unavoidable
             self._integ_key = sk_a
             self._hash, _, self._icv = INTEG_SPECS[suite.integ_id]
 
@@ -61,7 +61,7 @@ class SkProtector:
             return iv + self._gcm.encrypt(self._salt + iv, plaintext + b"\x00", aad)
         pad = (-(len(plaintext) + 1)) % _CBC_BLOCK
         iv = self._rng.bytes(_CBC_BLOCK)
-        enc = Cipher(algorithms.AES(self._cbc_key), modes.CBC(iv)).encryptor()
+        enc = Cipher(self._cbc_key, modes.CBC(iv)).encryptor()
         ct = enc.update(plaintext + bytes(pad) + bytes([pad])) + enc.finalize()
         icv = hmac.digest(self._integ_key, aad + iv + ct, self._hash)[: self._icv]
         return iv + ct + icv
@@ -85,7 +85,7 @@ class SkProtector:
             expected = hmac.digest(self._integ_key, aad + body[:ct_end], self._hash)[: self._icv]
             if not hmac.compare_digest(expected, body[ct_end:]):
                 raise IntegrityCheckFailed("HMAC ICV mismatch")
-            dec = Cipher(algorithms.AES(self._cbc_key), modes.CBC(body[:_CBC_BLOCK])).decryptor()
+            dec = Cipher(self._cbc_key, modes.CBC(body[:_CBC_BLOCK])).decryptor()
             pt = dec.update(body[_CBC_BLOCK:ct_end]) + dec.finalize()
         pad = pt[-1]
         if pad + 1 > len(pt):

@@ -15,11 +15,25 @@ from typing import Any
 
 from ikesim.types import Address
 
-__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ikev2_decryption_lines", "esp_sa_lines"]
+__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ikev2_decryption_lines", "esp_sa_lines",
+           "esp_wireshark_names"]
 
 PCAP_EPOCH = 1767225600
 """2026-01-01T00:00:00Z: the capture's time origin (simulated time 0)."""
 _LINKTYPE_RAW = 101
+_ESP_INTEG = {"sha1": "HMAC-SHA-1-96 [RFC2404]", "sha256": "HMAC-SHA-256-128 [RFC4868]",
+              "sha384": "HMAC-SHA-384-192 [RFC4868]", "sha512": "HMAC-SHA-512-256 [RFC4868]"}
+
+
+def esp_wireshark_names(encr: str, integ: str) -> tuple[str, str]:
+    """Wireshark esp_sa names for strongSwan-style ESP transform names (RFC 4106, RFC 3602, RFC 4868)."""
+    if "gcm" in encr:
+        icv = encr.rsplit("gcm", 1)[1] or "16"
+        return f"AES-GCM with {icv} octet ICV [RFC4106]", "NULL"
+    if encr.startswith("chacha20poly1305"):
+        return "ChaCha20 with Poly1305 [RFC7634]", "NULL"
+    name = "AES-CBC [RFC3602]" if encr.startswith("aes") else "NULL"
+    return name, _ESP_INTEG.get(integ, "NULL")
 
 
 def _checksum(header: bytes) -> int:

@@ -1,10 +1,17 @@
 """``Results``: the run's events as pandas DataFrames plus a JSON-ready summary.
 
 Tables are built once, from the collector's lists. Rekey latency is measured
-from the trigger (the initiator's first ``RekeyStarted`` for that SA) to the
-installation of the new SA on the initiator (its ``RekeyCompleted``) and,
-separately, on the responder (the peer's ``RekeyCompleted`` whose
-``old_spi`` is the initiator's ``old_spi_out``).
+from the trigger (the initiator node's first ``RekeyStarted`` for that SA) to
+the installation of the new SA on the initiator (its ``RekeyCompleted`` with
+``initiator=True``) and, separately, on the responder: the peer's
+``RekeyCompleted(initiator=False)`` whose ``old_spi`` is the initiator's
+``old_spi_out``. The daemon emits that event in the same call as the
+responder's ``ChildSaInstalled`` (``rekey_of_out`` == the initiator's
+``old_spi``) or, for an IKE rekey, its ``IkeSaEstablished`` (``rekey_of`` ==
+the initiator's ``old_spi_out``), so the two joins give the same time. A rekey
+that loses a collision and is superseded by the peer's has no initiator
+latency; the peer's own ``RekeyStarted`` gets its row. Collisions are
+counted per collision, not per report (see ``Results._collisions_table``).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +28,21 @@ import pandas as pd
 from ikesim._version import __version__
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
-from ikesim.metrics.export import esp_sa_lines, ikev2_decryption_lines, write_pcap
+from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
+from ikesim.wire.iana import ExchangeType
 
 if TYPE_CHECKING:
     from ikesim.sim.simulation import Simulation
 
 __all__ = ["Results", "percentiles"]
 
-_SECRET_FIELDS = frozenset(
-    {"sk_ei", "sk_er", "sk_ai", "sk_ar", "encr_key_in", "integ_key_in", "encr_key_out", "integ_key_out"}
-)
-_ESP_INTEG = {"sha256": "HMAC-SHA-256-128 [RFC4868]", "sha384": "HMAC-SHA-384-192 [RFC4868]",
-              "sha512": "HMAC-SHA-512-256 [RFC4868]", "": "NULL"}
+_SECRET = re.compile(r"^sk_|_key_|_key$|^key_")
+"""Event fields holding key material (``sk_*``, ``*_key_*``): kept out of the events table."""
+_PACKET_COLUMNS = ["id", "time_sent", "node", "src", "dst", "size", "ike_length", "fate", "time_delivered",
+                   "fate_time", "fate_at", "exchange", "spi_i", "spi_r", "message_id", "response"]
+"""``size`` is the IPv4 datagram (20 + 8 + non-ESP marker + IKE message), as the link's MTU sees it."""
 
 
 def _cell(v: Any) -> Any:
@@ -56,26 +65,31 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 
 class Results:
-    """Everything a run produced, as DataFrames (``events``, ``exchanges``, ``sas``, ``packets``) and ``summary``."""
+    """Everything a run produced, as DataFrames (``events``, ``exchanges``, ``sas``, ``packets``) and ``summary``.
+
+    Also ``rekey_latencies`` (one row per triggered rekey) and ``collisions`` (one row per collided SA pair).
+    """
 
     def __init__(
         self, *, name: str, seed: int, run: int, duration: float,
         raw_events: list[tuple[float, str, Any]],
         datagrams: list[tuple[int, float, str, Address, Address, bytes]],
         fates: dict[int, tuple[str, float, str]],
-        owners: dict[str, str], crypto_ops: dict[str, int],
+        owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
         self._datagrams = datagrams
         self._fates = fates
         self._owners = owners
+        self._nodes = sorted(nodes if nodes is not None else set(owners.values()))
         self._crypto_ops = crypto_ops
         self.events = self._events_table()
         self.exchanges = self._exchanges_table()
         self.sas = self._sas_table()
         self.packets = self._packets_table()
         self.rekey_latencies = self._rekey_latencies()
+        self.collisions = self._collisions_table()
         self.summary = self._summary()
 
     @classmethod
@@ -88,7 +102,7 @@ class Results:
         return cls(
             name=sim.name, seed=sim.seed, run=sim.run_number, duration=duration,
             raw_events=sim.collector.events, datagrams=sim.collector.datagrams,
-            fates=sim.collector.fates, owners=dict(sim._owner), crypto_ops=dict(sorted(ops.items())),
+            fates=sim.collector.fates, owners=dict(sim.topology.owners), nodes=list(sim.nodes), crypto_ops=dict(sorted(ops.items())),
         )
 
     # --- tables -----------------------------------------------------------------------
@@ -98,7 +112,7 @@ class Results:
         for t, node, e in self._raw:
             row: dict[str, Any] = {"time": t, "node": node, "event": type(e).__name__}
             for f in dataclasses.fields(e):
-                if f.name not in _SECRET_FIELDS:
+                if not _SECRET.search(f.name):
                     row[f.name] = _cell(getattr(e, f.name))
             rows.append(row)
         cols = ["time", "node", "event", "spi_i", "spi_r", "connection"]
@@ -107,7 +121,10 @@ class Results:
             return pd.DataFrame(columns=cols)
         rest = [c for c in df.columns if c not in cols]
         df = df.reindex(columns=[c for c in cols if c in df.columns] + rest)
-        return df.astype({c: "object" for c in df.columns if df[c].dtype == object})
+        for c in df.columns:
+            if df[c].dtype == object:
+                df[c] = df[c].astype(object).where(df[c].notna(), None)
+        return df
 
     def _node_of(self, addr: Address) -> str:
         return self._owners.get(addr.ip, addr.ip)
@@ -181,18 +198,18 @@ class Results:
         for ident, t, node, src, dst, data in self._datagrams:
             fate, ft, where = self._fates.get(ident, ("in_flight", None, ""))
             try:
-                _spi_i, _spi_r, xchg, flags, mid = peek_header(data)
-                exchange, response = int(xchg), bool(flags & 0x20)
+                spi_i, spi_r, xchg, flags, mid = peek_header(data)
+                exchange, response, si, sr = ExchangeType(xchg).name, bool(flags & 0x20), spi_i.hex(), spi_r.hex()
             except MalformedMessage:
-                exchange, response, mid = -1, False, -1
+                exchange, response, mid, si, sr = "", False, -1, "", ""
+            marker = 4 if 4500 in (src.port, dst.port) else 0
             rows.append({
                 "id": ident, "time_sent": t, "node": node, "src": str(src), "dst": str(dst),
-                "size": len(data), "fate": fate, "fate_time": ft, "fate_at": where,
-                "exchange_type": exchange, "message_id": mid, "response": response,
+                "size": 28 + marker + len(data), "ike_length": len(data), "fate": fate,
+                "time_delivered": ft if fate == "delivered" else None, "fate_time": ft, "fate_at": where,
+                "exchange": exchange, "spi_i": si, "spi_r": sr, "message_id": mid, "response": response,
             })
-        cols = ["id", "time_sent", "node", "src", "dst", "size", "fate", "fate_time", "fate_at",
-                "exchange_type", "message_id", "response"]
-        return pd.DataFrame(rows, columns=cols)
+        return pd.DataFrame(rows, columns=_PACKET_COLUMNS)
 
     def _rekey_latencies(self) -> pd.DataFrame:
         started: dict[tuple[str, str, bytes], tuple[float, bytes]] = {}
@@ -214,6 +231,38 @@ class Results:
         return pd.DataFrame(rows, columns=["node", "kind", "old_spi", "triggered", "initiator_latency",
                                            "responder_latency"])
 
+    def _collisions_table(self) -> pd.DataFrame:
+        """One row per collided SA pair; ``count`` is the number of collisions on it (see below).
+
+        Both peers report a collision, each up to twice (``won=True`` when it
+        refused the peer's request, ``won=False`` when its own was refused),
+        and a lost message can hide some of these reports. A CHILD_SA pair is
+        identified by its two SPIs, an IKE_SA by (spi_i, spi_r), so both
+        nodes' reports land on one key; the number of collisions on that key
+        is the largest number of reports of one kind (won or lost) from one
+        node: a mutual collision counts 1, and each retry that collides
+        again counts 1 more.
+        """
+        out_of: dict[tuple[str, bytes], bytes] = {}
+        per: dict[tuple[str, bytes, bytes], dict[tuple[str, bool], int]] = {}
+        first: dict[tuple[str, bytes, bytes], float] = {}
+        for t, node, e in self._raw:
+            if isinstance(e, ev.ChildSaInstalled):
+                out_of[(node, e.spi_in)] = e.spi_out
+            elif isinstance(e, ev.RekeyCollision):
+                if e.kind is ev.SaKind.CHILD:
+                    a, b = sorted((e.old_spi, out_of.get((node, e.old_spi), b"")))
+                    key = ("child", a, b)
+                else:
+                    key = ("ike", e.spi_i, e.spi_r)
+                tally = per.setdefault(key, {})
+                tally[(node, e.won)] = tally.get((node, e.won), 0) + 1
+                first.setdefault(key, t)
+        rows = [{"kind": k[0], "sa": f"{k[1].hex()}/{k[2].hex()}", "first": first[k],
+                 "nodes": ",".join(sorted({n for n, _ in tally})), "reports": sum(tally.values()),
+                 "count": max(tally.values())} for k, tally in per.items()]
+        return pd.DataFrame(rows, columns=["kind", "sa", "first", "nodes", "reports", "count"])
+
     # --- summary ----------------------------------------------------------------------
 
     def _summary(self) -> dict[str, Any]:
@@ -231,25 +280,22 @@ class Results:
                 "responder": percentiles([float(x) for x in sub["responder_latency"].dropna()]),
             }
         rekeys = {"child": 0, "ike": 0}
-        collisions = set()
-        for _, node, e in self._raw:
+        for _t, _node, e in self._raw:
             if isinstance(e, ev.RekeyCompleted) and e.initiator:
                 rekeys[e.kind.value] += 1
-            if isinstance(e, ev.RekeyCollision) and not e.won:
-                collisions.add((node, e.kind.value, e.old_spi))
         fates = [f for f, _, _ in self._fates.values()]
         sent = len(self._datagrams)
         return {
             "name": self.name, "seed": self.seed, "run": self.run, "ikesim_version": __version__,
             "duration": self.duration,
-            "nodes": sorted(set(self._owners.values())),
+            "nodes": self._nodes,
             "exchanges_by_type": counts,
             "exchange_outcomes": outcomes,
             "exchanges_failed": failed,
             "rekeys": rekeys,
             "rekey_latency": latency,
             "retransmissions": names.count("Retransmitted"),
-            "collisions": len(collisions),
+            "collisions": int(self.collisions["count"].sum()) if len(self.collisions) else 0,
             "collision_events": names.count("RekeyCollision"),
             "messages_dropped": names.count("MessageDropped"),
             "datagrams": {
@@ -275,9 +321,5 @@ class Results:
         write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams))
         est = [e for _, _, e in self._raw if isinstance(e, ev.IkeSaEstablished)]
         (d / "ikev2_decryption_table").write_text("\n".join(ikev2_decryption_lines(est)) + "\n")
-        inst = [
-            (e, "AES-GCM with 16 octet ICV [RFC4106]" if "gcm" in e.encr else "AES-CBC [RFC3602]",
-             _ESP_INTEG.get(e.integ, "NULL"))
-            for _, _, e in self._raw if isinstance(e, ev.ChildSaInstalled)
-        ]
+        inst = [(e, *esp_wireshark_names(e.encr, e.integ)) for _, _, e in self._raw if isinstance(e, ev.ChildSaInstalled)]
         (d / "esp_sa").write_text("\n".join(esp_sa_lines(inst)) + "\n")

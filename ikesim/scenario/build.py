@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from ikesim.crypto.auth import make_ca, make_end_entity
 from ikesim.errors import ConfigError
 from ikesim.ike.config import (
@@ -67,9 +65,16 @@ def _credentials(name: str, c: ConnectionModel, rng: Rng) -> tuple[Credentials, 
     return out[0], out[1]
 
 
-def daemon_configs(m: ScenarioModel) -> list[DaemonConfig]:
-    """One DaemonConfig per node, with a Connection per side of every tunnel."""
-    rng = Rng(m.seed, "scenario")
+def _child_policy(name: str, m: ChildModel, side: str) -> ChildPolicy:
+    """One side's CHILD_SA policy; the scenario's local_ts/remote_ts are the initiator's view."""
+    ts_local, ts_remote = (m.local_ts, m.remote_ts) if side == "initiator" else (m.remote_ts, m.local_ts)
+    return ChildPolicy(name=name, proposals=tuple(m.proposals), lifetime=_child_lifetime(m, side),
+                       local_ts=tuple(ts_local), remote_ts=tuple(ts_remote), delete_rekeyed_delay=m.delete_rekeyed_delay)
+
+
+def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonConfig]:
+    """One DaemonConfig per node, a Connection per side of every tunnel (RFC 7296 §2.15 credentials)."""
+    rng = Rng(m.seed if seed is None else seed, "scenario")
     per_node: dict[str, list[Connection]] = {n: [] for n in m.nodes}
     for name, c in m.connections.items():
         cred_i, cred_r = _credentials(name, c, rng)
@@ -78,23 +83,13 @@ def daemon_configs(m: ScenarioModel) -> list[DaemonConfig]:
             ("initiator", c.initiator, cred_i, c.ids.initiator, c.ids.responder),
             ("responder", c.responder, cred_r, c.ids.responder, c.ids.initiator),
         ):
-            ts_local, ts_remote = (c.child.local_ts, c.child.remote_ts) if side == "initiator" else (
-                c.child.remote_ts, c.child.local_ts)
-            for ts in (*ts_local, *ts_remote):
-                if ts != "dynamic":
-                    try:
-                        ipaddress.ip_network(ts, strict=False)
-                    except ValueError:
-                        raise ConfigError(f"connections.{name}.child: invalid traffic selector {ts!r}") from None
             per_node[node].append(Connection(
                 name=name, local_id=local_id, remote_id=remote_id,
                 remote_addr=Address(resp_addr) if side == "initiator" else None,
                 credentials=cred,
                 ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_ike_lifetime(c.ike, side),
                               retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay),
-                children=(ChildPolicy(name=c.child_name, proposals=tuple(c.child.proposals),
-                                      lifetime=_child_lifetime(c.child, side), local_ts=tuple(ts_local),
-                                      remote_ts=tuple(ts_remote), delete_rekeyed_delay=c.child.delete_rekeyed_delay),),
+                children=tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items()),
             ))
     return [
         DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),
@@ -107,7 +102,7 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
     """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's)."""
     sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name)
     try:
-        for cfg in daemon_configs(m):
+        for cfg in daemon_configs(m, seed=seed):
             sim.add_node(cfg)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
@@ -115,6 +110,10 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
         sim.add_link(link.between[0], link.between[1], delay=link.delay, jitter=link.jitter, loss=link.loss, mtu=link.mtu)
     for name, c in m.connections.items():
         sim.schedule(c.start, c.initiator, "initiate", connection=name)
+        for i, (child_name, _) in enumerate(c.child_items()):
+            at = c.child_start(i)
+            if at is not None:
+                sim.schedule(at, c.initiator, "create_child", connection=name, child=child_name)
     for a in m.actions:
         sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child)
     return sim

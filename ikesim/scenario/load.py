@@ -16,11 +16,21 @@ __all__ = ["load_scenario", "load_scenario_text"]
 Path_ = tuple[str | int, ...]
 
 
+class _Duplicate(Exception):
+    def __init__(self, path: Path_, line: int) -> None:
+        super().__init__(path, line)
+        self.path, self.line = path, line
+
+
 def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
         for key, value in node.value:
             k = key.value
+            if k in seen:
+                raise _Duplicate(path + (k,), key.start_mark.line + 1)
+            seen.add(k)
             out[path + (k,)] = key.start_mark.line + 1
             _line_map(value, path + (k,), out)
             out[path + (k,)] = key.start_mark.line + 1
@@ -56,20 +66,37 @@ def load_scenario_text(text: str, source: str = "<string>") -> ScenarioModel:
     if root is None or not isinstance(data, dict):
         raise ConfigError(f"{source}:1: a scenario must be a YAML mapping")
     lines: dict[Path_, int] = {}
-    _line_map(root, (), lines)
+    try:
+        _line_map(root, (), lines)
+    except _Duplicate as dup:
+        raise ConfigError(f"{source}:{dup.line}: {_dotted(dup.path)}: duplicate key") from None
     try:
         model = ScenarioModel.model_validate(data)
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            if err["type"] != "extra_forbidden" and "input" in err and not isinstance(err["input"], dict | list):
-                what += f" (got {err['input']!r})"
+            what = _describe(err)
             msgs.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {what}")
         raise ConfigError("\n".join(dict.fromkeys(msgs))) from None
     _cross_check(model, lines, source)
     return model
+
+
+def _describe(err: Any) -> str:
+    """A pydantic error as a short phrase (validators' own messages verbatim)."""
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key missing"
+    if kind in ("value_error", "assertion_error"):
+        msg = str(err["msg"])
+        return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
+    what = str(err["msg"])
+    if "input" in err and not isinstance(err["input"], dict | list):
+        what += f" (got {err['input']!r})"
+    return what
 
 
 _UNION_TAGS = {"float", "SideValue", "RetransmitModel", "literal['strongswan','libreswan']", "function-before[parse_duration(), float]"}
@@ -91,11 +118,26 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         for side in ("initiator", "responder"):
             if getattr(c, side) not in m.nodes:
                 err(("connections", name, side), f"unknown node {getattr(c, side)!r}")
+        if c.initiator == c.responder:
+            err(("connections", name, "responder"), "the responder must be another node than the initiator")
+        if c.start >= m.duration:
+            err(("connections", name, "start"), f"{c.start:g}s is not before the end of the run ({m.duration:g}s)")
     for i, a in enumerate(m.actions):
         if a.node not in m.nodes:
             err(("actions", i, "node"), f"unknown node {a.node!r}")
-        if a.connection not in m.connections:
+        conn = m.connections.get(a.connection)
+        if conn is None:
             err(("actions", i, "connection"), f"unknown connection {a.connection!r}")
+            continue
+        if a.node in m.nodes and a.node not in (conn.initiator, conn.responder):
+            err(("actions", i, "node"), f"node {a.node!r} is not an end of connection {a.connection!r}")
+        names = [n for n, _ in conn.child_items()]
+        if a.child is not None and a.child not in names:
+            err(("actions", i, "child"), f"connection {a.connection!r} has no child {a.child!r} (has {', '.join(names)})")
+        if a.action == "create_child" and a.child is None:
+            err(("actions", i), "create_child needs a child")
+        if a.at >= m.duration:
+            err(("actions", i, "at"), f"{a.at:g}s is not before the end of the run ({m.duration:g}s)")
     seen: dict[str, str] = {}
     for name, n in m.nodes.items():
         for k, ip in enumerate(n.addresses):
@@ -106,11 +148,15 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         raise ConfigError("\n".join(errors))
 
 
-def load_scenario(path: str | Path) -> ScenarioModel:
-    """Read and validate a scenario file."""
-    p = Path(path)
+def load_scenario(path_or_text: str | Path) -> ScenarioModel:
+    """Read and validate a scenario file, or YAML text (a ``str`` with a newline)."""
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        return load_scenario_text(path_or_text)
+    p = Path(path_or_text)
     try:
         text = p.read_text()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read scenario: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: cannot read scenario: not UTF-8 text") from None
     return load_scenario_text(text, str(p))

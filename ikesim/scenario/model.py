@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from ikesim.crypto.suites import parse_proposal
+from ikesim.errors import ConfigError
 from ikesim.scenario.durations import parse_duration, parse_ratio
+from ikesim.wire.iana import ProtocolId
 
 __all__ = [
     "Duration", "Ratio", "NodeModel", "LinkModel", "RetransmitModel", "SideValue", "IkeModel",
-    "ChildModel", "AuthModel", "IdsModel", "ConnectionModel", "ActionModel", "ScenarioModel",
+    "ChildModel", "AuthModel", "EXTRA_CHILD_DELAY", "IdsModel", "ConnectionModel", "ActionModel", "ScenarioModel",
 ]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -71,6 +75,21 @@ class _LifetimeFields(_Strict):
                 raise ValueError("rekey_fraction must be in (0, 1]")
         return v
 
+    @model_validator(mode="after")
+    def _life_after_rekey(self) -> _LifetimeFields:
+        if self.life_time is not None and self.rekey_time > 0 and self.life_time < self.rekey_time:
+            raise ValueError(f"life_time {self.life_time:g}s is shorter than rekey_time {self.rekey_time:g}s")
+        return self
+
+
+def _check_proposals(values: list[str], protocol: ProtocolId) -> list[str]:
+    for text in values:
+        try:
+            parse_proposal(text, protocol)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return values
+
 
 class IkeModel(_LifetimeFields):
     """IKE_SA policy; ``life_time`` defaults to rekey_time + over_time (10 %), rand_time to over_time."""
@@ -85,6 +104,11 @@ class IkeModel(_LifetimeFields):
     def _one_or_many(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("proposals")
+    @classmethod
+    def _parse(cls, v: list[str]) -> list[str]:
+        return _check_proposals(v, ProtocolId.IKE)
+
 
 class ChildModel(_LifetimeFields):
     """CHILD_SA policy; ``life_time`` defaults to rekey_time + 10 %, rand_time to life - rekey."""
@@ -94,11 +118,29 @@ class ChildModel(_LifetimeFields):
     local_ts: list[str] = Field(default_factory=lambda: ["dynamic"])
     remote_ts: list[str] = Field(default_factory=lambda: ["dynamic"])
     delete_rekeyed_delay: Duration = 5.0
+    start: Duration | None = None
+    """When to create this CHILD_SA with CREATE_CHILD_SA (not for the first child, which IKE_AUTH creates)."""
 
     @field_validator("proposals", mode="before")
     @classmethod
     def _one_or_many(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("proposals")
+    @classmethod
+    def _parse(cls, v: list[str]) -> list[str]:
+        return _check_proposals(v, ProtocolId.ESP)
+
+    @field_validator("local_ts", "remote_ts")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for ts in v:
+            if ts != "dynamic":
+                try:
+                    ipaddress.ip_network(ts, strict=False)
+                except ValueError:
+                    raise ValueError(f"invalid traffic selector {ts!r} (a CIDR or 'dynamic')") from None
+        return v
 
 
 class AuthModel(_Strict):
@@ -121,8 +163,17 @@ class IdsModel(_Strict):
     responder: str = "gw.sim.test"
 
 
+EXTRA_CHILD_DELAY = 10.0
+"""Default delay after the connection's start before a further child (``children``) is created."""
+
+
 class ConnectionModel(_Strict):
-    """A tunnel between an initiator node and a responder node."""
+    """A tunnel between an initiator node and a responder node.
+
+    Either ``child`` (one CHILD_SA named ``child_name``) or ``children`` (name -> policy): the first
+    child is created with IKE_AUTH, each further one by CREATE_CHILD_SA at its ``start`` (default:
+    the connection's start + 10 s).
+    """
 
     initiator: str
     responder: str
@@ -130,8 +181,33 @@ class ConnectionModel(_Strict):
     auth: AuthModel = Field(default_factory=lambda: AuthModel(psk="ikesim-default-psk"))
     ids: IdsModel = Field(default_factory=IdsModel)
     ike: IkeModel = Field(default_factory=IkeModel)
-    child: ChildModel = Field(default_factory=ChildModel)
+    child: ChildModel | None = None
     child_name: str = "net"
+    children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_child_form(self) -> ConnectionModel:
+        if self.child is not None and self.children is not None:
+            raise ValueError("give either child or children, not both")
+        if self.children is not None and "child_name" in self.model_fields_set:
+            raise ValueError("child_name goes with child; with children the keys are the names")
+        first = self.child if self.children is None else next(iter(self.children.values()))
+        if first is not None and first.start is not None:
+            raise ValueError("the first child is created by IKE_AUTH: it takes no start")
+        return self
+
+    def child_items(self) -> list[tuple[str, ChildModel]]:
+        """(name, policy) of every CHILD_SA, the one IKE_AUTH creates first (RFC 7296 §1.2)."""
+        if self.children is not None:
+            return list(self.children.items())
+        return [(self.child_name, self.child if self.child is not None else ChildModel())]
+
+    def child_start(self, index: int) -> float | None:
+        """When the *index*-th child is created by CREATE_CHILD_SA (None for the first, which IKE_AUTH creates)."""
+        if index == 0:
+            return None
+        start = self.child_items()[index][1].start
+        return self.start + EXTRA_CHILD_DELAY if start is None else start
 
 
 class ActionModel(_Strict):

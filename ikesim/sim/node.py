@@ -17,6 +17,7 @@ import simpy
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.ike.daemon import IkeDaemon
+from ikesim.ike.events import ChildSaInstalled
 from ikesim.types import Address, Datagram
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class Node:
         self._collector = collector
         self._send = send
         self._pending: set[float] = set()
+        self.child_names: dict[bytes, str] = {}
+        """spi_in -> child configuration name, for every CHILD_SA this node installed (scripted actions)."""
 
     def receive(self, data: bytes, src: Address, dst: Address) -> None:
         """A datagram addressed to this node arrived (called from a link callback)."""
@@ -58,6 +61,8 @@ class Node:
             event = daemon.next_event()
             if event is None:
                 break
+            if type(event) is ChildSaInstalled:
+                self.child_names[event.spi_in] = event.child
             collector.record(event, now=now, node=name)
         for d in daemon.datagrams_to_send(now):
             self._send(name, d)

@@ -22,6 +22,7 @@ from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.link import Link
 from ikesim.sim.node import Node
+from ikesim.sim.topology import Topology
 from ikesim.types import Datagram
 
 __all__ = ["Simulation", "ACTIONS"]
@@ -49,11 +50,10 @@ class Simulation:
         self.env = simpy.Environment()
         self.rng = Rng(self.seed, f"run{self.run_number}")
         self.collector = Collector()
-        self.graph: nx.Graph = nx.Graph()
+        self.topology = Topology()
+        self.graph: nx.Graph = self.topology.graph
         self.nodes: dict[str, Node] = {}
-        self._owner: dict[str, str] = {}
         self._links: dict[tuple[str, str], Link] = {}
-        self._next_hop: dict[tuple[str, str], str | None] = {}
         self._next_id = 0
         self._ran = False
 
@@ -63,15 +63,11 @@ class Simulation:
         """Add a host running an IkeDaemon configured by *config*."""
         if config.name in self.nodes:
             raise ConfigError(f"duplicate node {config.name!r}")
+        self.topology.add_node(config.name, [addr.ip for addr in config.addresses])
         meter = OpCounter()
         daemon = IkeDaemon(config, rng=self.rng.child("node", config.name, "ike"), meter=meter)
         node = Node(self.env, daemon, meter, self.collector, self._send)
         self.nodes[config.name] = node
-        for addr in config.addresses:
-            if addr.ip in self._owner:
-                raise ConfigError(f"address {addr.ip} is on both {self._owner[addr.ip]} and {config.name}")
-            self._owner[addr.ip] = config.name
-        self.graph.add_node(config.name)
         return node
 
     def add_link(
@@ -86,8 +82,7 @@ class Simulation:
                 self.env, x, y, delay=delay, jitter=jitter, loss=loss, mtu=mtu,
                 rng=self.rng.child("link", x, y), deliver=self._arrive, collector=self.collector,
             )
-        self.graph.add_edge(a, b, delay=delay)
-        self._next_hop.clear()
+        self.topology.add_link(a, b, delay=delay)
 
     def schedule(
         self, at: float, node: str, action: str, *, connection: str | None = None, child: str | None = None
@@ -126,8 +121,10 @@ class Simulation:
                 target = spi.hex()
             elif a.action in ("rekey_child", "delete_child"):
                 spis = d.child_sa_spis(a.connection)
+                if a.child is not None:
+                    spis = [s for s in spis if node.child_names.get(s) == a.child]
                 if not spis:
-                    raise LocalProtocolError("no installed CHILD_SA")
+                    raise LocalProtocolError(f"no installed CHILD_SA{f' {a.child!r}' if a.child else ''}")
                 (d.rekey_child_sa if a.action == "rekey_child" else d.delete_child_sa)(spis[0], now)
                 target = spis[0].hex()
             else:
@@ -152,16 +149,6 @@ class Simulation:
         self.collector.record(ActionExecuted(action=a.action, connection=conn, target=target), now=now, node=a.node)
         node.service()
 
-    def _route(self, here: str, dst_node: str) -> str | None:
-        key = (here, dst_node)
-        if key not in self._next_hop:
-            try:
-                path = nx.shortest_path(self.graph, here, dst_node, weight="delay")
-                self._next_hop[key] = path[1] if len(path) > 1 else None
-            except nx.NetworkXNoPath:
-                self._next_hop[key] = None
-        return self._next_hop[key]
-
     def _send(self, node: str, d: Datagram) -> None:
         self._next_id += 1
         sd = SimDatagram(self._next_id, d.src, d.dst, d.data)
@@ -169,15 +156,15 @@ class Simulation:
         self._forward(node, sd)
 
     def _forward(self, here: str, sd: SimDatagram) -> None:
-        dst_node = self._owner.get(sd.dst.ip)
-        hop = self._route(here, dst_node) if dst_node is not None else None
+        dst_node = self.topology.owner(sd.dst.ip)
+        hop = self.topology.next_hop(here, dst_node) if dst_node is not None else None
         if hop is None:
             self.collector.record_fate(sd.id, "no_route", self.env.now, here)
             return
         self._links[(here, hop)].put(sd)
 
     def _arrive(self, node: str, sd: SimDatagram) -> None:
-        if self._owner.get(sd.dst.ip) != node:
+        if self.topology.owner(sd.dst.ip) != node:
             self._forward(node, sd)
             return
         self.collector.record_fate(sd.id, "delivered", self.env.now, node)

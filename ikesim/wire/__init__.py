@@ -1,1 +1,131 @@
-"""ikesim.wire."""
+"""ikesim.wire: the IKEv2 message and payload codec (RFC 7296 §3; RFC 7383 §2.5).
+
+Stateless and sans-IO: bytes in, frozen dataclasses out, and back. Any input
+either parses or raises ``ikesim.errors.MalformedMessage``.
+"""
+
+from __future__ import annotations
+
+from ikesim.wire.buffer import Reader, Writer
+from ikesim.wire.codec import (
+    parse_message,
+    parse_payloads,
+    peek_header,
+    protect_message,
+    serialize_message,
+    serialize_payloads,
+    unprotect_message,
+)
+from ikesim.wire.iana import (
+    AuthMethod,
+    CertEncoding,
+    CfgType,
+    EncrId,
+    EsnId,
+    ExchangeType,
+    HeaderFlag,
+    IdType,
+    IntegId,
+    KeGroup,
+    NotifyType,
+    PayloadType,
+    PrfId,
+    ProtocolId,
+    TolerantIntEnum,
+    TransformAttr,
+    TransformType,
+    TsType,
+)
+from ikesim.wire.message import IKE_HEADER_LENGTH, Message, Protector
+from ikesim.wire.payloads import (
+    AuthPayload,
+    CertPayload,
+    CertReqPayload,
+    CpAttribute,
+    CpPayload,
+    DeletePayload,
+    EapPayload,
+    IdiPayload,
+    IdPayload,
+    IdrPayload,
+    KePayload,
+    NoncePayload,
+    NotifyPayload,
+    Payload,
+    Proposal,
+    SaPayload,
+    SkfPayload,
+    SkPayload,
+    TrafficSelector,
+    Transform,
+    TransformAttribute,
+    TsiPayload,
+    TsPayload,
+    TsrPayload,
+    UnknownPayload,
+    VendorPayload,
+)
+
+__all__ = [
+    # codec (ikesim.wire.codec)
+    "parse_message",
+    "serialize_message",
+    "parse_payloads",
+    "serialize_payloads",
+    "protect_message",
+    "unprotect_message",
+    "peek_header",
+    # message (ikesim.wire.message)
+    "Message",
+    "Protector",
+    "IKE_HEADER_LENGTH",
+    # cursors (ikesim.wire.buffer)
+    "Reader",
+    "Writer",
+    # payloads (ikesim.wire.payloads)
+    "Payload",
+    "TransformAttribute",
+    "Transform",
+    "Proposal",
+    "SaPayload",
+    "KePayload",
+    "IdPayload",
+    "IdiPayload",
+    "IdrPayload",
+    "CertPayload",
+    "CertReqPayload",
+    "AuthPayload",
+    "NoncePayload",
+    "NotifyPayload",
+    "DeletePayload",
+    "VendorPayload",
+    "TrafficSelector",
+    "TsPayload",
+    "TsiPayload",
+    "TsrPayload",
+    "SkPayload",
+    "SkfPayload",
+    "CpAttribute",
+    "CpPayload",
+    "EapPayload",
+    "UnknownPayload",
+    # IANA numbers (ikesim.wire.iana)
+    "TolerantIntEnum",
+    "ExchangeType",
+    "PayloadType",
+    "HeaderFlag",
+    "TransformType",
+    "EncrId",
+    "PrfId",
+    "IntegId",
+    "KeGroup",
+    "EsnId",
+    "ProtocolId",
+    "IdType",
+    "AuthMethod",
+    "CertEncoding",
+    "NotifyType",
+    "TsType",
+    "CfgType",
+    "TransformAttr",
+]

@@ -112,6 +112,7 @@ def test_child_sa_keys_match_esp_table(vec):
     cases.append((sk_d1, ESP_GCM, _nonce(init1), _nonce(resp1), auth_req, auth_resp))
     rk_req = unprotect_message(msgs[4], _protector(table, msgs[4]))
     rk_resp = unprotect_message(msgs[5], _protector(table, msgs[5]))
+    assert rk_req.get(KePayload) is None and rk_resp.get(KePayload) is None  # charon rekeyed without PFS
     cases.append((sk_d1, ESP_GCM, _nonce(rk_req), _nonce(rk_resp), rk_req, rk_resp))
     init3, resp3 = parse_message(msgs[12]), parse_message(msgs[13])
     a3_req = unprotect_message(msgs[14], _protector(table, msgs[14]))
@@ -180,26 +181,55 @@ def test_natd_hashes_match_charon(vec):
     assert notify_data == [hashes[1]]
 
 
+def test_every_logged_natd_hash_is_reproduced(vec):
+    """Each natd_chunk (SPIi | SPIr | IPv4 | port) charon logged hashes to the natd_hash logged after it."""
+    import ipaddress
+
+    _, _, _, secrets = vec
+    chunks, hashes = _labelled(secrets, "natd_chunk"), _labelled(secrets, "natd_hash")
+    assert len(chunks) == len(hashes) == 8
+    for chunk, expected in zip(chunks, hashes, strict=True):
+        ip = str(ipaddress.IPv4Address(chunk[16:20]))
+        assert natd_hash(chunk[:8], chunk[8:16], ip, int.from_bytes(chunk[20:22], "big")) == expected
+
+
 def test_esp_packets_decrypt_with_derived_child_keys(vec):
-    """The synthetic ESP packets (RFC 4303/4106) decrypt with CHILD keys we derive, proving their direction."""
+    """All 12 synthetic ESP packets (RFC 4303/4106/3602) decrypt and authenticate with CHILD keys we derive."""
+    import hmac
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     d, msgs, table, secrets = vec
-    init1, resp1 = parse_message(msgs[0]), parse_message(msgs[1])
-    keys = derive_child_keys(PrfId.PRF_HMAC_SHA2_256, _labelled(secrets, "Sk_d secret")[0], ESP_GCM,
-                             _nonce(init1), _nonce(resp1))
-    esp = {r[3]: r for r in key_table(d / "keys" / "esp_sa")}
-    gcm_key_by_spi = {bytes.fromhex(spi[2:]): bytes.fromhex(r[5][2:]) for spi, r in esp.items() if "GCM" in r[4]}
-    assert keys.encr_i in gcm_key_by_spi.values()
-    decrypted = 0
+    sk_ds = _labelled(secrets, "Sk_d secret")
+
+    def clear(i):
+        return unprotect_message(msgs[i], _protector(table, msgs[i]))
+
+    init1, resp1, init3, resp3 = (parse_message(msgs[i]) for i in (0, 1, 12, 13))
+    rk_req, rk_resp = clear(4), clear(5)
+    cases = [  # (SK_d, suite, Ni, Nr, request carrying SAi, response carrying SAr)
+        (sk_ds[0], ESP_GCM, _nonce(init1), _nonce(resp1), clear(2), clear(3)),
+        (sk_ds[0], ESP_GCM, _nonce(rk_req), _nonce(rk_resp), rk_req, rk_resp),
+        (sk_ds[2], ESP_CBC, _nonce(init3), _nonce(resp3), clear(14), clear(15)),
+    ]
+    sa_by_spi = {}
+    for sk_d, suite, ni, nr, req, resp in cases:
+        k = derive_child_keys(PrfId.PRF_HMAC_SHA2_256, sk_d, suite, ni, nr)
+        sa_by_spi[resp.get(SaPayload).proposals[0].spi] = (suite, k.encr_i, k.integ_i)  # initiator -> responder
+        sa_by_spi[req.get(SaPayload).proposals[0].spi] = (suite, k.encr_r, k.integ_r)  # responder -> initiator
+    count = 0
     for p in read_pcap(d / "esp_synthetic_real_keys.pcap"):
         if not p.is_esp:
             continue
-        spi, body = p.payload[:4], p.payload
-        key = gcm_key_by_spi.get(spi)
-        if key is None:
-            continue
-        plain = AESGCM(key[:-4]).decrypt(key[-4:] + body[8:16], body[16:], body[:8])
-        assert plain[-1] == 4  # next header: IPv4 (tunnel mode)
-        decrypted += 1
-    assert decrypted > 0
+        body = p.payload
+        suite, ek, ak = sa_by_spi[body[:4]]
+        if suite.aead:
+            plain = AESGCM(ek[:-4]).decrypt(ek[-4:] + body[8:16], body[16:], body[:8])
+        else:
+            assert hmac.digest(ak, body[:-16], "sha256")[:16] == body[-16:]
+            dec = Cipher(algorithms.AES(ek), modes.CBC(body[8:24])).decryptor()
+            plain = dec.update(body[24:-16]) + dec.finalize()
+        assert plain[-1] == 4 and plain[0] >> 4 == 4  # next header IPv4; the inner packet is IPv4
+        count += 1
+    assert count == 12

@@ -65,7 +65,8 @@ def test_mtu_drops_oversize_datagrams_with_reason() -> None:
     sim.schedule(0.0, "client", "initiate", connection="vpn")
     r = sim.run(30.0)
     assert set(r.packets["fate"]) == {"mtu_exceeded"}
-    assert r.packets["size"].min() + 28 > 200
+    assert r.packets["size"].min() > 200 and (r.packets["size"] == r.packets["ike_length"] + 28).all()
+    assert r.packets["time_delivered"].isna().all()
     assert r.summary["sas"]["ike_established"] == 0
     # the daemon retransmitted on its schedule: 4 s then 7.2 s later
     assert r.packets["time_sent"].tolist() == pytest.approx([0.0, 4.0, 11.2, 24.16][: len(r.packets)])
@@ -104,7 +105,9 @@ def test_lifetimes_drive_rekeys_and_tables_agree() -> None:
     # the gateway's retry 6.85 s later wins; that rekey's latency includes the retry delay.
     slow = r.rekey_latencies[r.rekey_latencies["initiator_latency"] > 0.05]
     assert slow["initiator_latency"].tolist() == pytest.approx([6.894664], abs=1e-6)
-    assert r.summary["collisions"] == 2 and r.summary["exchange_outcomes"]["TEMPORARY_FAILURE"] == 2
+    # that is ONE collision, reported four times (each node refused one request and had one refused)
+    assert r.summary["collisions"] == 1 and r.summary["exchange_outcomes"]["TEMPORARY_FAILURE"] == 2
+    assert r.collisions[["kind", "nodes", "reports", "count"]].values.tolist() == [["child", "client,gw", 4, 1]]
     assert r.summary["rekeys"]["ike"] >= 2 and r.summary["exchanges_failed"] == 2
 
 

@@ -1,0 +1,184 @@
+"""A real-socket driver for the sans-IO ``IkeDaemon`` (RFC 7296 §2.11, RFC 3948 §2.2).
+
+Outside the protocol core: this module owns the sockets and the wall clock.
+It binds one UDP socket for IKE (e.g. 127.0.0.2:1500) and, optionally, one for
+the NAT-T port (e.g. 127.0.0.2:14500), waits with ``selectors`` until the next
+datagram or the daemon's next deadline (``get_timer()``), feeds
+``receive_datagram(data, src, dst, now)`` with ``now = time.monotonic() - start``,
+fires ``handle_timer(now)`` and sends ``datagrams_to_send(now)``. On the NAT-T
+flow (our NAT-T socket, or a peer port 4500) IKE messages carry the 4-byte
+non-ESP marker (RFC 3948 §2.2): it is added on send and stripped on receive;
+datagrams without it are ESP, which this driver does not handle (counted in
+``esp_ignored``).
+
+Example::
+
+    with UdpDriver(daemon, Address("127.0.0.2", 1500)) as drv:
+        daemon.initiate("vpn", drv.now())
+        ev = drv.run_until(lambda e: isinstance(e, IkeSaEstablished), timeout=5.0)
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ikesim.ike.events import IkeEvent
+from ikesim.types import NATT_PORT, Address, Datagram
+
+__all__ = ["NON_ESP_MARKER", "SansIoDaemon", "UdpDriver"]
+
+NON_ESP_MARKER = b"\x00\x00\x00\x00"
+"""Prefix of IKE messages on the NAT-T port (RFC 3948 §2.2)."""
+
+_MAX_DATAGRAM = 65535
+
+
+class SansIoDaemon(Protocol):
+    """The driver half of ``ikesim.ike.daemon.IkeDaemon`` that a socket loop needs."""
+
+    def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None: ...
+    def datagrams_to_send(self, now: float) -> list[Datagram]: ...
+    def get_timer(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
+    def next_event(self) -> IkeEvent | None: ...
+
+
+class UdpDriver:
+    """Run a sans-IO IKE daemon over real UDP sockets with the monotonic clock (RFC 7296 §2.11)."""
+
+    def __init__(self, daemon: SansIoDaemon, bind: Address, *, natt: Address | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.daemon = daemon
+        self.bind = bind
+        self.natt = natt
+        self._clock = clock
+        self._start = clock()
+        self.events: list[IkeEvent] = []
+        """Every event the daemon emitted, in order."""
+        self.sent: list[Datagram] = []
+        """Every datagram sent (IKE bytes, without the non-ESP marker)."""
+        self.received: list[Datagram] = []
+        """Every IKE datagram handed to the daemon (without the non-ESP marker)."""
+        self.esp_ignored = 0
+        """Datagrams on the NAT-T flow that were ESP, not IKE (not handled here)."""
+        self._consumed = 0
+        self._selector = selectors.DefaultSelector()
+        self._sockets: dict[Address, socket.socket] = {}
+        try:
+            for addr in (bind, natt):
+                if addr is not None:
+                    sock = socket.socket(socket.AF_INET6 if ":" in addr.ip else socket.AF_INET,
+                                         socket.SOCK_DGRAM)
+                    self._sockets[addr] = sock
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((addr.ip, addr.port))
+                    sock.setblocking(False)
+                    self._selector.register(sock, selectors.EVENT_READ, addr)
+        except OSError:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the sockets and the selector."""
+        self._selector.close()
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+    def __enter__(self) -> UdpDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> float:
+        """Seconds since the driver started: the ``now`` the daemon is given."""
+        return self._clock() - self._start
+
+    # ------------------------------------------------------------------ I/O
+    def _natt_flow(self, local: Address, peer: Address) -> bool:
+        return (self.natt is not None and local == self.natt) or peer.port == NATT_PORT
+
+    def flush(self) -> None:
+        """Send everything the daemon has queued, and collect its events."""
+        for d in self.daemon.datagrams_to_send(self.now()):
+            sock = self._sockets.get(d.src)
+            if sock is None:
+                # The daemon floated to a port we did not bind: use the socket of the same role.
+                sock = self._sockets[self.natt] if (self.natt is not None and d.src.port == NATT_PORT) \
+                    else self._sockets[self.bind]
+            local = next(a for a, s in self._sockets.items() if s is sock)
+            data = NON_ESP_MARKER + d.data if self._natt_flow(local, d.dst) else d.data
+            sock.sendto(data, (d.dst.ip, d.dst.port))
+            self.sent.append(d)
+        while (e := self.daemon.next_event()) is not None:
+            self.events.append(e)
+
+    def _receive(self, local: Address) -> None:
+        sock = self._sockets[local]
+        while True:
+            try:
+                data, peer = sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. an ICMP error reported on the socket; nothing to read
+                return
+            src = Address(peer[0], peer[1])
+            if self._natt_flow(local, src):
+                if not data.startswith(NON_ESP_MARKER):
+                    self.esp_ignored += 1
+                    continue
+                data = data[len(NON_ESP_MARKER):]
+            self.received.append(Datagram(data, src, local))
+            self.daemon.receive_datagram(data, src, local, self.now())
+            self.flush()
+
+    def step(self, max_wait: float) -> None:
+        """Wait up to *max_wait* seconds for a datagram or the daemon's deadline, and handle it."""
+        self.flush()
+        now = self.now()
+        timer = self.daemon.get_timer()
+        wait = max_wait if timer is None else min(max_wait, max(0.0, timer - now))
+        for key, _ in self._selector.select(max(0.0, wait)):
+            self._receive(key.data)
+        timer = self.daemon.get_timer()
+        now = self.now()
+        if timer is not None and timer <= now:
+            self.daemon.handle_timer(now)
+        self.flush()
+
+    def run_until(self, predicate: Callable[[IkeEvent], bool], timeout: float) -> IkeEvent:
+        """Drive the daemon until an event not yet returned satisfies *predicate*; return it.
+
+        Raises ``TimeoutError`` after *timeout* seconds of wall-clock time.
+        """
+        deadline = self.now() + timeout
+        while True:
+            self.flush()
+            while self._consumed < len(self.events):
+                e = self.events[self._consumed]
+                self._consumed += 1
+                if predicate(e):
+                    return e
+            remaining = deadline - self.now()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event within {timeout} s")
+            self.step(remaining)
+
+    def run_for(self, seconds: float) -> None:
+        """Drive the daemon for *seconds* of wall-clock time (answering whatever arrives)."""
+        deadline = self.now() + seconds
+        while (remaining := deadline - self.now()) > 0:
+            self.step(remaining)
+
+    def take_events(self) -> list[IkeEvent]:
+        """Events not yet returned by ``run_until``/``take_events``; marks them consumed."""
+        self.flush()
+        out = self.events[self._consumed:]
+        self._consumed = len(self.events)
+        return out

@@ -1,0 +1,47 @@
+"""A scripted two-node run with real daemons, shared by the metrics tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
+from ikesim.metrics.results import Results
+from ikesim.sim.simulation import Simulation
+from ikesim.types import Address
+
+DELAY = 0.01
+SCRIPT = [
+    (1.0, "client", "initiate", None),
+    (30.0, "client", "create_child", "extra"),
+    (60.0, "client", "rekey_child", "net"),
+    (90.0, "gw", "rekey_ike", None),
+    (120.0, "client", "rekey_child", "extra"),
+    (150.0, "gw", "delete_child", "net"),
+    (180.0, "client", "dpd", None),
+    (240.0, "client", "delete_ike", None),
+]
+"""(time, node, action, child): every scripted action, each on an otherwise idle IKE_SA."""
+
+
+def scripted_run(seed: int = 21, until: float = 300.0) -> Results:
+    """Client and gateway, PSK, aes256gcm16-prfsha256-x25519, children "net" (GCM) and "extra" (CBC)."""
+    psk = Credentials(psk=b"metrics-test-psk-0123")
+    ike = IkePolicy(proposals=("aes256gcm16-prfsha256-x25519",))
+    kids = (ChildPolicy(name="net"), ChildPolicy(name="extra", proposals=("aes128-sha256",)))
+    c = Connection(name="vpn", local_id="client@sim.test", remote_id="gw.sim.test", remote_addr=Address("10.0.0.2"),
+                   credentials=psk, ike=ike, children=kids)
+    g = Connection(name="vpn", local_id="gw.sim.test", remote_id="client@sim.test", credentials=psk, ike=ike,
+                   children=kids)
+    sim = Simulation(seed=seed, name="metrics")
+    sim.add_node(DaemonConfig("client", (Address("10.0.0.1"),), (c,)))
+    sim.add_node(DaemonConfig("gw", (Address("10.0.0.2"),), (g,)))
+    sim.add_link("client", "gw", delay=DELAY)
+    for at, node, action, child in SCRIPT:
+        sim.schedule(at, node, action, connection="vpn", child=child)
+    return sim.run(until)
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Results:
+    """The scripted run with seed 21."""
+    return scripted_run()

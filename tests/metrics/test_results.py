@@ -1,0 +1,176 @@
+"""Results tables and summary from a scripted run of two real daemons; collision counting; files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from metrics_helpers import DELAY, SCRIPT, scripted_run
+
+from ikesim.ike import events as ev
+from ikesim.metrics.results import Results
+
+PURPOSES = ["ike_sa_init", "ike_auth", "create_child", "rekey_child", "delete_child", "rekey_ike", "delete_ike",
+            "rekey_child", "delete_child", "delete_child", "dpd", "delete_ike"]
+"""The exchanges SCRIPT causes, in order (a rekey is followed by the initiator's delete of the old SA)."""
+
+
+def test_exchange_rows_follow_the_script(scripted: Results) -> None:
+    """One row per exchange, in order, each answered after exactly one round trip, on the right nodes."""
+    ex = scripted.exchanges
+    assert ex["purpose"].tolist() == PURPOSES
+    assert (ex["outcome"] == "ok").all() and (ex["retransmissions"] == 0).all()
+    assert ex["latency"].tolist() == pytest.approx([2 * DELAY] * len(PURPOSES))
+    assert (ex["end"] - ex["start"]).tolist() == pytest.approx(ex["latency"].tolist())
+    gw_led = {"rekey_ike", "delete_ike"}
+    initiators = ["gw" if p in gw_led and i < 7 else "client" for i, p in enumerate(PURPOSES)]
+    initiators[9] = "gw"  # the scripted delete_child
+    assert ex["initiator"].tolist() == initiators
+    assert (ex["responder"] != ex["initiator"]).all() and set(ex["responder"]) == {"client", "gw"}
+    assert ex["exchange"].tolist()[:3] == ["IKE_SA_INIT", "IKE_AUTH", "CREATE_CHILD_SA"]
+    # the IKE rekey at 90 s moves everything after it to new SPIs with message IDs from 0
+    old, new = ex.iloc[:7], ex.iloc[7:]
+    assert old["spi_i"].nunique() == 1 and new["spi_i"].nunique() == 1
+    assert old["spi_i"].iloc[0] != new["spi_i"].iloc[0]
+    assert new[new["initiator"] == "client"]["message_id"].tolist() == [0, 1, 2, 3]
+
+
+def test_scripted_actions_are_recorded_and_target_the_named_child(scripted: Results) -> None:
+    """Every action becomes ActionExecuted on its node at its time; rekey_child picks the child by name."""
+    acts = scripted.events[scripted.events["event"] == "ActionExecuted"]
+    assert list(zip(acts["time"], acts["node"], acts["action"], strict=True)) == [(t, n, a) for t, n, a, _c in SCRIPT]
+    inst = scripted.events[(scripted.events["event"] == "ChildSaInstalled") & (scripted.events["node"] == "client")]
+    child_of = dict(zip(inst["spi_in"], inst["child"], strict=True))
+    rekeys = acts[acts["action"] == "rekey_child"]
+    assert [child_of[t] for t in rekeys["target"]] == ["net", "extra"]
+
+
+def test_sas_rows_are_consistent(scripted: Results) -> None:
+    """Each SA has a row per node with mirrored SPIs; created <= rekeyed_at <= deleted_at; lifetimes add up."""
+    sas = scripted.sas
+    assert sas.groupby("kind").size().to_dict() == {"child": 8, "ike": 4}
+    for kind in ("ike", "child"):
+        rows = sas[sas["kind"] == kind]
+        by_node = {n: set(zip(g["spi_in"], g["spi_out"], strict=True)) for n, g in rows.groupby("node")}
+        assert by_node["gw"] == {(o, i) for i, o in by_node["client"]}
+    assert (sas["deleted_at"].notna()).all()
+    rekeyed = sas[sas["rekeyed_at"].notna()]
+    assert len(rekeyed) == 6 and (rekeyed["delete_reason"] == "rekeyed").all()
+    assert (rekeyed["created"] <= rekeyed["rekeyed_at"]).all() and (rekeyed["rekeyed_at"] <= rekeyed["deleted_at"]).all()
+    end = sas["rekeyed_at"].fillna(sas["deleted_at"])
+    assert sas["actual_lifetime"].tolist() == pytest.approx((end - sas["created"]).tolist())
+    assert sas["planned_lifetime"].tolist() == pytest.approx((sas["rekey_planned"] - sas["created"]).tolist())
+    assert (sas["planned_lifetime"] > 0).all() and (sas["expire_planned"] > sas["rekey_planned"]).all()
+    last = sas[(sas["kind"] == "ike") & sas["rekeyed_at"].isna()]
+    assert sorted(last["delete_reason"]) == ["deleted_by_peer", "deleted_locally"]
+    assert sorted(last["deleted_at"].tolist()) == pytest.approx([240.0 + DELAY, 240.0 + 2 * DELAY])
+
+
+def test_rekey_latency_is_measured_on_both_sides(scripted: Results) -> None:
+    """Initiator installs the new SA one round trip after the trigger, the responder one delay after."""
+    rl = scripted.rekey_latencies
+    triggers = list(zip(rl["node"], rl["kind"], rl["triggered"], strict=True))
+    assert triggers == [("client", "child", 60.0), ("gw", "ike", 90.0), ("client", "child", 120.0)]
+    assert rl["initiator_latency"].tolist() == pytest.approx([2 * DELAY] * 3)
+    assert rl["responder_latency"].tolist() == pytest.approx([DELAY] * 3)
+    lat = scripted.summary["rekey_latency"]
+    assert lat["child"]["initiator"] == {"n": 2, "p50": 2 * DELAY, "p95": 2 * DELAY, "max": 2 * DELAY}
+    assert lat["ike"]["responder"] == {"n": 1, "p50": DELAY, "p95": DELAY, "max": DELAY}
+
+
+def test_events_table_has_no_key_material(scripted: Results) -> None:
+    """Key columns are excluded and no key's hex appears anywhere in the events table."""
+    events = scripted.events
+    assert events.columns[:6].tolist() == ["time", "node", "event", "spi_i", "spi_r", "connection"]
+    assert not [c for c in events.columns if re.search(r"^sk_|_key", c)]
+    keys = {getattr(e, f).hex() for _t, _n, e in scripted._raw if isinstance(e, ev.IkeSaEstablished | ev.ChildSaInstalled)
+            for f in ("sk_ei", "sk_er", "sk_ai", "sk_ar", "encr_key_in", "encr_key_out") if hasattr(e, f)}
+    keys.discard("")
+    assert len(keys) == 2 * 2 + 4 * 2  # two IKE_SAs (GCM: no SK_a), four CHILD_SAs (in and out)
+    text = events.astype(str).to_csv()
+    assert not [k for k in keys if k in text]
+    assert events["time"].is_monotonic_increasing
+
+
+def test_packets_table_matches_exchanges(scripted: Results) -> None:
+    """One request and one response per exchange, all delivered one delay later, header fields decoded."""
+    p = scripted.packets
+    assert len(p) == 2 * len(PURPOSES) and (p["fate"] == "delivered").all()
+    assert (p["time_delivered"] - p["time_sent"]).tolist() == pytest.approx([DELAY] * len(p))
+    assert p["response"].tolist() == [False, True] * len(PURPOSES)
+    reqs = p[~p["response"]]
+    assert reqs["exchange"].tolist() == scripted.exchanges["exchange"].tolist()
+    assert reqs["message_id"].tolist() == scripted.exchanges["message_id"].tolist()
+    assert (p["size"] == p["ike_length"] + 28).all() and p["id"].tolist() == list(range(1, len(p) + 1))
+
+
+def test_summary_is_json_ready_and_counts_agree(scripted: Results) -> None:
+    """The summary round-trips through JSON, has no wall time, and its counts match the tables."""
+    s = scripted.summary
+    assert json.loads(json.dumps(s)) == s and "wall_time" not in s
+    assert s["exchanges_by_type"] == scripted.exchanges["purpose"].value_counts().to_dict()
+    assert s["rekeys"] == {"child": 2, "ike": 1} and s["collisions"] == 0 and s["exchanges_failed"] == 0
+    assert s["datagrams"] == {"sent": 24, "delivered": 24, "lost": 0, "mtu_exceeded": 0, "no_route": 0,
+                              "in_flight": 0}
+    assert s["sas"]["ike_established"] == 4 and s["sas"]["child_installed"] == 8
+    assert s["crypto_ops"]["ke_keygen:31"] == 4 and s["nodes"] == ["client", "gw"]
+    assert (s["name"], s["seed"], s["run"], s["duration"]) == ("metrics", 21, 0, 300.0)
+
+
+def test_write_produces_every_file_and_parquet_reads_back(scripted: Results, tmp_path: Path) -> None:
+    """write() creates the eight files; each parquet table reads back equal to its DataFrame."""
+    scripted.write(tmp_path)
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(
+        ["events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "summary.json", "capture.pcap",
+         "ikev2_decryption_table", "esp_sa"])
+    for name in ("events", "exchanges", "sas", "packets"):
+        back = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pd.testing.assert_frame_equal(back, getattr(scripted, name), check_dtype=False)
+    assert json.loads((tmp_path / "summary.json").read_text()) == scripted.summary
+    assert len((tmp_path / "ikev2_decryption_table").read_text().splitlines()) == 2
+    assert len((tmp_path / "esp_sa").read_text().splitlines()) == 8
+
+
+def test_same_seed_gives_identical_files_other_seed_other_spis(tmp_path: Path) -> None:
+    """Two runs with one seed write byte-identical files; another seed changes SPIs and the capture."""
+    dirs = {}
+    for label, seed in (("a", 5), ("b", 5), ("c", 6)):
+        dirs[label] = tmp_path / label
+        dirs[label].mkdir()
+        r = scripted_run(seed=seed, until=100.0)
+        r.write(dirs[label])
+    for f in dirs["a"].iterdir():
+        assert f.read_bytes() == (dirs["b"] / f.name).read_bytes(), f.name
+    a, c = pd.read_parquet(dirs["a"] / "sas.parquet"), pd.read_parquet(dirs["c"] / "sas.parquet")
+    assert not set(a["spi_in"]) & set(c["spi_in"])
+    assert (dirs["a"] / "capture.pcap").read_bytes() != (dirs["c"] / "capture.pcap").read_bytes()
+
+
+def _collision(t: float, node: str, won: bool) -> tuple[float, str, ev.RekeyCollision]:
+    e = ev.RekeyCollision(spi_i=b"\x01" * 8, spi_r=b"\x02" * 8, connection="vpn", kind=ev.SaKind.IKE,
+                          old_spi=b"\x01" * 8 if node == "a" else b"\x02" * 8, won=won, redundant_spi=b"")
+    return (t, node, e)
+
+
+@pytest.mark.parametrize(("reports", "expected"), [
+    ([(1.0, "a", True), (1.1, "b", True), (1.2, "a", False), (1.3, "b", False)], 1),
+    ([(1.0, "b", True), (1.2, "a", False)], 1),
+    ([(1.0, "a", True), (1.1, "b", True), (1.2, "a", False), (1.3, "b", False),
+      (9.0, "a", True), (9.1, "b", True), (9.2, "a", False), (9.3, "b", False)], 2),
+    ([], 0),
+])
+def test_collisions_are_counted_per_collision_not_per_report(
+    reports: list[tuple[float, str, bool]], expected: int
+) -> None:
+    """Mutual (4 reports) or one-sided (2 reports) collisions count once; a repeated collision counts again."""
+    raw = [_collision(*r) for r in reports]
+    r = Results(name="x", seed=0, run=0, duration=10.0, raw_events=raw, datagrams=[], fates={},
+                owners={"10.0.0.1": "a"}, crypto_ops={})
+    assert r.summary["collisions"] == expected
+    assert r.summary["collision_events"] == len(reports)
+    if reports:
+        assert r.collisions[["kind", "nodes", "reports", "count"]].values.tolist() == [
+            ["ike", ",".join(sorted({n for _t, n, _w in reports})), len(reports), expected]]
