@@ -108,11 +108,14 @@ def _own_id(sa: IkeSa, cls: type[IdPayload]) -> IdPayload:
 
 
 def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
-    """Send IKE_AUTH: IDi [CERT] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2)."""
+    """Send IKE_AUTH: IDi [CERT] [CERTREQ] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2)."""
+    from ikesim.ike.ike_sa_init import certreq_payloads
+
     idi = _own_id(sa, IdiPayload)
     inner: list[Payload] = [idi]
     auth = _auth_payloads(core, sa, idi, as_initiator=True)
     inner += auth[:-1]
+    inner += certreq_payloads(sa.profile)
     conn = sa.profile.connection
     if conn.remote_id is not None:
         id_type, data = id_payload_fields(conn.remote_id)

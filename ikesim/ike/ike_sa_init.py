@@ -58,7 +58,7 @@ def _natd(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore)
     ]
 
 
-def _certreq(profile: ConnectionProfile) -> list[Payload]:
+def certreq_payloads(profile: ConnectionProfile) -> list[Payload]:
     creds = profile.connection.credentials
     if creds.method is AuthMethodName.PSK or not creds.trust_anchors:
         return []
@@ -104,8 +104,8 @@ def send_request(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         KePayload(sa.ke.group, sa.ke.public_bytes),
         NoncePayload(sa.nonce_i),
         *_natd(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core),
-        *_certreq(sa.profile),
-    ]
+    ]  # RFC 7296 §1.2: the initiator's CERTREQ goes in IKE_AUTH, not here
+
     msg = Message(sa.spi_i, ZERO_SPI, ExchangeType.IKE_SA_INIT, HeaderFlag.INITIATOR, 0,
                   tuple(payloads))
     data = serialize_message(msg)
@@ -204,7 +204,7 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
         KePayload(my_ke.group, my_ke.public_bytes),
         NoncePayload(sa.nonce_r),
         *_natd(sa.spi_i, sa.spi_r, dst, src, core),
-        *_certreq(profile),
+        *certreq_payloads(profile),
     ))
     sa.init_response = serialize_message(reply)
     sa.last_response = sa.init_response

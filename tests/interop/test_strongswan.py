@@ -235,11 +235,6 @@ def _establish_cert(charon: Charon, daemon: IkeDaemon, drv: UdpDriver) -> list[e
     return drv.take_events()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ikesim bug: ikesim/ike/ike_sa_init.py puts CERTREQ in the IKE_SA_INIT *request*; RFC 7296 §1.2 has the "
-    "initiator's CERTREQ in IKE_AUTH (SK{IDi [CERT] [CERTREQ] [IDr] AUTH ...}). charon's message rules for an "
-    "IKE_SA_INIT request allow only N, SA, KE, Ni, V: it logs 'payload type CERTREQ was not encrypted' + "
-    "'integrity check failed' and drops the request, so ikesim only retransmits"))
 def test_ecdsa_certificate_auth(charon: Charon, pki: dict[str, Any]) -> None:
     """ikesim (ECDSA P-256 cert) establishes with charon (ECDSA cert from the same CA)."""
     charon.mark_log()
@@ -250,12 +245,8 @@ def test_ecdsa_certificate_auth(charon: Charon, pki: dict[str, Any]) -> None:
         assert names(evs) == expected_init_events(charon), [repr(e) for e in evs]
 
 
-def test_ecdsa_auth_signatures_interoperate(charon: Charon, pki: dict[str, Any],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the misplaced IKE_SA_INIT CERTREQ suppressed, ECDSA CERT + AUTH verify in both directions."""
-    from ikesim.ike import ike_sa_init
-
-    monkeypatch.setattr(ike_sa_init, "_certreq", lambda profile: [])  # the one known bug, see the xfail above
+def test_ecdsa_auth_signatures_interoperate(charon: Charon, pki: dict[str, Any]) -> None:
+    """ECDSA CERT + AUTH verify in both directions (CERTREQ travels in IKE_AUTH, RFC 7296 §1.2)."""
     charon.mark_log()
     daemon = _cert_daemon(pki, 12)
     with UdpDriver(daemon, BIND) as drv:
@@ -269,7 +260,7 @@ def test_ecdsa_auth_signatures_interoperate(charon: Charon, pki: dict[str, Any],
         # ikesim signs with RFC 7427 Digital Signature (ecdsa-with-SHA256); charon answers with RFC 7296 ECDSA-256
         assert "authentication of 'init-cert@sim.test' with ECDSA_WITH_SHA256_DER successful" in log
         assert "authentication of 'resp-cert@sim.test' (myself) with ECDSA-256 signature successful" in log
-        assert re.search(r"parsed IKE_AUTH request 1 \[ IDi CERT IDr AUTH SA TSi TSr \]", log)
+        assert re.search(r"parsed IKE_AUTH request 1 \[ IDi CERT CERTREQ IDr AUTH SA TSi TSr \]", log)
         assert_child_matches(view, evs[-1], "aes256gcm16")  # type: ignore[arg-type]
         run_step(drv, lambda: daemon.delete_ike_sa(est.spi_i, drv.now()), lambda e: isinstance(e, ev.IkeSaDeleted))
         assert [v for v in charon.list_sas() if v.spi_i == est.spi_i] == []
