@@ -131,7 +131,8 @@ class IkeCore:
         sa.active = ex
         self.timers.arm(("rtx", sa.local_spi), ex.deadline)
         self.emit(ev.ExchangeStarted(**sa.ids(), exchange=exchange_type.name, purpose=purpose,
-                                     message_id=message_id, peer=sa.peer))
+                                     message_id=message_id, peer=sa.peer,
+                                     reason=work.reason if work is not None else ""))
         self.send(sa, data)
         return ex
 
@@ -214,7 +215,7 @@ class IkeCore:
     def cancel_ike_timers(self, sa: IkeSa) -> None:
         """Cancel every deadline of an IKE_SA (after a rekey or on removal)."""
         spi = sa.local_spi
-        for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike"):
+        for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike", "redundant_ike"):
             self.timers.cancel((kind, spi))
 
     def arm_child_timers(self, child: ChildSa, now: float) -> None:
@@ -285,28 +286,64 @@ class IkeCore:
             self.closed[sa.local_spi] = (sa, now + window)
 
     def install_child(self, sa: IkeSa, child: ChildSa, now: float,
-                      rekey_of: ChildSa | None = None) -> None:
-        """Install a CHILD_SA pair, arm lifetimes, emit ChildSaInstalled (RFC 7296 §1.3, §2.8)."""
+                      rekey_of: ChildSa | None = None, *, outbound: bool = True) -> None:
+        """Install a CHILD_SA pair, arm lifetimes, emit ChildSaInstalled (RFC 7296 §1.3, §2.8).
+
+        With *outbound* the node sends with it at once (and stops sending with any other SA of the
+        same child); without, only the inbound SA is in use until ``activate_outbound``.
+        """
         sa.children[child.spi_in] = child
         self.children[child.spi_in] = child
         child.ike_spi = sa.local_spi
         self.arm_child_timers(child, now)
+        if outbound:
+            self._take_outbound(sa, child)
         s: Suite = child.suite
         self.emit(ev.ChildSaInstalled(
             **sa.ids(), child=child.name, spi_in=child.spi_in, spi_out=child.spi_out,
             initiator=child.initiator, encr=s.encr_name, integ=s.integ_name,
             pfs_group=child.pfs_group, local_ts=ts_text(child.local_ts),
-            remote_ts=ts_text(child.remote_ts),
+            remote_ts=ts_text(child.remote_ts), outbound=outbound,
             rekey_of=rekey_of.spi_in if rekey_of is not None else None,
             rekey_of_out=rekey_of.spi_out if rekey_of is not None else None,
             rekey_at=child.rekey_at, expire_at=child.expire_at, local=sa.local, peer=sa.peer,
             encr_key_in=child.encr_key_in, integ_key_in=child.integ_key_in,
             encr_key_out=child.encr_key_out, integ_key_out=child.integ_key_out))
 
+    def _take_outbound(self, sa: IkeSa, child: ChildSa) -> ChildSa | None:
+        """Make *child* the one outbound SA of its configuration on *sa*; return the one it replaces."""
+        previous = None
+        name = child.profile.policy.name
+        for other in sa.children.values():
+            if other.outbound and other is not child and other.profile.policy.name == name:
+                other.outbound = False
+                previous = other
+        child.outbound = True
+        return previous
+
+    def activate_outbound(self, sa: IkeSa, child: ChildSa, replaces: ChildSa | None = None) -> None:
+        """Start sending with a CHILD_SA installed inbound-only (rekey responder, RFC 7296 §2.8)."""
+        if child.outbound or child.state is ChildSaState.DELETED or child.expired:
+            return
+        previous = self._take_outbound(sa, child) or replaces
+        self.emit(ev.ChildSaOutboundInstalled(**sa.ids(), child=child.name, spi_in=child.spi_in,
+                                              spi_out=child.spi_out,
+                                              replaces=previous.spi_in if previous else b""))
+
+    def hand_over_outbound(self, sa: IkeSa, child: ChildSa) -> None:
+        """*child* must no longer be sent with: move outbound to its replacement, if any (RFC 7296 §2.8)."""
+        if not child.outbound:
+            return
+        child.outbound = False
+        new = self.children.get(child.replaced_by) if child.replaced_by else None
+        if new is not None and new.ike_spi == sa.local_spi:
+            self.activate_outbound(sa, new, child)
+
     def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None:
         """Remove a CHILD_SA pair from the node; emit ChildSaDeleted (RFC 7296 §1.4.1)."""
         if child.state is ChildSaState.DELETED:
             return
+        self.hand_over_outbound(sa, child)
         self.cancel_child_timers(child)
         self.timers.cancel(("linger", child.spi_in))
         child.state = next_child_state(child.state, ChildSaTrigger.REMOVED)
@@ -316,13 +353,15 @@ class IkeCore:
                                     spi_out=child.spi_out, reason=reason))
 
     def retire_child(self, child: ChildSa, new: ChildSa) -> None:
-        """The old CHILD_SA is replaced by *new*: no outbound use, timers off (RFC 7296 §1.3.3)."""
+        """The old CHILD_SA is replaced by *new*: timers off; outbound moves with ``activate_outbound`` (§1.3.3)."""
         child.state = next_child_state(child.state, ChildSaTrigger.REPLACED)
         child.replaced_by = new.spi_in
-        self.cancel_child_timers(child)
+        for kind in ("child_soft", "retry_child"):  # the hard lifetime still bounds its outbound use
+            self.timers.cancel((kind, child.spi_in))
 
-    def linger_child(self, child: ChildSa, now: float) -> None:
-        """Keep a rekeyed inbound SA ``delete_rekeyed_delay`` s, then remove it (RFC 7296 §2.8)."""
+    def linger_child(self, sa: IkeSa, child: ChildSa, now: float) -> None:
+        """Stop sending with a rekeyed SA; keep it inbound ``delete_rekeyed_delay`` s (RFC 7296 §2.8)."""
+        self.hand_over_outbound(sa, child)
         delay = child.profile.policy.delete_rekeyed_delay
         self.timers.arm(("linger", child.spi_in), now + delay)
 

@@ -17,6 +17,7 @@ from ikesim.errors import (
 )
 from ikesim.ike import events as ev
 from ikesim.ike.childsa import choose_child, make_child, own_selectors
+from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import proposals_to_wire
 from ikesim.ike.sa import ChildSa, IkeSa
@@ -82,7 +83,8 @@ def start_create(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
 def start_rekey(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     """Send a CHILD_SA rekey: N(REKEY_SA) SA Ni [KEi] TSi TSr (RFC 7296 §1.3.3)."""
     child = core.children.get(work.spi)
-    if child is None or child.state is not ChildSaState.INSTALLED or child.ike_spi != sa.local_spi:
+    if (child is None or child.state is not ChildSaState.INSTALLED or child.ike_spi != sa.local_spi
+            or child.expired or child.redundant):
         return False  # rekeyed by the peer, or deleted, meanwhile
     core.emit(ev.RekeyStarted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=child.spi_in,
                               old_spi_out=child.spi_out, trigger=work.trigger))
@@ -104,22 +106,46 @@ def _peer_ke(msg: Message, suite: Suite) -> bytes | None:
     return ke.data
 
 
+def _refuse_rekey(core: IkeCore, sa: IkeSa, old: ChildSa | None, spi_out: bytes) -> None:
+    """RFC 7296 §2.25.1: decide whether a rekey request for *old* can be answered; raise if not."""
+    if old is None or old.state is ChildSaState.DELETED:
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="rekey_of_unknown", spi=b"", spi_out=spi_out))
+        raise ChildSaNotFound(spi_out)
+    if old.state is ChildSaState.DELETING or old.expired:
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="rekey_vs_delete", spi=old.spi_in,
+                                       spi_out=old.spi_out))
+        raise TemporaryFailure("CHILD_SA is being deleted")
+    if old.state is ChildSaState.REKEYED:
+        new = core.children.get(old.replaced_by)
+        if new is not None and new.initiator and not old.redundant:
+            # Our rekey of it finished before the peer's request arrived (RFC 7296 §2.8.1, §2.25.1).
+            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=True,
+                                        redundant_spi=b"", resolution="temporary_failure"))
+        else:
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="duplicate_rekey", spi=old.spi_in,
+                                           spi_out=old.spi_out))
+        raise TemporaryFailure("CHILD_SA was rekeyed already")
+    if old.state is ChildSaState.REKEYING and old.collision is not None:
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="duplicate_rekey", spi=old.spi_in,
+                                       spi_out=old.spi_out))
+        raise TemporaryFailure("CHILD_SA is being rekeyed by both peers already")
+
+
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
-    """Responder for a new or rekeyed CHILD_SA (RFC 7296 §1.3.1, §1.3.3, §2.25)."""
+    """Responder for a new or rekeyed CHILD_SA (RFC 7296 §1.3.1, §1.3.3, §2.8.1, §2.25)."""
     rekey = next((n for n in msg.get_all(NotifyPayload) if n.notify_type == NotifyType.REKEY_SA),
                  None)
     old: ChildSa | None = None
     if sa.state is not IkeSaState.ESTABLISHED:
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="ike_closing", spi=sa.local_spi))
         raise TemporaryFailure("IKE_SA is being rekeyed or deleted")
+    if (sa.active is not None and sa.active.purpose == "rekey_ike") or sa.collision is not None:
+        # RFC 7296 §2.25.2: a CHILD_SA exchange while we rekey the IKE_SA.
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="child_vs_ike_rekey", spi=sa.local_spi))
+        raise TemporaryFailure("the IKE_SA is being rekeyed")
     if rekey is not None:
         old = core.child_by_spi_out(sa, rekey.spi)
-        if old is None or old.state in (ChildSaState.REKEYED, ChildSaState.DELETED):
-            raise ChildSaNotFound(rekey.spi)
-        if old.state in (ChildSaState.REKEYING, ChildSaState.DELETING):
-            # RFC 7296 §2.25: rekeying what we are rekeying or deleting ourselves.
-            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
-                                        won=True, redundant_spi=b""))
-            raise TemporaryFailure("CHILD_SA is being rekeyed or deleted")
+        _refuse_rekey(core, sa, old, rekey.spi)
     nonce = msg.get(NoncePayload)
     if nonce is None:
         raise InvalidSyntax("CREATE_CHILD_SA without Nonce")
@@ -152,29 +178,97 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         inner.append(KePayload(my_ke.group, my_ke.public_bytes))
     inner += [TsiPayload(tsi), TsrPayload(tsr)]
     core.respond(sa, ExchangeType.CREATE_CHILD_SA, msg.message_id, inner)
-    core.install_child(sa, child, now, rekey_of=old)
-    if old is not None:
-        core.retire_child(old, child)
-        core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
-                                    new_spi=child.spi_in, initiator=False, collision=False))
+    # A rekey responder keeps sending with the old SA until the peer deletes it (RFC 7296 §2.8).
+    core.install_child(sa, child, now, rekey_of=old, outbound=old is None)
+    if old is None:
+        return
+    if old.state is ChildSaState.REKEYING:
+        # RFC 7296 §2.8.1: simultaneous rekey; answer as usual, decide once ours is answered.
+        old.collision = Collision(peer_new=child, peer_nonces=(nonce.data, nonce_r))
+        return
+    core.retire_child(old, child)
+    core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
+                                new_spi=child.spi_in, initiator=False, collision=False))
+
+
+def _peer_rekey_survives(core: IkeCore, sa: IkeSa, old: ChildSa, resolution: str) -> None:
+    """Our rekey of *old* lost or was refused: the peer's new SA replaces it (RFC 7296 §2.8.1)."""
+    col: Collision = old.collision
+    new: ChildSa = col.peer_new
+    if new.state is ChildSaState.DELETED:
+        return
+    if old.state is ChildSaState.REKEYING:
+        core.retire_child(old, new)
+    elif old.state is ChildSaState.DELETED:
+        core.activate_outbound(sa, new)  # the peer deleted the old SA already
+    core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
+                                new_spi=new.spi_in, initiator=False, collision=True))
 
 
 def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: int) -> None:
     child: ChildSa | None = ex.child
-    if child is None or child.state is not ChildSaState.REKEYING:
+    if child is None:
+        return
+    if child.collision is not None and notify == NotifyType.TEMPORARY_FAILURE:
+        # RFC 7296 §2.25.1: the peer finished its rekey of this SA first; its new SA is the one.
+        core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=child.spi_in, won=False,
+                                    redundant_spi=b"", resolution="temporary_failure"))
+        _peer_rekey_survives(core, sa, child, "temporary_failure")
+        return
+    if child.state is not ChildSaState.REKEYING:
         return
     child.state = next_child_state(child.state, ChildSaTrigger.REKEY_FAILED)
     if notify == NotifyType.CHILD_SA_NOT_FOUND:
-        # RFC 7296 §2.25: the peer no longer has it; so we remove it too.
+        # RFC 7296 §2.25: the peer no longer has it; remove it and create a fresh CHILD_SA.
         core.remove_child(sa, child, "deleted_by_peer")
-    elif notify == NotifyType.TEMPORARY_FAILURE:
-        core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=child.spi_in,
-                                    won=False, redundant_spi=b""))
+        if sa.state is IkeSaState.ESTABLISHED:
+            core.enqueue(sa, Work("create_child", child=child.name, trigger="recreate"), now)
+    elif notify == NotifyType.TEMPORARY_FAILURE and not child.expired:
         core.timers.arm(("retry_child", child.spi_in), core.collision_retry_at(sa, now))
 
 
+def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, now: float) -> None:
+    """Initiator: install the CHILD_SA our exchange created and settle any collision (RFC 7296 §2.8.1)."""
+    old: ChildSa | None = ex.child
+    col: Collision | None = old.collision if old is not None else None
+    if old is None or col is None:
+        core.install_child(sa, child, now, rekey_of=old)
+        if old is None:
+            return
+        if old.state is ChildSaState.REKEYING:
+            core.retire_child(old, child)
+        core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
+                                    new_spi=child.spi_in, initiator=True, collision=False))
+        if old.state is not ChildSaState.DELETED:
+            # RFC 7296 §1.3.3 / §2.8: the initiator of the rekey deletes the old CHILD_SA.
+            core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
+        return
+    peer_new: ChildSa = col.peer_new
+    ours_lowest = lowest_nonce_is_ours((ex.nonce, child.nonce_r), col.peer_nonces, tie_ours=sa.initiator)
+    if ours_lowest:
+        # RFC 7296 §2.8.1: ours is redundant; we delete it, the peer deletes the old SA.
+        core.install_child(sa, child, now, rekey_of=old, outbound=False)
+        child.redundant = True
+        core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=False,
+                                    redundant_spi=child.spi_in, resolution="nonces"))
+        _peer_rekey_survives(core, sa, old, "nonces")
+        core.enqueue(sa, Work("delete_child", spi=child.spi_in, reason="redundant"), now, front=True)
+        return
+    # Ours survives: we delete the old SA; the peer deletes its redundant one.
+    peer_new.redundant = True
+    core.install_child(sa, child, now, rekey_of=old)
+    core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=True,
+                                redundant_spi=peer_new.spi_in, resolution="nonces"))
+    if old.state is ChildSaState.REKEYING:
+        core.retire_child(old, child)
+    core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
+                                new_spi=child.spi_in, initiator=True, collision=True))
+    if old.state is not ChildSaState.DELETED:
+        core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
+
+
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
-    """Initiator: install the new CHILD_SA; a rekey then deletes the old one (RFC 7296 §1.3.3)."""
+    """Initiator: install the new CHILD_SA; a rekey then deletes the old one (RFC 7296 §1.3.3, §2.8.1)."""
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     if errors:
         notify = errors[0].notify_type
@@ -210,14 +304,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                        initiator=True, nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared,
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now,
                        pfs_group=_group_name(ex.ke.group) if shared else "none")
-    old: ChildSa | None = ex.child
-    core.install_child(sa, child, now, rekey_of=old)
-    if old is None:
-        return
-    if old.state is ChildSaState.REKEYING:
-        core.retire_child(old, child)
-    core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
-                                new_spi=child.spi_in, initiator=True, collision=False))
-    if old.state is not ChildSaState.DELETED:
-        # RFC 7296 §1.3.3 / §2.8: the initiator of the rekey deletes the old CHILD_SA.
-        core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
+    _install_own(core, sa, ex, child, now)
+    if sa.peer_deleted.pop(child.spi_out, None) is not None:
+        # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response.
+        core.remove_child(sa, child, "deleted_by_peer")

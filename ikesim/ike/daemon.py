@@ -60,6 +60,7 @@ class IkeDaemon(IkeCore):
             "ike_hard": self._on_ike_hard,
             "half_open": self._on_half_open,
             "stale_ike": self._on_stale_ike,
+            "redundant_ike": self._on_redundant_ike,
             "retry_ike": self._on_retry_ike,
             "child_soft": self._on_child_soft,
             "child_hard": self._on_child_hard,
@@ -261,6 +262,8 @@ class IkeDaemon(IkeCore):
         else:
             payload = NotifyPayload(notify, data=exc.notify_data)
         self.respond(sa, msg.exchange_type, msg.message_id, [payload])
+        self.emit(ev.ErrorNotifySent(**sa.ids(), notify=notify.name, exchange=msg.exchange_type.name,
+                                     message_id=msg.message_id))
 
     # ================================================================== timers
     def _on_retransmit(self, spi: bytes, now: float) -> None:
@@ -318,6 +321,12 @@ class IkeDaemon(IkeCore):
         if sa is not None and sa.local_spi == spi and sa.state is IkeSaState.REKEYED:
             self.remove_ike_sa(sa, "rekeyed")
 
+    def _on_redundant_ike(self, spi: bytes, now: float) -> None:
+        """The peer never deleted the IKE_SA that lost a rekey collision: delete it (RFC 7296 §2.8.2)."""
+        sa = self.sas.get(spi)
+        if sa is not None and sa.local_spi == spi and sa.redundant and sa.state is IkeSaState.ESTABLISHED:
+            self.enqueue(sa, Work("delete_ike", reason="redundant"), now, front=True)
+
     def _on_half_open(self, spi: bytes, now: float) -> None:
         sa = self.sas.get(spi)
         if sa is not None and sa.state is IkeSaState.CONNECTING:
@@ -325,7 +334,7 @@ class IkeDaemon(IkeCore):
 
     def _on_child_soft(self, spi: bytes, now: float) -> None:
         child = self.children.get(spi)
-        if child is not None and child.state is ChildSaState.INSTALLED:
+        if child is not None and child.state is ChildSaState.INSTALLED and not child.redundant:
             self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="soft_lifetime"),
                          now)
 
@@ -335,11 +344,16 @@ class IkeDaemon(IkeCore):
             self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="retry"), now)
 
     def _on_child_hard(self, spi: bytes, now: float) -> None:
+        """Hard lifetime: never send with it again, then delete it (RFC 7296 §2.8)."""
         child = self.children.get(spi)
-        if child is None or child.state not in _USABLE_CHILD:
+        if child is None or child.state is ChildSaState.DELETED or child.expired:
             return
         sa = self.owner(child)
+        child.expired = True
         self.emit(ev.SaExpired(**sa.ids(), kind=ev.SaKind.CHILD, spi=spi))
+        self.hand_over_outbound(sa, child)
+        if child.state is ChildSaState.DELETING or self.timers.deadline(("linger", spi)) is not None:
+            return
         self.enqueue(sa, Work("delete_child", spi=spi, reason="expired"), now, front=True)
 
     def _on_linger(self, spi: bytes, now: float) -> None:

@@ -32,6 +32,8 @@ __all__ = [
     "RekeyStarted",
     "RekeyCompleted",
     "RekeyCollision",
+    "ExchangeCollision",
+    "ChildSaOutboundInstalled",
     "SaExpired",
     "AuthFailed",
     "ProposalRejected",
@@ -39,6 +41,7 @@ __all__ = [
     "PeerAddressChanged",
     "DeadPeerDetected",
     "ErrorNotifyReceived",
+    "ErrorNotifySent",
 ]
 
 
@@ -72,6 +75,8 @@ class ExchangeStarted(IkeEvent):
     delete_child, delete_ike, dpd, informational."""
     message_id: int
     peer: Address
+    reason: str = ""
+    """Why a Delete is sent: ``rekeyed``, ``redundant`` (lost a collision), ``expired``, ``deleted_locally``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +180,9 @@ class ChildSaInstalled(IkeEvent):
     """Group used for PFS in this exchange, ``none`` if none (and for IKE_AUTH children)."""
     local_ts: str
     remote_ts: str
+    outbound: bool
+    """True if this node sends with it right away; False for the responder of a rekey, which switches
+    outbound once the peer deletes the old SA (``ChildSaOutboundInstalled``)."""
     rekey_of: bytes | None
     """spi_in of the CHILD_SA this one replaces, for a rekey."""
     rekey_of_out: bytes | None
@@ -228,15 +236,47 @@ class RekeyCompleted(IkeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChildSaOutboundInstalled(IkeEvent):
+    """This node now sends with a CHILD_SA it installed earlier as a rekey responder (RFC 7296 §2.8)."""
+
+    child: str
+    spi_in: bytes
+    spi_out: bytes
+    replaces: bytes
+    """spi_in of the SA it took over from (empty if none was left)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RekeyCollision(IkeEvent):
-    """Both peers rekeyed the same SA at once (RFC 7296 §2.8.1, §2.8.2)."""
+    """Both peers rekeyed the same SA at once (RFC 7296 §2.8.1, §2.8.2); each peer reports it once."""
 
     kind: SaKind
     old_spi: bytes
+    """CHILD: spi_in of the SA both rekeyed; IKE: this node's SPI of it."""
     won: bool
-    """True if the SA this node created survives."""
+    """True if the new SA this node's exchange created survives."""
     redundant_spi: bytes
-    """Local SPI of the SA that is redundant."""
+    """This node's SPI of the redundant SA (empty when the losing request was refused, not answered)."""
+    resolution: str
+    """``nonces`` (§2.8.1), ``temporary_failure`` (one rekey had finished first, §2.25.1) or ``peer_deleted``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeCollision(IkeEvent):
+    """A request met an exchange of ours on the same SA (RFC 7296 §2.25, §2.25.1, §2.25.2, §1.4.1).
+
+    ``case``: ``rekey_vs_delete`` (rekey of an SA we are deleting: TEMPORARY_FAILURE),
+    ``delete_vs_rekey`` (the peer deletes what we are rekeying), ``delete_vs_delete`` (crossing Deletes),
+    ``child_vs_ike_rekey`` (a CHILD_SA exchange meets an IKE_SA rekey: TEMPORARY_FAILURE),
+    ``rekey_of_unknown`` (CHILD_SA_NOT_FOUND), ``duplicate_rekey`` (the peer rekeys an SA it already
+    rekeyed), ``ike_closing`` (a request on an IKE_SA we are deleting or that was rekeyed).
+    """
+
+    case: str
+    spi: bytes
+    """CHILD: this node's spi_in of the SA concerned; IKE: this node's SPI."""
+    spi_out: bytes = b""
+    """CHILD: the peer's SPI of it (so both peers' reports name the same pair)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,5 +331,15 @@ class ErrorNotifyReceived(IkeEvent):
     """An error notify arrived in a response or INFORMATIONAL (RFC 7296 §3.10.1)."""
 
     notify: str
+    exchange: str
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorNotifySent(IkeEvent):
+    """This node answered a request with an error notify (RFC 7296 §2.21.2, §2.25)."""
+
+    notify: str
+    """e.g. ``TEMPORARY_FAILURE``, ``CHILD_SA_NOT_FOUND``, ``NO_PROPOSAL_CHOSEN``."""
     exchange: str
     message_id: int

@@ -22,6 +22,7 @@ from ikesim.errors import (
     TemporaryFailure,
 )
 from ikesim.ike import events as ev
+from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import proposals_to_wire
 from ikesim.ike.sa import IkeSa
@@ -55,9 +56,9 @@ def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     return True
 
 
-def _new_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_i: bytes,
-            spi_r: bytes, nonce_i: bytes, nonce_r: bytes, shared: bytes, now: float) -> IkeSa:
-    """Derive the rekeyed IKE_SA (RFC 7296 §2.18) and move the CHILD_SAs to it (§1.3.2)."""
+def _derive_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_i: bytes,
+               spi_r: bytes, nonce_i: bytes, nonce_r: bytes, shared: bytes, now: float) -> IkeSa:
+    """Derive and establish the rekeyed IKE_SA (RFC 7296 §2.18); it owns no CHILD_SA yet."""
     old_suite, old_keys = old.suite, old.keys
     assert old_suite is not None and old_keys is not None and old_suite.prf_id is not None
     assert suite.prf_id is not None
@@ -70,33 +71,56 @@ def _new_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_i: 
                                                          core.meter)
     new.peer_id, new.nat_local, new.nat_peer = old.peer_id, old.nat_local, old.nat_peer
     core.sas[new.local_spi] = new
+    core.establish(new, now, rekey_of=old.local_spi)
+    return new
+
+
+def adopt(core: IkeCore, old: IkeSa, new: IkeSa, now: float) -> None:
+    """Move the CHILD_SAs and queued work of *old* to *new*; *old* is REKEYED (RFC 7296 §1.3.2)."""
     for child in list(old.children.values()):
         old.children.pop(child.spi_in)
         new.children[child.spi_in] = child
         child.ike_spi = new.local_spi
     # Work queued on the old IKE_SA moves too, except its own deletion.
     for work in old.queue:
-        if work.purpose != "delete_ike":
+        if work.purpose not in ("delete_ike", "rekey_ike"):  # the new IKE_SA needs no rekey yet
             new.queue.append(work)
     old.queue.clear()
-    old.state = next_ike_state(old.state, IkeSaTrigger.REPLACED)
+    if old.state is IkeSaState.ESTABLISHED:
+        old.state = next_ike_state(old.state, IkeSaTrigger.REPLACED)
     old.replaced_by = new.local_spi
+    old.collision = None
     core.cancel_ike_timers(old)
-    core.establish(new, now, rekey_of=old.local_spi)
-    return new
+
+
+def _await_delete(core: IkeCore, old: IkeSa, now: float) -> None:
+    """Drop the old IKE_SA if the peer's Delete never arrives (RFC 7296 §2.1, §2.8.2)."""
+    old.delete_reason = "rekeyed"
+    give_up = sum(old.profile.connection.ike.retransmit.timeouts())
+    core.timers.arm(("stale_ike", old.local_spi), now + give_up)
 
 
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, sa_payload: SaPayload,
                    now: float) -> None:
-    """Responder of an IKE_SA rekey (RFC 7296 §1.3.2); TEMPORARY_FAILURE while busy (§2.25)."""
-    if sa.state is not IkeSaState.ESTABLISHED:
+    """Responder of an IKE_SA rekey (RFC 7296 §1.3.2, §2.8.2); TEMPORARY_FAILURE while busy (§2.25.2)."""
+    if sa.state is IkeSaState.REKEYED and core.sas.get(sa.replaced_by) is not None \
+            and core.sas[sa.replaced_by].initiator and not sa.redundant:
+        # Our rekey finished before the peer's request arrived (RFC 7296 §2.8.2, §2.25.2).
+        core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi, won=True,
+                                    redundant_spi=b"", resolution="temporary_failure"))
+        raise TemporaryFailure("IKE_SA was rekeyed already")
+    if sa.state is not IkeSaState.ESTABLISHED or sa.collision is not None:
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="ike_closing" if sa.collision is None
+                                       else "duplicate_rekey", spi=sa.local_spi))
         raise TemporaryFailure("IKE_SA is being rekeyed or deleted")
-    if sa.active is not None:
-        if sa.active.purpose == "rekey_ike":
-            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
-                                        won=True, redundant_spi=b""))
+    active = sa.active
+    if active is not None and active.purpose != "rekey_ike":
+        # RFC 7296 §2.25.2: another exchange of ours is in flight (a CHILD_SA rekey, a Delete...).
+        case = "rekey_vs_delete" if active.purpose == "delete_ike" else "child_vs_ike_rekey"
+        core.emit(ev.ExchangeCollision(**sa.ids(), case=case, spi=sa.local_spi))
         raise TemporaryFailure("an exchange of ours is in flight")
     if any(c.state.value in ("rekeying", "deleting") for c in sa.children.values()):
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="child_vs_ike_rekey", spi=sa.local_spi))
         raise TemporaryFailure("a CHILD_SA is being rekeyed or deleted")
     nonce, ke = msg.get(NoncePayload), msg.get(KePayload)
     if nonce is None or ke is None:
@@ -119,19 +143,34 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, sa_payload: SaPayload
     inner = [SaPayload((suite.to_wire(proposal.number, ProtocolId.IKE, spi_r),)),
              NoncePayload(nonce_r), KePayload(my_ke.group, my_ke.public_bytes)]
     core.respond(sa, ExchangeType.CREATE_CHILD_SA, msg.message_id, inner)
-    new = _new_sa(core, sa, suite, initiator=False, spi_i=proposal.spi, spi_r=spi_r,
-                  nonce_i=nonce.data, nonce_r=nonce_r, shared=shared, now=now)
+    new = _derive_sa(core, sa, suite, initiator=False, spi_i=proposal.spi, spi_r=spi_r,
+                     nonce_i=nonce.data, nonce_r=nonce_r, shared=shared, now=now)
+    if active is not None:
+        # RFC 7296 §2.8.2: simultaneous IKE_SA rekey; decide once our own request is answered.
+        sa.collision = Collision(peer_new=new, peer_nonces=(nonce.data, nonce_r))
+        return
+    adopt(core, sa, new, now)
     core.emit(ev.RekeyCompleted(**new.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
                                 new_spi=new.local_spi, initiator=False, collision=False))
-    sa.delete_reason = "rekeyed"
-    # If the initiator's Delete of the old IKE_SA never arrives, drop it once the peer
-    # would have given up retransmitting it (RFC 7296 §2.1).
-    give_up = sum(sa.profile.connection.ike.retransmit.timeouts())
-    core.timers.arm(("stale_ike", sa.local_spi), now + give_up)
+    _await_delete(core, sa, now)
+
+
+def peer_rekey_survives(core: IkeCore, old: IkeSa, now: float) -> bool:
+    """Our IKE_SA rekey lost or was refused: the peer's new IKE_SA takes over (RFC 7296 §2.8.2)."""
+    col: Collision | None = old.collision
+    if col is None or col.peer_new.state is IkeSaState.DELETED:
+        return False
+    new: IkeSa = col.peer_new
+    adopt(core, old, new, now)
+    core.emit(ev.RekeyCompleted(**new.ids(), kind=ev.SaKind.IKE, old_spi=old.local_spi,
+                                new_spi=new.local_spi, initiator=False, collision=True))
+    _await_delete(core, old, now)
+    core.pump(new, now)
+    return True
 
 
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
-    """IKE_SA rekey initiator: build the new IKE_SA, then delete the old one (RFC 7296 §1.3.2)."""
+    """IKE_SA rekey initiator: build the new IKE_SA, settle a collision, delete the old one (§1.3.2, §2.8.2)."""
     if core.sas.get(ex.new_spi) is sa:
         del core.sas[ex.new_spi]
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
@@ -156,15 +195,42 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
             core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="CREATE_CHILD_SA",
                                           purpose="rekey_ike"))
         if outcome == "TEMPORARY_FAILURE":
-            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
-                                        won=False, redundant_spi=b""))
+            if sa.collision is not None:
+                core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
+                                            won=False, redundant_spi=b"", resolution="temporary_failure"))
+                if peer_rekey_survives(core, sa, now):
+                    return
             core.timers.arm(("retry_ike", sa.local_spi), core.collision_retry_at(sa, now))
+        sa.collision = None
         return
     core.complete(sa, ex, "ok")
-    new = _new_sa(core, sa, suite, initiator=True, spi_i=ex.new_spi, spi_r=proposal.spi,
-                  nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared, now=now)
-    core.emit(ev.RekeyCompleted(**new.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
-                                new_spi=new.local_spi, initiator=True, collision=False))
+    own = _derive_sa(core, sa, suite, initiator=True, spi_i=ex.new_spi, spi_r=proposal.spi,
+                     nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared, now=now)
+    col: Collision | None = sa.collision
+    if col is not None:
+        peer_new: IkeSa = col.peer_new
+        if lowest_nonce_is_ours((ex.nonce, nonce.data), col.peer_nonces, tie_ours=sa.initiator):
+            # RFC 7296 §2.8.2: ours is redundant; we delete it, the peer deletes the old IKE_SA.
+            own.redundant = True
+            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi, won=False,
+                                        redundant_spi=own.local_spi, resolution="nonces"))
+            if not peer_rekey_survives(core, sa, now):
+                sa.collision = None
+                adopt(core, sa, own, now)  # the peer's IKE_SA is gone already: keep ours
+                own.redundant = False
+                core.enqueue(sa, Work("delete_ike", reason="rekeyed"), now)
+                return
+            core.enqueue(own, Work("delete_ike", reason="redundant"), now)
+            return
+        peer_new.redundant = True
+        core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi, won=True,
+                                    redundant_spi=peer_new.local_spi, resolution="nonces"))
+        # The peer deletes its redundant IKE_SA; if it never does, we do (strongSwan waits 30 s).
+        core.timers.arm(("redundant_ike", peer_new.local_spi),
+                        now + sa.profile.connection.ike.collision_delete_timeout)
+    adopt(core, sa, own, now)
+    core.emit(ev.RekeyCompleted(**own.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
+                                new_spi=own.local_spi, initiator=True, collision=col is not None))
     # RFC 7296 §1.3.2: the initiator deletes the old IKE_SA on the old IKE_SA.
     core.enqueue(sa, Work("delete_ike", reason="rekeyed"), now)
-    core.pump(new, now)
+    core.pump(own, now)

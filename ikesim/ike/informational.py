@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
+from ikesim.ike import ike_rekey
 from ikesim.ike.exchange import Work
 from ikesim.ike.sa import ChildSa, IkeSa
 from ikesim.ike.state import (
@@ -75,21 +76,33 @@ def send_notification(core: IkeCore, sa: IkeSa, notify: NotifyType, now: float) 
 
 def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: float
                      ) -> list[bytes]:
-    """Peer deleted these CHILD_SAs (its inbound SPIs); return our SPIs to put in our Delete."""
+    """Peer deleted these CHILD_SAs (its inbound SPIs); return our SPIs to put in our Delete (§1.4.1)."""
     answer: list[bytes] = []
     for spi_out in spis:
         child = core.child_by_spi_out(sa, spi_out)
         if child is None:
+            active = sa.active
+            if active is not None and active.purpose in ("create_child", "rekey_child"):
+                sa.peer_deleted[spi_out] = now  # our response may still bring it (§2.25)
             continue
         if child.state is ChildSaState.DELETING:
-            # RFC 7296 §1.4.1: crossing Deletes; our own Delete already names it.
+            # RFC 7296 §1.4.1, §2.25.1: crossing Deletes; our own Delete already names it.
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_delete", spi=child.spi_in,
+                                           spi_out=child.spi_out))
             core.remove_child(sa, child, child.delete_reason or "deleted_locally")
             continue
         answer.append(child.spi_in)
         if child.state is ChildSaState.REKEYED:
-            core.linger_child(child, now)
-        else:
-            core.remove_child(sa, child, "deleted_by_peer")
+            core.linger_child(sa, child, now)
+            continue
+        if child.state is ChildSaState.REKEYING:
+            # RFC 7296 §2.25.1: the peer deletes what we are rekeying; reply as usual.
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_rekey", spi=child.spi_in,
+                                           spi_out=child.spi_out))
+            col = child.collision
+            if col is not None and col.peer_new.state is not ChildSaState.DELETED:
+                child.replaced_by = col.peer_new.spi_in  # the peer won the rekey collision (§2.8.1)
+        core.remove_child(sa, child, "redundant" if child.redundant else "deleted_by_peer")
     return answer
 
 
@@ -102,7 +115,20 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
                                          exchange="INFORMATIONAL", message_id=msg.message_id))
     if any(d.protocol == ProtocolId.IKE for d in deletes):
         core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
-        if sa.state is IkeSaState.REKEYED:
+        if sa.collision is not None:
+            # RFC 7296 §2.8.2: the peer won our simultaneous rekey and deletes the old IKE_SA before
+            # our own request was answered: its new IKE_SA takes the CHILD_SAs.
+            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi, won=False,
+                                        redundant_spi=b"", resolution="peer_deleted"))
+            ike_rekey.peer_rekey_survives(core, sa, now)
+        elif sa.state is IkeSaState.DELETING:
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_delete", spi=sa.local_spi))
+        elif sa.active is not None and sa.active.purpose != "dpd":
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_rekey" if sa.active.purpose in
+                                           ("rekey_ike", "rekey_child") else "ike_closing", spi=sa.local_spi))
+        if sa.redundant:
+            reason = "redundant"
+        elif sa.state is IkeSaState.REKEYED:
             reason = "rekeyed"
         elif sa.state is IkeSaState.DELETING:
             reason = sa.delete_reason  # crossing Deletes (RFC 7296 §2.25.2)
@@ -128,8 +154,10 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
 def _finish_child_delete(core: IkeCore, sa: IkeSa, child: ChildSa, now: float) -> None:
     if child.state is ChildSaState.DELETED:
         return
-    if child.delete_reason == "rekeyed" or child.state is ChildSaState.REKEYED:
-        core.linger_child(child, now)
+    if child.delete_reason == "redundant":
+        core.remove_child(sa, child, "redundant")
+    elif child.delete_reason == "rekeyed" or child.state is ChildSaState.REKEYED:
+        core.linger_child(sa, child, now)
     else:
         core.remove_child(sa, child, child.delete_reason or "deleted_locally")
 

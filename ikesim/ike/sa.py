@@ -56,6 +56,17 @@ class ChildSa:
     life_bytes: int = 0
     rekey_packets: int = 0
     life_packets: int = 0
+    nonce_i: bytes = b""
+    """Nonces of the exchange that created it (for IKE_AUTH children: those of IKE_SA_INIT)."""
+    nonce_r: bytes = b""
+    outbound: bool = False
+    """True while this node sends with it (RFC 7296 §2.8: one outbound SA per CHILD_SA at a time)."""
+    expired: bool = False
+    """Hard lifetime reached: never used again, its Delete is queued (RFC 7296 §2.8)."""
+    redundant: bool = False
+    """Lost a simultaneous rekey (RFC 7296 §2.8.1): deleted by the peer that created it."""
+    collision: Any = None
+    """``Collision`` while the peer rekeys this SA at the same time as we do (RFC 7296 §2.8.1)."""
 
     @property
     def name(self) -> str:
@@ -112,6 +123,13 @@ class IkeSa:
     half_open_key: tuple[bytes, Address] | None = None
     pending_child: Any = None
     """IKE_AUTH initiator: (ChildProfile, spi_in) of the CHILD_SA proposed with AUTH."""
+    collision: Any = None
+    """``Collision`` while the peer rekeys this IKE_SA at the same time as we do (RFC 7296 §2.8.2)."""
+    redundant: bool = False
+    """Lost a simultaneous IKE_SA rekey (RFC 7296 §2.8.2): to be deleted."""
+    peer_deleted: dict[bytes, float] = field(default_factory=dict)
+    """CHILD SPIs the peer deleted before we knew them (a response still in flight), with the time:
+    the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25)."""
 
     @property
     def local_spi(self) -> bytes:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ikesim.types import Address
 
-__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted"]
+__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +27,28 @@ class ActionSkipped:
     action: str
     connection: str
     reason: str
+
+
+VIOLATION_KINDS = (
+    "sa_mismatch",
+    "outbound_without_inbound",
+    "duplicate_outbound",
+    "used_after_hard_lifetime",
+    "message_id_reused",
+)
+"""What the invariant checker (``ikesim.sim.invariants``) watches for."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvariantViolated:
+    """The invariant checker saw a state no correct pair of peers may reach (RFC 7296 §2.8, §2.3)."""
+
+    kind: str
+    """One of ``VIOLATION_KINDS``."""
+    connection: str
+    spi: str
+    """Hex SPI concerned (a CHILD_SA spi or an IKE SPI pair)."""
+    detail: str
 
 
 class Recorder(Protocol):

@@ -29,6 +29,7 @@ from ikesim._version import __version__
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap
+from ikesim.metrics.recorder import InvariantViolated
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType
@@ -90,6 +91,7 @@ class Results:
         self.packets = self._packets_table()
         self.rekey_latencies = self._rekey_latencies()
         self.collisions = self._collisions_table()
+        self.violations = self._violations_table()
         self.summary = self._summary()
 
     @classmethod
@@ -139,6 +141,7 @@ class Results:
                     "responder": self._node_of(e.peer), "connection": e.connection,
                     "spi_i": e.spi_i.hex(), "spi_r": e.spi_r.hex(), "message_id": e.message_id,
                     "start": t, "end": None, "latency": None, "retransmissions": 0, "outcome": "open",
+                    "reason": e.reason,
                 }
             elif isinstance(e, ev.ExchangeCompleted):
                 row = open_.pop((node, e.spi_i, e.exchange, e.message_id), None)
@@ -149,7 +152,7 @@ class Results:
                 rows.append(row)
         rows.extend(open_.values())
         cols = ["exchange", "purpose", "initiator", "responder", "connection", "spi_i", "spi_r",
-                "message_id", "start", "end", "latency", "retransmissions", "outcome"]
+                "message_id", "start", "end", "latency", "retransmissions", "outcome", "reason"]
         df = pd.DataFrame(rows, columns=cols)
         return df.sort_values(["start", "initiator", "message_id"], kind="stable").reset_index(drop=True)
 
@@ -232,19 +235,15 @@ class Results:
                                            "responder_latency"])
 
     def _collisions_table(self) -> pd.DataFrame:
-        """One row per collided SA pair; ``count`` is the number of collisions on it (see below).
+        """One row per rekey collision (RFC 7296 §2.8.1, §2.8.2): who won, how it was settled.
 
-        Both peers report a collision, each up to twice (``won=True`` when it
-        refused the peer's request, ``won=False`` when its own was refused),
-        and a lost message can hide some of these reports. A CHILD_SA pair is
-        identified by its two SPIs, an IKE_SA by (spi_i, spi_r), so both
-        nodes' reports land on one key; the number of collisions on that key
-        is the largest number of reports of one kind (won or lost) from one
-        node: a mutual collision counts 1, and each retry that collides
-        again counts 1 more.
+        Each peer reports a collision once (``RekeyCollision``); a lost message can hide one report. A
+        CHILD_SA pair is identified by its two SPIs and an IKE_SA by (spi_i, spi_r), so both nodes' reports
+        land on one key; the number of collisions on a key is the largest number of reports from one node
+        (a retry that collides again counts again).
         """
         out_of: dict[tuple[str, bytes], bytes] = {}
-        per: dict[tuple[str, bytes, bytes], dict[tuple[str, bool], int]] = {}
+        per: dict[tuple[str, bytes, bytes], dict[str, list[Any]]] = {}
         first: dict[tuple[str, bytes, bytes], float] = {}
         for t, node, e in self._raw:
             if isinstance(e, ev.ChildSaInstalled):
@@ -255,13 +254,64 @@ class Results:
                     key = ("child", a, b)
                 else:
                     key = ("ike", e.spi_i, e.spi_r)
-                tally = per.setdefault(key, {})
-                tally[(node, e.won)] = tally.get((node, e.won), 0) + 1
+                per.setdefault(key, {}).setdefault(node, []).append(e)
                 first.setdefault(key, t)
-        rows = [{"kind": k[0], "sa": f"{k[1].hex()}/{k[2].hex()}", "first": first[k],
-                 "nodes": ",".join(sorted({n for n, _ in tally})), "reports": sum(tally.values()),
-                 "count": max(tally.values())} for k, tally in per.items()]
-        return pd.DataFrame(rows, columns=["kind", "sa", "first", "nodes", "reports", "count"])
+        rows = []
+        for k, by_node in per.items():
+            reports = [e for es in by_node.values() for e in es]
+            winners = sorted(n for n, es in by_node.items() if any(e.won for e in es))
+            rows.append({"kind": k[0], "sa": f"{k[1].hex()}/{k[2].hex()}", "first": first[k],
+                         "nodes": ",".join(sorted(by_node)), "reports": len(reports),
+                         "count": max(len(es) for es in by_node.values()), "winner": ",".join(winners),
+                         "resolution": reports[0].resolution})
+        return pd.DataFrame(rows, columns=["kind", "sa", "first", "nodes", "reports", "count", "winner", "resolution"])
+
+    def _collision_overhead(self) -> dict[str, Any]:
+        """Collisions by kind, redundant SAs and the messages collisions cost (RFC 7296 §2.8.1, §2.25).
+
+        Extra messages: every request transmission and response of an exchange answered with
+        TEMPORARY_FAILURE, of an exchange that created an SA found redundant, and of the Delete of a
+        redundant SA. ``ExchangeCollision`` cases are counted once per SA even when both peers see them.
+        """
+        by_kind: dict[str, int] = {}
+        for k, n in (self.collisions.groupby("kind")["count"].sum().items() if len(self.collisions) else ()):
+            by_kind[f"{k}_rekey"] = int(n)
+        seen: set[tuple[Any, ...]] = set()
+        redundant = {"child": 0, "ike": 0}
+        last_done: dict[str, tuple[float, ev.ExchangeCompleted]] = {}
+        wasted: set[tuple[str, bytes, int]] = set()
+        for t, node, e in self._raw:
+            if isinstance(e, ev.ExchangeCompleted):
+                last_done[node] = (t, e)
+            elif isinstance(e, ev.ExchangeCollision):
+                key = (e.case, *sorted((e.spi, e.spi_out))) if e.spi_out else (e.case, e.spi_i, e.spi_r)
+                if key not in seen:
+                    seen.add(key)
+                    by_kind[e.case] = by_kind.get(e.case, 0) + 1
+            elif isinstance(e, ev.RekeyCollision) and not e.won and e.resolution == "nonces":
+                redundant[e.kind.value] += 1
+                done = last_done.get(node)
+                if done is not None and done[0] == t:
+                    wasted.add((node, done[1].spi_i, done[1].message_id))
+        ex = self.exchanges
+        messages = exchanges = 0
+        if len(ex):
+            mask = (ex["outcome"] == "TEMPORARY_FAILURE") | (ex["reason"] == "redundant")
+            if wasted:
+                keys = list(zip(ex["initiator"], ex["spi_i"], ex["message_id"], strict=True))
+                hexed = {(n, s.hex(), m) for n, s, m in wasted}
+                mask |= pd.Series([k in hexed for k in keys], index=ex.index)
+            extra = ex[mask]
+            exchanges = len(extra)
+            messages = int((extra["retransmissions"] + 2).sum())
+        return {"collisions_by_kind": dict(sorted(by_kind.items())), "redundant_sas": redundant,
+                "collision_overhead": {"exchanges": exchanges, "messages": messages}}
+
+    def _violations_table(self) -> pd.DataFrame:
+        """One row per invariant violation the checker recorded (``InvariantViolated``)."""
+        rows = [{"time": t, "node": node, "kind": e.kind, "connection": e.connection, "spi": e.spi, "detail": e.detail}
+                for t, node, e in self._raw if isinstance(e, InvariantViolated)]
+        return pd.DataFrame(rows, columns=["time", "node", "kind", "connection", "spi", "detail"])
 
     # --- summary ----------------------------------------------------------------------
 
@@ -297,6 +347,7 @@ class Results:
             "retransmissions": names.count("Retransmitted"),
             "collisions": int(self.collisions["count"].sum()) if len(self.collisions) else 0,
             "collision_events": names.count("RekeyCollision"),
+            **self._collision_overhead(),
             "messages_dropped": names.count("MessageDropped"),
             "datagrams": {
                 "sent": sent, "delivered": fates.count("delivered"), "lost": fates.count("lost"),
@@ -307,6 +358,9 @@ class Results:
                     "child_installed": names.count("ChildSaInstalled"),
                     "ike_deleted": names.count("IkeSaDeleted"), "child_deleted": names.count("ChildSaDeleted")},
             "auth_failures": names.count("AuthFailed"),
+            "invariant_violations": len(self.violations),
+            "invariant_violations_by_kind": {str(k): int(v) for k, v in
+                                             self.violations["kind"].value_counts().sort_index().items()},
             "crypto_ops": self._crypto_ops,
         }
 

@@ -179,7 +179,9 @@ def test_unsupported_critical_payload_gets_error_response(peers: Peers) -> None:
     msg = unprotect_message(resp.data, sa.protect_in)
     assert msg.is_response and msg.message_id == 2
     assert msg.payloads == (NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, data=b"\xc8"),)
-    assert peers.events(peers.gateway) == []
+    (sent,) = peers.events(peers.gateway)
+    assert (type(sent).__name__, sent.notify, sent.exchange, sent.message_id) == (
+        "ErrorNotifySent", "UNSUPPORTED_CRITICAL_PAYLOAD", "INFORMATIONAL", 2)
 
 
 def test_crossing_ike_deletes(peers: Peers) -> None:

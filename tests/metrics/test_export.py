@@ -118,7 +118,7 @@ def test_esp_sa_lines_one_per_direction() -> None:
     """Each CHILD_SA gives two esp_sa lines (out: local->peer with spi_out, in: peer->local with spi_in)."""
     e = ev.ChildSaInstalled(
         spi_i=b"\1" * 8, spi_r=b"\2" * 8, connection="v", child="net", spi_in=b"\xaa" * 4, spi_out=b"\xbb" * 4,
-        initiator=True, encr="aes128", integ="sha256", pfs_group="none", local_ts="", remote_ts="", rekey_of=None,
+        initiator=True, encr="aes128", integ="sha256", pfs_group="none", local_ts="", remote_ts="", outbound=True, rekey_of=None,
         rekey_of_out=None, rekey_at=None, expire_at=None, local=Address("10.0.0.1"), peer=Address("10.0.0.2"),
         encr_key_in=b"\x01" * 16, integ_key_in=b"\x02" * 32, encr_key_out=b"\x03" * 16, integ_key_out=b"\x04" * 32)
     lines = esp_sa_lines([(e, *esp_wireshark_names(e.encr, e.integ)), (e, "x", "y")])

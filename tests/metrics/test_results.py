@@ -151,26 +151,29 @@ def test_same_seed_gives_identical_files_other_seed_other_spis(tmp_path: Path) -
 
 def _collision(t: float, node: str, won: bool) -> tuple[float, str, ev.RekeyCollision]:
     e = ev.RekeyCollision(spi_i=b"\x01" * 8, spi_r=b"\x02" * 8, connection="vpn", kind=ev.SaKind.IKE,
-                          old_spi=b"\x01" * 8 if node == "a" else b"\x02" * 8, won=won, redundant_spi=b"")
+                          old_spi=b"\x01" * 8 if node == "a" else b"\x02" * 8, won=won, redundant_spi=b"",
+                          resolution="nonces")
     return (t, node, e)
 
 
-@pytest.mark.parametrize(("reports", "expected"), [
-    ([(1.0, "a", True), (1.1, "b", True), (1.2, "a", False), (1.3, "b", False)], 1),
-    ([(1.0, "b", True), (1.2, "a", False)], 1),
-    ([(1.0, "a", True), (1.1, "b", True), (1.2, "a", False), (1.3, "b", False),
-      (9.0, "a", True), (9.1, "b", True), (9.2, "a", False), (9.3, "b", False)], 2),
-    ([], 0),
+@pytest.mark.parametrize(("reports", "expected", "winner"), [
+    ([(1.0, "a", True), (1.1, "b", False)], 1, "a"),
+    ([(1.0, "b", True)], 1, "b"),
+    ([(1.0, "a", True), (1.1, "b", False), (9.0, "a", False), (9.1, "b", True)], 2, "a,b"),
+    ([], 0, ""),
 ])
 def test_collisions_are_counted_per_collision_not_per_report(
-    reports: list[tuple[float, str, bool]], expected: int
+    reports: list[tuple[float, str, bool]], expected: int, winner: str
 ) -> None:
-    """Mutual (4 reports) or one-sided (2 reports) collisions count once; a repeated collision counts again."""
+    """Each peer reports a collision once; a lost report still counts it; a repeated collision counts again."""
     raw = [_collision(*r) for r in reports]
     r = Results(name="x", seed=0, run=0, duration=10.0, raw_events=raw, datagrams=[], fates={},
                 owners={"10.0.0.1": "a"}, crypto_ops={})
     assert r.summary["collisions"] == expected
+    assert r.summary["collisions_by_kind"] == ({"ike_rekey": expected} if expected else {})
+    assert r.summary["redundant_sas"] == {"child": 0, "ike": sum(not w for _t, _n, w in reports)}
     assert r.summary["collision_events"] == len(reports)
     if reports:
         assert r.collisions[["kind", "nodes", "reports", "count"]].values.tolist() == [
             ["ike", ",".join(sorted({n for _t, n, _w in reports})), len(reports), expected]]
+        assert r.collisions["winner"].tolist() == [winner]
