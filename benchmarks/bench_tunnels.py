@@ -23,9 +23,9 @@ from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
 
 
-def build(tunnels: int, seed: int) -> Simulation:
+def build(tunnels: int, seed: int, invariants: bool = True) -> Simulation:
     """N client nodes, each with its own tunnel to one gateway (strongSwan defaults, 25 ms, 1 % loss)."""
-    sim = Simulation(seed=seed, name=f"bench-{tunnels}")
+    sim = Simulation(seed=seed, name=f"bench-{tunnels}", invariants=invariants)
     psk = Credentials(psk=b"bench-psk-0123456789")
     ike, child = IkePolicy(), ChildPolicy()
     gw_conns = []
@@ -51,10 +51,11 @@ def main() -> None:
     ap.add_argument("--tunnels", type=int, default=100)
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-invariants", action="store_true", help="run without the invariant checker")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
-    sim = build(args.tunnels, args.seed)
+    sim = build(args.tunnels, args.seed, invariants=not args.no_invariants)
     steps = 0
     env = sim.env
     original_step = env.step
@@ -81,6 +82,7 @@ def main() -> None:
         "wall_s": round(wall, 3), "results_tables_s": round(tables, 3), "sim_events": steps, "events_per_s": round(steps / wall),
         "exchanges": exchanges, "exchanges_per_s": round(exchanges / wall, 1),
         "rekeys": s["rekeys"], "retransmissions": s["retransmissions"], "collisions": s["collisions"],
+        "invariants": not args.no_invariants, "invariant_violations": s["invariant_violations"],
         "crypto_floor_s": round(floor, 3), "wall_over_floor": round(wall / floor, 2) if floor else None,
     }
     width = max(map(len, figures))

@@ -43,6 +43,7 @@ def start_delete_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool
         return False  # already being deleted
     child.state = next_child_state(child.state, ChildSaTrigger.DELETE_SENT)
     child.delete_reason = work.reason
+    core.hand_over_outbound(sa, child)  # we stop sending with it now (RFC 7296 §1.4.1)
     ex = core.request(sa, ExchangeType.INFORMATIONAL, "delete_child",
                       [DeletePayload(ProtocolId.ESP, 4, (child.spi_in,))], now, work=work)
     ex.child = child

@@ -22,6 +22,7 @@ from ikesim.types import Address, Datagram
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Collector
+    from ikesim.sim.invariants import InvariantChecker
 
 __all__ = ["Node"]
 
@@ -44,6 +45,8 @@ class Node:
         self._collector = collector
         self._send = send
         self._pending: set[float] = set()
+        self.checker: InvariantChecker | None = None
+        """The simulation's invariant checker, told about every batch of events (None = off)."""
         self.child_names: dict[bytes, str] = {}
         """spi_in -> child configuration name, for every CHILD_SA this node installed (scripted actions)."""
 
@@ -57,6 +60,7 @@ class Node:
         """Drain events, send datagrams and re-arm the timer (after any call into the daemon)."""
         now = self.env.now
         daemon, collector, name = self.daemon, self._collector, self.name
+        batch = [] if self.checker is not None else None
         while True:
             event = daemon.next_event()
             if event is None:
@@ -64,6 +68,10 @@ class Node:
             if type(event) is ChildSaInstalled:
                 self.child_names[event.spi_in] = event.child
             collector.record(event, now=now, node=name)
+            if batch is not None:
+                batch.append(event)
+        if batch:
+            self.checker.on_events(self, batch)  # type: ignore[union-attr]
         for d in daemon.datagrams_to_send(now):
             self._send(name, d)
         deadline = daemon.get_timer()

@@ -20,6 +20,7 @@ from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, Collector
 from ikesim.metrics.results import Results
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
+from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.link import Link
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
@@ -42,7 +43,8 @@ class _Action:
 class Simulation:
     """A network of IKE nodes on virtual time."""
 
-    def __init__(self, *, seed: int, run: int = 0, name: str = "sim", capture: bool = True) -> None:
+    def __init__(self, *, seed: int, run: int = 0, name: str = "sim", capture: bool = True,
+                 invariants: bool = True, settle: float = 10.0) -> None:
         self.seed = int(seed)
         self.run_number = int(run)
         self.name = name
@@ -56,6 +58,8 @@ class Simulation:
         self._links: dict[tuple[str, str], Link] = {}
         self._next_id = 0
         self._ran = False
+        self.checker: InvariantChecker | None = InvariantChecker(self, settle=settle) if invariants else None
+        """Watches every tunnel for states no correct pair of peers may reach (``ikesim.sim.invariants``)."""
 
     # --- building -------------------------------------------------------------------
 
@@ -67,6 +71,7 @@ class Simulation:
         meter = OpCounter()
         daemon = IkeDaemon(config, rng=self.rng.child("node", config.name, "ike"), meter=meter)
         node = Node(self.env, daemon, meter, self.collector, self._send)
+        node.checker = self.checker
         self.nodes[config.name] = node
         return node
 
@@ -153,6 +158,8 @@ class Simulation:
         self._next_id += 1
         sd = SimDatagram(self._next_id, d.src, d.dst, d.data)
         self.collector.record_sent(sd.id, self.env.now, node, d.src, d.dst, d.data)
+        if self.checker is not None:
+            self.checker.on_send(node, d)
         self._forward(node, sd)
 
     def _forward(self, here: str, sd: SimDatagram) -> None:

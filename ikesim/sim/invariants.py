@@ -1,0 +1,202 @@
+"""The invariant checker: watches both peers of every tunnel and records what no correct pair may reach.
+
+It looks at the daemons' SA tables (read-only) whenever their events say something changed, and at each
+datagram sent. Violations (``InvariantViolated``, kinds in ``VIOLATION_KINDS``):
+
+- ``outbound_without_inbound``: a node sends with a CHILD_SA whose inbound half the peer has removed
+  (checked the moment the peer removes it, or the node switches to it after a rekey);
+- ``sa_mismatch``: once a tunnel has settled (no exchange in flight and nothing changed for ``settle``
+  seconds on either side) the peers disagree on which IKE_SA or CHILD_SAs are live;
+- ``duplicate_outbound``: after settling, two outbound CHILD_SAs for one child of one connection;
+- ``used_after_hard_lifetime``: an SA is still outbound after its hard lifetime (RFC 7296 §2.8);
+- ``message_id_reused``: a node sent two different requests with one message ID on one IKE_SA (§2.2).
+
+Cheap enough to leave on: a few dict lookups per event batch, one deferred check per changed tunnel.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ikesim.errors import MalformedMessage
+from ikesim.ike import events as ev
+from ikesim.ike.state import ChildSaState, IkeSaState
+from ikesim.metrics.recorder import InvariantViolated
+from ikesim.types import Datagram
+from ikesim.wire.codec import peek_header
+from ikesim.wire.iana import ExchangeType
+
+if TYPE_CHECKING:
+    from ikesim.sim.node import Node
+    from ikesim.sim.simulation import Simulation
+
+__all__ = ["InvariantChecker"]
+
+_LIVE = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
+_UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed")
+"""An IKE_SA removed for these reasons went away without the peer's agreement: no instant check."""
+_CHILD_EVENTS = (ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInstalled, ev.IkeSaDeleted,
+                 ev.IkeSaEstablished, ev.RekeyCompleted)
+
+
+class InvariantChecker:
+    """Checks both peers of every tunnel of one ``Simulation`` (on by default)."""
+
+    def __init__(self, sim: Simulation, *, settle: float = 10.0) -> None:
+        self.sim = sim
+        self.settle = settle
+        self._requests: dict[tuple[bytes, bytes, int, int], int] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._pending: dict[tuple[str, str], float] = {}
+        """(node, connection) -> time of the last change, while a settle check is scheduled."""
+        self.checks = 0
+
+    # ------------------------------------------------------------------ hooks
+    def on_send(self, node: str, d: Datagram) -> None:
+        """A node sent a datagram: no message ID may carry two different requests (RFC 7296 §2.2)."""
+        try:
+            spi_i, spi_r, xchg, flags, mid = peek_header(d.data)
+        except MalformedMessage:
+            return
+        if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT:
+            return  # responses; IKE_SA_INIT is resent changed after COOKIE / INVALID_KE (§2.6, §1.2)
+        key = (spi_i, spi_r, flags & 0x08, mid)
+        digest = hash(d.data)
+        seen = self._requests.setdefault(key, digest)
+        if seen != digest:
+            self._violate(node, "message_id_reused", "", f"{spi_i.hex()}/{spi_r.hex()}",
+                          f"message ID {mid} carried two different requests")
+
+    def on_events(self, node: Node, events: list[Any]) -> None:
+        """A node's daemon reported *events* (one batch, one instant)."""
+        removed_ike = {(e.spi_i, e.spi_r): e.reason for e in events if type(e) is ev.IkeSaDeleted}
+        touched: set[str] = set()
+        for e in events:
+            kind = type(e)
+            if kind not in _CHILD_EVENTS:
+                continue
+            touched.add(e.connection)
+            if kind is ev.ChildSaDeleted:
+                reason = removed_ike.get((e.spi_i, e.spi_r), "") if e.reason == "ike_deleted" else e.reason
+                if reason not in _UNREACHABLE:
+                    self._peer_still_sends(node, e)
+            elif kind is ev.ChildSaOutboundInstalled or (kind is ev.ChildSaInstalled and e.outbound
+                                                         and e.rekey_of is not None):
+                self._peer_can_decrypt(node, e)
+            if kind is ev.ChildSaInstalled and e.expire_at is not None:
+                self._at(e.expire_at + 1e-6, lambda n=node, s=e.spi_in, t=e.expire_at: self._hard_check(n, s, t))
+        for conn in touched:
+            self._schedule_settle(node, conn)
+
+    # ------------------------------------------------------------------ checks
+    def _peer(self, node: Node, address: Any) -> Node | None:
+        owner = self.sim.topology.owner(address.ip)
+        return self.sim.nodes.get(owner) if owner is not None else None
+
+    def _peer_of_ike(self, node: Node, spi_i: bytes, spi_r: bytes) -> tuple[Node | None, Any]:
+        d = node.daemon
+        sa = d.sas.get(spi_i) or d.sas.get(spi_r)
+        if sa is None:
+            closed = d.closed.get(spi_i) or d.closed.get(spi_r)
+            sa = closed[0] if closed else None
+        if sa is None:
+            return None, None
+        return self._peer(node, sa.peer), sa
+
+    def _peer_still_sends(self, node: Node, e: ev.ChildSaDeleted) -> None:
+        """*node* removed inbound SA ``e.spi_in``: the peer must not be sending with it any more."""
+        peer, _sa = self._peer_of_ike(node, e.spi_i, e.spi_r)
+        if peer is None:
+            return
+        theirs = peer.daemon.children.get(e.spi_out)
+        if theirs is not None and theirs.spi_out == e.spi_in and theirs.outbound:
+            self._violate(peer.name, "outbound_without_inbound", e.connection, e.spi_in.hex(),
+                          f"{peer.name} sends with SPI {e.spi_in.hex()} which {node.name} removed ({e.reason})")
+
+    def _peer_can_decrypt(self, node: Node, e: Any) -> None:
+        """*node* started sending with ``e.spi_out``: the peer must have that inbound SA."""
+        peer, _sa = self._peer_of_ike(node, e.spi_i, e.spi_r)
+        if peer is None:
+            return
+        theirs = peer.daemon.children.get(e.spi_out)
+        if theirs is None or theirs.state is ChildSaState.DELETED or theirs.spi_out != e.spi_in:
+            self._violate(node.name, "outbound_without_inbound", e.connection, e.spi_out.hex(),
+                          f"{node.name} sends with SPI {e.spi_out.hex()} which {peer.name} has no inbound SA for")
+
+    def _hard_check(self, node: Node, spi_in: bytes, expire_at: float) -> None:
+        child = node.daemon.children.get(spi_in)
+        if child is not None and child.expire_at == expire_at and child.outbound:
+            self._violate(node.name, "used_after_hard_lifetime", child.name, spi_in.hex(),
+                          f"CHILD_SA {spi_in.hex()} still outbound after its hard lifetime at {expire_at:.3f} s")
+
+    def _schedule_settle(self, node: Node, conn: str) -> None:
+        key = (node.name, conn)
+        now = self.sim.env.now
+        if key in self._pending:
+            self._pending[key] = now
+            return
+        self._pending[key] = now
+        self._at(now + self.settle, lambda: self._settle_check(node, conn))
+
+    def _settle_check(self, node: Node, conn: str) -> None:
+        key = (node.name, conn)
+        now = self.sim.env.now
+        last = self._pending[key]
+        if last + self.settle > now + 1e-9:
+            self._at(last + self.settle, lambda: self._settle_check(node, conn))
+            return
+        busy = self._compare(node, conn)
+        if busy:
+            self._pending[key] = now
+            self._at(now + self.settle, lambda: self._settle_check(node, conn))
+        else:
+            del self._pending[key]
+
+    def _compare(self, node: Node, conn: str) -> bool:
+        """Compare *node*'s live SAs of *conn* with its peers'; return True if an exchange is still in flight."""
+        self.checks += 1
+        d = node.daemon
+        outbound: dict[str, list[bytes]] = {}
+        for spi, sa in list(d.sas.items()):
+            if sa.local_spi != spi or sa.name != conn:
+                continue
+            if sa.active is not None or sa.queue or sa.collision is not None:
+                return True
+            peer = self._peer(node, sa.peer)
+            if peer is None or sa.state is not IkeSaState.ESTABLISHED:
+                continue
+            theirs = peer.daemon.sas.get(sa.peer_spi)
+            if theirs is not None and (theirs.active is not None or theirs.queue or theirs.collision is not None):
+                return True
+            pair = f"{sa.spi_i.hex()}/{sa.spi_r.hex()}"
+            if theirs is None or theirs.peer_spi != sa.local_spi or theirs.state is not IkeSaState.ESTABLISHED:
+                self._violate(node.name, "sa_mismatch", conn, pair,
+                              f"IKE_SA {pair} is established on {node.name} but not on {peer.name}")
+                continue
+            mine = {(c.spi_in, c.spi_out) for c in sa.children.values() if c.state in _LIVE and not c.expired}
+            other = {(c.spi_out, c.spi_in) for c in theirs.children.values() if c.state in _LIVE and not c.expired}
+            for spi_in, spi_out in sorted(mine ^ other):
+                where = node.name if (spi_in, spi_out) in mine else peer.name
+                self._violate(node.name, "sa_mismatch", conn, spi_in.hex(),
+                              f"CHILD_SA {spi_in.hex()}/{spi_out.hex()} is live only on {where} after settling")
+            for c in sa.children.values():
+                if c.outbound:
+                    outbound.setdefault(c.name, []).append(c.spi_in)
+        for child, spis in outbound.items():
+            if len(spis) > 1:
+                self._violate(node.name, "duplicate_outbound", conn, ",".join(s.hex() for s in sorted(spis)),
+                              f"{len(spis)} outbound CHILD_SAs for child {child!r} after settling")
+        return False
+
+    # ------------------------------------------------------------------ plumbing
+    def _at(self, when: float, action: Any) -> None:
+        env = self.sim.env
+        timeout = env.timeout(max(0.0, when - env.now))
+        timeout.callbacks.append(lambda _e: action())
+
+    def _violate(self, node: str, kind: str, connection: str, spi: str, detail: str) -> None:
+        if (kind, spi) in self._reported:
+            return
+        self._reported.add((kind, spi))
+        self.sim.collector.record(InvariantViolated(kind=kind, connection=connection, spi=spi, detail=detail),
+                                  now=self.sim.env.now, node=node)
