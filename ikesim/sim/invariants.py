@@ -182,6 +182,11 @@ class InvariantChecker:
             for c in sa.children.values():
                 if c.outbound:
                     outbound.setdefault(c.name, []).append(c.spi_in)
+                t = theirs.children.get(c.spi_out)
+                if (c.spi_in, c.spi_out) in other and t is not None and t.outbound and not c.outbound:
+                    self._violate(node.name, "sa_mismatch", conn, c.spi_in.hex(),
+                                  f"CHILD_SA {c.spi_in.hex()}/{c.spi_out.hex()} is used one way only: "
+                                  f"{peer.name} sends with it, {node.name} never switched to it")
         for child, spis in outbound.items():
             if len(spis) > 1:
                 self._violate(node.name, "duplicate_outbound", conn, ",".join(s.hex() for s in sorted(spis)),
