@@ -318,7 +318,7 @@ def test_crossing_child_deletes() -> None:
     (ag,) = _send(p.gateway, dc)
     p.client.receive_datagram(ag.data, ag.src, ag.dst, T)
     p.gateway.receive_datagram(ac.data, ac.src, ac.dst, T)
-    for d, spi in ((p.client, c_spi), (p.gateway, g_spi)):
+    for d, _spi in ((p.client, c_spi), (p.gateway, g_spi)):
         e = p.events(d)
         assert [(type(x).__name__, getattr(x, "case", getattr(x, "reason", None))) for x in e
                 if isinstance(x, (ev.ExchangeCollision, ev.ChildSaDeleted))] == [
@@ -335,7 +335,7 @@ def test_child_rekey_meets_ike_rekey() -> None:
     p.gateway.rekey_ike_sa(p.gateway.ike_sa_spis()[0], T)
     p.settle(T)
     ec, eg = p.events(p.client), p.events(p.gateway)
-    for e, purpose in ((ec, "rekey_ike"), (eg, "rekey_child")):
+    for e, _purpose in ((ec, "rekey_ike"), (eg, "rekey_child")):
         assert [x.case for x in e if isinstance(x, ev.ExchangeCollision)] == ["child_vs_ike_rekey"]
         assert [x.notify for x in e if isinstance(x, ev.ErrorNotifySent)] == ["TEMPORARY_FAILURE"]
     assert [x.outcome for x in ec if isinstance(x, ev.ExchangeCompleted)] == ["TEMPORARY_FAILURE"]
