@@ -15,6 +15,7 @@ from ikesim.ike.config import (
     RetransmitPolicy,
 )
 from ikesim.rng import Rng
+from ikesim.scenario.fleet import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
@@ -74,6 +75,7 @@ def _child_policy(name: str, m: ChildModel, side: str) -> ChildPolicy:
 
 def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonConfig]:
     """One DaemonConfig per node, a Connection per side of every tunnel (RFC 7296 §2.15 credentials)."""
+    m = expand_fleet(m, seed=seed)
     rng = Rng(m.seed if seed is None else seed, "scenario")
     per_node: dict[str, list[Connection]] = {n: [] for n in m.nodes}
     for name, c in m.connections.items():
@@ -100,6 +102,7 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
 
 def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
     """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's)."""
+    m = expand_fleet(m, seed=seed)
     sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name)
     try:
         for cfg in daemon_configs(m, seed=seed):

@@ -226,8 +226,14 @@ class ScenarioModel(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 1
     duration: Duration
-    nodes: dict[str, NodeModel] = Field(min_length=1)
+    nodes: dict[str, NodeModel] = Field(default_factory=dict)
     links: list[LinkModel] = Field(default_factory=list)
-    connections: dict[str, ConnectionModel] = Field(min_length=1)
+    connections: dict[str, ConnectionModel] = Field(default_factory=dict)
     actions: list[ActionModel] = Field(default_factory=list)
+    fleet: _fleet.FleetField = Field(default=None, validate_default=True)
+    """N client tunnels to one gateway (``ikesim.scenario.fleet``); without it, nodes and connections are required."""
     description: str = ""
+
+
+# fleet.py builds on the models above, so it is imported last; pydantic resolves ``_fleet.FleetField`` on first use.
+from ikesim.scenario import fleet as _fleet  # noqa: E402

@@ -1,0 +1,308 @@
+"""``fleet:``: N client tunnels to one gateway, expanded into nodes, links and connections.
+
+A fleet writes in six lines what would otherwise be N nodes, N links and N
+connections listed by hand (``benchmarks/bench_tunnels.py`` builds the same
+shape in code)::
+
+    fleet:
+      clients: 1000                  # nodes c0000 .. c0999 (prefix + index, zero-padded)
+      client_subnet: 10.1.0.0/16     # client i gets the i-th host address (no network/broadcast)
+      gateway: gw                    # generated at gateway_address, or a node listed under nodes
+      gateway_address: 10.255.255.254
+      link: {delay: 25ms}            # one link per client to the gateway
+      start: {spread: 60s}           # or {every: 50ms}; omitted: everyone at 0 s
+      connection:                    # a connection without initiator, responder and start
+        ids: {initiator: "{name}@sim.test"}
+        child: {rekey_time: 1h, rekey_fraction: {initiator: 0.7, responder: 0.8}}
+
+Client *i* is node ``<client_prefix><i>``; its connection has the same name,
+is initiated by the client and answered by the gateway, so the gateway carries
+one connection per client. Start times are drawn from ``Rng(seed, "fleet-starts")``
+in client order, so they follow the (possibly overridden) seed and nothing else.
+
+The model is validated once; ``expand_fleet`` copies the validated connection
+template per client without validating 1,000 copies again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from ikesim.rng import Rng
+from ikesim.scenario.model import (
+    AuthModel,
+    ChildModel,
+    ConnectionModel,
+    Duration,
+    IdsModel,
+    IkeModel,
+    LinkModel,
+    NodeModel,
+    Ratio,
+    ScenarioModel,
+)
+
+__all__ = [
+    "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
+    "DEFAULT_GATEWAY_ADDRESS", "client_names", "client_addresses", "start_times", "expand_fleet",
+]
+
+DEFAULT_GATEWAY_ADDRESS = "10.255.255.254"
+"""The generated gateway's address when ``gateway_address`` is not given."""
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FleetLinkModel(_Strict):
+    """The link between each client and the gateway (``LinkModel`` without ``between``)."""
+
+    delay: Duration = 0.0
+    jitter: Duration = 0.0
+    loss: Ratio = 0.0
+    mtu: int = Field(default=1500, ge=68, le=65535)
+
+
+class FleetStartModel(_Strict):
+    """When client *i* initiates: uniform in ``[0, spread)``, or at ``i * every``; both 0: all at 0 s."""
+
+    spread: Duration = 0.0
+    every: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _one_of(self) -> FleetStartModel:
+        if self.spread and self.every:
+            raise ValueError("give either spread or every, not both")
+        return self
+
+
+def _placeholders_ok(v: str) -> str:
+    try:
+        formatted = v.format(i=0, name="c0")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{v!r}: only the placeholders {{i}} and {{name}} are known ({exc})") from None
+    if formatted == v:
+        raise ValueError(f"{v!r} needs {{i}} or {{name}} so that every client has its own identity")
+    return v
+
+
+class FleetIdsModel(_Strict):
+    """Identities: the client's may use ``{i}`` (its index) and ``{name}`` (its node name)."""
+
+    initiator: str = "{name}@sim.test"
+    responder: str = "gw.sim.test"
+
+    @field_validator("initiator")
+    @classmethod
+    def _per_client(cls, v: str) -> str:
+        return _placeholders_ok(v)
+
+
+class FleetConnectionModel(_Strict):
+    """Every client's connection: a ``ConnectionModel`` without initiator, responder and start."""
+
+    auth: AuthModel = Field(default_factory=lambda: AuthModel(psk="ikesim-default-psk"))
+    ids: FleetIdsModel = Field(default_factory=FleetIdsModel)
+    ike: IkeModel = Field(default_factory=IkeModel)
+    child: ChildModel | None = None
+    child_name: str = "net"
+    children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _valid_connection(self) -> FleetConnectionModel:
+        self.template("client", "gateway")
+        return self
+
+    def template(self, initiator: str, responder: str) -> ConnectionModel:
+        """The validated ``ConnectionModel`` every client's connection is copied from."""
+        data: dict[str, Any] = {k: getattr(self, k) for k in self.model_fields_set if k != "ids"}
+        try:
+            return ConnectionModel.model_validate({**data, "initiator": initiator, "responder": responder})
+        except ValidationError as exc:
+            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+
+
+class FleetModel(_Strict):
+    """``clients`` client nodes, each with its own link and connection to one gateway."""
+
+    clients: int = Field(ge=1, le=1_000_000)
+    client_prefix: str = Field(default="c", pattern=r"^[A-Za-z0-9_.-]+$")
+    client_subnet: str = Field(default="10.1.0.0/16", validate_default=True)
+    gateway: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]+$")
+    gateway_address: str | None = None
+    """Default: the gateway node's first address if it is listed under ``nodes``, else 10.255.255.254."""
+    link: FleetLinkModel = Field(default_factory=FleetLinkModel)
+    start: FleetStartModel = Field(default_factory=FleetStartModel)
+    connection: FleetConnectionModel = Field(default_factory=FleetConnectionModel)
+
+    @field_validator("client_subnet")
+    @classmethod
+    def _subnet_fits(cls, v: str, info: ValidationInfo) -> str:
+        try:
+            net = ipaddress.ip_network(v)
+        except ValueError as exc:
+            raise ValueError(f"invalid subnet {v!r}: {exc}") from None
+        clients = info.data.get("clients")
+        _, count = _host_range(net)
+        if clients is not None and count < clients:
+            raise ValueError(f"{v} has {count} client addresses, fewer than clients ({clients})")
+        return v
+
+    @field_validator("gateway")
+    @classmethod
+    def _not_a_client(cls, v: str, info: ValidationInfo) -> str:
+        clients, prefix = info.data.get("clients"), info.data.get("client_prefix")
+        if clients is not None and prefix is not None and _client_number(v, prefix, clients) is not None:
+            raise ValueError(f"{v!r} is also the name of a client")
+        return v
+
+    @field_validator("gateway_address")
+    @classmethod
+    def _address(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        try:
+            ip = ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"invalid IP address {v!r}") from None
+        clients, subnet = info.data.get("clients"), info.data.get("client_subnet")
+        if clients is not None and subnet is not None:
+            first, _ = _host_range(ipaddress.ip_network(subnet))
+            if ip.version == first.version and 0 <= int(ip) - int(first) < clients:
+                raise ValueError(f"{v} is one of the client addresses ({first} .. {first + (clients - 1)})")
+        return v
+
+
+def _host_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[_Address, int]:
+    """First usable host and how many: IPv4 without network and broadcast (but /31, /32 whole), IPv6 without the network address."""
+    n = net.num_addresses
+    if net.version == 4 and n > 2:
+        return net.network_address + 1, n - 2
+    if net.version == 6 and n > 1:
+        return net.network_address + 1, n - 1
+    return net.network_address, n
+
+
+def client_names(fleet: FleetModel) -> list[str]:
+    """Node (and connection) names in client order: prefix + index padded to the digits of ``clients`` (c0000 .. c0999 for 1,000)."""
+    w = len(str(fleet.clients))
+    return [f"{fleet.client_prefix}{i:0{w}d}" for i in range(fleet.clients)]
+
+
+def _client_number(name: str, prefix: str, clients: int) -> int | None:
+    """The index of the client called *name*, or None if no client is."""
+    digits = name[len(prefix):] if name.startswith(prefix) else ""
+    if digits.isdigit() and len(digits) == len(str(clients)) and int(digits) < clients:
+        return int(digits)
+    return None
+
+
+def client_addresses(fleet: FleetModel) -> list[str]:
+    """Client addresses in client order: the subnet's host addresses from the first one."""
+    first, _ = _host_range(ipaddress.ip_network(fleet.client_subnet))
+    return [str(first + i) for i in range(fleet.clients)]
+
+
+def _client_index(fleet: FleetModel, ip: _Address) -> int | None:
+    """Which client owns *ip*, or None (O(1): no list of addresses)."""
+    first, _ = _host_range(ipaddress.ip_network(fleet.client_subnet))
+    if ip.version != first.version:
+        return None
+    i = int(ip) - int(first)
+    return i if 0 <= i < fleet.clients else None
+
+
+def start_times(fleet: FleetModel, seed: int) -> list[float]:
+    """When each client initiates, in client order, from ``Rng(seed, "fleet-starts")`` (seconds)."""
+    s = fleet.start
+    if s.every:
+        return [i * s.every for i in range(fleet.clients)]
+    if not s.spread:
+        return [0.0] * fleet.clients
+    rng = Rng(seed, "fleet-starts")
+    return [rng.uniform(0.0, s.spread) for _ in range(fleet.clients)]
+
+
+def _last_start(fleet: FleetModel) -> float:
+    s = fleet.start
+    return (fleet.clients - 1) * s.every if s.every else s.spread
+
+
+def _gateway_address(fleet: FleetModel, nodes: dict[str, NodeModel]) -> str:
+    if fleet.gateway_address is not None:
+        return fleet.gateway_address
+    gw = nodes.get(fleet.gateway)
+    return gw.addresses[0] if gw is not None else DEFAULT_GATEWAY_ADDRESS
+
+
+def _check_in_scenario(fleet: FleetModel | None, info: ValidationInfo) -> FleetModel | None:
+    """Scenario-level rules: something to simulate; fleet names and addresses apart from the listed ones."""
+    data = info.data
+    if fleet is None:
+        missing = [k for k in ("nodes", "connections") if k in data and not data[k]]
+        if missing:
+            raise ValueError(f"a scenario needs a fleet, or at least one entry under {' and '.join(missing)}")
+        return fleet
+    nodes: dict[str, NodeModel] = data.get("nodes") or {}
+    connections: dict[str, ConnectionModel] = data.get("connections") or {}
+    errors: list[str] = []
+    for key, names in (("nodes", nodes), ("connections", connections)):
+        errors += [f"{key}.{n} is also the name of a fleet client (client_prefix {fleet.client_prefix!r}, {fleet.clients} clients)"
+                   for n in names if _client_number(n, fleet.client_prefix, fleet.clients) is not None]
+    gw_node = nodes.get(fleet.gateway)
+    gw_ip = _gateway_address(fleet, nodes)
+    if gw_node is not None and gw_ip not in gw_node.addresses:
+        errors.append(f"gateway_address {gw_ip} is not an address of nodes.{fleet.gateway}")
+    if gw_node is None and _client_index(fleet, ipaddress.ip_address(gw_ip)) is not None:
+        errors.append(f"the default gateway_address {gw_ip} is a client address: give another gateway_address")
+    for n, node in nodes.items():
+        for k, ip in enumerate(node.addresses):
+            i = _client_index(fleet, ipaddress.ip_address(ip))
+            if i is not None:
+                errors.append(f"nodes.{n}.addresses[{k}] {ip} is the address of fleet client number {i}")
+            elif gw_node is None and n != fleet.gateway and ip == gw_ip:
+                errors.append(f"nodes.{n}.addresses[{k}] {ip} is the fleet gateway's address")
+    duration = data.get("duration")
+    if duration is not None and _last_start(fleet) > duration:
+        errors.append(f"start: the last client starts at {_last_start(fleet):g}s, after the end of the run ({duration:g}s)")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return fleet
+
+
+FleetField = Annotated[FleetModel | None, AfterValidator(_check_in_scenario)]
+"""The type of ``ScenarioModel.fleet``: declared after nodes, connections and duration, which it checks against."""
+
+
+def expand_fleet(m: ScenarioModel, *, seed: int | None = None) -> ScenarioModel:
+    """The scenario with its fleet turned into nodes, links and connections (no fleet left); *m* itself if it has none.
+
+    The listed nodes, links and connections come first, then the gateway (unless listed), then client by client.
+    """
+    fleet = m.fleet
+    if fleet is None:
+        return m
+    names = client_names(fleet)
+    addrs = client_addresses(fleet)
+    starts = start_times(fleet, m.seed if seed is None else seed)
+    gw = fleet.gateway
+    nodes = dict(m.nodes)
+    if gw not in nodes:
+        nodes[gw] = NodeModel.model_construct(addresses=[_gateway_address(fleet, m.nodes)], cookie_threshold=None)
+    link = fleet.link
+    links = list(m.links)
+    connections = dict(m.connections)
+    conn = fleet.connection
+    template = conn.template(names[0], gw)
+    for i, (name, ip, at) in enumerate(zip(names, addrs, starts, strict=True)):
+        nodes[name] = NodeModel.model_construct(addresses=[ip], cookie_threshold=None)
+        links.append(LinkModel.model_construct(between=(name, gw), delay=link.delay, jitter=link.jitter, loss=link.loss, mtu=link.mtu))
+        ids = IdsModel.model_construct(initiator=conn.ids.initiator.format(i=i, name=name), responder=conn.ids.responder)
+        connections[name] = template.model_copy(update={"initiator": name, "responder": gw, "start": at, "ids": ids})
+    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "fleet": None})
