@@ -55,6 +55,12 @@ class IkeCore:
         self.rng_jitter = rng.child("jitter")
         self.cookie_secret = rng.child("cookie").bytes(32)
         self.profiles = {c.name: ConnectionProfile.build(c) for c in config.connections}
+        self.responder_profiles: dict[str | None, list[ConnectionProfile]] = {}
+        """Connections that can answer (no remote_addr) by expected remote identity (None = any),
+        in configuration order: IKE_AUTH's IDi lookup (RFC 7296 §2.15) without scanning them all."""
+        for profile in self.profiles.values():
+            if profile.connection.remote_addr is None:
+                self.responder_profiles.setdefault(profile.connection.remote_id, []).append(profile)
         self.sas: dict[bytes, IkeSa] = {}
         self.children: dict[bytes, ChildSa] = {}
         self.responder_index: dict[tuple[bytes, Address], bytes] = {}

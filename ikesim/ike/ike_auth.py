@@ -147,15 +147,14 @@ def _select_connection_by_idi(core: IkeCore, sa: IkeSa, idi: IdPayload | None) -
         return
     offered = (sa.suite.to_wire(1, ProtocolId.IKE, b""),)
     wildcard = None
-    for profile in core.profiles.values():
-        conn = profile.connection
-        if conn.remote_addr is not None or select_proposal(offered, profile.ike_specs, ProtocolId.IKE) is None:
-            continue
-        if conn.remote_id == peer_id:
+    for profile in core.responder_profiles.get(peer_id, ()):
+        if select_proposal(offered, profile.ike_specs, ProtocolId.IKE) is not None:
             sa.profile = profile
             return
-        if conn.remote_id is None and wildcard is None:
+    for profile in core.responder_profiles.get(None, ()):
+        if select_proposal(offered, profile.ike_specs, ProtocolId.IKE) is not None:
             wildcard = profile
+            break
     if wildcard is not None and current.remote_id is not None:
         sa.profile = wildcard
 
