@@ -1,4 +1,5 @@
-"""Command line: ``ikesim run SCENARIO [--seed N] [--out DIR] [--until DURATION]``."""
+"""Command line: ``ikesim run SCENARIO [--variant NAME] [--seed N] [--out DIR] [--until DURATION]`` and
+``ikesim check PATH... [--junit FILE] [--seed N] [--out DIR] [--quiet]``."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ikesim.runner import run, write_results_atomically
     from ikesim.scenario.load import load_scenario
 
-    model = load_scenario(args.scenario)
+    model = load_scenario(args.scenario, variant=args.variant)
     if args.until is not None:
         try:
             parse_duration(args.until)
@@ -90,6 +91,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ikesim.check import CheckOutcome, check_paths, print_report, write_junit
+
+    start = time.perf_counter()
+    out = Path(args.out) if args.out else None
+    progress = Console(stderr=True)
+    if progress.is_terminal and not args.quiet:
+        done: list[str] = []
+        with progress.status("ikesim check: running the first scenario") as status:
+            def report(o: CheckOutcome) -> None:
+                done.append(o.status)
+                status.update(f"ikesim check: {len(done)} done ({done.count('pass')} passed), last {o.name}")
+
+            outcomes = check_paths(args.paths, seed=args.seed, out=out, on_outcome=report)
+    else:
+        outcomes = check_paths(args.paths, seed=args.seed, out=out)
+    if not outcomes:
+        raise ConfigError(f"no scenario files (*.yaml, *.yml) under {', '.join(args.paths)}")
+    print_report(outcomes, quiet=args.quiet, wall=time.perf_counter() - start)
+    if args.junit:
+        try:
+            write_junit(outcomes, Path(args.junit))
+        except OSError as exc:
+            raise _RunFailed(f"cannot write the JUnit report {args.junit}: {exc.strerror or exc}") from None
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ikesim`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
@@ -102,15 +132,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="results directory (default results/<scenario name>)")
     p.add_argument("--until", default=None, help="simulated duration, e.g. 2h (default: the scenario's)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--variant", default=None, help="the variant to run, for a scenario that declares variants")
+    c = sub.add_parser("check", help="run scenarios (every variant) and check their expectations; exit 0 only if all pass")
+    c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, or folders searched for *.yaml/*.yml")
+    c.add_argument("--junit", default=None, metavar="FILE", help="write a JUnit XML report")
+    c.add_argument("--seed", type=int, default=None, help="run every scenario with this seed instead of its own")
+    c.add_argument("--out", default=None, metavar="DIR", help="also write each run's results into DIR/<scenario name>")
+    c.add_argument("--quiet", action="store_true", help="print only the scenarios that did not pass")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "check":
+            return _cmd_check(args)
     except ConfigError as exc:
         print(f"ikesim: error: {exc}", file=sys.stderr)
         return 2
     except _RunFailed as exc:
-        print(f"ikesim: error: {exc} (no results written)", file=sys.stderr)
+        suffix = " (no results written)" if args.command == "run" else ""
+        print(f"ikesim: error: {exc}{suffix}", file=sys.stderr)
         return 1
     return 1
 

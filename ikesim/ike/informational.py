@@ -55,6 +55,8 @@ def start_delete_ike(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     sa.state = next_ike_state(sa.state, IkeSaTrigger.DELETE_SENT)
     sa.delete_reason = work.reason
     core.cancel_ike_timers(sa)
+    for child in sa.children.values():  # deleting the IKE_SA deletes its CHILD_SAs: stop sending (§1.4.1)
+        child.outbound = False
     core.request(sa, ExchangeType.INFORMATIONAL, "delete_ike",
                  [DeletePayload(ProtocolId.IKE, 0, ())], now, work=work)
     return True

@@ -1,4 +1,8 @@
-"""Scenario YAML -> validated ``ScenarioModel``; every error names the file, the line and the key path."""
+"""Scenario YAML -> validated ``ScenarioModel``; every error names the file, the line and the key path.
+
+A file that declares ``variants:`` (``ikesim.scenario.variants``) stands for one scenario per variant,
+named ``<name>[<variant>]``: ``load_scenarios`` returns them all, ``load_scenario`` only one.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from pydantic import ValidationError
 
 from ikesim.errors import ConfigError
 from ikesim.scenario.model import ScenarioModel
+from ikesim.scenario.variants import VariantText, expand_variants
 
-__all__ = ["load_scenario", "load_scenario_text"]
+__all__ = ["load_scenario", "load_scenario_text", "load_scenarios", "load_scenarios_text", "load_variants", "read_scenario_text"]
 
 Path_ = tuple[str | int, ...]
 
@@ -53,8 +58,8 @@ def _dotted(loc: Path_) -> str:
     return out or "<root>"
 
 
-def load_scenario_text(text: str, source: str = "<string>") -> ScenarioModel:
-    """Parse and validate scenario YAML *text*; raise ConfigError naming source:line: key."""
+def _validate_text(text: str, source: str) -> ScenarioModel:
+    """Parse and validate the YAML of one scenario (variables already substituted)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -75,7 +80,7 @@ def load_scenario_text(text: str, source: str = "<string>") -> ScenarioModel:
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith("="))))
             what = _describe(err)
             msgs.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {what}")
         raise ConfigError("\n".join(dict.fromkeys(msgs))) from None
@@ -148,15 +153,86 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         raise ConfigError("\n".join(errors))
 
 
-def load_scenario(path_or_text: str | Path) -> ScenarioModel:
-    """Read and validate a scenario file, or YAML text (a ``str`` with a newline)."""
-    if isinstance(path_or_text, str) and "\n" in path_or_text:
-        return load_scenario_text(path_or_text)
-    p = Path(path_or_text)
+def _load_variant(vt: VariantText, source: str) -> ScenarioModel:
+    """Validate one variant; its model is named ``<name>[<variant>]`` and each error line names the variant."""
     try:
-        text = p.read_text()
+        model = _validate_text(vt.render(source), source)
+    except ConfigError as exc:
+        if vt.name is None:
+            raise
+        raise ConfigError("\n".join(f"{line} (variant {vt.name})" for line in str(exc).splitlines())) from None
+    return model if vt.name is None else model.model_copy(update={"name": f"{model.name}[{vt.name}]"})
+
+
+def load_variants(text: str, source: str = "<string>") -> list[tuple[str | None, ScenarioModel | ConfigError]]:
+    """Every variant of scenario *text*, each validated on its own: ``(variant, model or its ConfigError)``.
+
+    A file without variants gives ``[(None, model or error)]``. Raises ConfigError only when the
+    ``variants:`` block itself is invalid (then no variant can be loaded).
+    """
+    out: list[tuple[str | None, ScenarioModel | ConfigError]] = []
+    for vt in expand_variants(text, source):
+        try:
+            out.append((vt.name, _load_variant(vt, source)))
+        except ConfigError as exc:
+            out.append((vt.name, exc))
+    return out
+
+
+def load_scenarios_text(text: str, source: str = "<string>") -> list[ScenarioModel]:
+    """One validated model per variant of *text* (one for a file without variants); errors of all variants at once."""
+    loaded = load_variants(text, source)
+    errors = [str(m) for _, m in loaded if isinstance(m, ConfigError)]
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return [m for _, m in loaded if isinstance(m, ScenarioModel)]
+
+
+def load_scenario_text(text: str, source: str = "<string>", *, variant: str | None = None) -> ScenarioModel:
+    """Parse and validate scenario YAML *text*; raise ConfigError naming source:line: key.
+
+    A text with several variants needs *variant*; a text with exactly one gives that one.
+    """
+    texts = expand_variants(text, source)
+    names = [vt.name for vt in texts if vt.name is not None]
+    if variant is not None:
+        if not names:
+            raise ConfigError(f"{source}: --variant {variant}: the scenario declares no variants")
+        chosen = [vt for vt in texts if vt.name == variant]
+        if not chosen:
+            raise ConfigError(f"{source}: no variant {variant!r} (variants: {', '.join(names)})")
+        return _load_variant(chosen[0], source)
+    if len(texts) > 1:
+        raise ConfigError(f"{source}: the scenario declares {len(texts)} variants ({', '.join(names)}): run them all with "
+                          "`ikesim check` or load_scenarios(), or pick one with --variant NAME (load_scenario(..., variant=))")
+    return _load_variant(texts[0], source)
+
+
+def read_scenario_text(path: str | Path) -> str:
+    """The text of a scenario file; ConfigError naming the file when it cannot be read."""
+    p = Path(path)
+    try:
+        return p.read_text()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read scenario: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: cannot read scenario: not UTF-8 text") from None
-    return load_scenario_text(text, str(p))
+
+
+def _text_and_source(path_or_text: str | Path) -> tuple[str, str]:
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        return path_or_text, "<string>"
+    return read_scenario_text(path_or_text), str(Path(path_or_text))
+
+
+def load_scenario(path_or_text: str | Path, *, variant: str | None = None) -> ScenarioModel:
+    """Read and validate a scenario file, or YAML text (a ``str`` with a newline).
+
+    A file with several variants needs *variant* (else ConfigError: use ``load_scenarios``).
+    """
+    return load_scenario_text(*_text_and_source(path_or_text), variant=variant)
+
+
+def load_scenarios(path_or_text: str | Path) -> list[ScenarioModel]:
+    """Every scenario a file (or YAML text) stands for: one per variant, or a one-element list."""
+    return load_scenarios_text(*_text_and_source(path_or_text))

@@ -233,7 +233,10 @@ class ScenarioModel(_Strict):
     fleet: _fleet.FleetField = Field(default=None, validate_default=True)
     """N client tunnels to one gateway (``ikesim.scenario.fleet``); without it, nodes and connections are required."""
     description: str = ""
+    expect: _expect.ExpectModel | None = None
+    """What a run must produce (``ikesim.scenario.expect_model``), checked by ``ikesim check`` and the pytest plugin."""
 
 
 # fleet.py builds on the models above, so it is imported last; pydantic resolves ``_fleet.FleetField`` on first use.
+from ikesim.scenario import expect_model as _expect  # noqa: E402
 from ikesim.scenario import fleet as _fleet  # noqa: E402

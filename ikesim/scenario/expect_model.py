@@ -1,0 +1,202 @@
+"""The ``expect:`` block of a scenario: what a run must produce (checked by ``ikesim.expect``).
+
+Every count is an integer (exactly that many) or ``{count: n}``, ``{min: n}``, ``{max: n}``,
+``{min: a, max: b}``. Keys and what they count::
+
+    expect:
+      violations: 0                      # invariant violations (the default when expect: is given)
+      collisions: 1                      # or {child: 1, ike: {min: 0}}: Results.collisions, per kind
+      rekeys: {child: 1, ike: 0}         # summary["rekeys"]: rekeys completed, counted on the initiator
+      events:                            # Results.events rows of that event, filtered by ``where``
+        RekeyStarted: 2
+        ChildSaDeleted: {count: 2, where: {reason: redundant, node: client}}
+      notifies: {TEMPORARY_FAILURE: {count: 1, node: gateway}}   # ErrorNotifySent; unlisted ones: 0
+      exchanges: {rekey_child: 2, delete_child: {count: 1, outcome: ok, initiator: client}}
+      survivors: {child: {client: 1, gateway: 0}, ike: [{created_by: client, count: 1}]}
+      max_rekey_latency: 100ms           # or {child: 100ms, ike: 1s}
+      summary: {datagrams.lost: 0, retransmissions: {max: 3}}
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from ikesim.scenario.model import Duration
+from ikesim.wire.iana import NotifyType
+
+__all__ = [
+    "Count", "CountSpec", "EventSpec", "NotifySpec", "ExchangeSpec", "SurvivorSpec", "KindCounts", "KindDurations",
+    "CountByKind", "DurationByKind", "SurvivorSet", "SurvivorsModel", "ExpectModel",
+]
+
+_COUNT_KEYS = ("count", "min", "max")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _count_input(v: object) -> object:
+    """``3`` is short for ``{count: 3}``; a mapping is validated as it is."""
+    if isinstance(v, bool) or not isinstance(v, int | dict) or (isinstance(v, int) and v < 0):
+        raise ValueError(f"expected a count (an integer >= 0) or a mapping with count, min or max (got {v!r})")
+    return {"count": v} if isinstance(v, int) else v
+
+
+class CountSpec(_Strict):
+    """How many: exactly ``count``, or at least ``min`` and/or at most ``max``."""
+
+    count: int | None = Field(default=None, ge=0, strict=True)
+    min: int | None = Field(default=None, ge=0, strict=True)
+    max: int | None = Field(default=None, ge=0, strict=True)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CountSpec:
+        if self.count is not None and (self.min is not None or self.max is not None):
+            raise ValueError("give count, or min and/or max, not both")
+        if self.count is None and self.min is None and self.max is None:
+            raise ValueError("give count, min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+    def accepts(self, n: int) -> bool:
+        """True if *n* satisfies this count."""
+        if self.count is not None:
+            return n == self.count
+        return (self.min is None or n >= self.min) and (self.max is None or n <= self.max)
+
+    def describe(self) -> str:
+        """``1``, ``at least 1``, ``at most 3`` or ``between 1 and 3``."""
+        if self.count is not None:
+            return str(self.count)
+        if self.max is None:
+            return f"at least {self.min}"
+        if self.min is None:
+            return f"at most {self.max}"
+        return f"between {self.min} and {self.max}"
+
+
+Count = Annotated[CountSpec, BeforeValidator(_count_input)]
+
+
+class EventSpec(CountSpec):
+    """A count of one event, over the rows whose fields equal ``where`` (``node`` and ``time`` included)."""
+
+    where: dict[str, Any] = Field(default_factory=dict)
+    """Field -> value (or a list of values, any of which matches)."""
+
+    @field_validator("where")
+    @classmethod
+    def _scalars(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, value in v.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(x is None or isinstance(x, str | bool | int | float) for x in values):
+                raise ValueError(f"where.{key}: expected a value or a non-empty list of values (got {value!r})")
+        return v
+
+
+class NotifySpec(CountSpec):
+    """A count of one error notify sent (``ErrorNotifySent``), optionally by one node only."""
+
+    node: str | None = None
+
+
+class ExchangeSpec(CountSpec):
+    """A count of exchanges of one purpose, optionally with one outcome and one initiating node."""
+
+    outcome: str | None = None
+    initiator: str | None = None
+
+
+class SurvivorSpec(_Strict):
+    """Live SAs at the end created by one node (any node when ``created_by`` is not given)."""
+
+    created_by: str | None = None
+    count: Count
+    connection: str | None = None
+
+
+class KindCounts(_Strict):
+    """A count per kind of SA."""
+
+    child: Count | None = None
+    ike: Count | None = None
+
+
+class KindDurations(_Strict):
+    """A duration per kind of SA."""
+
+    child: Duration | None = None
+    ike: Duration | None = None
+
+
+def _total_or_kind(v: object) -> str:
+    """A mapping of child/ike is per kind; a number or ``{count|min|max: n}`` is for both kinds together."""
+    if isinstance(v, dict) and not (v and set(v) <= set(_COUNT_KEYS)):
+        return "=by_kind"
+    return "=total"
+
+
+CountByKind = Annotated[Annotated[Count, Tag("=total")] | Annotated[KindCounts, Tag("=by_kind")], Discriminator(_total_or_kind)]
+"""``1``, ``{min: 1}`` (both kinds together) or ``{child: 1, ike: 0}``."""
+DurationByKind = Annotated[Annotated[Duration, Tag("=total")] | Annotated[KindDurations, Tag("=by_kind")],
+                           Discriminator(_total_or_kind)]
+"""``2s`` (both kinds) or ``{child: 2s, ike: 5s}``."""
+
+
+def _survivor_tag(v: object) -> str:
+    if isinstance(v, list):
+        return "=list"
+    if isinstance(v, dict) and not (v and set(v) <= set(_COUNT_KEYS)):
+        return "=by_node"
+    return "=total"
+
+
+SurvivorSet = Annotated[
+    Annotated[dict[str, Count], Tag("=by_node")] | Annotated[list[SurvivorSpec], Tag("=list")] | Annotated[Count, Tag("=total")],
+    Discriminator(_survivor_tag),
+]
+"""``{client: 1, gateway: 0}`` (per creating node), ``[{created_by: client, count: 1}]``, or a total (``1``, ``{min: 1}``)."""
+
+
+class SurvivorsModel(_Strict):
+    """Which SA pairs are live at the end (not deleted, not rekeyed), by the node that created them."""
+
+    child: SurvivorSet | None = None
+    ike: SurvivorSet | None = None
+    connection: str | None = None
+    """Count only the SAs of this connection."""
+
+
+class ExpectModel(_Strict):
+    """What a run of the scenario must produce; ``ikesim check`` and the pytest plugin evaluate it."""
+
+    violations: Count = Field(default_factory=lambda: CountSpec(count=0))
+    """Invariant violations (``Results.violations``); 0 unless stated."""
+    collisions: CountByKind | None = None
+    """Rekey collisions (``Results.collisions``), in total or per kind."""
+    rekeys: CountByKind | None = None
+    """Rekeys completed (``summary["rekeys"]``, counted on the initiator), in total or per kind."""
+    events: dict[str, Annotated[EventSpec, BeforeValidator(_count_input)]] = Field(default_factory=dict)
+    notifies: dict[str, Annotated[NotifySpec, BeforeValidator(_count_input)]] | None = None
+    """Error notifies sent, by name; when given, every notify not listed must not be sent (``{}``: none)."""
+    exchanges: dict[str, Annotated[ExchangeSpec, BeforeValidator(_count_input)]] = Field(default_factory=dict)
+    survivors: SurvivorsModel | None = None
+    max_rekey_latency: DurationByKind | None = None
+    """Upper bound of every rekey's initiator and responder latency (trigger to new SA installed)."""
+    summary: dict[str, Any] = Field(default_factory=dict)
+    """Dotted summary keys and their values (``{min, max}`` for a range), e.g. ``datagrams.lost: 0``."""
+
+    @field_validator("notifies")
+    @classmethod
+    def _known_notifies(cls, v: dict[str, NotifySpec] | None) -> dict[str, NotifySpec] | None:
+        for name in v or {}:
+            if name not in NotifyType.__members__:
+                close = difflib.get_close_matches(name, list(NotifyType.__members__), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"unknown notify type {name!r}{hint}")
+        return v
