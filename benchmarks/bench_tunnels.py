@@ -19,11 +19,13 @@ from ikesim.calibration import crypto_floor, measure_op_costs
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
 from ikesim.metrics.results import Results
 from ikesim.rng import Rng
+from ikesim.sim.faults import FaultRule
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
+from ikesim.wire.iana import ExchangeType
 
 
-def build(tunnels: int, seed: int, invariants: bool = True) -> Simulation:
+def build(tunnels: int, seed: int, invariants: bool = True, faults: str = "none") -> Simulation:
     """N client nodes, each with its own tunnel to one gateway (strongSwan defaults, 25 ms, 1 % loss)."""
     sim = Simulation(seed=seed, name=f"bench-{tunnels}", invariants=invariants)
     psk = Credentials(psk=b"bench-psk-0123456789")
@@ -42,6 +44,10 @@ def build(tunnels: int, seed: int, invariants: bool = True) -> Simulation:
         sim.add_node(DaemonConfig(f"c{i}", (Address(ip),), (conn,)))
         sim.add_link(f"c{i}", "gw", delay=0.025, loss=0.01)
         sim.schedule(start_rng.uniform(0, 60), f"c{i}", "initiate", connection=f"t{i}")
+    if faults == "header":  # a rule every datagram is checked against, on header fields only
+        sim.add_faults([FaultRule(name="watch", action="pass", exchange=ExchangeType.CREATE_CHILD_SA, occurrence=None)])
+    elif faults == "decrypt":  # the worst case: every message decrypted to see what it carries
+        sim.add_faults([FaultRule(name="watch", action="pass", carries=frozenset({"REKEY_SA"}), occurrence=None)])
     return sim
 
 
@@ -52,10 +58,12 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-invariants", action="store_true", help="run without the invariant checker")
+    ap.add_argument("--faults", choices=("none", "header", "decrypt"), default="none",
+                    help="add a pass-through fault rule (header fields only, or decrypting every message)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
-    sim = build(args.tunnels, args.seed, invariants=not args.no_invariants)
+    sim = build(args.tunnels, args.seed, invariants=not args.no_invariants, faults=args.faults)
     steps = 0
     env = sim.env
     original_step = env.step
@@ -82,7 +90,7 @@ def main() -> None:
         "wall_s": round(wall, 3), "results_tables_s": round(tables, 3), "sim_events": steps, "events_per_s": round(steps / wall),
         "exchanges": exchanges, "exchanges_per_s": round(exchanges / wall, 1),
         "rekeys": s["rekeys"], "retransmissions": s["retransmissions"], "collisions": s["collisions"],
-        "invariants": not args.no_invariants, "invariant_violations": s["invariant_violations"],
+        "invariants": not args.no_invariants, "faults": args.faults, "invariant_violations": s["invariant_violations"],
         "crypto_floor_s": round(floor, 3), "wall_over_floor": round(wall / floor, 2) if floor else None,
     }
     width = max(map(len, figures))

@@ -1,7 +1,9 @@
 """ikesim: a discrete-event simulator for IKEv2 rekeying and mobility.
 
 The public API: ``run`` a scenario (file or model) and get ``Results``;
-``load_scenario`` to validate a file; ``Simulation`` to build one by hand.
+``load_scenario`` to validate a file (``load_scenarios`` for every variant of one);
+``check_paths`` to run scenario files against their expectations; ``FaultRule``
+for scripted faults; ``Simulation`` to build one by hand.
 Names are imported lazily (PEP 562) so that importing the sans-IO core
 (``ikesim.ike``, ``ikesim.wire``, ...) never loads SimPy or pandas.
 """
@@ -14,17 +16,22 @@ from typing import TYPE_CHECKING, Any
 from ikesim._version import __version__
 
 if TYPE_CHECKING:
+    from ikesim.check import check_paths
     from ikesim.metrics.results import Results
     from ikesim.runner import run
-    from ikesim.scenario.load import load_scenario
+    from ikesim.scenario.load import load_scenario, load_scenarios
+    from ikesim.sim.faults import FaultRule
     from ikesim.sim.simulation import Simulation
 
-__all__ = ["__version__", "Results", "Simulation", "load_scenario", "run"]
+__all__ = ["__version__", "FaultRule", "Results", "Simulation", "check_paths", "load_scenario", "load_scenarios", "run"]
 
 _LAZY = {
     "Results": "ikesim.metrics.results",
     "Simulation": "ikesim.sim.simulation",
     "load_scenario": "ikesim.scenario.load",
+    "load_scenarios": "ikesim.scenario.load",
+    "check_paths": "ikesim.check",
+    "FaultRule": "ikesim.sim.faults",
     "run": "ikesim.runner",
 }
 

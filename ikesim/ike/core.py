@@ -41,6 +41,15 @@ WorkStarter = Callable[["IkeCore", IkeSa, Work, float], bool]
 """Starts a queued request; returns False if the work became moot (e.g. the SA is gone)."""
 
 
+def _reason(work: Work | None) -> str:
+    """``ExchangeStarted.reason``: why a Delete is sent, or ``recreate`` for a CHILD_SA created anew (§2.25.1)."""
+    if work is None:
+        return ""
+    if work.reason:
+        return work.reason
+    return work.trigger if work.purpose == "create_child" and work.trigger != "command" else ""
+
+
 class IkeCore:
     """State and helpers shared by every exchange module (sans-IO, RFC 7296)."""
 
@@ -138,7 +147,7 @@ class IkeCore:
         self.timers.arm(("rtx", sa.local_spi), ex.deadline)
         self.emit(ev.ExchangeStarted(**sa.ids(), exchange=exchange_type.name, purpose=purpose,
                                      message_id=message_id, peer=sa.peer,
-                                     reason=work.reason if work is not None else ""))
+                                     reason=_reason(work)))
         self.send(sa, data)
         return ex
 

@@ -205,6 +205,14 @@ def _peer_rekey_survives(core: IkeCore, sa: IkeSa, old: ChildSa, resolution: str
                                 new_spi=new.spi_in, initiator=False, collision=True))
 
 
+def _has_child(sa: IkeSa, name: str) -> bool:
+    """True if *sa* has a live CHILD_SA of configuration *name*, or one is about to be created."""
+    live = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
+    if any(c.name == name and c.state in live for c in sa.children.values()):
+        return True
+    return any(w.purpose == "create_child" and w.child == name for w in sa.queue)
+
+
 def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: int) -> None:
     child: ChildSa | None = ex.child
     if child is None:
@@ -215,15 +223,22 @@ def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: in
                                     redundant_spi=b"", resolution="temporary_failure"))
         _peer_rekey_survives(core, sa, child, "temporary_failure")
         return
+    if notify == NotifyType.CHILD_SA_NOT_FOUND:
+        # RFC 7296 §2.25.1: silently delete the CHILD_SA if it still exists and create a new one
+        # from scratch if it does not (also when the peer's Delete, e.g. at its hard lifetime,
+        # overtook our rekey request).
+        if child.state is ChildSaState.REKEYING:
+            child.state = next_child_state(child.state, ChildSaTrigger.REKEY_FAILED)
+            core.remove_child(sa, child, "deleted_by_peer")
+        elif child.state is not ChildSaState.DELETED:
+            return
+        if sa.state is IkeSaState.ESTABLISHED and not _has_child(sa, child.name):
+            core.enqueue(sa, Work("create_child", child=child.name, trigger="recreate"), now)
+        return
     if child.state is not ChildSaState.REKEYING:
         return
     child.state = next_child_state(child.state, ChildSaTrigger.REKEY_FAILED)
-    if notify == NotifyType.CHILD_SA_NOT_FOUND:
-        # RFC 7296 §2.25: the peer no longer has it; remove it and create a fresh CHILD_SA.
-        core.remove_child(sa, child, "deleted_by_peer")
-        if sa.state is IkeSaState.ESTABLISHED:
-            core.enqueue(sa, Work("create_child", child=child.name, trigger="recreate"), now)
-    elif notify == NotifyType.TEMPORARY_FAILURE and not child.expired:
+    if notify == NotifyType.TEMPORARY_FAILURE and not child.expired:
         core.timers.arm(("retry_child", child.spi_in), core.collision_retry_at(sa, now))
 
 

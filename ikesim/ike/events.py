@@ -76,7 +76,8 @@ class ExchangeStarted(IkeEvent):
     message_id: int
     peer: Address
     reason: str = ""
-    """Why a Delete is sent: ``rekeyed``, ``redundant`` (lost a collision), ``expired``, ``deleted_locally``."""
+    """Why a Delete is sent: ``rekeyed``, ``redundant`` (lost a collision), ``expired``, ``deleted_locally``;
+    ``recreate`` for a CHILD_SA created anew after CHILD_SA_NOT_FOUND (RFC 7296 §2.25.1)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -352,6 +352,7 @@ class Results:
             "datagrams": {
                 "sent": sent, "delivered": fates.count("delivered"), "lost": fates.count("lost"),
                 "mtu_exceeded": fates.count("mtu_exceeded"), "no_route": fates.count("no_route"),
+                "dropped_by_fault": fates.count("dropped_by_fault"), "held_by_fault": fates.count("held"),
                 "in_flight": sent - len(fates),
             },
             "sas": {"ike_established": names.count("IkeSaEstablished"),

@@ -15,6 +15,7 @@ from ikesim.ike.config import (
     RetransmitPolicy,
 )
 from ikesim.rng import Rng
+from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
 from ikesim.sim.simulation import Simulation
@@ -118,5 +119,7 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
             if at is not None:
                 sim.schedule(at, c.initiator, "create_child", connection=name, child=child_name)
     for a in m.actions:
-        sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child)
+        sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child, value=a.value_bytes)
+    if m.faults:
+        sim.add_faults(fault_rules(m.faults))
     return sim

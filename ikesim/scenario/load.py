@@ -130,6 +130,10 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
     for i, a in enumerate(m.actions):
         if a.node not in m.nodes:
             err(("actions", i, "node"), f"unknown node {a.node!r}")
+        if a.at >= m.duration:
+            err(("actions", i, "at"), f"{a.at:g}s is not before the end of the run ({m.duration:g}s)")
+        if a.connection is None:  # a pin action
+            continue
         conn = m.connections.get(a.connection)
         if conn is None:
             err(("actions", i, "connection"), f"unknown connection {a.connection!r}")
@@ -141,8 +145,16 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
             err(("actions", i, "child"), f"connection {a.connection!r} has no child {a.child!r} (has {', '.join(names)})")
         if a.action == "create_child" and a.child is None:
             err(("actions", i), "create_child needs a child")
-        if a.at >= m.duration:
-            err(("actions", i, "at"), f"{a.at:g}s is not before the end of the run ({m.duration:g}s)")
+    names = [f.name for f in m.faults if f.name is not None]
+    for i, f in enumerate(m.faults):
+        for key in ("from", "to"):
+            n = f.from_ if key == "from" else f.to
+            if n is not None and m.nodes and n not in m.nodes:
+                err(("faults", i, key), f"unknown node {n!r}")
+        if f.until is not None and f.until not in names:
+            err(("faults", i, "until"), f"no fault named {f.until!r} (named: {', '.join(names) or 'none'})")
+        if f.name is not None and any(g.name == f.name for g in m.faults[:i]):
+            err(("faults", i, "name"), f"duplicate fault name {f.name!r}")
     seen: dict[str, str] = {}
     for name, n in m.nodes.items():
         for k, ip in enumerate(n.addresses):

@@ -211,13 +211,49 @@ class ConnectionModel(_Strict):
 
 
 class ActionModel(_Strict):
-    """A scripted command at a given time."""
+    """A scripted command at a given time; ``pin_*`` queue a value (hex, a prefix) for the node's next draw."""
 
     at: Duration
     node: str
-    action: Literal["initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd"]
-    connection: str
+    action: Literal["initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
+                    "pin_nonce", "pin_child_spi", "pin_ike_spi"]
+    connection: str | None = None
+    """Required except for pin actions (a node's random stream serves all its connections)."""
     child: str | None = None
+    value: str | None = None
+    """Pin actions: hex bytes the next nonce / CHILD SPI / IKE SPI begins with (e.g. ``"00"``)."""
+
+    @field_validator("value")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        text = v.strip().lower().removeprefix("0x")
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"value {v!r} is not hex bytes (e.g. \"00\" or \"0x8000\")") from None
+        if not 1 <= len(raw) <= 256:
+            raise ValueError(f"value {v!r}: give 1 to 256 bytes")
+        return text
+
+    @model_validator(mode="after")
+    def _shape(self) -> ActionModel:
+        pin = self.action.startswith("pin_")
+        if pin and self.value is None:
+            raise ValueError(f"{self.action} needs a value (hex, e.g. \"00\")")
+        if not pin and self.value is not None:
+            raise ValueError(f"{self.action} takes no value")
+        if not pin and self.connection is None:
+            raise ValueError(f"{self.action} needs a connection")
+        if pin and self.child is not None:
+            raise ValueError(f"{self.action} takes no child")
+        return self
+
+    @property
+    def value_bytes(self) -> bytes:
+        """The pinned value as bytes (empty for other actions)."""
+        return bytes.fromhex(self.value) if self.value is not None else b""
 
 
 class ScenarioModel(_Strict):
@@ -230,6 +266,8 @@ class ScenarioModel(_Strict):
     links: list[LinkModel] = Field(default_factory=list)
     connections: dict[str, ConnectionModel] = Field(default_factory=dict)
     actions: list[ActionModel] = Field(default_factory=list)
+    faults: list[_faults.FaultModel] = Field(default_factory=list)
+    """Scripted faults on datagrams (``ikesim.scenario.faults_model``)."""
     fleet: _fleet.FleetField = Field(default=None, validate_default=True)
     """N client tunnels to one gateway (``ikesim.scenario.fleet``); without it, nodes and connections are required."""
     description: str = ""
@@ -239,4 +277,5 @@ class ScenarioModel(_Strict):
 
 # fleet.py builds on the models above, so it is imported last; pydantic resolves ``_fleet.FleetField`` on first use.
 from ikesim.scenario import expect_model as _expect  # noqa: E402
+from ikesim.scenario import faults_model as _faults  # noqa: E402
 from ikesim.scenario import fleet as _fleet  # noqa: E402

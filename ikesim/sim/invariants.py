@@ -5,8 +5,9 @@ datagram sent. Violations (``InvariantViolated``, kinds in ``VIOLATION_KINDS``):
 
 - ``outbound_without_inbound``: a node sends with a CHILD_SA whose inbound half the peer has removed
   (checked the moment the peer removes it, or the node switches to it after a rekey);
-- ``sa_mismatch``: once a tunnel has settled (no exchange in flight and nothing changed for ``settle``
-  seconds on either side) the peers disagree on which IKE_SA or CHILD_SAs are live;
+- ``sa_mismatch``: once a tunnel has settled (no exchange in flight, no redundant IKE_SA awaiting its
+  Delete, and nothing changed for ``settle`` seconds on either side) the peers disagree on which IKE_SA
+  or CHILD_SAs are live;
 - ``duplicate_outbound``: after settling, two outbound CHILD_SAs for one child of one connection;
 - ``used_after_hard_lifetime``: an SA is still outbound after its hard lifetime (RFC 7296 §2.8);
 - ``message_id_reused``: a node sent two different requests with one message ID on one IKE_SA (§2.2).
@@ -160,13 +161,14 @@ class InvariantChecker:
         for spi, sa in list(d.sas.items()):
             if sa.local_spi != spi or sa.name != conn:
                 continue
-            if sa.active is not None or sa.queue or sa.collision is not None:
-                return True
+            if sa.active is not None or sa.queue or sa.collision is not None or sa.redundant:
+                return True  # an exchange in flight, or a redundant IKE_SA awaiting its Delete (§2.8.2)
             peer = self._peer(node, sa.peer)
             if peer is None or sa.state is not IkeSaState.ESTABLISHED:
                 continue
             theirs = peer.daemon.sas.get(sa.peer_spi)
-            if theirs is not None and (theirs.active is not None or theirs.queue or theirs.collision is not None):
+            if theirs is not None and (theirs.active is not None or theirs.queue or theirs.collision is not None
+                                       or theirs.redundant):
                 return True
             pair = f"{sa.spi_i.hex()}/{sa.spi_r.hex()}"
             if theirs is None or theirs.peer_spi != sa.local_spi or theirs.state is not IkeSaState.ESTABLISHED:

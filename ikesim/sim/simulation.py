@@ -7,6 +7,7 @@ direction, so adding a node does not shift another's draws.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -20,15 +21,20 @@ from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, Collector
 from ikesim.metrics.results import Results
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
+from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.link import Link
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
 from ikesim.types import Datagram
 
-__all__ = ["Simulation", "ACTIONS"]
+__all__ = ["Simulation", "ACTIONS", "PINS"]
 
-ACTIONS = ("initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd")
+ACTIONS = ("initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
+           "pin_nonce", "pin_child_spi", "pin_ike_spi")
+
+PINS = {"pin_nonce": "nonce", "pin_child_spi": "child_spi", "pin_ike_spi": "ike_spi"}
+"""Pin actions -> the daemon's ``Rng.draw`` purpose they queue a value (a prefix) for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,7 @@ class _Action:
     action: str
     connection: str | None
     child: str | None
+    value: bytes = b""
 
 
 class Simulation:
@@ -60,6 +67,8 @@ class Simulation:
         self._ran = False
         self.checker: InvariantChecker | None = InvariantChecker(self, settle=settle) if invariants else None
         """Watches every tunnel for states no correct pair of peers may reach (``ikesim.sim.invariants``)."""
+        self.faults: FaultInjector | None = None
+        """Scripted faults (``add_faults``); None = every datagram goes straight to its link."""
 
     # --- building -------------------------------------------------------------------
 
@@ -89,15 +98,27 @@ class Simulation:
             )
         self.topology.add_link(a, b, delay=delay)
 
+    def add_faults(self, rules: Sequence[FaultRule]) -> None:
+        """Apply scripted fault *rules* to every datagram sent from now on (after all nodes are added)."""
+        if self.faults is not None:
+            raise ConfigError("fault rules were already added")
+        try:
+            self.faults = FaultInjector(self, rules)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
     def schedule(
-        self, at: float, node: str, action: str, *, connection: str | None = None, child: str | None = None
+        self, at: float, node: str, action: str, *, connection: str | None = None, child: str | None = None,
+        value: bytes = b"",
     ) -> None:
-        """Run *action* on *node* at simulated time *at* (seconds)."""
+        """Run *action* on *node* at simulated time *at* (seconds); pin actions queue *value* (a prefix)."""
         if action not in ACTIONS:
             raise ConfigError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
         if node not in self.nodes:
             raise ConfigError(f"action {action!r}: unknown node {node!r}")
-        a = _Action(float(at), node, action, connection, child)
+        if (action in PINS) != bool(value):
+            raise ConfigError(f"action {action!r}: {'needs' if action in PINS else 'takes no'} value")
+        a = _Action(float(at), node, action, connection, child, bytes(value))
         timeout = self.env.timeout(max(0.0, a.at - self.env.now))
         timeout.callbacks.append(lambda _ev: self._do(a))
 
@@ -119,7 +140,10 @@ class Simulation:
         now = self.env.now
         conn = a.connection or ""
         try:
-            if a.action == "initiate":
+            if a.action in PINS:
+                d.rng.force(PINS[a.action], a.value)
+                target = a.value.hex()
+            elif a.action == "initiate":
                 if a.connection is None:
                     raise LocalProtocolError("initiate needs a connection")
                 spi = d.initiate(a.connection, now)
@@ -160,7 +184,17 @@ class Simulation:
         self.collector.record_sent(sd.id, self.env.now, node, d.src, d.dst, d.data)
         if self.checker is not None:
             self.checker.on_send(node, d)
-        self._forward(node, sd)
+        if self.faults is not None:
+            self.faults.on_send(node, sd, self._forward)
+        else:
+            self._forward(node, sd)
+
+    def copy_datagram(self, node: str, sd: SimDatagram) -> SimDatagram:
+        """A duplicate of *sd* as a new datagram sent by *node* now (a fault's copy: counted as sent)."""
+        self._next_id += 1
+        copy = SimDatagram(self._next_id, sd.src, sd.dst, sd.data)
+        self.collector.record_sent(copy.id, self.env.now, node, sd.src, sd.dst, sd.data)
+        return copy
 
     def _forward(self, here: str, sd: SimDatagram) -> None:
         dst_node = self.topology.owner(sd.dst.ip)
@@ -175,4 +209,6 @@ class Simulation:
             self._forward(node, sd)
             return
         self.collector.record_fate(sd.id, "delivered", self.env.now, node)
+        if self.faults is not None:
+            self.faults.on_delivered(sd, self._forward)
         self.nodes[node].receive(sd.data, sd.src, sd.dst)
