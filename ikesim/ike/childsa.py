@@ -24,9 +24,22 @@ ChildOffer = tuple[ChildProfile, Proposal, Suite, tuple[TrafficSelector, ...],
 
 def own_selectors(sa: IkeSa, profile: ChildProfile) -> tuple[tuple[TrafficSelector, ...],
                                                              tuple[TrafficSelector, ...]]:
-    """Our configured (local, remote) selectors; ``dynamic`` is the SA's address (RFC 7296 §2.9)."""
+    """Our configured (local, remote) selectors; ``dynamic`` is the SA's address (RFC 7296 §2.9).
+
+    A peer behind a NAT has a ``dynamic`` address we cannot see: the inner address it proposed
+    in its first CHILD_SA (``IkeSa.peer_ts_ip``, RFC 7296 §2.23.1).
+    """
     pol = profile.policy
-    return selectors_for(pol.local_ts, sa.local.ip), selectors_for(pol.remote_ts, sa.peer.ip)
+    return selectors_for(pol.local_ts, sa.local.ip), selectors_for(pol.remote_ts, sa.peer_ts_ip or sa.peer.ip)
+
+
+def _learn_peer_ip(sa: IkeSa, tsi: TsiPayload) -> None:
+    """RFC 7296 §2.23.1: behind a NAT, the peer's own address is the single host its TSi proposes."""
+    if not sa.nat_peer or sa.peer_ts_ip or not tsi.selectors:
+        return
+    first = tsi.selectors[0]
+    if first.start_address == first.end_address:
+        sa.peer_ts_ip = str(first.start)
 
 
 def choose_child(sa: IkeSa, sa_payload: SaPayload | None, tsi: TsiPayload | None,
@@ -38,6 +51,7 @@ def choose_child(sa: IkeSa, sa_payload: SaPayload | None, tsi: TsiPayload | None
     """
     if sa_payload is None or tsi is None or tsr is None:
         raise NoProposalChosen("CHILD_SA request without SA, TSi or TSr")
+    _learn_peer_ip(sa, tsi)
     candidates = [only] if only is not None else list(sa.profile.children.values())
     proposal_found = False
     for profile in candidates:

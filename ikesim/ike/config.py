@@ -158,6 +158,8 @@ class IkePolicy:
     """Rekey retry after TEMPORARY_FAILURE: base seconds (strongSwan: 15 s ...)."""
     collision_retry_jitter: float = 10.0
     """... minus a random amount below this many seconds."""
+    nat_keepalive: float = 20.0
+    """Seconds between NAT keepalives while behind a NAT (RFC 3948 §2.3; strongSwan: 20 s; 0 = none)."""
     collision_delete_timeout: float = 30.0
     """The winner of an IKE_SA rekey collision deletes the redundant IKE_SA itself if the peer has not
     after this many seconds (RFC 7296 §2.8.2; strongSwan: 30 s)."""

@@ -26,6 +26,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
 from ikesim.ike.exchange import Work
+from ikesim.ike.natt import KEEPALIVE, follow_peer
 from ikesim.ike.sa import ZERO_SPI, IkeSa, IkeSaInfo
 from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.rng import Rng
@@ -121,6 +122,8 @@ class IkeDaemon(IkeCore):
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
         """Process one incoming datagram (RFC 7296 §2.1–§2.3); then call ``datagrams_to_send()``."""
         self.clock = now
+        if data == KEEPALIVE:
+            return  # RFC 3948 §2.3: a NAT keepalive (the transport strips the non-ESP marker of IKE on 4500)
         try:
             msg = parse_message(data)
         except MalformedMessage as exc:
@@ -171,6 +174,7 @@ class IkeDaemon(IkeCore):
             return
         sa.last_received_at = now
         self.arm_dpd(sa)
+        follow_peer(self, sa, src, dst, retransmit=retransmit)
         if retransmit:
             self.send(sa, sa.last_response)  # RFC 7296 §2.1: the cached response, unchanged
             return

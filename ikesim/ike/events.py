@@ -315,6 +315,16 @@ class NatDetected(IkeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NatTraversalStarted(IkeEvent):
+    """The IKE_SA moved to UDP 4500 with the non-ESP marker after NAT detection (RFC 7296 §2.23, RFC 3948)."""
+
+    local: Address
+    peer: Address
+    old_local: Address
+    old_peer: Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PeerAddressChanged(IkeEvent):
     """An authenticated message came from a new peer address (RFC 7296 §2.23)."""
 

@@ -15,6 +15,7 @@ from ikesim.errors import CryptoError, PeerError
 from ikesim.ike import events as ev
 from ikesim.ike.config import AuthMethodName
 from ikesim.ike.exchange import Exchange
+from ikesim.ike.natt import float_to_natt
 from ikesim.ike.profile import ConnectionProfile, proposals_to_wire
 from ikesim.ike.sa import ZERO_SPI, IkeSa
 from ikesim.types import Address, Datagram
@@ -300,6 +301,8 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
     sa.ke = None
     core.complete(sa, ex, "ok")
     _detect_nat(core, sa, msg, src, dst)
+    if sa.nat_local or sa.nat_peer:
+        float_to_natt(core, sa)  # RFC 7296 §2.23: IKE_AUTH on goes to port 4500
     from ikesim.ike import ike_auth
 
     ike_auth.start(core, sa, now)

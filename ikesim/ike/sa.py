@@ -120,6 +120,8 @@ class IkeSa:
     replaced_by: bytes = b""
     nat_local: bool = False
     nat_peer: bool = False
+    peer_ts_ip: str = ""
+    """A peer behind a NAT: its own (inner) address, learned from its TSi (RFC 7296 §2.23.1)."""
     half_open_key: tuple[bytes, Address] | None = None
     pending_child: Any = None
     """IKE_AUTH initiator: (ChildProfile, spi_in) of the CHILD_SA proposed with AUTH."""

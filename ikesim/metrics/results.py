@@ -77,6 +77,7 @@ class Results:
         datagrams: list[tuple[int, float, str, Address, Address, bytes]],
         fates: dict[int, tuple[str, float, str]],
         owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
+        keepalives: int = 0,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
@@ -85,6 +86,7 @@ class Results:
         self._owners = owners
         self._nodes = sorted(nodes if nodes is not None else set(owners.values()))
         self._crypto_ops = crypto_ops
+        self._keepalives = keepalives
         self.events = self._events_table()
         self.exchanges = self._exchanges_table()
         self.sas = self._sas_table()
@@ -92,7 +94,10 @@ class Results:
         self.rekey_latencies = self._rekey_latencies()
         self.collisions = self._collisions_table()
         self.violations = self._violations_table()
+        self.nat_paths = self._nat_paths_table()
         self.summary = self._summary()
+        if self._keepalives or len(self.nat_paths) or any(type(e).__name__ == "NatEvent" for _, _, e in self._raw):
+            self.summary["nat"] = self._nat_summary()
 
     @classmethod
     def from_simulation(cls, sim: Simulation, *, duration: float) -> Results:
@@ -105,9 +110,48 @@ class Results:
             name=sim.name, seed=sim.seed, run=sim.run_number, duration=duration,
             raw_events=sim.collector.events, datagrams=sim.collector.datagrams,
             fates=sim.collector.fates, owners=dict(sim.topology.owners), nodes=list(sim.nodes), crypto_ops=dict(sorted(ops.items())),
+            keepalives=sum(k.count(duration) for k in sim.keepalives.values()),
         )
 
     # --- tables -----------------------------------------------------------------------
+
+    def _nat_paths_table(self) -> pd.DataFrame:
+        """One row per NAT mapping change (rebind, reboot, expiry): how long the return path was broken.
+
+        The path is broken from the change until a peer follows the inside host to its new public
+        endpoint (``PeerAddressChanged`` away from the old one, RFC 7296 §2.23); NaN if it never did.
+        ``sent_to_old``: datagrams still sent to the old endpoint after the change (each one lost).
+        """
+        cols = ["nat", "kind", "inside", "old", "new", "broken_from", "restored_at", "broken_s", "restored_by", "sent_to_old"]
+        sent_to: dict[str, list[float]] = {}
+        for _i, t, _n, _src, dst, _data in self._datagrams:
+            sent_to.setdefault(str(dst), []).append(t)
+        follows: dict[str, list[tuple[float, str]]] = {}
+        for t, node, e in self._raw:
+            if isinstance(e, ev.PeerAddressChanged):
+                follows.setdefault(str(e.old), []).append((t, node))
+        rows = []
+        for _t, node, e in self._raw:
+            if type(e).__name__ != "NatEvent" or e.kind not in ("rebind", "reboot", "expired"):
+                continue
+            after = [(t, n) for t, n in follows.get(e.old, []) if t >= e.at]
+            restored, by = after[0] if after else (None, "")
+            rows.append({"nat": node, "kind": e.kind, "inside": e.inside, "old": e.old, "new": e.new,
+                         "broken_from": e.at, "restored_at": restored,
+                         "broken_s": None if restored is None else restored - e.at, "restored_by": by,
+                         "sent_to_old": sum(1 for t in sent_to.get(e.old, ()) if t >= e.at)})
+        return pd.DataFrame(rows, columns=cols)
+
+    def _nat_summary(self) -> dict[str, Any]:
+        kinds = [e.kind for _, _, e in self._raw if type(e).__name__ == "NatEvent"]
+        broken = [float(x) for x in self.nat_paths["broken_s"].dropna()]
+        return {
+            "mappings_created": kinds.count("mapping_created"), "mappings_expired": kinds.count("expired"),
+            "rebinds": kinds.count("rebind"), "reboots": kinds.count("reboot"), "keepalives": self._keepalives,
+            "peer_address_changes": sum(isinstance(e, ev.PeerAddressChanged) for _, _, e in self._raw),
+            "return_path_broken_s": percentiles(broken),
+            "never_restored": int((self.nat_paths["restored_at"].isna() & (self.nat_paths["sent_to_old"] > 0)).sum()),
+        }
 
     def _events_table(self) -> pd.DataFrame:
         rows = []
@@ -200,12 +244,12 @@ class Results:
         rows = []
         for ident, t, node, src, dst, data in self._datagrams:
             fate, ft, where = self._fates.get(ident, ("in_flight", None, ""))
+            marker = 4 if 4500 in (src.port, dst.port) else 0
             try:
                 spi_i, spi_r, xchg, flags, mid = peek_header(data)
                 exchange, response, si, sr = ExchangeType(xchg).name, bool(flags & 0x20), spi_i.hex(), spi_r.hex()
             except MalformedMessage:
                 exchange, response, mid, si, sr = "", False, -1, "", ""
-            marker = 4 if 4500 in (src.port, dst.port) else 0
             rows.append({
                 "id": ident, "time_sent": t, "node": node, "src": str(src), "dst": str(dst),
                 "size": 28 + marker + len(data), "ike_length": len(data), "fate": fate,
@@ -372,6 +416,8 @@ class Results:
         d = Path(directory)
         for name in ("events", "exchanges", "sas", "packets"):
             getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
+        if len(self.nat_paths):
+            self.nat_paths.to_parquet(d / "nat_paths.parquet", index=False)
         (d / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
         write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams))
         est = [e for _, _, e in self._raw if isinstance(e, ev.IkeSaEstablished)]

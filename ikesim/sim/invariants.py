@@ -91,7 +91,7 @@ class InvariantChecker:
 
     # ------------------------------------------------------------------ checks
     def _peer(self, node: Node, address: Any) -> Node | None:
-        owner = self.sim.topology.owner(address.ip)
+        owner = self.sim.resolve(address)  # through a NAT's current mapping
         return self.sim.nodes.get(owner) if owner is not None else None
 
     def _peer_of_ike(self, node: Node, spi_i: bytes, spi_r: bytes) -> tuple[Node | None, Any]:

@@ -17,7 +17,7 @@ import simpy
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import ChildSaInstalled
+from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
 from ikesim.types import Address, Datagram
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class Node:
         self._pending: set[float] = set()
         self.checker: InvariantChecker | None = None
         """The simulation's invariant checker, told about every batch of events (None = off)."""
+        self.on_natt: Callable[[Node, NatTraversalStarted], None] | None = None
+        """Told when an IKE_SA floats to port 4500 (the simulation starts NAT keepalives, ``ikesim.sim.nat``)."""
         self.child_names: dict[bytes, str] = {}
         """spi_in -> child configuration name, for every CHILD_SA this node installed (scripted actions)."""
 
@@ -67,6 +69,8 @@ class Node:
                 break
             if type(event) is ChildSaInstalled:
                 self.child_names[event.spi_in] = event.child
+            elif type(event) is NatTraversalStarted and self.on_natt is not None:
+                self.on_natt(self, event)
             collector.record(event, now=now, node=name)
             if batch is not None:
                 batch.append(event)

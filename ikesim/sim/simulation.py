@@ -17,6 +17,7 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.errors import ConfigError, LocalProtocolError
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.daemon import IkeDaemon
+from ikesim.ike.events import NatTraversalStarted
 from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, Collector
 from ikesim.metrics.results import Results
 from ikesim.rng import Rng
@@ -24,9 +25,10 @@ from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.link import Link
+from ikesim.sim.nat import KeepaliveStream, NatBox, Router
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
-from ikesim.types import Datagram
+from ikesim.types import Address, Datagram
 
 __all__ = ["Simulation", "ACTIONS", "PINS"]
 
@@ -69,6 +71,10 @@ class Simulation:
         """Watches every tunnel for states no correct pair of peers may reach (``ikesim.sim.invariants``)."""
         self.faults: FaultInjector | None = None
         """Scripted faults (``add_faults``); None = every datagram goes straight to its link."""
+        self.boxes: dict[str, Router] = {}
+        """Routers and NAT boxes (``add_router``, ``add_nat``): forwarding nodes without an IKE daemon."""
+        self.keepalives: dict[Address, KeepaliveStream] = {}
+        """Inside endpoint -> its NAT keepalive stream (RFC 3948 §2.3, ``ikesim.sim.nat``)."""
 
     # --- building -------------------------------------------------------------------
 
@@ -81,6 +87,7 @@ class Simulation:
         daemon = IkeDaemon(config, rng=self.rng.child("node", config.name, "ike"), meter=meter)
         node = Node(self.env, daemon, meter, self.collector, self._send)
         node.checker = self.checker
+        node.on_natt = self._start_keepalives
         self.nodes[config.name] = node
         return node
 
@@ -89,7 +96,7 @@ class Simulation:
     ) -> None:
         """Connect nodes *a* and *b* in both directions (delay and jitter in seconds, loss a probability)."""
         for n in (a, b):
-            if n not in self.nodes:
+            if n not in self.nodes and n not in self.boxes:
                 raise ConfigError(f"link {a}-{b}: unknown node {n!r}")
         for x, y in ((a, b), (b, a)):
             self._links[(x, y)] = Link(
@@ -97,6 +104,61 @@ class Simulation:
                 rng=self.rng.child("link", x, y), deliver=self._arrive, collector=self.collector,
             )
         self.topology.add_link(a, b, delay=delay)
+
+    def add_router(self, name: str, *, addresses: Sequence[str] = (), drop_udp: Sequence[int] = ()) -> Router:
+        """Add a forwarding node; ``drop_udp`` ports make it a firewall dropping UDP to or from them."""
+        self._check_new(name)
+        self.topology.add_node(name, list(addresses))
+        box = Router(name, frozenset(drop_udp))
+        self.boxes[name] = box
+        return box
+
+    def add_nat(self, name: str, *, public: str, inside: Sequence[str], kind: str = "endpoint_independent",
+                idle_timeout: float = 120.0, drop_udp: Sequence[int] = ()) -> NatBox:
+        """Add a NAT owning *public* in front of the hosts with the *inside* addresses (``ikesim.sim.nat``)."""
+        self._check_new(name)
+        self.topology.add_node(name, [public])
+        try:
+            box = NatBox(name, frozenset(drop_udp), public=public, kind=kind, idle_timeout=float(idle_timeout),
+                         inside=frozenset(inside), rng=self.rng.child("nat", name),
+                         record=lambda e, t, n=name: self.collector.record(e, now=t, node=n),
+                         keepalive=self.keepalives.get)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.boxes[name] = box
+        return box
+
+    def nat_event(self, at: float, nat: str, kind: str) -> None:
+        """Rebind (every mapping gets a new public port) or reboot (every mapping is forgotten) *nat* at *at*."""
+        box = self.boxes.get(nat)
+        if not isinstance(box, NatBox):
+            raise ConfigError(f"{kind}: unknown NAT {nat!r}")
+        if kind not in ("rebind", "reboot"):
+            raise ConfigError(f"unknown NAT event {kind!r} (rebind or reboot)")
+        action = box.rebind if kind == "rebind" else box.reboot
+        self.env.timeout(max(0.0, at - self.env.now)).callbacks.append(lambda _ev: action(self.env.now))
+
+    def resolve(self, address: Address) -> str | None:
+        """The node that receives datagrams sent to *address* now (through a NAT's mapping), or None."""
+        owner = self.topology.owner(address.ip)
+        box = self.boxes.get(owner) if owner is not None else None
+        if isinstance(box, NatBox):
+            inside = box.resolve(address.port, self.env.now)
+            return self.topology.owner(inside.ip) if inside is not None else None
+        return owner
+
+    def _check_new(self, name: str) -> None:
+        if name in self.nodes or name in self.boxes:
+            raise ConfigError(f"duplicate node {name!r}")
+
+    def _start_keepalives(self, node: Node, e: NatTraversalStarted) -> None:
+        """An IKE_SA of *node* floated to 4500: if *node* is behind a NAT, keepalives start (RFC 3948 §2.3)."""
+        sa = node.daemon.sas.get(e.spi_i) or node.daemon.sas.get(e.spi_r)
+        if sa is None or not sa.nat_local or e.local in self.keepalives:
+            return
+        interval = sa.profile.connection.ike.nat_keepalive
+        if interval > 0:
+            self.keepalives[e.local] = KeepaliveStream(self.env.now, interval)
 
     def add_faults(self, rules: Sequence[FaultRule]) -> None:
         """Apply scripted fault *rules* to every datagram sent from now on (after all nodes are added)."""
@@ -206,7 +268,26 @@ class Simulation:
 
     def _arrive(self, node: str, sd: SimDatagram) -> None:
         if self.topology.owner(sd.dst.ip) != node:
+            box = self.boxes.get(node)
+            if box is not None:
+                if box.refuses(sd):
+                    self.collector.record_fate(sd.id, "firewall", self.env.now, node)
+                    return
+                if isinstance(box, NatBox) and sd.src.ip in box.inside:
+                    sd = box.outbound(sd, self.env.now)
             self._forward(node, sd)
+            return
+        box = self.boxes.get(node)
+        if box is not None:
+            if box.refuses(sd):
+                self.collector.record_fate(sd.id, "firewall", self.env.now, node)
+                return
+            inside = box.inbound(sd, self.env.now) if isinstance(box, NatBox) else None
+            if inside is None:
+                fate = "nat_no_mapping" if isinstance(box, NatBox) else "no_route"
+                self.collector.record_fate(sd.id, fate, self.env.now, node)
+                return
+            self._forward(node, inside)
             return
         self.collector.record_fate(sd.id, "delivered", self.env.now, node)
         if self.faults is not None:

@@ -18,6 +18,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.rng import Rng
+from ikesim.types import Address
 from ikesim.udp import UdpDriver
 
 pytestmark = pytest.mark.interop
@@ -91,17 +92,12 @@ def test_charon_initiates_rekeys_and_terminates(charon: Charon) -> None:
         assert isinstance(gone, ev.IkeSaDeleted) and gone.spi_i == est.spi_i
         assert daemon.ike_sa_spis() == [] and daemon.child_sa_spis() == []
         assert [v for v in charon.list_sas() if v.connection == "sim-rev"] == []
-        # Observed: ikesim answers every request from its IKE_SA's original addresses (1500 -> 500), not
-        # from/to the addresses of the request (4500 <- 4501); charon tolerates it on loopback. See the xfail below.
-        assert {(d.src, d.dst) for d in drv.sent} == {(BIND, CHARON)}
+        # IKE_SA_INIT is answered on 1500 -> 500; from IKE_AUTH on ikesim follows charon's float (RFC 7296
+        # §2.23) and answers from where each request arrived to where it came from (4500 -> 4501, §2.11)
+        assert [(d.src, d.dst) for d in drv.sent] == [(BIND, CHARON)] + [(NATT, Address(CHARON.ip, 4501))] * (len(drv.sent) - 1)
     assert_log_clean(charon)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ikesim bug: IkeCore.send (ikesim/ike/core.py) always sends from sa.local to sa.peer, so responses to "
-    "charon's NAT-T-floated requests (127.0.0.1[4501] -> 127.0.0.2[4500]) go 127.0.0.2[1500] -> "
-    "127.0.0.1[500]; RFC 7296 §2.11 says a response goes to the request's source from the request's "
-    "destination, and §2.23 that the responder follows the initiator's float to port 4500"))
 def test_responses_follow_the_request_addresses(charon: Charon) -> None:
     """Every response ikesim sends goes back to where the request came from, from where it arrived."""
     daemon = responder_daemon()

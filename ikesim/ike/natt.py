@@ -1,0 +1,62 @@
+"""NAT traversal in the IKE core: floating to UDP 4500, the non-ESP marker, peer address updates.
+
+RFC 7296 §2.23 and RFC 3948: once IKE_SA_INIT has detected a NAT on either
+side, the initiator sends everything from IKE_AUTH on from and to port 4500.
+There each IKE message is prefixed with four zero octets (the non-ESP marker)
+that tell it from ESP; the marker is the transport's business
+(``ikesim.udp``, and the simulated network counts its 4 bytes), so the
+daemon always handles bare IKE messages. The end not behind a NAT follows the peer to a new
+address or port when an authenticated, new message arrives from there (a
+NAT rebinding), and answers every request to where it came from. NAT
+keepalives (RFC 3948 §2.3) are a transport matter and live in the sim
+layer (``ikesim.sim.nat``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ikesim.ike import events as ev
+from ikesim.types import NATT_PORT as _NATT_PORT
+from ikesim.types import Address
+
+if TYPE_CHECKING:
+    from ikesim.ike.core import IkeCore
+    from ikesim.ike.sa import IkeSa
+
+__all__ = ["NATT_PORT", "NON_ESP_MARKER", "KEEPALIVE", "float_to_natt", "follow_peer"]
+
+NATT_PORT = _NATT_PORT
+"""UDP port of NAT traversal (RFC 3948 §2)."""
+NON_ESP_MARKER = bytes(4)
+"""RFC 3948 §2.2: four zero octets before an IKE message on port 4500."""
+KEEPALIVE = b"\xff"
+"""RFC 3948 §2.3: a NAT keepalive is one octet 0xFF."""
+
+
+def float_to_natt(core: IkeCore, sa: IkeSa) -> None:
+    """RFC 7296 §2.23: a NAT was detected, so the initiator moves the IKE_SA to port 4500 on both ends."""
+    if sa.local.port == NATT_PORT:
+        return
+    old_local, old_peer = sa.local, sa.peer
+    sa.local = Address(sa.local.ip, NATT_PORT)
+    sa.peer = Address(sa.peer.ip, NATT_PORT)
+    core.emit(ev.NatTraversalStarted(**sa.ids(), local=sa.local, peer=sa.peer, old_local=old_local, old_peer=old_peer))
+
+
+def follow_peer(core: IkeCore, sa: IkeSa, src: Address, dst: Address, *, retransmit: bool) -> None:
+    """After an authenticated message on *sa* from *src* to *dst*: float with the peer or follow its new address.
+
+    RFC 7296 §2.23: the responder moves to port 4500 when the initiator does; an end that is not behind a
+    NAT but whose peer is updates the peer's address from any new (not retransmitted) authenticated message.
+    """
+    if dst.port == NATT_PORT and sa.local.port != NATT_PORT:
+        old_local, old_peer = sa.local, sa.peer
+        sa.local, sa.peer = dst, src
+        core.emit(ev.NatTraversalStarted(**sa.ids(), local=dst, peer=src, old_local=old_local, old_peer=old_peer))
+        return
+    if src == sa.peer or retransmit or not sa.nat_peer or sa.nat_local:
+        return
+    old = sa.peer
+    sa.peer = src
+    core.emit(ev.PeerAddressChanged(**sa.ids(), old=old, new=src))
