@@ -61,6 +61,9 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
                  ("datagrams over MTU", d["mtu_exceeded"]), ("IKE_SAs established", summary["sas"]["ike_established"]),
                  ("CHILD_SAs installed", summary["sas"]["child_installed"]), ("auth failures", summary["auth_failures"])):
         o.add_row(k, str(v))
+    for fate in ("nat_no_mapping", "firewall"):
+        if d.get("by_fate", {}).get(fate):
+            o.add_row(f"datagrams dropped: {fate}", str(d["by_fate"][fate]))
     if d.get("dropped_by_fault") or d.get("held_by_fault"):
         o.add_row("datagrams dropped by fault scripts", str(d["dropped_by_fault"]))
         o.add_row("datagrams still held by fault scripts", str(d["held_by_fault"]))

@@ -398,6 +398,7 @@ class Results:
                 "mtu_exceeded": fates.count("mtu_exceeded"), "no_route": fates.count("no_route"),
                 "dropped_by_fault": fates.count("dropped_by_fault"), "held_by_fault": fates.count("held"),
                 "in_flight": sent - len(fates),
+                "by_fate": {f: fates.count(f) for f in sorted(set(fates))},
             },
             "sas": {"ike_established": names.count("IkeSaEstablished"),
                     "child_installed": names.count("ChildSaInstalled"),

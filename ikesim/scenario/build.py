@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ikesim.crypto.auth import make_ca, make_end_entity
 from ikesim.errors import ConfigError
 from ikesim.ike.config import (
@@ -91,7 +93,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                 remote_addr=Address(resp_addr) if side == "initiator" else None,
                 credentials=cred,
                 ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_ike_lifetime(c.ike, side),
-                              retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay),
+                              retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay,
+                              nat_keepalive=c.ike.nat_keepalive),
                 children=tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items()),
             ))
     return [
@@ -99,6 +102,27 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                      connections=tuple(per_node[n]), cookie_threshold=nm.cookie_threshold)
         for n, nm in m.nodes.items()
     ]
+
+
+def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
+    """Routers and NAT boxes, with their scripted and random rebinds and reboots (``ikesim.sim.nat``)."""
+    for name, r in m.routers.items():
+        sim.add_router(name, addresses=r.addresses, drop_udp=r.drop_udp)
+    for name, nat in m.nats.items():
+        inside = [ip for n in nat.inside for ip in m.nodes[n].addresses]
+        sim.add_nat(name, public=nat.public, inside=inside, kind=nat.type, idle_timeout=nat.idle_timeout,
+                    drop_udp=nat.drop_udp)
+        for at in nat.rebind:
+            sim.nat_event(at, name, "rebind")
+        for at in nat.reboot:
+            sim.nat_event(at, name, "reboot")
+        if nat.rebind_every is not None:
+            rng, t = sim.rng.child("nat-rebind", name), 0.0
+            while True:
+                t += -nat.rebind_every * math.log(1.0 - rng.random())
+                if t >= m.duration:
+                    break
+                sim.nat_event(t, name, "rebind")
 
 
 def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
@@ -110,6 +134,7 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
             sim.add_node(cfg)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
+    _add_boxes(sim, m)
     for link in m.links:
         sim.add_link(link.between[0], link.between[1], delay=link.delay, jitter=link.jitter, loss=link.loss, mtu=link.mtu)
     for name, c in m.connections.items():

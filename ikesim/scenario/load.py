@@ -113,9 +113,18 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
     def err(loc: Path_, msg: str) -> None:
         errors.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {msg}")
 
+    boxes = set(m.nats) | set(m.routers)
+    for name in sorted(boxes & set(m.nodes)):
+        err(("nats" if name in m.nats else "routers", name), f"{name!r} is also a node")
+    for name in sorted(set(m.nats) & set(m.routers)):
+        err(("routers", name), f"{name!r} is also a NAT")
+    for name, nat in m.nats.items():
+        for j, n in enumerate(nat.inside):
+            if n not in m.nodes:
+                err(("nats", name, "inside", j), f"unknown node {n!r}")
     for i, link in enumerate(m.links):
         for j, n in enumerate(link.between):
-            if n not in m.nodes:
+            if n not in m.nodes and n not in boxes:
                 err(("links", i, "between", j), f"unknown node {n!r}")
         if link.between[0] == link.between[1]:
             err(("links", i, "between"), "a link joins two different nodes")
@@ -156,11 +165,13 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         if f.name is not None and any(g.name == f.name for g in m.faults[:i]):
             err(("faults", i, "name"), f"duplicate fault name {f.name!r}")
     seen: dict[str, str] = {}
-    for name, n in m.nodes.items():
-        for k, ip in enumerate(n.addresses):
-            if ip in seen:
-                err(("nodes", name, "addresses", k), f"address {ip} is also on node {seen[ip]!r}")
-            seen[ip] = name
+    owned = [(("nodes", name, "addresses", k), name, ip) for name, n in m.nodes.items() for k, ip in enumerate(n.addresses)]
+    owned += [(("nats", name, "public"), name, nat.public) for name, nat in m.nats.items()]
+    owned += [(("routers", name, "addresses", k), name, ip) for name, r in m.routers.items() for k, ip in enumerate(r.addresses)]
+    for loc, name, ip in owned:
+        if ip in seen:
+            err(loc, f"address {ip} is also on node {seen[ip]!r}")
+        seen[ip] = name
     if errors:
         raise ConfigError("\n".join(errors))
 

@@ -98,6 +98,8 @@ class IkeModel(_LifetimeFields):
     rekey_time: Duration = 14400.0
     retransmit: Literal["strongswan", "libreswan"] | RetransmitModel = "strongswan"
     dpd_delay: Duration = 0.0
+    nat_keepalive: Duration = 20.0
+    """Seconds between NAT keepalives while behind a NAT (RFC 3948 §2.3; 0 = none)."""
 
     @field_validator("proposals", mode="before")
     @classmethod
@@ -266,6 +268,10 @@ class ScenarioModel(_Strict):
     links: list[LinkModel] = Field(default_factory=list)
     connections: dict[str, ConnectionModel] = Field(default_factory=dict)
     actions: list[ActionModel] = Field(default_factory=list)
+    nats: dict[str, _network.NatModel] = Field(default_factory=dict)
+    """NAT boxes (``ikesim.scenario.network_model``)."""
+    routers: dict[str, _network.RouterModel] = Field(default_factory=dict)
+    """Forwarding nodes, optionally UDP firewalls."""
     faults: list[_faults.FaultModel] = Field(default_factory=list)
     """Scripted faults on datagrams (``ikesim.scenario.faults_model``)."""
     fleet: _fleet.FleetField = Field(default=None, validate_default=True)
@@ -279,3 +285,4 @@ class ScenarioModel(_Strict):
 from ikesim.scenario import expect_model as _expect  # noqa: E402
 from ikesim.scenario import faults_model as _faults  # noqa: E402
 from ikesim.scenario import fleet as _fleet  # noqa: E402
+from ikesim.scenario import network_model as _network  # noqa: E402

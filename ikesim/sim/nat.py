@@ -186,6 +186,11 @@ class NatBox(Router):
             return None
         return SimDatagram(sd.id, sd.src, m.inside, sd.data)
 
+    def sweep(self, now: float) -> None:
+        """Note every mapping that has expired by *now* (expiry is otherwise noticed when a mapping is next needed)."""
+        for m in sorted(self.by_port.values(), key=lambda x: x.port):
+            self._alive(m, now)
+
     def resolve(self, port: int, now: float) -> Address | None:
         """The inside endpoint behind ``public:port`` now (no side effects), or None."""
         m = self.by_port.get(port)

@@ -191,6 +191,9 @@ class Simulation:
         if until <= self.env.now:
             raise ValueError(f"until={until} is not after now={self.env.now}")
         self.env.run(until=until)
+        for box in self.boxes.values():
+            if isinstance(box, NatBox):
+                box.sweep(self.env.now)
         self._ran = True
         return Results.from_simulation(self, duration=float(until))
 

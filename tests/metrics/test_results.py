@@ -114,7 +114,7 @@ def test_summary_is_json_ready_and_counts_agree(scripted: Results) -> None:
     assert s["exchanges_by_type"] == scripted.exchanges["purpose"].value_counts().to_dict()
     assert s["rekeys"] == {"child": 2, "ike": 1} and s["collisions"] == 0 and s["exchanges_failed"] == 0
     assert s["datagrams"] == {"sent": 24, "delivered": 24, "lost": 0, "mtu_exceeded": 0, "no_route": 0,
-                              "dropped_by_fault": 0, "held_by_fault": 0, "in_flight": 0}
+                              "dropped_by_fault": 0, "held_by_fault": 0, "in_flight": 0, "by_fate": {"delivered": 24}}
     assert s["sas"]["ike_established"] == 4 and s["sas"]["child_installed"] == 8
     assert s["crypto_ops"]["ke_keygen:31"] == 4 and s["nodes"] == ["client", "gw"]
     assert (s["name"], s["seed"], s["run"], s["duration"]) == ("metrics", 21, 0, 300.0)

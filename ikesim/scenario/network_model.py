@@ -1,0 +1,81 @@
+"""``nats:`` and ``routers:`` in a scenario: forwarding nodes without an IKE daemon.
+
+::
+
+    nats:
+      home:
+        public: 203.0.113.7            # the NAT's own (outside) address
+        inside: [client]               # nodes behind it (their addresses are translated)
+        type: endpoint_independent     # address_dependent | symmetric
+        idle_timeout: 2min             # a mapping unused this long is forgotten
+        rebind: [1h, 3h]               # every mapping gets a new public port at these times
+        rebind_every: 6h               # ... and/or at random, exponential intervals of this mean
+        reboot: [5h]                   # every mapping is forgotten
+        drop_udp: [500]                # a firewall on the NAT
+    routers:
+      isp: {drop_udp: [4500]}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ikesim.scenario.durations import parse_duration
+
+__all__ = ["NatModel", "RouterModel"]
+
+_Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _ports(v: list[int]) -> list[int]:
+    for p in v:
+        if not 0 < p < 65536:
+            raise ValueError(f"UDP port {p} is outside 1..65535")
+    return v
+
+
+class RouterModel(_Strict):
+    """A forwarding node; with ``drop_udp`` a firewall dropping UDP to or from those ports."""
+
+    addresses: list[str] = Field(default_factory=list)
+    drop_udp: list[int] = Field(default_factory=list)
+
+    _check_ports = field_validator("drop_udp")(_ports)
+
+
+class NatModel(_Strict):
+    """A NAT box in front of the ``inside`` nodes (RFC 4787 mapping behaviours)."""
+
+    public: str
+    inside: list[str] = Field(min_length=1)
+    type: Literal["endpoint_independent", "address_dependent", "symmetric"] = "endpoint_independent"
+    idle_timeout: _Duration = 120.0
+    rebind: list[_Duration] = Field(default_factory=list)
+    rebind_every: _Duration | None = None
+    reboot: list[_Duration] = Field(default_factory=list)
+    drop_udp: list[int] = Field(default_factory=list)
+
+    _check_ports = field_validator("drop_udp")(_ports)
+
+    @field_validator("public")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"invalid IP address {v!r}") from None
+        return v
+
+    @field_validator("idle_timeout", "rebind_every")
+    @classmethod
+    def _positive(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError("must be more than 0 s")
+        return v
