@@ -18,7 +18,12 @@ GOLDEN = Path(__file__).parent / "golden"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+SLOW = {"fleet-10k"}
+"""Scenarios too big for the default run (minutes): measured with benchmarks/bench_fleet.py instead."""
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW else p for p in SCENARIOS],
+                         ids=lambda p: p.stem)
 def test_scenario_matches_golden_summary(path: Path, request: pytest.FixtureRequest) -> None:
     """The scenario's deterministic summary is unchanged (SimPy docs' .out files, ns-3 --update-data)."""
     summary = ikesim.run(path).summary

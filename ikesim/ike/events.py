@@ -101,7 +101,10 @@ class Retransmitted(IkeEvent):
     purpose: str
     message_id: int
     attempt: int
-    """1 for the first retransmission."""
+    """1 for the first retransmission (a resend to a peer's new address repeats the last number)."""
+    reason: str = "timeout"
+    """``timeout`` (the retransmission timer), or ``peer_moved``: resent at once to the peer's new
+    address (RFC 7296 §2.23), the schedule unchanged."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,7 +27,8 @@ template per client without validating 1,000 copies again.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+import math
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -44,9 +45,11 @@ from ikesim.scenario.model import (
     Ratio,
     ScenarioModel,
 )
+from ikesim.scenario.network_model import NatModel
 
 __all__ = [
     "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
+    "DelayDist", "RatioDist", "FleetVaryModel", "FleetRebindingModel", "FleetNatModel",
     "DEFAULT_GATEWAY_ADDRESS", "client_names", "client_addresses", "start_times", "expand_fleet",
 ]
 
@@ -67,6 +70,82 @@ class FleetLinkModel(_Strict):
     jitter: Duration = 0.0
     loss: Ratio = 0.0
     mtu: int = Field(default=1500, ge=68, le=65535)
+
+
+class DelayDist(_Strict):
+    """A per-client draw: ``uniform`` in [low, high), ``normal`` (mean, sd; clipped at 0) or ``exponential`` (mean)."""
+
+    dist: Literal["uniform", "normal", "exponential"]
+    low: Duration = 0.0
+    high: Duration = 0.0
+    mean: Duration = 0.0
+    sd: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _params(self) -> DelayDist:
+        if self.dist == "uniform" and self.high < self.low:
+            raise ValueError("uniform needs high >= low")
+        if self.dist in ("normal", "exponential") and self.mean <= 0:
+            raise ValueError(f"{self.dist} needs a mean > 0")
+        return self
+
+    def draw(self, rng: Rng) -> float:
+        """One value (seconds, or a ratio for loss) drawn from *rng*."""
+        if self.dist == "uniform":
+            return rng.uniform(self.low, self.high)
+        if self.dist == "exponential":
+            return -self.mean * math.log(1.0 - rng.random())
+        u1, u2 = rng.random(), rng.random()  # Box-Muller
+        return max(0.0, self.mean + self.sd * math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2 * math.pi * u2))
+
+
+class RatioDist(DelayDist):
+    """A per-client loss ratio draw (values are ratios such as ``1%``)."""
+
+    low: Ratio = 0.0
+    high: Ratio = 0.0
+    mean: Ratio = 0.0
+    sd: Ratio = 0.0
+
+    def draw(self, rng: Rng) -> float:
+        """One ratio, clipped to [0, 1]."""
+        return min(1.0, super().draw(rng))
+
+
+class FleetVaryModel(_Strict):
+    """Link properties drawn once per client (or per NAT) from ``Rng(seed, "fleet-links")``, replacing ``link``'s."""
+
+    delay: DelayDist | None = None
+    jitter: DelayDist | None = None
+    loss: RatioDist | None = None
+
+
+class FleetRebindingModel(_Strict):
+    """Which NATs rebind at random: each with probability ``fraction``, at exponential intervals of mean ``every``."""
+
+    fraction: Ratio = 0.0
+    every: Duration = 21600.0
+
+
+class FleetNatModel(_Strict):
+    """Every client (or every ``share`` clients) behind its own NAT box (``nats:``), one public address each."""
+
+    share: int = Field(default=1, ge=1)
+    public_subnet: str = "100.64.0.0/10"
+    type: Literal["endpoint_independent", "address_dependent", "symmetric"] = "endpoint_independent"
+    idle_timeout: Duration = 120.0
+    access_delay: Duration = 0.001
+    """Delay of the link from a client to its NAT."""
+    rebinding: FleetRebindingModel = Field(default_factory=FleetRebindingModel)
+
+    @field_validator("public_subnet")
+    @classmethod
+    def _subnet(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v)
+        except ValueError as exc:
+            raise ValueError(f"invalid subnet {v!r}: {exc}") from None
+        return v
 
 
 class FleetStartModel(_Strict):
@@ -138,6 +217,8 @@ class FleetModel(_Strict):
     gateway_address: str | None = None
     """Default: the gateway node's first address if it is listed under ``nodes``, else 10.255.255.254."""
     link: FleetLinkModel = Field(default_factory=FleetLinkModel)
+    vary: FleetVaryModel | None = None
+    nat: FleetNatModel | None = None
     start: FleetStartModel = Field(default_factory=FleetStartModel)
     connection: FleetConnectionModel = Field(default_factory=FleetConnectionModel)
 
@@ -153,6 +234,15 @@ class FleetModel(_Strict):
         if clients is not None and count < clients:
             raise ValueError(f"{v} has {count} client addresses, fewer than clients ({clients})")
         return v
+
+    @model_validator(mode="after")
+    def _nats_fit(self) -> FleetModel:
+        if self.nat is not None:
+            nats = -(-self.clients // self.nat.share)
+            _, count = _host_range(ipaddress.ip_network(self.nat.public_subnet))
+            if count < nats:
+                raise ValueError(f"nat.public_subnet {self.nat.public_subnet} has {count} addresses, fewer than the {nats} NATs")
+        return self
 
     @field_validator("gateway")
     @classmethod
@@ -300,9 +390,39 @@ def expand_fleet(m: ScenarioModel, *, seed: int | None = None) -> ScenarioModel:
     connections = dict(m.connections)
     conn = fleet.connection
     template = conn.template(names[0], gw)
+    base = m.seed if seed is None else seed
+    draws = Rng(base, "fleet-links")
+    vary = fleet.vary
+
+    def wan_link(a: str) -> Any:
+        delay, jitter, loss = link.delay, link.jitter, link.loss
+        if vary is not None:
+            delay = vary.delay.draw(draws) if vary.delay is not None else delay
+            jitter = vary.jitter.draw(draws) if vary.jitter is not None else jitter
+            loss = vary.loss.draw(draws) if vary.loss is not None else loss
+        return LinkModel.model_construct(between=(a, gw), delay=delay, jitter=jitter, loss=loss, mtu=link.mtu)
+
+    nat = fleet.nat
+    nats = dict(m.nats)
+    if nat is not None:
+        first_public, _ = _host_range(ipaddress.ip_network(nat.public_subnet))
+        rebinds = Rng(base, "fleet-nat-rebinding")
+        w = len(str(-(-fleet.clients // nat.share)))
     for i, (name, ip, at) in enumerate(zip(names, addrs, starts, strict=True)):
         nodes[name] = NodeModel.model_construct(addresses=[ip], cookie_threshold=None)
-        links.append(LinkModel.model_construct(between=(name, gw), delay=link.delay, jitter=link.jitter, loss=link.loss, mtu=link.mtu))
+        if nat is None:
+            links.append(wan_link(name))
+        else:
+            j = i // nat.share
+            box = f"{fleet.client_prefix}nat{j:0{w}d}"
+            if i % nat.share == 0:
+                rebinding = rebinds.random() < nat.rebinding.fraction
+                nats[box] = NatModel.model_construct(
+                    public=str(first_public + j), inside=[], type=nat.type, idle_timeout=nat.idle_timeout, rebind=[],
+                    rebind_every=nat.rebinding.every if rebinding else None, reboot=[], drop_udp=[])
+                links.append(wan_link(box))
+            nats[box].inside.append(name)
+            links.append(LinkModel.model_construct(between=(name, box), delay=nat.access_delay, jitter=0.0, loss=0.0, mtu=link.mtu))
         ids = IdsModel.model_construct(initiator=conn.ids.initiator.format(i=i, name=name), responder=conn.ids.responder)
         connections[name] = template.model_copy(update={"initiator": name, "responder": gw, "start": at, "ids": ids})
-    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "fleet": None})
+    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "nats": nats, "fleet": None})

@@ -48,6 +48,8 @@ class InvariantChecker:
         self.settle = settle
         self._requests: dict[tuple[bytes, bytes, int, int], int] = {}
         self._reported: set[tuple[str, str]] = set()
+        self._given_up: set[tuple[bytes, bytes]] = set()
+        """IKE SPI pairs one peer removed unilaterally (timeout, DPD): the other may hold them until it notices."""
         self._pending: dict[tuple[str, str], float] = {}
         """(node, connection) -> time of the last change, while a settle check is scheduled."""
         self.checks = 0
@@ -71,6 +73,9 @@ class InvariantChecker:
     def on_events(self, node: Node, events: list[Any]) -> None:
         """A node's daemon reported *events* (one batch, one instant)."""
         removed_ike = {(e.spi_i, e.spi_r): e.reason for e in events if type(e) is ev.IkeSaDeleted}
+        for pair, reason in removed_ike.items():
+            if reason in _UNREACHABLE:
+                self._given_up.add(pair)
         touched: set[str] = set()
         for e in events:
             kind = type(e)
@@ -171,6 +176,8 @@ class InvariantChecker:
                                        or theirs.redundant):
                 return True
             pair = f"{sa.spi_i.hex()}/{sa.spi_r.hex()}"
+            if theirs is None and (sa.spi_i, sa.spi_r) in self._given_up:
+                continue  # the peer gave up on it unilaterally (no answer, RFC 7296 §2.4): DPD on our side will tell
             if theirs is None or theirs.peer_spi != sa.local_spi or theirs.state is not IkeSaState.ESTABLISHED:
                 self._violate(node.name, "sa_mismatch", conn, pair,
                               f"IKE_SA {pair} is established on {node.name} but not on {peer.name}")

@@ -11,19 +11,25 @@ import networkx as nx
 
 from ikesim.errors import ConfigError
 
-__all__ = ["Topology"]
+__all__ = ["Topology", "HUB_DEGREE"]
+
+HUB_DEGREE = 32
+"""Nodes with at least this many links are routed through a cached shortest-path tree rooted at them."""
+_UNKNOWN = object()
 
 
 class Topology:
     """Nodes, links and which node owns which IP address."""
 
-    __slots__ = ("graph", "owners", "_next_hop")
+    __slots__ = ("graph", "owners", "_next_hop", "_trees")
 
     def __init__(self) -> None:
         self.graph: nx.Graph = nx.Graph()
         self.owners: dict[str, str] = {}
         """IP address -> name of the node that owns it."""
         self._next_hop: dict[tuple[str, str], str | None] = {}
+        self._trees: dict[str, dict[str, list[str]]] = {}
+        """root -> shortest-path predecessors from it (for hubs)."""
 
     def add_node(self, name: str, ips: list[str]) -> None:
         """Add node *name* owning *ips*; an address owned twice is a ConfigError."""
@@ -38,18 +44,51 @@ class Topology:
         """Add an undirected edge a-b weighted by its one-way delay."""
         self.graph.add_edge(a, b, delay=delay)
         self._next_hop.clear()
+        self._trees.clear()
 
     def owner(self, ip: str) -> str | None:
         """The node owning *ip*, or None."""
         return self.owners.get(ip)
 
     def next_hop(self, here: str, dst_node: str) -> str | None:
-        """The neighbour of *here* on the shortest (by delay) path to *dst_node*; None if unreachable or here."""
+        """The neighbour of *here* on the shortest (by delay) path to *dst_node*; None if unreachable or here.
+
+        A hub (a gateway with thousands of links) is never searched from per datagram: paths to or from a
+        node of degree >= ``HUB_DEGREE`` come from one shortest-path tree rooted at it, computed once.
+        """
         key = (here, dst_node)
-        if key not in self._next_hop:
-            try:
-                path = nx.shortest_path(self.graph, here, dst_node, weight="delay")
-                self._next_hop[key] = path[1] if len(path) > 1 else None
-            except nx.NetworkXNoPath:
-                self._next_hop[key] = None
-        return self._next_hop[key]
+        hop = self._next_hop.get(key, _UNKNOWN)
+        if hop is not _UNKNOWN:
+            return hop  # type: ignore[return-value]
+        hop = self._route(here, dst_node)
+        self._next_hop[key] = hop
+        return hop
+
+    def _route(self, here: str, dst: str) -> str | None:
+        if here == dst:
+            return None
+        g = self.graph
+        if dst in self._trees or (g.degree(dst) >= HUB_DEGREE and here not in self._trees):
+            pred = self._tree(dst)  # shortest paths from dst: here's predecessor is its next hop toward dst
+            hops = pred.get(here)
+            return hops[0] if hops else None
+        if here in self._trees or g.degree(here) >= HUB_DEGREE:
+            pred = self._tree(here)
+            if dst not in pred:
+                return None
+            node = dst
+            while pred[node] and pred[node][0] != here:
+                node = pred[node][0]
+            return node if pred[node] else None
+        try:
+            path = nx.bidirectional_dijkstra(g, here, dst, weight="delay")[1]
+        except nx.NetworkXNoPath:
+            return None
+        return path[1] if len(path) > 1 else None
+
+    def _tree(self, root: str) -> dict[str, list[str]]:
+        tree = self._trees.get(root)
+        if tree is None:
+            tree, _dist = nx.dijkstra_predecessor_and_distance(self.graph, root, weight="delay")
+            self._trees[root] = tree
+        return tree

@@ -52,3 +52,35 @@ def test_datagrams_cross_an_intermediate_node() -> None:
     assert (r.packets["fate"] == "delivered").all() and (r.packets["fate_at"] != "router").all()
     assert (r.packets["time_delivered"] - r.packets["time_sent"]).tolist() == pytest.approx([0.02] * 4)
     assert "router" not in set(r.events["node"]) and r.summary["nodes"] == ["client", "gw", "router"]
+
+
+def test_hub_trees_give_shortest_paths_like_a_plain_search() -> None:
+    """Routes to and from a hub (degree >= HUB_DEGREE) come from a cached tree; their length equals nx's."""
+    import networkx as nx
+
+    from ikesim.rng import Rng
+    from ikesim.sim.topology import HUB_DEGREE, Topology
+
+    rng = Rng(7, "topology")
+    t = Topology()
+    t.add_node("hub", ["10.0.0.1"])
+    names = [f"n{i}" for i in range(HUB_DEGREE + 20)]
+    for i, n in enumerate(names):
+        t.add_node(n, [f"10.1.{i // 250}.{i % 250 + 1}"])
+        t.add_link(n, "hub", delay=0.001 + rng.uniform(0.0, 0.05))
+    for _ in range(30):  # shortcuts between leaves, some shorter than via the hub
+        a, b = names[rng.below(len(names))], names[rng.below(len(names))]
+        if a != b:
+            t.add_link(a, b, delay=rng.uniform(0.0, 0.03))
+
+    def length(src: str, dst: str) -> float:
+        total, here = 0.0, src
+        while here != dst:
+            nxt = t.next_hop(here, dst)
+            assert nxt is not None
+            total += t.graph[here][nxt]["delay"]
+            here = nxt
+        return total
+
+    for src, dst in [("hub", n) for n in names] + [(n, "hub") for n in names] + [(names[0], n) for n in names[1:]]:
+        assert length(src, dst) == pytest.approx(nx.shortest_path_length(t.graph, src, dst, weight="delay"))
