@@ -259,3 +259,51 @@ def test_modules_import_in_any_order(first: str) -> None:
     """model.py imports fleet.py last and fleet.py builds on model.py: either may be imported first."""
     code = f"import {first}\nfrom ikesim.scenario.load import load_scenario_text\nload_scenario_text({TINY!r})\n"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+NAT_FLEET = """\
+name: natfleet
+seed: 5
+duration: 10min
+nodes:
+  gw: {addresses: [198.51.100.1]}
+fleet:
+  clients: 5
+  client_subnet: 10.0.0.0/24
+  gateway: gw
+  nat: {share: 2, public_subnet: 100.64.0.0/29, idle_timeout: 1min, rebinding: {fraction: 50%, every: 2min}}
+  vary:
+    delay: {dist: uniform, low: 10ms, high: 80ms}
+    loss: {dist: uniform, low: 0, high: 1%}
+  start: {spread: 10s}
+"""
+
+
+def test_fleet_nats_and_per_client_draws() -> None:
+    """nat: groups clients behind generated NATs; vary: draws each NAT's WAN link from the seed, in bounds."""
+    from ikesim.scenario.load import load_scenario_text
+
+    m = expand_fleet(load_scenario_text(NAT_FLEET))
+    assert {n: (x.public, x.inside) for n, x in m.nats.items()} == {
+        "cnat0": ("100.64.0.1", ["c0", "c1"]), "cnat1": ("100.64.0.2", ["c2", "c3"]), "cnat2": ("100.64.0.3", ["c4"])}
+    wan = [link for link in m.links if link.between[1] == "gw"]
+    assert [link.between[0] for link in wan] == ["cnat0", "cnat1", "cnat2"]
+    assert all(0.01 <= link.delay < 0.08 and 0 <= link.loss < 0.01 for link in wan)
+    assert len({link.delay for link in wan}) == 3
+    again = expand_fleet(load_scenario_text(NAT_FLEET))
+    assert [link.delay for link in again.links] == [link.delay for link in m.links]
+    other = expand_fleet(load_scenario_text(NAT_FLEET), seed=6)
+    assert [link.delay for link in other.links] != [link.delay for link in m.links]
+    rebinding = [n for n, x in m.nats.items() if x.rebind_every is not None]
+    assert all(m.nats[n].rebind_every == 120.0 for n in rebinding)
+
+
+def test_fleet_behind_nats_runs_clean() -> None:
+    """Every client behind a (shared) NAT establishes over UDP 4500; rebinds are followed; no violation."""
+    import ikesim
+
+    r = ikesim.run(NAT_FLEET)
+    s = r.summary
+    assert s["sas"]["ike_established"] == 10 and s["invariant_violations"] == 0
+    assert (r.events["event"] == "NatTraversalStarted").sum() == 10
+    assert s["nat"]["mappings_created"] >= 10

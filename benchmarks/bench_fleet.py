@@ -1,0 +1,83 @@
+"""Benchmark: a fleet scenario end to end (a script, not a test).
+
+    python benchmarks/bench_fleet.py scenarios/fleet-10k.yaml [--until 24h] [--json out.json]
+
+Prints the wall time of building the simulation, of running it and of building the Results tables,
+peak memory (max RSS of this process), simulated events per second, and the crypto floor: the run's
+crypto operation counts times per-operation costs measured in this same process
+(``ikesim.calibration``), the time the cryptography alone would take. Then the figures ``ikesim run``
+reports: collisions, rekey latency percentiles, retransmissions, gateway CPU peak and datagram loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+from ikesim.calibration import crypto_floor, measure_op_costs
+from ikesim.metrics.results import Results
+from ikesim.scenario.build import build_simulation
+from ikesim.scenario.durations import parse_duration
+from ikesim.scenario.load import load_scenario
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--until", default=None, help="simulated duration (default: the scenario's)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    model = load_scenario(args.scenario)
+    sim = build_simulation(model, seed=args.seed)
+    build_s = time.perf_counter() - t0
+    until = parse_duration(args.until) if args.until else model.duration
+    steps = 0
+    env = sim.env
+    original_step = env.step
+
+    def counting_step() -> None:
+        nonlocal steps
+        steps += 1
+        original_step()
+
+    env.step = counting_step  # type: ignore[method-assign]
+    t1 = time.perf_counter()
+    env.run(until=until)
+    for box in sim.boxes.values():
+        sweep = getattr(box, "sweep", None)
+        if sweep is not None:
+            sweep(until)
+    run_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    results = Results.from_simulation(sim, duration=until)
+    tables_s = time.perf_counter() - t2
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    s = results.summary
+    floor = crypto_floor(s["crypto_ops"], measure_op_costs())
+    d = s["datagrams"]
+    figures = {
+        "scenario": model.name, "simulated_h": until / 3600, "nodes": len(sim.nodes), "boxes": len(sim.boxes),
+        "build_s": round(build_s, 2), "run_s": round(run_s, 2), "results_tables_s": round(tables_s, 2),
+        "peak_rss_mb": round(peak_mb), "sim_events": steps, "events_per_s": round(steps / run_s),
+        "exchanges": len(results.exchanges), "crypto_floor_s": round(floor, 2),
+        "run_over_floor": round(run_s / floor, 2) if floor else None,
+        "collisions": s["collisions"], "collisions_by_kind": s.get("collisions_by_kind"),
+        "rekeys": s["rekeys"], "rekey_latency": s["rekey_latency"], "retransmissions": s["retransmissions"],
+        "datagrams_sent": d["sent"], "datagrams_lost": d["lost"], "datagrams_by_fate": d.get("by_fate"),
+        "cpu": s.get("cpu"), "nat": s.get("nat"), "invariant_violations": s["invariant_violations"],
+    }
+    for k, v in figures.items():
+        print(f"{k:<20} {v}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
