@@ -62,7 +62,7 @@ class Simulation:
         self.rng = Rng(self.seed, f"run{self.run_number}")
         self.collector = Collector()
         self.topology = Topology()
-        self.graph: nx.Graph = self.topology.graph
+        self.graph: nx.DiGraph = self.topology.graph
         self.nodes: dict[str, Node] = {}
         self._links: dict[tuple[str, str], Link] = {}
         self._next_id = 0

@@ -24,11 +24,12 @@ class Topology:
     __slots__ = ("graph", "owners", "_next_hop", "_trees")
 
     def __init__(self) -> None:
-        self.graph: nx.Graph = nx.Graph()
+        self.graph: nx.DiGraph = nx.DiGraph()
+        """Both directions of every link, each weighted by its routing cost (``delay``): paths may be asymmetric."""
         self.owners: dict[str, str] = {}
         """IP address -> name of the node that owns it."""
         self._next_hop: dict[tuple[str, str], str | None] = {}
-        self._trees: dict[str, dict[str, list[str]]] = {}
+        self._trees: dict[tuple[str, bool], dict[str, list[str]]] = {}
         """root -> shortest-path predecessors from it (for hubs)."""
 
     def add_node(self, name: str, ips: list[str]) -> None:
@@ -40,9 +41,10 @@ class Topology:
             self.owners[ip] = name
         self.graph.add_node(name)
 
-    def add_link(self, a: str, b: str, *, delay: float) -> None:
-        """Add an undirected edge a-b weighted by its one-way delay."""
-        self.graph.add_edge(a, b, delay=delay)
+    def add_link(self, a: str, b: str, *, delay: float, cost: float | None = None, cost_back: float | None = None) -> None:
+        """Add edges a->b and b->a weighted by *cost* and *cost_back* (default: the one-way *delay*)."""
+        self.graph.add_edge(a, b, delay=delay if cost is None else cost)
+        self.graph.add_edge(b, a, delay=delay if cost_back is None else cost_back)
         self._next_hop.clear()
         self._trees.clear()
 
@@ -68,12 +70,12 @@ class Topology:
         if here == dst:
             return None
         g = self.graph
-        if dst in self._trees or (g.degree(dst) >= HUB_DEGREE and here not in self._trees):
-            pred = self._tree(dst)  # shortest paths from dst: here's predecessor is its next hop toward dst
+        if (dst, True) in self._trees or (g.in_degree(dst) >= HUB_DEGREE and (here, False) not in self._trees):
+            pred = self._tree(dst, toward=True)  # paths into dst: here's predecessor is its next hop
             hops = pred.get(here)
             return hops[0] if hops else None
-        if here in self._trees or g.degree(here) >= HUB_DEGREE:
-            pred = self._tree(here)
+        if (here, False) in self._trees or g.out_degree(here) >= HUB_DEGREE:
+            pred = self._tree(here, toward=False)
             if dst not in pred:
                 return None
             node = dst
@@ -86,9 +88,12 @@ class Topology:
             return None
         return path[1] if len(path) > 1 else None
 
-    def _tree(self, root: str) -> dict[str, list[str]]:
-        tree = self._trees.get(root)
+    def _tree(self, root: str, *, toward: bool) -> dict[str, list[str]]:
+        """Shortest-path predecessors from *root* (``toward``: on the reversed graph, i.e. paths into *root*)."""
+        key = (root, toward)
+        tree = self._trees.get(key)
         if tree is None:
-            tree, _dist = nx.dijkstra_predecessor_and_distance(self.graph, root, weight="delay")
-            self._trees[root] = tree
+            g = self.graph.reverse(copy=False) if toward else self.graph
+            tree, _dist = nx.dijkstra_predecessor_and_distance(g, root, weight="delay")
+            self._trees[key] = tree
         return tree

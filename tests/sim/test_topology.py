@@ -84,3 +84,14 @@ def test_hub_trees_give_shortest_paths_like_a_plain_search() -> None:
 
     for src, dst in [("hub", n) for n in names] + [(n, "hub") for n in names] + [(names[0], n) for n in names[1:]]:
         assert length(src, dst) == pytest.approx(nx.shortest_path_length(t.graph, src, dst, weight="delay"))
+
+
+def test_asymmetric_costs_route_each_direction_its_own_way() -> None:
+    """a-b direct is cheap one way only: a->b goes direct, b->a goes round through r."""
+    t = Topology()
+    for n, ip in (("a", "10.0.0.1"), ("b", "10.0.0.2"), ("r", "10.0.0.3")):
+        t.add_node(n, [ip])
+    t.add_link("a", "b", delay=0.01, cost=0.01, cost_back=1.0)
+    t.add_link("a", "r", delay=0.01)
+    t.add_link("r", "b", delay=0.01)
+    assert (t.next_hop("a", "b"), t.next_hop("b", "a"), t.next_hop("r", "a")) == ("b", "r", "a")
