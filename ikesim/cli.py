@@ -126,6 +126,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if all(o.passed for o in outcomes) else 1
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ikesim.plots import write_run_plots, write_sweep_plot
+
+    src = Path(args.results)
+    sweep = src if src.is_file() else src / "sweep.parquet"
+    if args.x is not None or args.y is not None or src.is_file():
+        if args.x is None or args.y is None:
+            raise ConfigError("a sweep table needs --x PARAM and --y FIGURE")
+        if not sweep.is_file():
+            raise ConfigError(f"no sweep table: {sweep} does not exist")
+        out = Path(args.out) if args.out else sweep.parent
+        try:
+            written = [write_sweep_plot(sweep, out / "sweep.png", x=args.x, y=args.y, hue=args.hue)]
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
+    else:
+        if not (src / "sas.parquet").is_file() or not (src / "events.parquet").is_file():
+            raise ConfigError(f"{src} is not a results directory (no sas.parquet and events.parquet); see `ikesim run --out`")
+        written = write_run_plots(src, args.out, max_tunnels=args.tunnels)
+    if not args.quiet:
+        for path in written:
+            print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ikesim`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
@@ -145,12 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--seed", type=int, default=None, help="run every scenario with this seed instead of its own")
     c.add_argument("--out", default=None, metavar="DIR", help="also write each run's results into DIR/<scenario name>")
     c.add_argument("--quiet", action="store_true", help="print only the scenarios that did not pass")
+    g = sub.add_parser("plot", help="draw PNG figures of a results directory, or of a sweep table with --x/--y")
+    g.add_argument("results", metavar="RESULTS", help="results directory (ikesim run --out), or a sweep.parquet file")
+    g.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: next to the input)")
+    g.add_argument("--tunnels", type=int, default=20, metavar="N", help="tunnels drawn on the SA timeline (default 20)")
+    g.add_argument("--x", default=None, metavar="PARAM", help="sweep: the swept parameter on the x axis")
+    g.add_argument("--y", default=None, metavar="FIGURE", help="sweep: the summary column to plot, e.g. collisions")
+    g.add_argument("--hue", default=None, metavar="PARAM", help="sweep: one line per value of this parameter")
+    g.add_argument("--quiet", action="store_true", help="do not list the files written")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "check":
             return _cmd_check(args)
+        if args.command == "plot":
+            return _cmd_plot(args)
     except ConfigError as exc:
         print(f"ikesim: error: {exc}", file=sys.stderr)
         return 2
