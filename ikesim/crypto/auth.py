@@ -30,6 +30,7 @@ __all__ = [
     "sign_auth",
     "verify_auth",
     "make_ca",
+    "make_intermediate",
     "make_end_entity",
     "verify_certificate",
     "cert_request_hash",
@@ -148,6 +149,24 @@ def make_ca(rng: Rng, common_name: str, key_type: str = "ecdsa") -> tuple[Any, x
     return key, _sign_cert(builder, key)
 
 
+def make_intermediate(
+    rng: Rng, issuer_key: Any, issuer_cert: x509.Certificate, common_name: str, key_type: str = "ecdsa"
+) -> tuple[Any, x509.Certificate]:
+    """An intermediate CA certificate issued by *issuer_cert* (a longer chain, RFC 7296 §3.6)."""
+    key = _new_key(rng, key_type)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(issuer_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(1 + rng.below(2**63))
+        .not_valid_before(_NOT_BEFORE)
+        .not_valid_after(_NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    )
+    return key, _sign_cert(builder, issuer_key)
+
+
 def make_end_entity(
     rng: Rng, ca_key: Any, ca_cert: x509.Certificate, identity: str, key_type: str = "ecdsa"
 ) -> tuple[Any, x509.Certificate]:
@@ -167,21 +186,43 @@ def make_end_entity(
     return key, _sign_cert(builder, ca_key)
 
 
-def verify_certificate(cert: x509.Certificate | bytes, trust_anchors: tuple[Any, ...], identity: str) -> Any:
-    """RFC 7296 §2.15: check *cert* chains to a trust anchor and names *identity*; return its key."""
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def verify_certificate(cert: x509.Certificate | bytes, trust_anchors: tuple[Any, ...], identity: str,
+                       intermediates: tuple[x509.Certificate, ...] = ()) -> Any:
+    """RFC 7296 §2.15: check *cert* chains to a trust anchor and names *identity*; return its key.
+
+    *intermediates* are further CERT payloads the peer sent (RFC 7296 §3.6): CA certificates that
+    may link *cert* to a trust anchor.
+    """
     if isinstance(cert, bytes):
         try:
             cert = x509.load_der_x509_certificate(cert)
         except ValueError as exc:
             raise AuthenticationFailed(f"unparsable certificate: {exc}") from None
-    for ca in trust_anchors:
-        if cert.issuer != ca.subject:
-            continue
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        break
+    current = cert
+    for _ in range(len(intermediates) + 1):
+        if any(_issued_by(current, ca) for ca in trust_anchors):
+            break
+        current = next((c for c in intermediates if c is not current and _is_ca(c) and _issued_by(current, c)),
+                       None)  # type: ignore[assignment]
+        if current is None:
+            raise AuthenticationFailed("certificate does not chain to a trusted CA")
     else:
         raise AuthenticationFailed("certificate does not chain to a trusted CA")
     try:

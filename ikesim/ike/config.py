@@ -132,7 +132,8 @@ class Credentials:
 
     For PSK, ``psk`` is the shared secret. For signatures, ``private_key`` is a
     ``cryptography`` private key, ``certificate`` this node's X.509 certificate,
-    ``trust_anchors`` the CA certificates that peer certificates must chain to.
+    ``trust_anchors`` the CA certificates that peer certificates must chain to
+(through the intermediates the peer sends).
     """
 
     method: AuthMethodName = AuthMethodName.PSK
@@ -140,6 +141,9 @@ class Credentials:
     private_key: Any = None
     certificate: Any = None
     trust_anchors: tuple[Any, ...] = ()
+    intermediates: tuple[Any, ...] = ()
+    """CA certificates between ``certificate`` and the peer's trust anchor, sent as further CERT
+    payloads after the end-entity one (RFC 7296 §3.6)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,13 @@ class IkePolicy:
     collision_delete_timeout: float = 30.0
     """The winner of an IKE_SA rekey collision deletes the redundant IKE_SA itself if the peer has not
     after this many seconds (RFC 7296 §2.8.2; strongSwan: 30 s)."""
+    fragmentation: bool = True
+    """Offer IKE fragmentation (RFC 7383 §2.3: N(IKEV2_FRAGMENTATION_SUPPORTED) in IKE_SA_INIT); used
+    on an IKE_SA only if both ends offered it (strongSwan: ``fragmentation = yes``)."""
+    fragment_size: int = 1280
+    """Largest IP datagram, IP and UDP headers (and the non-ESP marker on port 4500) included, that
+    an encrypted IKE message is sent in before it is split into SKF fragments (RFC 7383 §2.5.1;
+    strongSwan ``charon.fragment_size``: 1280)."""
 
 
 @dataclass(frozen=True, slots=True)

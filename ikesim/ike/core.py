@@ -15,6 +15,7 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import Suite
 from ikesim.errors import LocalProtocolError
 from ikesim.ike import events as ev
+from ikesim.ike import fragmentation
 from ikesim.ike.config import DaemonConfig, Lifetime, RetransmitPolicy
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import ConnectionProfile, ts_text
@@ -95,6 +96,11 @@ class IkeCore:
         """Queue one datagram from the SA's local address to its peer."""
         self.outbox.append(Datagram(data, sa.local, sa.peer))
 
+    def send_all(self, sa: IkeSa, datagrams: Sequence[bytes]) -> None:
+        """Queue a message's datagrams (one, or every SKF fragment, RFC 7383 §2.5) to the SA's peer."""
+        for data in datagrams:
+            self.send(sa, data)
+
     def new_ike_spi(self) -> bytes:
         """Draw an unused, non-zero 8-byte IKE SPI (RFC 7296 §2.6)."""
         while True:
@@ -136,10 +142,19 @@ class IkeCore:
         head = self.header(sa, exchange_type, message_id, response)
         return protect_message(head, tuple(inner), sa.protect_out)
 
+    def seal_datagrams(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int, response: bool,
+                       inner: Sequence[Payload]) -> tuple[bytes, ...]:
+        """``seal``, split into SKF fragments when it would exceed ``fragment_size`` (RFC 7383 §2.5)."""
+        head = self.header(sa, exchange_type, message_id, response)
+        return fragmentation.protect(self, sa, head, inner)
+
     # ------------------------------------------------------------------ requests
-    def start_request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str, data: bytes,
-                      message_id: int, now: float, *, work: Work | None = None) -> Exchange:
-        """Send a request and track it for retransmission (RFC 7296 §2.1, §2.3)."""
+    def start_request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,
+                      data: bytes | tuple[bytes, ...], message_id: int, now: float, *,
+                      work: Work | None = None) -> Exchange:
+        """Send a request (one datagram or its fragments) and track it for retransmission (RFC 7296 §2.1, §2.3)."""
+        if isinstance(data, bytes):
+            data = (data,)
         policy = sa.profile.connection.ike.retransmit
         waits = self.timeouts(policy)
         ex = Exchange(exchange_type, purpose, message_id, data, waits, now + waits[0], work=work)
@@ -148,7 +163,7 @@ class IkeCore:
         self.emit(ev.ExchangeStarted(**sa.ids(), exchange=exchange_type.name, purpose=purpose,
                                      message_id=message_id, peer=sa.peer,
                                      reason=_reason(work)))
-        self.send(sa, data)
+        self.send_all(sa, data)
         return ex
 
     def request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,
@@ -156,7 +171,7 @@ class IkeCore:
         """Encrypt and send the next request on *sa* with the next message ID (RFC 7296 §2.3)."""
         mid = sa.next_message_id
         sa.next_message_id += 1
-        data = self.seal(sa, exchange_type, mid, False, inner)
+        data = self.seal_datagrams(sa, exchange_type, mid, False, inner)
         return self.start_request(sa, exchange_type, purpose, data, mid, now, work=work)
 
     def complete(self, sa: IkeSa, ex: Exchange, outcome: str) -> None:
@@ -193,10 +208,10 @@ class IkeCore:
     def respond(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int,
                 inner: Sequence[Payload]) -> None:
         """Send and cache the response to the peer's request (RFC 7296 §2.1)."""
-        data = self.seal(sa, exchange_type, message_id, True, inner)
+        data = self.seal_datagrams(sa, exchange_type, message_id, True, inner)
         sa.last_response = data
         sa.peer_message_id = message_id + 1
-        self.send(sa, data)
+        self.send_all(sa, data)
 
     # ------------------------------------------------------------------ lifetimes
     def _deadlines(self, lifetime: Lifetime, now: float) -> tuple[float | None, float | None]:

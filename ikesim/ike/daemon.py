@@ -21,7 +21,7 @@ from ikesim.errors import (
     PeerError,
     UnsupportedCriticalPayload,
 )
-from ikesim.ike import create_child_sa, ike_auth, ike_rekey, ike_sa_init, informational
+from ikesim.ike import create_child_sa, fragmentation, ike_auth, ike_rekey, ike_sa_init, informational
 from ikesim.ike import events as ev
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
@@ -113,10 +113,14 @@ class IkeDaemon(IkeCore):
             return False
         assert sa.protect_in is not None
         try:
-            unprotect_message(data, sa.protect_in)
+            if fragmentation.is_fragment(msg):
+                if not fragmentation.first_fragment_verifies(msg, data, sa.protect_in):
+                    return True  # RFC 7383 §2.6.1: only fragment 1 triggers the cached response
+            else:
+                unprotect_message(data, sa.protect_in)
         except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
             return False
-        self.send(sa, sa.last_response)
+        self.send_all(sa, sa.last_response)
         return True
 
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
@@ -159,7 +163,13 @@ class IkeDaemon(IkeCore):
             self._drop(msg, src, dst, f"unexpected message ID {msg.message_id}", sa)
             return
         try:
-            full = unprotect_message(data, sa.protect_in)
+            if fragmentation.is_fragment(msg):  # RFC 7383 §2.6: collect, then process as one message
+                reassembled = fragmentation.receive(self, sa, msg, data, now, retransmit=retransmit)
+                if reassembled is None:
+                    return
+                full = reassembled
+            else:
+                full = unprotect_message(data, sa.protect_in)
         except IntegrityCheckFailed:
             self._drop(msg, src, dst, "integrity check failed", sa)
             return
@@ -176,7 +186,7 @@ class IkeDaemon(IkeCore):
         self.arm_dpd(sa)
         follow_peer(self, sa, src, dst, retransmit=retransmit)
         if retransmit:
-            self.send(sa, sa.last_response)  # RFC 7296 §2.1: the cached response, unchanged
+            self.send_all(sa, sa.last_response)  # RFC 7296 §2.1: the cached response (all fragments), unchanged
             return
         critical = next((p for p in full.payloads
                          if isinstance(p, UnknownPayload) and p.critical), None)
@@ -277,7 +287,7 @@ class IkeDaemon(IkeCore):
             return
         if ex.retransmit_due():
             ex.advance()
-            self.send(sa, ex.request)  # RFC 7296 §2.1: the same bytes
+            self.send_all(sa, ex.request)  # RFC 7296 §2.1: the same bytes (RFC 7383 §2.5: every fragment)
             self.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                        message_id=ex.message_id, attempt=ex.attempts))
             self.timers.arm(("rtx", spi), ex.deadline)

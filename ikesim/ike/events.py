@@ -24,6 +24,8 @@ __all__ = [
     "ExchangeCompleted",
     "Retransmitted",
     "MessageDropped",
+    "MessageFragmented",
+    "MessageReassembled",
     "IkeSaInitRetried",
     "IkeSaEstablished",
     "IkeSaDeleted",
@@ -116,6 +118,29 @@ class MessageDropped(IkeEvent):
     dst: Address
     exchange: str = ""
     message_id: int = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageFragmented(IkeEvent):
+    """An encrypted message too large for ``fragment_size`` was sent as SKF fragments (RFC 7383 §2.5)."""
+
+    exchange: str
+    message_id: int
+    fragments: int
+    """Total Fragments."""
+    response: bool = False
+    length: int = 0
+    """Bytes the message would have had unfragmented."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReassembled(IkeEvent):
+    """Every SKF fragment of a message arrived and verified; it is processed as one message (RFC 7383 §2.6)."""
+
+    exchange: str
+    message_id: int
+    fragments: int
+    response: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

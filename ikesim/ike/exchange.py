@@ -1,7 +1,7 @@
 """Exchanges in flight and queued work: request bytes, retransmit deadlines (RFC 7296 §2.1–§2.3).
 
 An ``Exchange`` is one request this node sent and awaits the answer to. It
-owns the exact request bytes, re-sent unchanged on every retransmission
+owns the exact request datagrams (all SKF fragments if fragmented), re-sent unchanged on every retransmission
 (§2.1), and the schedule of waits. ``Work`` is a request waiting for the
 window (size 1, §2.3) to open; the request is built only when it starts, so
 nonces and KE values are drawn when the message is actually sent.
@@ -52,7 +52,8 @@ class Exchange:
     exchange_type: ExchangeType
     purpose: str
     message_id: int
-    request: bytes
+    request: tuple[bytes, ...]
+    """The request's datagrams: one message, or all its SKF fragments (RFC 7383 §2.5)."""
     timeouts: tuple[float, ...]
     """Waits after each transmission: retransmissions, then the give-up wait."""
     deadline: float

@@ -54,9 +54,9 @@ def _auth_payloads(core: IkeCore, sa: IkeSa, id_payload: IdPayload, *, as_initia
         return [AuthPayload(AuthMethod.SHARED_KEY_MIC,
                             psk_auth(suite.prf_id, creds.psk, octets, core.meter))]
     method, data = sign_auth(creds.private_key, octets, core.meter)
-    cert = CertPayload(CertEncoding.X509_CERTIFICATE_SIGNATURE,
-                       creds.certificate.public_bytes(Encoding.DER))
-    return [cert, AuthPayload(method, data)]
+    certs = [CertPayload(CertEncoding.X509_CERTIFICATE_SIGNATURE, c.public_bytes(Encoding.DER))
+             for c in (creds.certificate, *creds.intermediates)]  # RFC 7296 §3.6: end entity first
+    return [*certs, AuthPayload(method, data)]
 
 
 def _verify_peer(core: IkeCore, sa: IkeSa, msg: Message, id_payload: IdPayload | None, *,
@@ -85,15 +85,15 @@ def _verify_peer(core: IkeCore, sa: IkeSa, msg: Message, id_payload: IdPayload |
         if not hmac.compare_digest(expected, auth.data):
             return "PSK AUTH mismatch"
     else:
-        cert_payload = msg.get(CertPayload)
-        if cert_payload is None:
+        cert_payloads = msg.get_all(CertPayload)
+        if not cert_payloads:
             return "no certificate"
         try:
-            cert = x509.load_der_x509_certificate(cert_payload.data)
+            cert, *intermediates = [x509.load_der_x509_certificate(c.data) for c in cert_payloads]
         except ValueError:
             return "unparsable certificate"
         try:
-            public_key = verify_certificate(cert, creds.trust_anchors, peer_id)
+            public_key = verify_certificate(cert, creds.trust_anchors, peer_id, tuple(intermediates))
         except AuthenticationFailed as exc:
             return f"certificate: {exc}"
         if not verify_auth(auth.method, auth.data, octets, public_key, core.meter):

@@ -13,6 +13,7 @@ from ikesim.crypto.sk import make_sk_protectors
 from ikesim.crypto.suites import Suite, select_proposal
 from ikesim.errors import CryptoError, PeerError
 from ikesim.ike import events as ev
+from ikesim.ike import fragmentation
 from ikesim.ike.config import AuthMethodName
 from ikesim.ike.exchange import Exchange
 from ikesim.ike.natt import float_to_natt
@@ -106,6 +107,8 @@ def send_request(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         NoncePayload(sa.nonce_i),
         *_natd(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core),
     ]  # RFC 7296 §1.2: the initiator's CERTREQ goes in IKE_AUTH, not here
+    if sa.profile.connection.ike.fragmentation:
+        payloads.append(fragmentation.supported_notify())  # RFC 7383 §2.3
 
     msg = Message(sa.spi_i, ZERO_SPI, ExchangeType.IKE_SA_INIT, HeaderFlag.INITIATOR, 0,
                   tuple(payloads))
@@ -200,15 +203,17 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
     sa.init_request = data
     sa.peer_message_id = 1
     _detect_nat(core, sa, msg, src, dst)
+    sa.fragmentation = profile.connection.ike.fragmentation and fragmentation.offered(msg)  # RFC 7383 §2.3
     reply = Message(sa.spi_i, sa.spi_r, ExchangeType.IKE_SA_INIT, HeaderFlag.RESPONSE, 0, (
         SaPayload((suite.to_wire(proposal.number, ProtocolId.IKE, b""),)),
         KePayload(my_ke.group, my_ke.public_bytes),
         NoncePayload(sa.nonce_r),
         *_natd(sa.spi_i, sa.spi_r, dst, src, core),
+        *([fragmentation.supported_notify()] if sa.fragmentation else []),
         *certreq_payloads(profile),
     ))
     sa.init_response = serialize_message(reply)
-    sa.last_response = sa.init_response
+    sa.last_response = (sa.init_response,)
     core.sas[sa.spi_r] = sa
     core.responder_index[key] = sa.spi_r
     sa.half_open_key = key
@@ -297,6 +302,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
     sa.nonce_r = nonce.data
     sa.suite = suite
     sa.init_response = data
+    sa.fragmentation = sa.profile.connection.ike.fragmentation and fragmentation.offered(msg)  # RFC 7383 §2.3
     _derive(core, sa, shared)
     sa.ke = None
     core.complete(sa, ex, "ok")

@@ -63,6 +63,6 @@ def follow_peer(core: IkeCore, sa: IkeSa, src: Address, dst: Address, *, retrans
     ex = sa.active
     if ex is not None and not ex.fire_and_forget:
         # Our request in flight went to the old address: send it again now rather than at the next timeout.
-        core.send(sa, ex.request)
+        core.send_all(sa, ex.request)
         core.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                    message_id=ex.message_id, attempt=ex.attempts, reason="peer_moved"))

@@ -106,8 +106,13 @@ class IkeSa:
     """Message ID of our next request (RFC 7296 §2.3)."""
     peer_message_id: int = 0
     """Message ID we expect on the peer's next request."""
-    last_response: bytes = b""
-    """Cached bytes of our response to the peer's request ``peer_message_id - 1`` (§2.1)."""
+    last_response: tuple[bytes, ...] = ()
+    """Cached datagrams of our response to the peer's request ``peer_message_id - 1`` (§2.1): one
+    message, or all its SKF fragments (RFC 7383 §2.5)."""
+    fragmentation: bool = False
+    """Both ends sent N(IKEV2_FRAGMENTATION_SUPPORTED) in IKE_SA_INIT (RFC 7383 §2.3)."""
+    reassembly: dict[bool, Any] = field(default_factory=dict)
+    """SKF fragments being collected, by ``is_response`` (``ikesim.ike.fragmentation``, RFC 7383 §2.6)."""
     active: Exchange | None = None
     """Our request in flight (window size 1, RFC 7296 §2.3)."""
     queue: deque[Work] = field(default_factory=deque)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ikesim.crypto.auth import make_ca, make_end_entity
+from ikesim.crypto.auth import make_ca, make_end_entity, make_intermediate
 from ikesim.errors import ConfigError
 from ikesim.ike.config import (
     AuthMethodName,
@@ -64,8 +64,14 @@ def _credentials(name: str, c: ConnectionModel, rng: Rng) -> tuple[Credentials, 
     ca_key, ca_cert = make_ca(pki.child("ca"), f"ikesim CA {name}", c.auth.method)
     out = []
     for side, ident in (("initiator", c.ids.initiator), ("responder", c.ids.responder)):
-        key, cert = make_end_entity(pki.child(side), ca_key, ca_cert, ident, c.auth.method)
-        out.append(Credentials(method=method, private_key=key, certificate=cert, trust_anchors=(ca_cert,)))
+        issuer_key, issuer_cert, intermediates = ca_key, ca_cert, []
+        for level in range(1, c.auth.chain):  # CA -> intermediate 1 -> ... -> end entity
+            issuer_key, issuer_cert = make_intermediate(pki.child(side, f"int{level}"), issuer_key, issuer_cert,
+                                                        f"ikesim {side} intermediate CA {level} {name}", c.auth.method)
+            intermediates.insert(0, issuer_cert)
+        key, cert = make_end_entity(pki.child(side), issuer_key, issuer_cert, ident, c.auth.method)
+        out.append(Credentials(method=method, private_key=key, certificate=cert, trust_anchors=(ca_cert,),
+                               intermediates=tuple(intermediates)))
     return out[0], out[1]
 
 
@@ -94,7 +100,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                 credentials=cred,
                 ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_ike_lifetime(c.ike, side),
                               retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay,
-                              nat_keepalive=c.ike.nat_keepalive),
+                              nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
+                              fragment_size=c.ike.fragment_size),
                 children=tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items()),
             ))
     return [

@@ -100,6 +100,10 @@ class IkeModel(_LifetimeFields):
     dpd_delay: Duration = 0.0
     nat_keepalive: Duration = 20.0
     """Seconds between NAT keepalives while behind a NAT (RFC 3948 §2.3; 0 = none)."""
+    fragmentation: bool = True
+    """Offer IKE fragmentation (RFC 7383); used only if both ends offer it."""
+    fragment_size: int = Field(default=1280, ge=256, le=65535)
+    """Largest IP datagram of an encrypted IKE message before it is split into SKF fragments (strongSwan: 1280)."""
 
     @field_validator("proposals", mode="before")
     @classmethod
@@ -150,6 +154,9 @@ class AuthModel(_Strict):
 
     method: Literal["psk", "ecdsa", "ed25519"] = "psk"
     psk: str | None = None
+    chain: int = Field(default=1, ge=1, le=8)
+    """Certificates each end sends: 1 = an end entity issued by the CA; n = the end entity and n - 1
+    intermediate CAs (CA -> intermediates -> end entity), all as CERT payloads (RFC 7296 §3.6)."""
 
     @model_validator(mode="after")
     def _psk_needed(self) -> AuthModel:

@@ -25,7 +25,7 @@ from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.metrics.recorder import InvariantViolated
 from ikesim.types import Datagram
 from ikesim.wire.codec import peek_header
-from ikesim.wire.iana import ExchangeType
+from ikesim.wire.iana import ExchangeType, PayloadType
 
 if TYPE_CHECKING:
     from ikesim.sim.node import Node
@@ -46,7 +46,7 @@ class InvariantChecker:
     def __init__(self, sim: Simulation, *, settle: float = 10.0) -> None:
         self.sim = sim
         self.settle = settle
-        self._requests: dict[tuple[bytes, bytes, int, int], int] = {}
+        self._requests: dict[tuple[bytes, bytes, int, int, int], int] = {}
         self._reported: set[tuple[str, str]] = set()
         self._given_up: set[tuple[bytes, bytes]] = set()
         """IKE SPI pairs one peer removed unilaterally (timeout, DPD): the other may hold them until it notices."""
@@ -63,7 +63,9 @@ class InvariantChecker:
             return
         if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT:
             return  # responses; IKE_SA_INIT is resent changed after COOKIE / INVALID_KE (§2.6, §1.2)
-        key = (spi_i, spi_r, flags & 0x08, mid)
+        # RFC 7383 §2.5: SKF fragments of one request are told apart by their Fragment Number.
+        fragment = int.from_bytes(d.data[32:34], "big") if d.data[16] == PayloadType.SKF else 0
+        key = (spi_i, spi_r, flags & 0x08, mid, fragment)
         digest = hash(d.data)
         seen = self._requests.setdefault(key, digest)
         if seen != digest:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ikesim.wire.buffer import Reader, Writer
 from ikesim.wire.codec import (
+    open_fragment,
     parse_message,
     parse_payloads,
     peek_header,
+    protect_fragment,
     protect_message,
+    reassembled_message,
     serialize_message,
     serialize_payloads,
     unprotect_message,
@@ -74,6 +77,9 @@ __all__ = [
     "serialize_payloads",
     "protect_message",
     "unprotect_message",
+    "protect_fragment",
+    "open_fragment",
+    "reassembled_message",
     "peek_header",
     # message (ikesim.wire.message)
     "Message",

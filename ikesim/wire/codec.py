@@ -33,11 +33,15 @@ __all__ = [
     "serialize_payloads",
     "protect_message",
     "unprotect_message",
+    "protect_fragment",
+    "open_fragment",
+    "reassembled_message",
     "peek_header",
 ]
 
 _HEADER = struct.Struct(">8s8sBBBBII")  # §3.1: SPIs, Next Payload, version, exchange, flags, message ID, length
 _GENERIC = struct.Struct(">BBH")  # §3.2: Next Payload, C + RESERVED, Payload Length
+_FRAGMENT_NUMBERS = struct.Struct(">HH")  # RFC 7383 §2.5: Fragment Number, Total Fragments
 _CRITICAL = 0x80
 _FLAG_MASK = 0x38  # I, V, R: the only defined header flags (§3.1)
 _SK_TYPES = frozenset((int(PayloadType.SK), int(PayloadType.SKF)))
@@ -224,4 +228,58 @@ def unprotect_message(data: bytes, protector: Protector, *, outer: Message | Non
     return Message(
         msg.spi_i, msg.spi_r, msg.exchange_type, msg.flags, msg.message_id,
         msg.payloads[:-1] + tuple(inner), msg.major_version, msg.minor_version, True,
+    )
+
+
+# --- fragments (RFC 7383) ------------------------------------------------------------------------
+
+
+def protect_fragment(msg: Message, first_payload: int, number: int, total: int, chunk: bytes,
+                     protector: Protector) -> bytes:
+    """RFC 7383 §2.5: one SKF fragment of *msg* carrying *chunk* of the inner payload chain.
+
+    Fragment 1's Next Payload is *first_payload* (the first inner payload), the others' is 0. The
+    whole SKF header, Fragment Number and Total Fragments included, is authenticated (``aad``).
+    """
+    if not 1 <= number <= total <= 0xFFFF:
+        raise ValueError(f"fragment {number} of {total}")
+    sealed_length = protector.sealed_length(len(chunk))
+    length = 4 + _FRAGMENT_NUMBERS.size + sealed_length
+    if length > 0xFFFF:
+        raise ValueError(f"SKF payload of {length} bytes exceeds its 16-bit length field")
+    nxt = first_payload if number == 1 else PayloadType.NONE
+    aad = (_pack_header(msg, PayloadType.SKF, IKE_HEADER_LENGTH + length) + _GENERIC.pack(nxt, 0, length)
+           + _FRAGMENT_NUMBERS.pack(number, total))
+    sealed = protector.seal(aad, chunk)
+    if len(sealed) != sealed_length:
+        raise ValueError(f"protector sealed {len(sealed)} bytes, announced {sealed_length}")
+    return aad + sealed
+
+
+def open_fragment(data: bytes, protector: Protector, *, outer: Message | None = None) -> tuple[SkfPayload, bytes]:
+    """RFC 7383 §2.6: verify and decrypt one SKF fragment; return the payload and its plaintext chunk.
+
+    ``MalformedMessage`` if *data* is not an SKF message; ``IntegrityCheckFailed`` propagates.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    msg = parse_message(data) if outer is None else outer
+    skf = msg.payloads[-1] if msg.payloads else None
+    if type(skf) is not SkfPayload:
+        raise MalformedMessage("message has no SKF payload")
+    plaintext = protector.open(data[: len(data) - len(skf.data)], skf.data)
+    return skf, plaintext if type(plaintext) is bytes else bytes(plaintext)
+
+
+def reassembled_message(outer: Message, first_payload: int, plaintext: bytes) -> Message:
+    """RFC 7383 §2.6: the message whose inner payload chain is the fragments' plaintexts joined in order."""
+    try:
+        inner = _parse_chain(plaintext, first_payload, 0, len(plaintext))
+    except MalformedMessage as exc:
+        raise MalformedMessage(f"inside SKF fragments: {exc}") from exc
+    if inner and type(inner[-1]) in _SK_CLASSES:
+        raise MalformedMessage("SK payload nested inside SKF fragments")
+    return Message(
+        outer.spi_i, outer.spi_r, outer.exchange_type, outer.flags, outer.message_id,
+        outer.payloads[:-1] + tuple(inner), outer.major_version, outer.minor_version, True,
     )
