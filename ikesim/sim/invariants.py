@@ -48,6 +48,8 @@ class InvariantChecker:
         self.settle = settle
         self._requests: dict[tuple[bytes, bytes, int, int, int], int] = {}
         self._reported: set[tuple[str, str]] = set()
+        self._ike_index: dict[tuple[str, str], set[bytes]] = {}
+        """(node, connection) -> SPIs of its established IKE_SAs (so a gateway's 10,000 SAs are not scanned per check)."""
         self._given_up: set[tuple[bytes, bytes]] = set()
         """IKE SPI pairs one peer removed unilaterally (timeout, DPD): the other may hold them until it notices."""
         self._pending: dict[tuple[str, str], float] = {}
@@ -75,6 +77,16 @@ class InvariantChecker:
     def on_events(self, node: Node, events: list[Any]) -> None:
         """A node's daemon reported *events* (one batch, one instant)."""
         removed_ike = {(e.spi_i, e.spi_r): e.reason for e in events if type(e) is ev.IkeSaDeleted}
+        index = self._ike_index
+        for e in events:
+            kind = type(e)
+            if kind is ev.IkeSaEstablished:
+                index.setdefault((node.name, e.connection), set()).update((e.spi_i, e.spi_r))
+            elif kind is ev.IkeSaDeleted:
+                spis = index.get((node.name, e.connection))
+                if spis is not None:
+                    spis.discard(e.spi_i)
+                    spis.discard(e.spi_r)
         for pair, reason in removed_ike.items():
             if reason in _UNREACHABLE:
                 self._given_up.add(pair)
@@ -165,8 +177,9 @@ class InvariantChecker:
         self.checks += 1
         d = node.daemon
         outbound: dict[str, list[bytes]] = {}
-        for spi, sa in list(d.sas.items()):
-            if sa.local_spi != spi or sa.name != conn:
+        for spi in sorted(self._ike_index.get((node.name, conn), ())):
+            sa = d.sas.get(spi)
+            if sa is None or sa.local_spi != spi or sa.name != conn:
                 continue
             if sa.active is not None or sa.queue or sa.collision is not None or sa.redundant:
                 return True  # an exchange in flight, or a redundant IKE_SA awaiting its Delete (§2.8.2)
