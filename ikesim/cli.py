@@ -58,10 +58,12 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
     for k, v in (("retransmissions", summary["retransmissions"]), ("collisions", summary["collisions"]),
                  ("messages dropped (malformed/ICV/unknown)", summary["messages_dropped"]),
                  ("datagrams sent", d["sent"]), ("datagrams delivered", d["delivered"]), ("datagrams lost", d["lost"]),
-                 ("datagrams over MTU", d["mtu_exceeded"]), ("IKE_SAs established", summary["sas"]["ike_established"]),
+                 ("IKE_SAs established", summary["sas"]["ike_established"]),
                  ("CHILD_SAs installed", summary["sas"]["child_installed"]), ("auth failures", summary["auth_failures"])):
         o.add_row(k, str(v))
-    for fate in ("nat_no_mapping", "firewall"):
+    if d.get("fragmented"):
+        o.add_row("datagrams IP-fragmented", str(d["fragmented"]))
+    for fate in ("fragment_lost", "fragments_dropped", "queue_overflow", "link_down", "nat_no_mapping", "firewall"):
         if d.get("by_fate", {}).get(fate):
             o.add_row(f"datagrams dropped: {fate}", str(d["by_fate"][fate]))
     if d.get("dropped_by_fault") or d.get("held_by_fault"):

@@ -80,5 +80,5 @@ class Collector:
         self.datagrams.append((dgram_id, now, node, src, dst, data))
 
     def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
-        """Record what became of a datagram: delivered, lost, mtu_exceeded, no_route, dropped_by_fault, held."""
+        """Record what became of a datagram: delivered, or why not (lost, fragment_lost, firewall, ...; see the summary)."""
         self.fates[dgram_id] = (fate, now, where)

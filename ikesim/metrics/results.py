@@ -77,7 +77,7 @@ class Results:
         datagrams: list[tuple[int, float, str, Address, Address, bytes]],
         fates: dict[int, tuple[str, float, str]],
         owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
-        keepalives: int = 0,
+        keepalives: int = 0, fragmented: int = 0,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
@@ -87,6 +87,7 @@ class Results:
         self._nodes = sorted(nodes if nodes is not None else set(owners.values()))
         self._crypto_ops = crypto_ops
         self._keepalives = keepalives
+        self._fragmented = fragmented
         self.events = self._events_table()
         self.exchanges = self._exchanges_table()
         self.sas = self._sas_table()
@@ -111,6 +112,7 @@ class Results:
             raw_events=sim.collector.events, datagrams=sim.collector.datagrams,
             fates=sim.collector.fates, owners=dict(sim.topology.owners), nodes=list(sim.nodes), crypto_ops=dict(sorted(ops.items())),
             keepalives=sum(k.count(duration) for k in sim.keepalives.values()),
+            fragmented=len(set().union(*(link.fragmented for link in sim._links.values()))),
         )
 
     # --- tables -----------------------------------------------------------------------
@@ -395,7 +397,9 @@ class Results:
             "messages_dropped": names.count("MessageDropped"),
             "datagrams": {
                 "sent": sent, "delivered": fates.count("delivered"), "lost": fates.count("lost"),
-                "mtu_exceeded": fates.count("mtu_exceeded"), "no_route": fates.count("no_route"),
+                "fragment_lost": fates.count("fragment_lost"), "fragments_dropped": fates.count("fragments_dropped"),
+                "queue_overflow": fates.count("queue_overflow"), "link_down": fates.count("link_down"),
+                "fragmented": self._fragmented, "no_route": fates.count("no_route"),
                 "dropped_by_fault": fates.count("dropped_by_fault"), "held_by_fault": fates.count("held"),
                 "in_flight": sent - len(fates),
                 "by_fate": {f: fates.count(f) for f in sorted(set(fates))},

@@ -1,25 +1,48 @@
-"""One direction of a network link: delay, jitter, Bernoulli loss, MTU.
+"""One direction of a network link: delay, jitter, bandwidth and queue, loss, duplication, outages, MTU.
 
 Delivery is a single scheduled SimPy timeout whose callback hands the
 datagram to the next hop (STYLE.md rule 14): no process and no queue per
-packet. Jitter is uniform in [-jitter, +jitter] around the delay, clipped at
-0; it can reorder datagrams that are sent closer together than the jitter.
+packet. The transmitter is modelled analytically: ``_free_at`` is when it
+finishes the last admitted datagram, and a deque holds the datagrams still
+waiting behind it (for the tail-drop limit).
+
+What ``put`` does to a datagram, in order (each step records a fate and stops, or goes on):
+
+1. ``down`` periods ``[from, until)``: everything sent in one is dropped (``link_down``).
+2. ``duplicate``: with this probability a copy (a new datagram, counted as sent) follows it.
+3. MTU: a datagram whose IP size exceeds the MTU is IPv4-fragmented (``fragment_count``);
+   with ``drop_fragments`` (a black hole for fragments) it is dropped (``fragments_dropped``).
+4. bandwidth: serialization takes wire bytes * 8 / bandwidth after the transmitter is free; a
+   datagram that would wait behind more than ``queue`` packets (or bytes) is dropped (``queue_overflow``).
+5. loss: the loss model is applied once per fragment; any loss loses the datagram
+   (``lost``, or ``fragment_lost`` when it was fragmented).
+6. delay: end of serialization + a draw of the delay distribution + uniform jitter in
+   [-jitter, +jitter], clipped at 0; with ``reorder=False`` never before the previous arrival.
+
+Every probability of 0 (or 1) and a fixed delay draw nothing from the link's stream, so a plain
+link draws exactly as before: one loss draw (if loss > 0), then one jitter draw (if jitter > 0).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
 
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
+from ikesim.sim.linkmodels import Delay, LossModel, as_delay, as_loss, fragment_count, parse_bandwidth, parse_queue
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Collector
 
-__all__ = ["Link", "ip_udp_size"]
+__all__ = ["Link", "ip_udp_size", "IPV4_HEADER", "IPV4_UDP_OVERHEAD"]
+
+IPV4_HEADER = 20
+"""IPv4 header bytes (no options): repeated in every fragment."""
 
 IPV4_UDP_OVERHEAD = 28
 """IPv4 header (20) + UDP header (8) bytes."""
@@ -32,9 +55,11 @@ def ip_udp_size(d: SimDatagram) -> int:
 
 
 class Link:
-    """A unidirectional link from node *a* to node *b*."""
+    """A unidirectional link from node *a* to node *b* (``ikesim.sim.linkmodels`` for delay and loss models)."""
 
-    __slots__ = ("env", "a", "b", "delay", "jitter", "loss", "mtu", "_rng", "_deliver", "_collector")
+    __slots__ = ("env", "a", "b", "delay", "jitter", "loss", "mtu", "reorder", "bandwidth", "queue", "duplicate",
+                 "down", "drop_fragments", "fragmented", "_where", "_rng", "_deliver", "_collector", "_copy",
+                 "_channel", "_free_at", "_waiting", "_q_packets", "_q_bytes", "_last_arrival")
 
     def __init__(
         self,
@@ -42,33 +67,115 @@ class Link:
         a: str,
         b: str,
         *,
-        delay: float,
-        jitter: float,
-        loss: float,
-        mtu: int,
+        delay: float | Delay = 0.0,
+        jitter: float = 0.0,
+        loss: float | LossModel = 0.0,
+        mtu: int = 1500,
         rng: Rng,
         deliver: Callable[[str, SimDatagram], None],
         collector: Collector,
+        reorder: bool = True,
+        bandwidth: float | str | None = None,
+        queue: int | str | tuple[int, str] | None = None,
+        duplicate: float = 0.0,
+        down: Sequence[tuple[float, float]] = (),
+        drop_fragments: bool = False,
+        copy: Callable[[str, SimDatagram], SimDatagram] | None = None,
     ) -> None:
-        if delay < 0 or jitter < 0 or not 0 <= loss <= 1 or mtu < 68:
-            raise ValueError(f"invalid link {a}->{b}: delay={delay} jitter={jitter} loss={loss} mtu={mtu}")
-        self.env, self.a, self.b = env, a, b
-        self.delay, self.jitter, self.loss, self.mtu = delay, jitter, loss, mtu
+        where = f"{a}->{b}"
+        if not jitter >= 0 or mtu < 68 or not 0 <= duplicate <= 1:
+            raise ValueError(f"invalid link {where}: jitter={jitter} mtu={mtu} duplicate={duplicate}")
+        self.env, self.a, self.b, self._where = env, a, b, where
+        self.delay: Delay = as_delay(delay)
+        self.loss: LossModel = as_loss(loss)
+        self.jitter, self.mtu, self.reorder, self.duplicate = float(jitter), int(mtu), bool(reorder), float(duplicate)
+        self.bandwidth: float | None = None if bandwidth is None else parse_bandwidth(bandwidth)
+        self.queue: tuple[int, str] | None = None if queue is None else parse_queue(queue)
+        if self.queue is not None and self.bandwidth is None:
+            raise ValueError(f"invalid link {where}: a queue limit needs a bandwidth")
+        self.down = tuple(sorted((float(f), float(u)) for f, u in down))
+        for f, u in self.down:
+            if not 0 <= f <= u:
+                raise ValueError(f"invalid link {where}: down period from {f} until {u}")
+        if self.duplicate > 0 and copy is None:
+            raise ValueError(f"invalid link {where}: duplication needs a copy function")
+        self.drop_fragments = bool(drop_fragments)
+        self.fragmented: set[int] = set()
+        """Ids of the datagrams this direction sent as more than one IP fragment."""
         self._rng = rng
         self._deliver = deliver
         self._collector = collector
+        self._copy = copy
+        self._channel = self.loss.process()
+        self._free_at = 0.0
+        self._waiting: deque[tuple[float, int, int]] = deque()
+        self._q_packets = 0
+        self._q_bytes = 0
+        self._last_arrival = 0.0
 
     def put(self, d: SimDatagram) -> None:
         """Carry *d* to node *b*: drop it (recording why) or schedule its arrival."""
-        if ip_udp_size(d) > self.mtu:
-            self._collector.record_fate(d.id, "mtu_exceeded", self.env.now, f"{self.a}->{self.b}")
+        now = self.env.now
+        if self.down and any(f <= now < u for f, u in self.down):
+            self._collector.record_fate(d.id, "link_down", now, self._where)
             return
-        if self.loss > 0 and self._rng.random() < self.loss:
-            self._collector.record_fate(d.id, "lost", self.env.now, f"{self.a}->{self.b}")
+        if self.duplicate > 0 and (self.duplicate >= 1 or self._rng.random() < self.duplicate):
+            copy = self._copy(self.a, d)  # type: ignore[misc]
+            self._carry(d, now)
+            self._carry(copy, now)
             return
-        delay = self.delay
+        self._carry(d, now)
+
+    def _carry(self, d: SimDatagram, now: float) -> None:
+        size = ip_udp_size(d)
+        n = 1
+        if size > self.mtu:
+            n = fragment_count(size, self.mtu)
+            self.fragmented.add(d.id)
+            if self.drop_fragments:
+                self._collector.record_fate(d.id, "fragments_dropped", now, self._where)
+                return
+            size += IPV4_HEADER * (n - 1)
+        sent = now
+        if self.bandwidth is not None:
+            start = self._free_at if self._free_at > now else now
+            if self.queue is not None:
+                waiting = self._waiting
+                while waiting and waiting[0][0] <= now:
+                    _s, p, nbytes = waiting.popleft()
+                    self._q_packets -= p
+                    self._q_bytes -= nbytes
+                if start > now:
+                    limit, unit = self.queue
+                    if (self._q_packets + n if unit == "packets" else self._q_bytes + size) > limit:
+                        self._collector.record_fate(d.id, "queue_overflow", now, self._where)
+                        return
+                    waiting.append((start, n, size))
+                    self._q_packets += n
+                    self._q_bytes += size
+            sent = self._free_at = start + size * 8 / self.bandwidth
+        channel, rng = self._channel, self._rng
+        if n == 1:
+            lost = channel.lost(rng)
+        else:
+            lost = False
+            for _ in range(n):  # every fragment is a packet on the channel: draw for each
+                if channel.lost(rng):
+                    lost = True
+        if lost:
+            self._collector.record_fate(d.id, "fragment_lost" if n > 1 else "lost", now, self._where)
+            return
+        delay = self.delay.sample(rng)
         if self.jitter > 0:
-            delay = max(0.0, delay + self._rng.uniform(-self.jitter, self.jitter))
+            delay = max(0.0, delay + rng.uniform(-self.jitter, self.jitter))
+        wait = (sent - now) + delay  # exactly delay without a transmitter
+        if not self.reorder:
+            last = self._last_arrival
+            if now + wait < last:  # SimPy schedules at now + wait: compare the float it will use
+                wait = last - now
+                while now + wait < last:
+                    wait = math.nextafter(wait, math.inf)
+            self._last_arrival = now + wait
         b, deliver = self.b, self._deliver
-        timeout = self.env.timeout(delay)
+        timeout = self.env.timeout(wait)
         timeout.callbacks.append(lambda _ev: deliver(b, d))

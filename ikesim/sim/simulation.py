@@ -25,6 +25,7 @@ from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.link import Link
+from ikesim.sim.linkmodels import Delay, LossModel, as_delay
 from ikesim.sim.nat import KeepaliveStream, NatBox, Router
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
@@ -92,9 +93,17 @@ class Simulation:
         return node
 
     def add_link(
-        self, a: str, b: str, *, delay: float = 0.0, jitter: float = 0.0, loss: float = 0.0, mtu: int = 1500
+        self, a: str, b: str, *, delay: float | Delay = 0.0, jitter: float = 0.0, loss: float | LossModel = 0.0,
+        mtu: int = 1500, reorder: bool = True, bandwidth: float | str | None = None,
+        queue: int | str | tuple[int, str] | None = None, duplicate: float = 0.0,
+        down: Sequence[tuple[float, float]] = (), drop_fragments: bool = False,
     ) -> None:
-        """Connect nodes *a* and *b* in both directions (delay and jitter in seconds, loss a probability)."""
+        """Connect nodes *a* and *b* in both directions, each with its own stream (``ikesim.sim.link`` for the options).
+
+        Delay and jitter in seconds (delay may be a ``linkmodels`` distribution), loss a probability
+        or a ``linkmodels`` loss model, bandwidth in bit/s (or ``"10Mbit"``), queue in packets (or ``"64KB"``),
+        down a list of (from, until) seconds. Invalid values raise ValueError.
+        """
         for n in (a, b):
             if n not in self.nodes and n not in self.boxes:
                 raise ConfigError(f"link {a}-{b}: unknown node {n!r}")
@@ -102,8 +111,10 @@ class Simulation:
             self._links[(x, y)] = Link(
                 self.env, x, y, delay=delay, jitter=jitter, loss=loss, mtu=mtu,
                 rng=self.rng.child("link", x, y), deliver=self._arrive, collector=self.collector,
+                reorder=reorder, bandwidth=bandwidth, queue=queue, duplicate=duplicate, down=down,
+                drop_fragments=drop_fragments, copy=self.copy_datagram,
             )
-        self.topology.add_link(a, b, delay=delay)
+        self.topology.add_link(a, b, delay=as_delay(delay).mean)
 
     def add_router(self, name: str, *, addresses: Sequence[str] = (), drop_udp: Sequence[int] = ()) -> Router:
         """Add a forwarding node; ``drop_udp`` ports make it a firewall dropping UDP to or from them."""

@@ -113,7 +113,8 @@ def test_summary_is_json_ready_and_counts_agree(scripted: Results) -> None:
     assert json.loads(json.dumps(s)) == s and "wall_time" not in s
     assert s["exchanges_by_type"] == scripted.exchanges["purpose"].value_counts().to_dict()
     assert s["rekeys"] == {"child": 2, "ike": 1} and s["collisions"] == 0 and s["exchanges_failed"] == 0
-    assert s["datagrams"] == {"sent": 24, "delivered": 24, "lost": 0, "mtu_exceeded": 0, "no_route": 0,
+    assert s["datagrams"] == {"sent": 24, "delivered": 24, "lost": 0, "fragment_lost": 0, "fragments_dropped": 0,
+                              "queue_overflow": 0, "link_down": 0, "fragmented": 0, "no_route": 0,
                               "dropped_by_fault": 0, "held_by_fault": 0, "in_flight": 0, "by_fate": {"delivered": 24}}
     assert s["sas"]["ike_established"] == 4 and s["sas"]["child_installed"] == 8
     assert s["crypto_ops"]["ke_keygen:31"] == 4 and s["nodes"] == ["client", "gw"]

@@ -1,4 +1,4 @@
-"""One link direction: exact delay, jitter, Bernoulli loss and MTU fates on a seeded stream."""
+"""One link direction: exact delay, jitter, Bernoulli loss and MTU fates on a seeded stream (more in test_link_models)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from ikesim.metrics.recorder import Collector
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.link import Link, ip_udp_size
+from ikesim.sim.linkmodels import fragment_count
 from ikesim.types import Address
 
 A500, B500 = Address("10.0.0.1", 500), Address("10.0.0.2", 500)
 A4500, B4500 = Address("10.0.0.1", 4500), Address("10.0.0.2", 4500)
 
 
-def _link(**kw: float) -> tuple[simpy.Environment, Link, Collector, list[tuple[float, str, int]]]:
+def _link(**kw: object) -> tuple[simpy.Environment, Link, Collector, list[tuple[float, str, int]]]:
     env = simpy.Environment()
     col = Collector()
     got: list[tuple[float, str, int]] = []
@@ -81,27 +82,36 @@ def test_loss_one_drops_everything_and_loss_zero_draws_nothing() -> None:
 
 @pytest.mark.parametrize(("src", "dst", "fits"), [(A500, B500, 1472), (A4500, B4500, 1468), (A500, B4500, 1468)])
 def test_mtu_counts_ip_udp_and_non_esp_marker(src: Address, dst: Address, fits: int) -> None:
-    """Size = 20 + 8 (+4 on port 4500) + payload; one byte over the MTU is dropped as mtu_exceeded."""
+    """Size = 20 + 8 (+4 on port 4500) + payload; one byte over the MTU is fragmented (delivered), or with
+    drop_fragments dropped as fragments_dropped."""
     env, link, col, got = _link(mtu=1500)
     ok, big = SimDatagram(1, src, dst, bytes(fits)), SimDatagram(2, src, dst, bytes(fits + 1))
     assert ip_udp_size(ok) == 1500 and ip_udp_size(big) == 1501
     link.put(ok)
     link.put(big)
     env.run(until=1)
+    assert [i for _t, _n, i in got] == [1, 2] and col.fates == {} and link.fragmented == {2}
+    env, link, col, got = _link(mtu=1500, drop_fragments=True)
+    link.put(SimDatagram(1, src, dst, bytes(fits)))
+    link.put(SimDatagram(2, src, dst, bytes(fits + 1)))
+    env.run(until=1)
     assert [i for _t, _n, i in got] == [1]
-    assert col.fates == {2: ("mtu_exceeded", 0.0, "a->b")}
+    assert col.fates == {2: ("fragments_dropped", 0.0, "a->b")}
 
 
-def test_mtu_is_checked_before_loss() -> None:
-    """An oversize datagram is mtu_exceeded even on a lossy link, and does not consume a loss draw."""
-    env, link, col, _got = _link(loss=0.5, mtu=576)
+def test_each_fragment_takes_one_loss_draw() -> None:
+    """A datagram in k fragments draws k times; it is fragment_lost iff any draw loses, lost if unfragmented."""
+    env, link, col, _got = _link(loss=0.3, mtu=576)
     link.put(SimDatagram(1, A500, B500, bytes(1000)))
     for i in range(2, 12):
         link.put(SimDatagram(i, A500, B500, bytes(10)))
     env.run(until=1)
     replica = Rng(99, "link-test")
-    assert col.fates[1][0] == "mtu_exceeded"
-    assert {i for i, f in col.fates.items() if f[0] == "lost"} == {i for i in range(2, 12) if replica.random() < 0.5}
+    assert fragment_count(1028, 576) == 2  # 28 + 1000 bytes; a fragment carries up to 552 of the 1008 after the IP header
+    first = [replica.random() < 0.3 for _ in range(2)]
+    expected = {1: "fragment_lost"} if any(first) else {}
+    expected |= {i: "lost" for i in range(2, 12) if replica.random() < 0.3}
+    assert {i: f[0] for i, f in col.fates.items()} == expected
 
 
 @pytest.mark.parametrize("bad", [{"delay": -1.0}, {"jitter": -0.1}, {"loss": 1.5}, {"loss": -0.1}, {"mtu": 40}])

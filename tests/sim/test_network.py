@@ -44,27 +44,42 @@ def test_establishment_times_follow_link_delay() -> None:
 
 
 def test_every_datagram_has_a_fate() -> None:
-    """sent = delivered + lost + mtu_exceeded; a 30 % loss link loses some and retransmission recovers."""
+    """sent = delivered + every drop + in flight; a 30 % loss link loses some and retransmission recovers."""
     sim = Simulation(seed=11)
     _two_nodes(sim)
     sim.add_link("client", "gw", delay=0.01, loss=0.3)
     sim.schedule(0.0, "client", "initiate", connection="vpn")
     r = sim.run(600.0)
     d = r.summary["datagrams"]
-    assert d["sent"] == d["delivered"] + d["lost"] + d["mtu_exceeded"] + d["in_flight"]
+    assert d["sent"] == d["delivered"] + d["lost"] + d["fragment_lost"] + d["fragments_dropped"] + d["queue_overflow"] \
+        + d["link_down"] + d["no_route"] + d["dropped_by_fault"] + d["held_by_fault"] + d["in_flight"]
+    assert d["sent"] == sum(d["by_fate"].values()) + d["in_flight"]
     assert d["lost"] > 0 and r.summary["retransmissions"] > 0
     assert set(r.packets["fate"]) <= {"delivered", "lost"}
     assert r.summary["sas"]["child_installed"] == 2
 
 
-def test_mtu_drops_oversize_datagrams_with_reason() -> None:
-    """A 200-byte MTU drops the 228-byte IKE_SA_INIT packets, recorded as mtu_exceeded; nothing is established."""
+def test_oversize_datagrams_are_fragmented_and_delivered() -> None:
+    """A 200-byte MTU IP-fragments the larger IKE packets instead of dropping them: the tunnel still comes up."""
     sim = Simulation(seed=1)
     _two_nodes(sim)
     sim.add_link("client", "gw", delay=0.01, mtu=200)
     sim.schedule(0.0, "client", "initiate", connection="vpn")
     r = sim.run(30.0)
-    assert set(r.packets["fate"]) == {"mtu_exceeded"}
+    assert set(r.packets["fate"]) == {"delivered"}
+    assert r.summary["datagrams"]["fragmented"] == int((r.packets["size"] > 200).sum()) > 0
+    assert r.summary["sas"]["ike_established"] == 2
+
+
+def test_drop_fragments_drops_oversize_datagrams_with_reason() -> None:
+    """With drop_fragments a 200-byte MTU drops the 228-byte IKE_SA_INIT packets (fragments_dropped); nothing is established."""
+    sim = Simulation(seed=1)
+    _two_nodes(sim)
+    sim.add_link("client", "gw", delay=0.01, mtu=200, drop_fragments=True)
+    sim.schedule(0.0, "client", "initiate", connection="vpn")
+    r = sim.run(30.0)
+    assert set(r.packets["fate"]) == {"fragments_dropped"}
+    assert r.summary["datagrams"]["fragmented"] == r.summary["datagrams"]["fragments_dropped"] == len(r.packets)
     assert r.packets["size"].min() > 200 and (r.packets["size"] == r.packets["ike_length"] + 28).all()
     assert r.packets["time_delivered"].isna().all()
     assert r.summary["sas"]["ike_established"] == 0
