@@ -145,7 +145,8 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
     for link in m.links:
         sim.add_link(link.between[0], link.between[1], delay=link.delay_model(), jitter=link.jitter, loss=link.loss_model(),
                      mtu=link.mtu, reorder=link.reorder, bandwidth=link.bandwidth, queue=link.queue,
-                     duplicate=link.duplicate, down=[(d.start, d.until) for d in link.down], drop_fragments=link.drop_fragments)
+                     duplicate=link.duplicate, down=[(d.start, d.until) for d in link.down], drop_fragments=link.drop_fragments,
+                     cost=link.cost)
     for name, c in m.connections.items():
         sim.schedule(c.start, c.initiator, "initiate", connection=name)
         for i, (child_name, _) in enumerate(c.child_items()):

@@ -157,6 +157,16 @@ class LinkModel(_Strict):
     mtu: int = Field(default=1500, ge=68, le=65535)
     drop_fragments: bool = False
     """Drop every datagram that needs IP fragmentation (a PMTU black hole)."""
+    cost: tuple[float, float] | None = None
+    """Routing weights [first->second, second->first] (default: the mean delay both ways): unequal costs
+    make the two directions take different paths (asymmetric routing)."""
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and min(v) < 0:
+            raise ValueError("routing costs must not be negative")
+        return v
 
     @model_validator(mode="after")
     def _queue_needs_bandwidth(self) -> LinkModel:

@@ -97,12 +97,14 @@ class Simulation:
         mtu: int = 1500, reorder: bool = True, bandwidth: float | str | None = None,
         queue: int | str | tuple[int, str] | None = None, duplicate: float = 0.0,
         down: Sequence[tuple[float, float]] = (), drop_fragments: bool = False,
+        cost: tuple[float, float] | None = None,
     ) -> None:
         """Connect nodes *a* and *b* in both directions, each with its own stream (``ikesim.sim.link`` for the options).
 
         Delay and jitter in seconds (delay may be a ``linkmodels`` distribution), loss a probability
         or a ``linkmodels`` loss model, bandwidth in bit/s (or ``"10Mbit"``), queue in packets (or ``"64KB"``),
-        down a list of (from, until) seconds. Invalid values raise ValueError.
+        down a list of (from, until) seconds. Invalid values raise ValueError. *cost*: routing weights
+        a->b and b->a (default: the mean delay both ways); unequal costs make asymmetric paths.
         """
         for n in (a, b):
             if n not in self.nodes and n not in self.boxes:
@@ -114,7 +116,8 @@ class Simulation:
                 reorder=reorder, bandwidth=bandwidth, queue=queue, duplicate=duplicate, down=down,
                 drop_fragments=drop_fragments, copy=self.copy_datagram,
             )
-        self.topology.add_link(a, b, delay=as_delay(delay).mean)
+        mean = as_delay(delay).mean
+        self.topology.add_link(a, b, delay=mean, cost=cost[0] if cost else None, cost_back=cost[1] if cost else None)
 
     def add_router(self, name: str, *, addresses: Sequence[str] = (), drop_udp: Sequence[int] = ()) -> Router:
         """Add a forwarding node; ``drop_udp`` ports make it a firewall dropping UDP to or from them."""

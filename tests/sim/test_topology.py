@@ -95,3 +95,28 @@ def test_asymmetric_costs_route_each_direction_its_own_way() -> None:
     t.add_link("a", "r", delay=0.01)
     t.add_link("r", "b", delay=0.01)
     assert (t.next_hop("a", "b"), t.next_hop("b", "a"), t.next_hop("r", "a")) == ("b", "r", "a")
+
+
+def test_asymmetric_path_in_a_scenario() -> None:
+    """Requests take the direct 10 ms link; answers come back through a router (2 x 30 ms): IKE_SA_INIT
+    completes after 10 + 60 ms, IKE_AUTH likewise."""
+    import ikesim
+
+    text = """\
+name: asym
+duration: 10s
+nodes:
+  client: {addresses: [10.0.0.1]}
+  gateway: {addresses: [10.0.0.2]}
+routers:
+  r: {}
+links:
+  - {between: [client, gateway], delay: 10ms, cost: [0.01, 1]}   # routing weights, like delays in s
+  - {between: [client, r], delay: 30ms}
+  - {between: [r, gateway], delay: 30ms}
+connections:
+  vpn: {initiator: client, responder: gateway}
+"""
+    r = ikesim.run(text)
+    ex = r.exchanges
+    assert ex["latency"].round(6).tolist() == [0.07, 0.07]
