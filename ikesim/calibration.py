@@ -23,7 +23,7 @@ from ikesim.crypto.suites import Suite
 from ikesim.rng import Rng
 from ikesim.wire.iana import EncrId, IntegId, PrfId
 
-__all__ = ["measure_op_costs", "crypto_floor"]
+__all__ = ["measure_op_costs", "crypto_floor", "calibration_table"]
 
 _MSG = bytes(200)
 """A typical SK plaintext size for rekey and informational messages."""
@@ -71,3 +71,17 @@ def measure_op_costs(repeat: int = 200) -> dict[str, float]:
 def crypto_floor(counts: dict[str, int], costs: dict[str, float]) -> float:
     """Seconds the counted operations cost: sum(count * cost); unknown names raise KeyError."""
     return sum(n * costs[op] for op, n in counts.items())
+
+
+def calibration_table(repeat: int = 200) -> dict[str, object]:
+    """A JSON-ready calibration table for ``ikesim.sim.cpu``: this machine's costs and where they were measured."""
+    import platform
+
+    import cryptography
+
+    return {
+        "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(), "cryptography": cryptography.__version__,
+        "unit": "seconds per operation (median)",
+        "costs": {k: v for k, v in sorted(measure_op_costs(repeat).items())},
+    }

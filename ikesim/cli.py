@@ -66,6 +66,10 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
     for fate in ("fragment_lost", "fragments_dropped", "queue_overflow", "link_down", "nat_no_mapping", "firewall"):
         if d.get("by_fate", {}).get(fate):
             o.add_row(f"datagrams dropped: {fate}", str(d["by_fate"][fate]))
+    for node, c in summary.get("cpu", {}).items():
+        o.add_row(f"CPU {node}: peak / mean utilisation ({c['cores']} cores)",
+                  f"{100 * c['peak_utilisation']:.0f} % / {100 * c['mean_utilisation']:.1f} %")
+        o.add_row(f"CPU {node}: max queue, wait p95", f"{c['max_queue']}, {_fmt(c['wait_s']['p95'])}")
     if d.get("dropped_by_fault") or d.get("held_by_fault"):
         o.add_row("datagrams dropped by fault scripts", str(d["dropped_by_fault"]))
         o.add_row("datagrams still held by fault scripts", str(d["held_by_fault"]))
@@ -153,6 +157,28 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ikesim.calibration import calibration_table
+
+    text = json.dumps(calibration_table(max(10, args.repeat)), indent=2) + "\n"
+    if args.out is None:
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, out)  # never a half-written table
+    print(f"calibration table written to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ikesim`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
@@ -180,8 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--y", default=None, metavar="FIGURE", help="sweep: the summary column to plot, e.g. collisions")
     g.add_argument("--hue", default=None, metavar="PARAM", help="sweep: one line per value of this parameter")
     g.add_argument("--quiet", action="store_true", help="do not list the files written")
+    k = sub.add_parser("calibrate", help="measure this machine's cost of each crypto operation (for cpu: on nodes)")
+    k.add_argument("--out", default=None, metavar="FILE", help="write the table as JSON (default: print it)")
+    k.add_argument("--repeat", type=int, default=200, help="timings per operation (the median is kept)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "calibrate":
+            return _cmd_calibrate(args)
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "check":

@@ -62,7 +62,7 @@ class Recorder(Protocol):
 class Collector:
     """Appends events and datagram fates to lists; ``ikesim.metrics.results`` turns them into tables."""
 
-    __slots__ = ("events", "datagrams", "fates")
+    __slots__ = ("events", "datagrams", "fates", "jobs")
 
     def __init__(self) -> None:
         self.events: list[tuple[float, str, Any]] = []
@@ -70,6 +70,8 @@ class Collector:
         """(id, time sent, node sending, src, dst, payload)."""
         self.fates: dict[int, tuple[str, float, str]] = {}
         """id -> (fate, time, where)."""
+        self.jobs: list[tuple[str, float, float, float, str]] = []
+        """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
 
     def record(self, event: Any, *, now: float, node: str) -> None:
         """Record an event."""
@@ -78,6 +80,10 @@ class Collector:
     def record_sent(self, dgram_id: int, now: float, node: str, src: Address, dst: Address, data: bytes) -> None:
         """Record a datagram as it leaves its sender."""
         self.datagrams.append((dgram_id, now, node, src, dst, data))
+
+    def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
+        """Record one CPU job (``ikesim.sim.cpu``): when it arrived, started and ended."""
+        self.jobs.append((node, arrived, start, end, what))
 
     def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
         """Record what became of a datagram: delivered, or why not (lost, fragment_lost, firewall, ...; see the summary)."""

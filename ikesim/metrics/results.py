@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ikesim._version import __version__
@@ -78,6 +79,7 @@ class Results:
         fates: dict[int, tuple[str, float, str]],
         owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
         keepalives: int = 0, fragmented: int = 0,
+        jobs: list[tuple[str, float, float, float, str]] | None = None, cores: dict[str, int] | None = None,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
@@ -88,6 +90,8 @@ class Results:
         self._crypto_ops = crypto_ops
         self._keepalives = keepalives
         self._fragmented = fragmented
+        self._jobs = jobs or []
+        self._cores = cores or {}
         self.events = self._events_table()
         self.exchanges = self._exchanges_table()
         self.sas = self._sas_table()
@@ -96,7 +100,13 @@ class Results:
         self.collisions = self._collisions_table()
         self.violations = self._violations_table()
         self.nat_paths = self._nat_paths_table()
+        self.processing = self._processing_table()
+        """One row per CPU job of a node with a CPU model: arrived, start, end, wait, service (``ikesim.sim.cpu``)."""
+        self.cpu = self._cpu_table()
+        """Per node with a CPU model and 1 s bin: utilisation (0..1) and queue length at the bin's start."""
         self.summary = self._summary()
+        if self._cores:
+            self.summary["cpu"] = self._cpu_summary()
         if self._keepalives or len(self.nat_paths) or any(type(e).__name__ == "NatEvent" for _, _, e in self._raw):
             self.summary["nat"] = self._nat_summary()
 
@@ -113,9 +123,61 @@ class Results:
             fates=sim.collector.fates, owners=dict(sim.topology.owners), nodes=list(sim.nodes), crypto_ops=dict(sorted(ops.items())),
             keepalives=sum(k.count(duration) for k in sim.keepalives.values()),
             fragmented=len(set().union(*(link.fragmented for link in sim._links.values()))),
+            jobs=sim.collector.jobs, cores={n: node.cpu.cores for n, node in sim.nodes.items() if node.cpu is not None},
         )
 
     # --- tables -----------------------------------------------------------------------
+
+    def _processing_table(self) -> pd.DataFrame:
+        cols = ["node", "arrived", "start", "end", "wait", "service", "what"]
+        if not self._jobs:
+            return pd.DataFrame(columns=cols)
+        df = pd.DataFrame(self._jobs, columns=["node", "arrived", "start", "end", "what"])
+        df["wait"] = df["start"] - df["arrived"]
+        df["service"] = df["end"] - df["start"]
+        return df[cols]
+
+    def _cpu_table(self, bin_s: float = 1.0) -> pd.DataFrame:
+        cols = ["node", "time", "utilisation", "queue"]
+        frames = []
+        nbins = max(1, int(np.ceil(self.duration / bin_s)))
+        edges = np.arange(nbins + 1) * bin_s
+        for node, cores in sorted(self._cores.items()):
+            jobs = self.processing[self.processing["node"] == node]
+            busy = np.zeros(nbins)
+            starts, ends = jobs["start"].to_numpy(float), np.minimum(jobs["end"].to_numpy(float), edges[-1])
+            for a, b in zip(starts, ends, strict=True):  # spread each job's busy time over the bins it covers
+                i, j = int(a // bin_s), min(int(b // bin_s), nbins - 1)
+                if i == j:
+                    busy[i] += b - a
+                else:
+                    busy[i] += edges[i + 1] - a
+                    busy[i + 1:j] += bin_s
+                    busy[j] += b - edges[j]
+            arrived = np.sort(jobs["arrived"].to_numpy(float))
+            started = np.sort(starts)
+            queue = np.searchsorted(arrived, edges[:-1], side="right") - np.searchsorted(started, edges[:-1], side="right")
+            frames.append(pd.DataFrame({"node": node, "time": edges[:-1], "utilisation": busy / (bin_s * cores),
+                                        "queue": queue}))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+    def _cpu_summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for node, cores in sorted(self._cores.items()):
+            jobs = self.processing[self.processing["node"] == node]
+            marks = sorted([(t, 1) for t in jobs["arrived"]] + [(t, -1) for t in jobs["start"]])
+            waiting = peak = 0
+            for _t, step in marks:  # at equal times a start (-1) sorts before an arrival (+1)
+                waiting += step
+                peak = max(peak, waiting)
+            util = self.cpu[self.cpu["node"] == node]["utilisation"]
+            out[node] = {
+                "cores": cores, "jobs": len(jobs), "busy_s": float(jobs["service"].sum()),
+                "mean_utilisation": float(jobs["service"].sum() / (cores * self.duration)) if self.duration else 0.0,
+                "peak_utilisation": float(util.max()) if len(util) else 0.0, "max_queue": int(peak),
+                "wait_s": percentiles([float(x) for x in jobs["wait"]]),
+            }
+        return out
 
     def _nat_paths_table(self) -> pd.DataFrame:
         """One row per NAT mapping change (rebind, reboot, expiry): how long the return path was broken.
@@ -421,8 +483,10 @@ class Results:
         d = Path(directory)
         for name in ("events", "exchanges", "sas", "packets"):
             getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
-        if len(self.nat_paths):
-            self.nat_paths.to_parquet(d / "nat_paths.parquet", index=False)
+        for name in ("nat_paths", "processing", "cpu"):
+            table = getattr(self, name)
+            if len(table):
+                table.to_parquet(d / f"{name}.parquet", index=False)
         (d / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
         write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams))
         est = [e for _, _, e in self._raw if isinstance(e, ev.IkeSaEstablished)]

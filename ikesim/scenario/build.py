@@ -138,7 +138,8 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0)
     sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name)
     try:
         for cfg in daemon_configs(m, seed=seed):
-            sim.add_node(cfg)
+            spec = m.nodes[cfg.name].cpu
+            sim.add_node(cfg, cpu=spec.build() if spec is not None else None)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
     _add_boxes(sim, m)

@@ -6,8 +6,8 @@ import re
 
 __all__ = ["parse_duration", "parse_ratio"]
 
-_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d)")
+_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(us|µs|ms|sec|min|s|m|h|d)")
 
 
 def parse_duration(value: object) -> float:

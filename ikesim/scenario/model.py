@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -26,11 +26,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CpuModelSpec(_Strict):
+    """A node's CPU (``ikesim.sim.cpu``): cores, per-operation costs (default: the shipped table) and a per-job base."""
+
+    cores: int = Field(ge=1, le=1024)
+    costs: str | dict[str, Duration] | None = None
+    """A table written by ``ikesim calibrate --out FILE`` (path relative to the working directory), or
+    operation name -> duration overriding the shipped table's entries (``ke_keygen:31: 60us``)."""
+    base: Duration = 20e-6
+
+    def build(self) -> Any:
+        """The ``CpuModel`` (a ConfigError-worthy ValueError if the table cannot be read)."""
+        from ikesim.sim.cpu import CpuModel, default_costs, load_costs
+
+        costs = default_costs()
+        if isinstance(self.costs, str):
+            try:
+                costs = load_costs(self.costs)
+            except OSError as exc:
+                raise ValueError(f"cpu.costs: cannot read {self.costs}: {exc.strerror}") from None
+        elif isinstance(self.costs, dict):
+            costs.update(self.costs)
+        return CpuModel(self.cores, costs, self.base)
+
+
 class NodeModel(_Strict):
     """A host: its addresses and node-wide settings."""
 
     addresses: list[str] = Field(min_length=1)
     cookie_threshold: int | None = None
+    cpu: CpuModelSpec | None = None
+    """None: the node's work takes no time. Else it queues for ``cores`` (``ikesim.sim.cpu``)."""
 
 
 def _value_or_model(v: object) -> str:

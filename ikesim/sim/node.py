@@ -10,6 +10,7 @@ that finds nothing due simply re-arms.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
+from ikesim.sim.cpu import CpuModel
 from ikesim.types import Address, Datagram
 
 if TYPE_CHECKING:
@@ -49,17 +51,63 @@ class Node:
         """The simulation's invariant checker, told about every batch of events (None = off)."""
         self.on_natt: Callable[[Node, NatTraversalStarted], None] | None = None
         """Told when an IKE_SA floats to port 4500 (the simulation starts NAT keepalives, ``ikesim.sim.nat``)."""
+        self.cpu: CpuModel | None = None
+        """None: work takes no time. Else datagrams and timers queue for its cores (``ikesim.sim.cpu``)."""
+        self._jobs: deque[tuple[float, tuple]] = deque()  # type: ignore[type-arg]
+        self._busy = 0
         self.child_names: dict[bytes, str] = {}
         """spi_in -> child configuration name, for every CHILD_SA this node installed (scripted actions)."""
 
     def receive(self, data: bytes, src: Address, dst: Address) -> None:
         """A datagram addressed to this node arrived (called from a link callback)."""
+        if self.cpu is not None:
+            self._enqueue(("datagram", data, src, dst))
+            return
         now = self.env.now
         self.daemon.receive_datagram(data, src, dst, now)
         self.service()
 
-    def service(self) -> None:
-        """Drain events, send datagrams and re-arm the timer (after any call into the daemon)."""
+    # ------------------------------------------------------------------ CPU model (ikesim.sim.cpu)
+    def _enqueue(self, job: tuple) -> None:  # type: ignore[type-arg]
+        self._jobs.append((self.env.now, job))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        cpu = self.cpu
+        assert cpu is not None
+        while self._busy < cpu.cores and self._jobs:
+            arrived, job = self._jobs.popleft()
+            self._busy += 1
+            self._run(arrived, job)
+
+    def _run(self, arrived: float, job: tuple) -> None:  # type: ignore[type-arg]
+        """Run *job* on a core now; its datagrams leave when the CPU time it cost has passed."""
+        cpu, daemon, now = self.cpu, self.daemon, self.env.now
+        assert cpu is not None
+        before = dict(self.meter.counts)
+        if job[0] == "datagram":
+            daemon.receive_datagram(job[1], job[2], job[3], now)
+            what = "datagram"
+        else:
+            deadline = daemon.get_timer()
+            if deadline is not None and deadline <= now:
+                daemon.handle_timer(now)
+            what = "timer"
+        service = cpu.service_time(before, self.meter.counts)
+        out = self.service(hold=True)
+        self._collector.record_job(self.name, arrived, now, now + service, what)
+        done = self.env.timeout(service)
+        done.callbacks.append(lambda _ev: self._finish(out))
+
+    def _finish(self, out: list[Datagram]) -> None:
+        for d in out:
+            self._send(self.name, d)
+        self._busy -= 1
+        if self._jobs:
+            self._dispatch()
+
+    def service(self, *, hold: bool = False) -> list[Datagram]:
+        """Drain events, send datagrams (or return them with *hold*) and re-arm the timer (after any call into the daemon)."""
         now = self.env.now
         daemon, collector, name = self.daemon, self._collector, self.name
         batch = [] if self.checker is not None else None
@@ -76,19 +124,23 @@ class Node:
                 batch.append(event)
         if batch:
             self.checker.on_events(self, batch)  # type: ignore[union-attr]
-        for d in daemon.datagrams_to_send(now):
-            self._send(name, d)
+        out = daemon.datagrams_to_send(now)
+        if not hold:
+            for d in out:
+                self._send(name, d)
         deadline = daemon.get_timer()
-        if deadline is None:
-            return
-        if self._pending and deadline >= min(self._pending):
-            return
+        if deadline is None or (self._pending and deadline >= min(self._pending)):
+            return out
         self._pending.add(deadline)
         timeout = self.env.timeout(max(0.0, deadline - now))
         timeout.callbacks.append(lambda _ev, t=deadline: self._wake(t))
+        return out
 
     def _wake(self, armed: float) -> None:
         self._pending.discard(armed)
+        if self.cpu is not None:
+            self._enqueue(("timer",))
+            return
         now = self.env.now
         deadline = self.daemon.get_timer()
         if deadline is not None and deadline <= now:

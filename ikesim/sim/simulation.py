@@ -21,6 +21,7 @@ from ikesim.ike.events import NatTraversalStarted
 from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, Collector
 from ikesim.metrics.results import Results
 from ikesim.rng import Rng
+from ikesim.sim.cpu import CpuModel
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
@@ -79,8 +80,8 @@ class Simulation:
 
     # --- building -------------------------------------------------------------------
 
-    def add_node(self, config: DaemonConfig) -> Node:
-        """Add a host running an IkeDaemon configured by *config*."""
+    def add_node(self, config: DaemonConfig, *, cpu: CpuModel | None = None) -> Node:
+        """Add a host running an IkeDaemon configured by *config*; with *cpu* its work takes CPU time."""
         if config.name in self.nodes:
             raise ConfigError(f"duplicate node {config.name!r}")
         self.topology.add_node(config.name, [addr.ip for addr in config.addresses])
@@ -89,6 +90,7 @@ class Simulation:
         node = Node(self.env, daemon, meter, self.collector, self._send)
         node.checker = self.checker
         node.on_natt = self._start_keepalives
+        node.cpu = cpu
         self.nodes[config.name] = node
         return node
 
