@@ -103,7 +103,7 @@ class Results:
         self.processing = self._processing_table()
         """One row per CPU job of a node with a CPU model: arrived, start, end, wait, service (``ikesim.sim.cpu``)."""
         self.cpu = self._cpu_table()
-        """Per node with a CPU model and 1 s bin: utilisation (0..1) and queue length at the bin's start."""
+        """Per node with a CPU model and 1 s bin: utilisation (0..1) and the longest queue in the bin."""
         self.summary = self._summary()
         if self._cores:
             self.summary["cpu"] = self._cpu_summary()
@@ -154,9 +154,17 @@ class Results:
                     busy[i] += edges[i + 1] - a
                     busy[i + 1:j] += bin_s
                     busy[j] += b - edges[j]
-            arrived = np.sort(jobs["arrived"].to_numpy(float))
-            started = np.sort(starts)
-            queue = np.searchsorted(arrived, edges[:-1], side="right") - np.searchsorted(started, edges[:-1], side="right")
+            # longest queue within each bin: waiting jobs after every arrival (+1) and start (-1), starts first on ties
+            times = np.concatenate([starts, jobs["arrived"].to_numpy(float)])
+            steps = np.concatenate([-np.ones(len(starts), dtype=np.int64), np.ones(len(starts), dtype=np.int64)])
+            order = np.lexsort((steps, times))
+            waiting = np.cumsum(steps[order])
+            at_bin = np.minimum((times[order] // bin_s).astype(np.int64), nbins - 1)
+            queue = np.zeros(nbins, dtype=np.int64)
+            np.maximum.at(queue, at_bin, waiting)
+            start_of = np.searchsorted(at_bin, np.arange(nbins), side="left")  # carry the level into empty bins
+            carried = np.where(start_of > 0, waiting[np.maximum(start_of - 1, 0)], 0)
+            queue = np.maximum(queue, carried)
             frames.append(pd.DataFrame({"node": node, "time": edges[:-1], "utilisation": busy / (bin_s * cores),
                                         "queue": queue}))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)

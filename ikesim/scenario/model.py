@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -34,6 +35,20 @@ class CpuModelSpec(_Strict):
     """A table written by ``ikesim calibrate --out FILE`` (path relative to the working directory), or
     operation name -> duration overriding the shipped table's entries (``ke_keygen:31: 60us``)."""
     base: Duration = 20e-6
+
+    @field_validator("costs")
+    @classmethod
+    def _known_ops(cls, v: str | dict[str, float] | None) -> str | dict[str, float] | None:
+        from ikesim.sim.cpu import default_costs
+
+        if isinstance(v, dict):
+            known = default_costs()
+            unknown = sorted(set(v) - set(known))
+            if unknown:
+                raise ValueError(f"unknown operation(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        elif isinstance(v, str) and not Path(v).is_file():
+            raise ValueError(f"no calibration table at {v!r} (write one with ikesim calibrate --out FILE)")
+        return v
 
     def build(self) -> Any:
         """The ``CpuModel`` (a ConfigError-worthy ValueError if the table cannot be read)."""

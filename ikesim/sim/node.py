@@ -19,14 +19,26 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
+from ikesim.errors import IkesimError
 from ikesim.sim.cpu import CpuModel
 from ikesim.types import Address, Datagram
+from ikesim.wire.codec import peek_header
+from ikesim.wire.iana import ExchangeType, HeaderFlag
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Collector
     from ikesim.sim.invariants import InvariantChecker
 
 __all__ = ["Node"]
+
+
+def _describe(data: bytes) -> str:
+    """A CPU job's datagram as ``CREATE_CHILD_SA request`` (or ``datagram`` if it is no IKE message)."""
+    try:
+        _si, _sr, xchg, flags, _mid = peek_header(data)
+        return f"{ExchangeType(xchg).name} {'response' if flags & HeaderFlag.RESPONSE else 'request'}"
+    except IkesimError:
+        return "datagram"
 
 
 class Node:
@@ -87,7 +99,7 @@ class Node:
         before = dict(self.meter.counts)
         if job[0] == "datagram":
             daemon.receive_datagram(job[1], job[2], job[3], now)
-            what = "datagram"
+            what = _describe(job[1])
         else:
             deadline = daemon.get_timer()
             if deadline is not None and deadline <= now:
@@ -139,7 +151,8 @@ class Node:
     def _wake(self, armed: float) -> None:
         self._pending.discard(armed)
         if self.cpu is not None:
-            self._enqueue(("timer",))
+            if not any(job[0] == "timer" for _t, job in self._jobs):  # one waiting timer job is enough
+                self._enqueue(("timer",))
             return
         now = self.env.now
         deadline = self.daemon.get_timer()

@@ -48,7 +48,7 @@ def test_rekey_storm_latency_is_what_the_table_predicts(cores: int) -> None:
     """20 simultaneous rekey requests: the k-th waits for the k-1 before it (per core); latency = 2 d + ceil(k / cores) x S."""
     r = storm(20, cores)
     p = r.processing
-    jobs = p[((p["arrived"] - (100.0 + DELAY)).abs() < 1e-9) & (p["what"] == "datagram")]
+    jobs = p[((p["arrived"] - (100.0 + DELAY)).abs() < 1e-9) & (p["what"] == "CREATE_CHILD_SA request")]
     assert len(jobs) == 20
     assert jobs["service"].tolist() == pytest.approx([REKEY_REQUEST] * 20)
     expected_starts = [100.0 + DELAY + (k // cores) * REKEY_REQUEST for k in range(20)]
@@ -67,7 +67,7 @@ def test_cpu_table_bins_busy_time_and_queue() -> None:
     busy_100 = r.processing[(r.processing["start"] >= 100.0) & (r.processing["start"] < 101.0)]["service"].sum()
     assert t.loc[100.0, "utilisation"] == pytest.approx(busy_100)
     assert busy_100 > 20 * REKEY_REQUEST
-    assert t["queue"].max() == 0  # the storm starts and ends inside one bin
+    assert t.loc[100.0, "queue"] == 19 and t.loc[99.0, "queue"] == 0 and t.loc[101.0, "queue"] == 0
     assert r.summary["cpu"]["gw"]["peak_utilisation"] == pytest.approx(t["utilisation"].max())
 
 
@@ -119,9 +119,10 @@ def test_scenario_cpu_block() -> None:
 @pytest.mark.parametrize("edit,expected", [
     ("cpu: {cores: 2,", "x.yaml:7: nodes.gateway.cpu.cores: Input should be greater than or equal to 1"),
     ("base: 50us", "x.yaml:7: nodes.gateway.cpu.base: invalid duration"),
+    ('"ke_keygen:31"', "x.yaml:7: nodes.gateway.cpu.costs: unknown operation(s) x25519_keygen (known: hash, "),
 ])
 def test_scenario_cpu_errors(edit: str, expected: str) -> None:
-    bad = {"cpu: {cores: 2,": "cpu: {cores: 0,", "base: 50us": "base: soon"}[edit]
+    bad = {"cpu: {cores: 2,": "cpu: {cores: 0,", "base: 50us": "base: soon", '"ke_keygen:31"': "x25519_keygen"}[edit]
     with pytest.raises(ConfigError) as err:
         load_scenario_text(BASE_SCENARIO.replace(edit, bad), "x.yaml")
     assert str(err.value).startswith(expected), str(err.value)
