@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import simpy
 
 from ikesim.crypto.meter import OpCounter
+from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
-from ikesim.errors import IkesimError
 from ikesim.sim.cpu import CpuModel
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import peek_header
