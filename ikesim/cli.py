@@ -179,6 +179,31 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ikesim.sweep import SweepSpec, load_sweep_file, parse_param, run_sweep
+    from ikesim.sweep.backends import RunFailed
+    from ikesim.sweep.spec import is_sweep_file
+
+    params = tuple(parse_param(p) for p in args.param)
+    if is_sweep_file(args.scenario):
+        spec = load_sweep_file(args.scenario)
+        keys = {p.key for p in params}
+        spec = SweepSpec(spec.scenario, tuple(p for p in spec.params if p.key not in keys) + params,
+                         args.replications if args.replications is not None else spec.replications, spec.out)
+    else:
+        spec = SweepSpec(Path(args.scenario), params, args.replications if args.replications is not None else 1)
+    start = time.perf_counter()
+    try:
+        outcome = run_sweep(spec, out=args.out, workers=args.workers, scheduler=args.scheduler, keep_runs=args.keep_runs,
+                            progress=not args.quiet)
+    except RunFailed as exc:
+        raise _RunFailed(str(exc)) from None
+    if not args.quiet:
+        print(f"{len(outcome.table)} runs ({len(outcome.ran)} run now, {len(outcome.skipped)} already done) in "
+              f"{time.perf_counter() - start:.1f} s: {outcome.out / 'sweep.parquet'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ikesim`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
@@ -206,6 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--y", default=None, metavar="FIGURE", help="sweep: the summary column to plot, e.g. collisions")
     g.add_argument("--hue", default=None, metavar="PARAM", help="sweep: one line per value of this parameter")
     g.add_argument("--quiet", action="store_true", help="do not list the files written")
+    w = sub.add_parser("sweep", help="run a scenario over a grid of parameter values x replications into DIR/sweep.parquet")
+    w.add_argument("scenario", help="scenario YAML file, or a sweep file (keys scenario, params, replications, out)")
+    w.add_argument("--param", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a dotted key of the scenario YAML and its values, e.g. connections.vpn.child.rand_time=0s,6min")
+    w.add_argument("--replications", type=int, default=None, metavar="R", help="runs per grid point: run numbers 0..R-1")
+    w.add_argument("--workers", type=int, default=None, metavar="N", help="local worker processes (default: CPUs; 1 = serial)")
+    w.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on the Dask cluster at ADDRESS instead")
+    w.add_argument("--out", default=None, metavar="DIR", help="sweep directory (default results/<scenario name>-sweep)")
+    w.add_argument("--keep-runs", action="store_true", help="also write each run's results into DIR/runs/<run-id>/")
+    w.add_argument("--quiet", action="store_true", help="no progress bar and no final line")
     k = sub.add_parser("calibrate", help="measure this machine's cost of each crypto operation (for cpu: on nodes)")
     k.add_argument("--out", default=None, metavar="FILE", help="write the table as JSON (default: print it)")
     k.add_argument("--repeat", type=int, default=200, help="timings per operation (the median is kept)")
@@ -219,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_check(args)
         if args.command == "plot":
             return _cmd_plot(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
     except ConfigError as exc:
         print(f"ikesim: error: {exc}", file=sys.stderr)
         return 2

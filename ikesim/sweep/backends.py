@@ -1,0 +1,106 @@
+"""Execution backends: in-process serial, local worker processes, or an existing Dask distributed cluster."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ikesim.errors import ConfigError, IkesimError
+from ikesim.sweep.grid import GridRun
+
+__all__ = ["RunFailed", "RunResult", "RunTask", "execute", "run_task"]
+
+
+class RunFailed(IkesimError):
+    """One run of a sweep raised; the message names the run and its param values."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTask:
+    """Everything a worker needs for one run: the overridden scenario text, the grid run, and where to keep results."""
+
+    text: str
+    grid_run: GridRun
+    keep_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A finished run: its row and its wall time (kept out of the row: rows are deterministic)."""
+
+    row: dict[str, Any]
+    wall: float
+
+
+def run_task(task: RunTask) -> RunResult:
+    """Run one grid run (in whichever process or worker calls it); with *keep_dir*, write its results there."""
+    from ikesim.runner import run, write_results_atomically
+    from ikesim.scenario.load import load_scenario_text
+    from ikesim.sweep.rows import make_row
+
+    start = time.perf_counter()
+    g = task.grid_run
+    try:
+        results = run(load_scenario_text(task.text, "<sweep>"), run=g.run)
+        if task.keep_dir is not None:
+            write_results_atomically(results, Path(task.keep_dir))
+    except Exception as exc:
+        params = ", ".join(f"{k}={v!r}" for k, v in g.values) or "no params"
+        raise RunFailed(f"sweep run {g.run_id} ({params}, run {g.run}) failed: {type(exc).__name__}: {exc}") from None
+    return RunResult(make_row(g, results.summary), time.perf_counter() - start)
+
+
+def execute(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], *, workers: int | None = None,
+            scheduler: str | None = None) -> None:
+    """Run *tasks*, calling *on_done* in this process as each finishes (any order); raise RunFailed on the first failure."""
+    if not tasks:
+        return
+    if scheduler is not None:
+        _execute_dask(tasks, on_done, scheduler)
+        return
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise ConfigError(f"--workers: expected 1 or more (got {n})")
+    if n == 1:
+        for task in tasks:
+            on_done(run_task(task))
+        return
+    with ProcessPoolExecutor(max_workers=min(n, len(tasks))) as pool:
+        pending: set[Future[RunResult]] = {pool.submit(run_task, t) for t in tasks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_done(fut.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _execute_dask(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], address: str) -> None:
+    """Submit every task to the Dask scheduler at *address* and collect results as they complete."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'ikesim[sweep]'") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"--scheduler {address}: cannot connect to a Dask scheduler: {exc}") from None
+    tag = uuid.uuid4().hex[:8]
+    try:
+        futures = [client.submit(run_task, t, key=f"ikesim-sweep-{tag}-{t.grid_run.run_id}", pure=False) for t in tasks]
+        try:
+            for fut in as_completed(futures):
+                on_done(fut.result())
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        client.close()
