@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from tshark_run import tshark as run_tshark
 
 from ikesim.errors import ConfigError
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy, Lifetime
@@ -178,17 +178,9 @@ def test_tshark_decodes_and_decrypts_the_nat_t_capture(tmp_path: Path) -> None:
     sim.schedule(40.0, "client", "rekey_child", connection="vpn")
     r = sim.run(100.0)
     r.write(tmp_path)
-    conf = tmp_path / "ws"
-    conf.mkdir()
-    for name in ("ikev2_decryption_table", "esp_sa"):
-        shutil.copy(tmp_path / name, conf / name)
-    env = {"WIRESHARK_CONFIG_DIR": str(conf), "HOME": str(conf), "PATH": "/usr/bin:/bin"}
 
     def tshark(*args: str) -> str:
-        res = subprocess.run(["tshark", "-r", str(tmp_path / "capture.pcap"), *args], capture_output=True, text=True,
-                             env=env, timeout=120)
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+        return run_tshark(tmp_path, *args)
 
     assert tshark("-Y", "_ws.malformed") == ""
     rows = [line.split("\t") for line in tshark("-Y", "udp.port == 4500", "-T", "fields", "-e", "isakmp.exchangetype",
