@@ -16,6 +16,8 @@ import json
 import resource
 import time
 
+from _steps import count_steps
+
 from ikesim.calibration import crypto_floor, measure_op_costs
 from ikesim.metrics.results import Results
 from ikesim.scenario.build import build_simulation
@@ -37,22 +39,9 @@ def main() -> None:
     sim = build_simulation(model, seed=args.seed)
     build_s = time.perf_counter() - t0
     until = parse_duration(args.until) if args.until else model.duration
-    steps = 0
-    env = sim.env
-    original_step = env.step
-
-    def counting_step() -> None:
-        nonlocal steps
-        steps += 1
-        original_step()
-
-    env.step = counting_step  # type: ignore[method-assign]
+    steps = count_steps(sim.env)
     t1 = time.perf_counter()
-    env.run(until=until)
-    for box in sim.boxes.values():
-        sweep = getattr(box, "sweep", None)
-        if sweep is not None:
-            sweep(until)
+    sim.advance(until)
     run_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     results = Results.from_simulation(sim, duration=until)
@@ -64,7 +53,7 @@ def main() -> None:
     figures = {
         "scenario": model.name, "simulated_h": until / 3600, "nodes": len(sim.nodes), "boxes": len(sim.boxes),
         "build_s": round(build_s, 2), "run_s": round(run_s, 2), "results_tables_s": round(tables_s, 2),
-        "peak_rss_mb": round(peak_mb), "sim_events": steps, "events_per_s": round(steps / run_s),
+        "peak_rss_mb": round(peak_mb), "sim_events": steps(), "events_per_s": round(steps() / run_s),
         "exchanges": len(results.exchanges), "crypto_floor_s": round(floor, 2),
         "run_over_floor": round(run_s / floor, 2) if floor else None,
         "collisions": s["collisions"], "collisions_by_kind": s.get("collisions_by_kind"),

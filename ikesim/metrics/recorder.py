@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ikesim.types import Address
 
-__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS"]
+__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +49,22 @@ class InvariantViolated:
     spi: str
     """Hex SPI concerned (a CHILD_SA spi or an IKE SPI pair)."""
     detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NatEvent:
+    """Something a NAT box did to its mappings (recorded on the NAT's name; ``ikesim.sim.nat``)."""
+
+    kind: str
+    """``mapping_created``, ``expired``, ``rebind`` or ``reboot``."""
+    inside: str
+    """Inside endpoint concerned, ``ip[port]``."""
+    old: str
+    """Public endpoint before, ``ip[port]`` (empty for a new mapping)."""
+    new: str
+    """Public endpoint after (empty when the mapping is gone)."""
+    at: float
+    """When it happened: an expiry is noticed when the mapping is next needed, after the fact."""
 
 
 class Recorder(Protocol):

@@ -30,7 +30,7 @@ from ikesim._version import __version__
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap
-from ikesim.metrics.recorder import InvariantViolated
+from ikesim.metrics.recorder import InvariantViolated, NatEvent
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType
@@ -99,6 +99,7 @@ class Results:
         self.rekey_latencies = self._rekey_latencies()
         self.collisions = self._collisions_table()
         self.violations = self._violations_table()
+        self._nat_events = [(node, e) for _t, node, e in self._raw if type(e) is NatEvent]
         self.nat_paths = self._nat_paths_table()
         self.processing = self._processing_table()
         """One row per CPU job of a node with a CPU model: arrived, start, end, wait, service (``ikesim.sim.cpu``)."""
@@ -107,7 +108,7 @@ class Results:
         self.summary = self._summary()
         if self._cores:
             self.summary["cpu"] = self._cpu_summary()
-        if self._keepalives or len(self.nat_paths) or any(type(e).__name__ == "NatEvent" for _, _, e in self._raw):
+        if self._keepalives or self._nat_events:
             self.summary["nat"] = self._nat_summary()
 
     @classmethod
@@ -203,8 +204,8 @@ class Results:
             if isinstance(e, ev.PeerAddressChanged):
                 follows.setdefault(str(e.old), []).append((t, node))
         rows = []
-        for _t, node, e in self._raw:
-            if type(e).__name__ != "NatEvent" or e.kind not in ("rebind", "reboot", "expired"):
+        for node, e in self._nat_events:
+            if e.kind not in ("rebind", "reboot", "expired"):
                 continue
             after = [(t, n) for t, n in follows.get(e.old, []) if t >= e.at]
             restored, by = after[0] if after else (None, "")
@@ -215,7 +216,7 @@ class Results:
         return pd.DataFrame(rows, columns=cols)
 
     def _nat_summary(self) -> dict[str, Any]:
-        kinds = [e.kind for _, _, e in self._raw if type(e).__name__ == "NatEvent"]
+        kinds = [e.kind for _node, e in self._nat_events]
         broken = [float(x) for x in self.nat_paths["broken_s"].dropna()]
         return {
             "mappings_created": kinds.count("mapping_created"), "mappings_expired": kinds.count("expired"),

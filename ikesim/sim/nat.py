@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ikesim.metrics.recorder import NatEvent
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
 from ikesim.types import Address
@@ -46,22 +47,6 @@ class Mapping:
     created: float
     last_used: float
     key: tuple[Address, Address | None] = (Address("0.0.0.0"), None)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NatEvent:
-    """Something a NAT box did to its mappings (recorded on the NAT's name)."""
-
-    kind: str
-    """``mapping_created``, ``expired``, ``rebind`` or ``reboot``."""
-    inside: str
-    """Inside endpoint concerned, ``ip[port]``."""
-    old: str
-    """Public endpoint before, ``ip[port]`` (empty for a new mapping)."""
-    new: str
-    """Public endpoint after (empty when the mapping is gone)."""
-    at: float
-    """When it happened: an expiry is noticed when the mapping is next needed, after the fact."""
 
 
 @dataclass(slots=True)

@@ -219,16 +219,7 @@ def unprotect_message(data: bytes, protector: Protector, *, outer: Message | Non
     plaintext = protector.open(aad, sk.data)
     if type(plaintext) is not bytes:
         plaintext = bytes(plaintext)
-    try:
-        inner = _parse_chain(plaintext, sk.first_payload, 0, len(plaintext))
-    except MalformedMessage as exc:
-        raise MalformedMessage(f"inside SK payload: {exc}") from exc
-    if inner and type(inner[-1]) in _SK_CLASSES:
-        raise MalformedMessage("SK payload nested inside an SK payload")
-    return Message(
-        msg.spi_i, msg.spi_r, msg.exchange_type, msg.flags, msg.message_id,
-        msg.payloads[:-1] + tuple(inner), msg.major_version, msg.minor_version, True,
-    )
+    return _with_inner(msg, sk.first_payload, plaintext, "SK payload")
 
 
 # --- fragments (RFC 7383) ------------------------------------------------------------------------
@@ -273,12 +264,17 @@ def open_fragment(data: bytes, protector: Protector, *, outer: Message | None = 
 
 def reassembled_message(outer: Message, first_payload: int, plaintext: bytes) -> Message:
     """RFC 7383 §2.6: the message whose inner payload chain is the fragments' plaintexts joined in order."""
+    return _with_inner(outer, first_payload, plaintext, "SKF fragments")
+
+
+def _with_inner(outer: Message, first_payload: int, plaintext: bytes, where: str) -> Message:
+    """RFC 7296 §3.14: *outer* with its final SK/SKF payload replaced by the decrypted inner chain."""
     try:
         inner = _parse_chain(plaintext, first_payload, 0, len(plaintext))
     except MalformedMessage as exc:
-        raise MalformedMessage(f"inside SKF fragments: {exc}") from exc
+        raise MalformedMessage(f"inside {where}: {exc}") from exc
     if inner and type(inner[-1]) in _SK_CLASSES:
-        raise MalformedMessage("SK payload nested inside SKF fragments")
+        raise MalformedMessage(f"SK payload nested inside {where if where != 'SK payload' else 'an SK payload'}")
     return Message(
         outer.spi_i, outer.spi_r, outer.exchange_type, outer.flags, outer.message_id,
         outer.payloads[:-1] + tuple(inner), outer.major_version, outer.minor_version, True,
