@@ -25,12 +25,16 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from scipy.stats import t as student_t  # noqa: E402
+
+from ikesim.scenario.durations import parse_duration  # noqa: E402
 
 __all__ = ["sa_timeline", "rekey_latency", "sweep_figure", "sweep_stats", "cpu", "rekey_latencies_from_events",
-           "t_quantile", "time_unit", "write_run_plots", "write_sweep_plot"]
+           "sweep_axis", "t_quantile", "time_unit", "write_run_plots", "write_sweep_plot"]
 
 _KIND_COLOURS = {"ike": ("#1f4e9c", "#6f95d6"), "child": ("#d9730d", "#f4b26b")}
 """Two shades per SA kind; consecutive SAs of one lane alternate so their boundaries show."""
@@ -104,14 +108,16 @@ def _event_kind(row: Any) -> str:
 
 def sa_timeline(
     sas: pd.DataFrame, events: pd.DataFrame, tunnels: Sequence[str] | None = None, max_tunnels: int = 20,
-    *, end: float | None = None, title: str | None = None,
+    *, start: float | None = None, end: float | None = None, title: str | None = None, spis: bool = False,
 ) -> Figure:
     """One band per tunnel (connection) with a bar per SA from its creation to its deletion (or *end*).
 
     A band has a lane per SA kind and node (IKE_SAs above CHILD_SAs, the tunnel's initiator first);
     SAs that overlap in a lane (old and new during a rekey, redundant SAs of a collision) are stacked.
     Bars shorter than 0.4 % of the axis are widened to stay visible. Rekeys (``rekeyed_at``),
-    collisions and retransmissions are marked in a strip above their lane's bars. *end* defaults to the last time in the tables.
+    collisions and retransmissions are marked in a strip above their lane's bars. *start* and *end* set the time
+    window (default: from 0 to the last time in the tables), to zoom into a race; *spis* writes each SA's inbound SPI
+    on its bar.
     Bars carry the gid ``sa-bar``; marker collections carry their key in ``_MARKS`` as gid.
     """
     all_tunnels = sorted(str(c) for c in sas["connection"].dropna().unique())
@@ -120,9 +126,11 @@ def sa_timeline(
     if len(events):
         times.append(_num(events["time"]).max())
     last = float(end) if end is not None else max((t for t in times if pd.notna(t)), default=1.0)
-    start = min(0.0, float(_num(sas["created"]).min())) if len(sas) else 0.0
-    unit, div = time_unit(last - start)
-    min_width = 0.004 * (last - start) / div
+    first = float(start) if start is not None else min(0.0, float(_num(sas["created"]).min())) if len(sas) else 0.0
+    if last <= first:
+        raise ValueError(f"sa_timeline: the window must end after it starts (start {first:g} s, end {last:g} s)")
+    unit, div = time_unit(last - first)
+    min_width = 0.004 * (last - first) / div
 
     lanes: dict[tuple[str, str, str], tuple[float, float]] = {}  # (tunnel, kind, node) -> (y bottom, height)
     ytick_major, ytick_minor, minor_labels, tops = [], [], [], []
@@ -153,10 +161,16 @@ def sa_timeline(
         slots = _pack(list(zip(starts, ends, strict=True)))
         n_slots = max(slots) + 1
         sh = h * 0.66 / n_slots
-        for i, (s, e, slot, rekeyed) in enumerate(zip(starts, ends, slots, _num(sub["rekeyed_at"]), strict=True)):
+        labels = sub["spi_in"].astype(str).tolist() if spis and "spi_in" in sub.columns else [None] * len(sub)
+        for i, (s, e, slot, rekeyed, spi) in enumerate(zip(starts, ends, slots, _num(sub["rekeyed_at"]), labels,
+                                                           strict=True)):
             yb = y0 + h * 0.3 + slot * sh
             ax.broken_barh([(s / div, max((e - s) / div, min_width))], (yb, sh * 0.9),
                            facecolors=_KIND_COLOURS[kind][i % 2], edgecolors="black", linewidth=0.3, gid="sa-bar")
+            if spi is not None and e > first and s < last:
+                ax.text(max(s, first) / div + min_width / 2, yb + sh * 0.45, spi, fontsize=7, va="center",
+                        color="white" if i % 2 == 0 else "black",
+                        clip_on=True, gid="sa-spi")
             if pd.notna(rekeyed):
                 m = _MARKS["rekey"]
                 ax.scatter([rekeyed / div], [yb + sh * 0.45], marker=m["marker"], color=m["color"], s=m["s"] * min(1, sh),
@@ -184,7 +198,7 @@ def sa_timeline(
         ax.tick_params(axis="y", which="minor", length=0)
     for top in tops[1:]:
         ax.axhline(top - 0.3, color="0.6", linewidth=0.8)
-    ax.set_xlim(start / div, last / div)
+    ax.set_xlim(first / div, last / div)
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel("" if few else "tunnel (connection): IKE_SA lanes above CHILD_SA lanes, initiator node first")
     ax.grid(axis="x", color="0.85", linewidth=0.6)
@@ -277,53 +291,43 @@ def rekey_latency(rekey_latencies: pd.DataFrame, *, title: str | None = None) ->
 # --- sweeps ---------------------------------------------------------------------------------------
 
 
-def _t_two_sided_mass(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with integer *df* (Abramowitz & Stegun 26.7.3, 26.7.4)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 1:
-        total, term = 0.0, math.cos(theta)
-        for k in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c2 * (2 * k) / (2 * k + 1)
-        return (2 / math.pi) * (theta + s * total) if df > 1 else 2 * theta / math.pi
-    total, term = 0.0, 1.0
-    for k in range(1, df // 2 + 1):
-        total += term
-        term *= c2 * (2 * k - 1) / (2 * k)
-    return s * total
-
-
 def t_quantile(p: float, df: int) -> float:
-    """The *p* quantile (p > 0.5) of Student's t with integer *df* degrees of freedom, by bisection on its CDF."""
-    if not 0.5 < p < 1 or df < 1:
-        raise ValueError(f"t_quantile needs 0.5 < p < 1 and df >= 1 (got p={p}, df={df})")
-    mass = 2 * p - 1
-    lo, hi = 0.0, 1.0
-    while _t_two_sided_mass(hi, df) < mass:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _t_two_sided_mass(mid, df) < mass:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    return (lo + hi) / 2
+    """The *p* quantile of Student's t with *df* degrees of freedom (``scipy.stats.t.ppf``)."""
+    if not 0 < p < 1 or df < 1:
+        raise ValueError(f"t_quantile needs 0 < p < 1 and df >= 1 (got p={p}, df={df})")
+    return float(student_t.ppf(p, df))
+
+
+def sweep_axis(values: pd.Series) -> tuple[pd.Series, str]:
+    """A swept column as numbers for an axis: durations (``30s``, ``2min``) become seconds, with the unit to label.
+
+    Numeric columns are returned as they are (unit ``""``); anything else that is not all durations is returned
+    as strings, to be drawn as categories in first-seen order.
+    """
+    if pd.api.types.is_numeric_dtype(values):
+        return values, ""
+    try:
+        return values.map(parse_duration).astype(float), "s"
+    except (ValueError, TypeError):
+        return values.astype(str), ""
 
 
 def sweep_stats(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, level: float = 0.95) -> pd.DataFrame:
     """Mean of *y* over replications per (*hue*, *x*) with a *level* two-sided t confidence interval.
 
     Columns: [hue], x, n, mean, std, half_width, ci_low, ci_high (half_width NaN for a single replication).
+    A duration-valued *x* (``30s``, ``2min``) is given in seconds and sorted numerically (``sweep_axis``).
     """
     for col in (x, y, hue):
         if col is not None and col not in table.columns:
             raise KeyError(f"the sweep table has no column {col!r} (columns: {', '.join(map(str, table.columns))})")
+    xs, _unit = sweep_axis(table[x])
+    if not pd.api.types.is_numeric_dtype(xs):
+        xs = pd.Categorical(xs, categories=list(dict.fromkeys(xs)), ordered=True)
+    data = table.assign(**{x: xs})
     keys = [hue, x] if hue is not None else [x]
     rows = []
-    for key, grp in table.groupby(keys, sort=True, dropna=False):
+    for key, grp in data.groupby(keys, sort=True, dropna=False, observed=True):
         vals = _num(grp[y]).dropna()
         n = len(vals)
         mean = float(vals.mean()) if n else math.nan
@@ -335,17 +339,26 @@ def sweep_stats(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, 
     return pd.DataFrame(rows, columns=[*keys, "n", "mean", "std", "half_width", "ci_low", "ci_high"])
 
 
-def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, title: str | None = None) -> Figure:
+def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, title: str | None = None,
+                 xlabel: str | None = None, ylabel: str | None = None, scale: float | None = None,
+                 ax: Axes | None = None) -> Figure:
     """*y* against the swept parameter *x*: mean over replications with its 95 % t interval, one line per *hue* value.
 
-    Latency columns (name containing ``latency``, in seconds) are drawn in ms.
+    Latency columns (name containing ``latency``, in seconds) are drawn in ms unless *scale* multiplies *y*
+    otherwise; a duration-valued *x* is drawn in seconds. With *ax*, draws into it (a panel of a larger figure).
     """
     stats = sweep_stats(table, x, y, hue)
-    scale, unit = (1000.0, " (ms)") if "latency" in y else (1.0, "")
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax = fig.add_subplot()
+    if scale is None:
+        scale, unit = (1000.0, " (ms)") if "latency" in y else (1.0, "")
+    else:
+        unit = ""
+    if ax is None:
+        fig = Figure(figsize=(8, 5), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
     groups = list(stats.groupby(hue, sort=True)) if hue is not None else [(None, stats)]
-    numeric_x = pd.api.types.is_numeric_dtype(table[x])
+    numeric_x = pd.api.types.is_numeric_dtype(stats[x])
     for value, grp in groups:
         xs = grp[x].to_numpy() if numeric_x else grp[x].astype(str).to_numpy()
         label = f"{hue} = {value}" if hue is not None else "mean"
@@ -354,10 +367,11 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *,
         if numeric_x and len(grp) > 1:
             ax.fill_between(xs, grp["ci_low"] * scale, grp["ci_high"] * scale, alpha=0.15, color=line[0].get_color())
     reps = stats["n"]
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{y}{unit}")
+    x_unit = sweep_axis(table[x])[1]
+    ax.set_xlabel(xlabel or (f"{x} ({x_unit})" if x_unit else x))
+    ax.set_ylabel(ylabel or f"{y}{unit}")
     ax.grid(color="0.88", linewidth=0.6)
-    ax.legend(title=hue, fontsize=9)
+    ax.legend(title=hue if hue is not None and ylabel is None else None, fontsize=9)
     nrep = f"{reps.min()}" if reps.min() == reps.max() else f"{reps.min()}–{reps.max()}"
     ax.set_title(title or f"{y} vs {x}: mean and 95 % CI (t) over {nrep} replications")
     return fig

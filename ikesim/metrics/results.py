@@ -80,6 +80,7 @@ class Results:
         owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
         keepalives: int = 0, fragmented: int = 0,
         jobs: list[tuple[str, float, float, float, str]] | None = None, cores: dict[str, int] | None = None,
+        warmup: float = 0.0,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
@@ -92,6 +93,7 @@ class Results:
         self._fragmented = fragmented
         self._jobs = jobs or []
         self._cores = cores or {}
+        self.warmup = warmup
         self.events = self._events_table()
         self.exchanges = self._exchanges_table()
         self.sas = self._sas_table()
@@ -125,6 +127,7 @@ class Results:
             keepalives=sum(k.count(duration) for k in sim.keepalives.values()),
             fragmented=len(set().union(*(link.fragmented for link in sim._links.values()))),
             jobs=sim.collector.jobs, cores={n: node.cpu.cores for n, node in sim.nodes.items() if node.cpu is not None},
+            warmup=sim.warmup,
         )
 
     # --- tables -----------------------------------------------------------------------
@@ -171,18 +174,20 @@ class Results:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
     def _cpu_summary(self) -> dict[str, Any]:
+        """Per node: jobs, busy time, mean and peak utilisation, longest queue, waits; all from ``warmup`` on."""
         out: dict[str, Any] = {}
+        span = self.duration - self.warmup
         for node, cores in sorted(self._cores.items()):
-            jobs = self.processing[self.processing["node"] == node]
+            jobs = self.processing[(self.processing["node"] == node) & (self.processing["arrived"] >= self.warmup)]
             marks = sorted([(t, 1) for t in jobs["arrived"]] + [(t, -1) for t in jobs["start"]])
             waiting = peak = 0
             for _t, step in marks:  # at equal times a start (-1) sorts before an arrival (+1)
                 waiting += step
                 peak = max(peak, waiting)
-            util = self.cpu[self.cpu["node"] == node]["utilisation"]
+            util = self.cpu[(self.cpu["node"] == node) & (self.cpu["time"] >= self.warmup)]["utilisation"]
             out[node] = {
-                "cores": cores, "jobs": len(jobs), "busy_s": float(jobs["service"].sum()),
-                "mean_utilisation": float(jobs["service"].sum() / (cores * self.duration)) if self.duration else 0.0,
+                "cores": cores, "from": self.warmup, "jobs": len(jobs), "busy_s": float(jobs["service"].sum()),
+                "mean_utilisation": float(jobs["service"].sum() / (cores * span)) if span > 0 else 0.0,
                 "peak_utilisation": float(util.max()) if len(util) else 0.0, "max_queue": int(peak),
                 "wait_s": percentiles([float(x) for x in jobs["wait"]]),
             }

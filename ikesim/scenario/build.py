@@ -135,7 +135,7 @@ def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
 def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
     """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's)."""
     m = expand_fleet(m, seed=seed)
-    sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name)
+    sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name, warmup=m.warmup)
     try:
         for cfg in daemon_configs(m, seed=seed):
             spec = m.nodes[cfg.name].cpu

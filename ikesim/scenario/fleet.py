@@ -42,6 +42,7 @@ from ikesim.scenario.model import (
     IkeModel,
     LinkModel,
     NodeModel,
+    PathModel,
     Ratio,
     ScenarioModel,
 )
@@ -63,13 +64,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FleetLinkModel(_Strict):
-    """The link between each client and the gateway (``LinkModel`` without ``between``)."""
-
-    delay: Duration = 0.0
-    jitter: Duration = 0.0
-    loss: Ratio = 0.0
-    mtu: int = Field(default=1500, ge=68, le=65535)
+class FleetLinkModel(PathModel):
+    """The link between each client (or its NAT) and the gateway: every key of a link but ``between`` and ``cost``."""
 
 
 class DelayDist(_Strict):
@@ -400,7 +396,7 @@ def expand_fleet(m: ScenarioModel, *, seed: int | None = None) -> ScenarioModel:
             delay = vary.delay.draw(draws) if vary.delay is not None else delay
             jitter = vary.jitter.draw(draws) if vary.jitter is not None else jitter
             loss = vary.loss.draw(draws) if vary.loss is not None else loss
-        return LinkModel.model_construct(between=(a, gw), delay=delay, jitter=jitter, loss=loss, mtu=link.mtu)
+        return LinkModel.model_construct(**(dict(link) | {"between": (a, gw), "delay": delay, "jitter": jitter, "loss": loss}))
 
     nat = fleet.nat
     nats = dict(m.nats)

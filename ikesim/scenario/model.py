@@ -180,10 +180,9 @@ DelaySpec = Annotated[Annotated[Duration, Tag("=value")] | Annotated[DelayDistMo
 LossSpec = Annotated[Annotated[Ratio, Tag("=value")] | Annotated[GilbertModel, Tag("=model")], Discriminator(_value_or_model)]
 
 
-class LinkModel(_Strict):
-    """A bidirectional link between two nodes (both directions share it; ``ikesim.sim.link``)."""
+class PathModel(_Strict):
+    """What a link does to datagrams (``ikesim.sim.link``): every key of a link but its two ends and routing cost."""
 
-    between: tuple[str, str]
     delay: DelaySpec = 0.0
     jitter: Duration = 0.0
     reorder: bool = True
@@ -198,19 +197,9 @@ class LinkModel(_Strict):
     mtu: int = Field(default=1500, ge=68, le=65535)
     drop_fragments: bool = False
     """Drop every datagram that needs IP fragmentation (a PMTU black hole)."""
-    cost: tuple[float, float] | None = None
-    """Routing weights [first->second, second->first] (default: the mean delay both ways): unequal costs
-    make the two directions take different paths (asymmetric routing)."""
-
-    @field_validator("cost")
-    @classmethod
-    def _cost(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is not None and min(v) < 0:
-            raise ValueError("routing costs must not be negative")
-        return v
 
     @model_validator(mode="after")
-    def _queue_needs_bandwidth(self) -> LinkModel:
+    def _queue_needs_bandwidth(self) -> PathModel:
         if self.queue is not None and self.bandwidth is None:
             raise ValueError("queue needs a bandwidth")
         return self
@@ -222,6 +211,22 @@ class LinkModel(_Strict):
     def loss_model(self) -> float | lm.LossModel:
         """The loss for ``Simulation.add_link``: a probability or a Gilbert–Elliott model."""
         return self.loss.build() if isinstance(self.loss, GilbertModel) else self.loss
+
+
+class LinkModel(PathModel):
+    """A bidirectional link between two nodes (both directions share it; ``ikesim.sim.link``)."""
+
+    between: tuple[str, str]
+    cost: tuple[float, float] | None = None
+    """Routing weights [first->second, second->first] (default: the mean delay both ways): unequal costs
+    make the two directions take different paths (asymmetric routing)."""
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and min(v) < 0:
+            raise ValueError("routing costs must not be negative")
+        return v
 
 
 class RetransmitModel(_Strict):
@@ -453,6 +458,8 @@ class ScenarioModel(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 1
     duration: Duration
+    warmup: Duration = 0.0
+    """The first part of the run that the summary's CPU figures (peak, mean, queue, waits) leave out."""
     nodes: dict[str, NodeModel] = Field(default_factory=dict)
     links: list[LinkModel] = Field(default_factory=list)
     connections: dict[str, ConnectionModel] = Field(default_factory=dict)
@@ -468,6 +475,13 @@ class ScenarioModel(_Strict):
     description: str = ""
     expect: _expect.ExpectModel | None = None
     """What a run must produce (``ikesim.scenario.expect_model``), checked by ``ikesim check`` and the pytest plugin."""
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_within_run(cls, v: float, info: Any) -> float:
+        if "duration" in info.data and v >= info.data["duration"]:
+            raise ValueError(f"warmup ({v:g} s) must be shorter than duration ({info.data['duration']:g} s)")
+        return v
 
 
 # fleet.py builds on the models above, so it is imported last; pydantic resolves ``_fleet.FleetField`` on first use.

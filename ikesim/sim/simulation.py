@@ -55,8 +55,10 @@ class Simulation:
     """A network of IKE nodes on virtual time."""
 
     def __init__(self, *, seed: int, run: int = 0, name: str = "sim", capture: bool = True,
-                 invariants: bool = True, settle: float = 10.0) -> None:
+                 invariants: bool = True, settle: float = 10.0, warmup: float = 0.0) -> None:
         self.seed = int(seed)
+        self.warmup = float(warmup)
+        """Seconds at the start that the summary's CPU figures leave out (a connection storm, say)."""
         self.run_number = int(run)
         self.name = name
         self.capture = capture

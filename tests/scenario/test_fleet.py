@@ -222,8 +222,7 @@ def test_staggered_fleet_rekeys_without_collisions() -> None:
 
 def test_the_three_fleet_scenarios_differ_only_in_lifetimes() -> None:
     """fleet-no-jitter, fleet-rand-time and fleet-stagger: same fleet, link and starts; only ike/child policies differ."""
-    models = {p.stem: load_scenario(p) for p in sorted(FLEET_DIR.glob("*.yaml"))}
-    assert list(models) == ["fleet-no-jitter", "fleet-rand-time", "fleet-stagger"]
+    models = {n: load_scenario(FLEET_DIR / f"{n}.yaml") for n in ("fleet-no-jitter", "fleet-rand-time", "fleet-stagger")}
     rest = {n: m.model_dump(exclude={"name": True, "description": True, "fleet": {"connection": {"ike", "child"}}})
             for n, m in models.items()}
     assert rest["fleet-no-jitter"] == rest["fleet-rand-time"] == rest["fleet-stagger"]
@@ -239,6 +238,27 @@ def test_the_three_fleet_scenarios_differ_only_in_lifetimes() -> None:
     assert (ike.rand_time, child.rand_time) == (1440.0, 360.0)
     assert [(i.rekey_fraction, c.rekey_fraction, i.rand_time, c.rand_time) for i, c in lifetimes["fleet-stagger"]] == [
         (0.7, 0.7, 0.0, 0.0), (0.8, 0.8, 0.0, 0.0)]
+
+
+def test_fleet_link_takes_every_link_key() -> None:
+    """Bursty loss, a PMTU black hole, bandwidth and a queue on the fleet's link reach every client's link."""
+    text = """
+name: f
+duration: 1h
+fleet:
+  clients: 3
+  link: {delay: {dist: uniform, low: 10ms, high: 20ms}, loss: {model: gilbert, p: 1%, r: 10%, loss_bad: 50%},
+         mtu: 1280, drop_fragments: true, bandwidth: 2Mbit, queue: 8, duplicate: 1%, down: [{from: 10min, until: 11min}]}
+  connection: {auth: {method: psk, psk: fleet-psk-0123456789}}
+"""
+    links = expand_fleet(load_scenario(text)).links
+    assert [link.between for link in links] == [("c0", "gw"), ("c1", "gw"), ("c2", "gw")]
+    for link in links:
+        assert (link.mtu, link.drop_fragments, link.bandwidth, link.queue, link.duplicate) == (1280, True, 2e6, (8, "packets"), 0.01)
+        assert (link.loss.p, link.loss.r, link.loss.loss_bad) == (0.01, 0.1, 0.5)
+        assert (link.delay.low, link.delay.high, link.down[0].start, link.down[0].until) == (0.01, 0.02, 600.0, 660.0)
+    with pytest.raises(ConfigError, match=r"x.yaml:\d+: fleet.link: .*queue needs a bandwidth"):
+        load_scenario_text(text.replace("bandwidth: 2Mbit, ", ""), "x.yaml")
 
 
 def test_readme_fleet_example_is_valid() -> None:

@@ -24,11 +24,11 @@ REKEY_REQUEST = BASE + 1e-3 + 2e-3 + 0.5e-3
 DELAY = 0.01
 
 
-def storm(n: int, cores: int | None) -> Results:
+def storm(n: int, cores: int | None, warmup: float = 0.0) -> Results:
     """*n* clients, each with a tunnel to one gateway, all rekeying their CHILD_SA at 100 s."""
     psk = Credentials(psk=b"storm-psk")
     ike, child = IkePolicy(lifetime=OFF), ChildPolicy(lifetime=OFF)
-    sim = Simulation(seed=2)
+    sim = Simulation(seed=2, warmup=warmup)
     gw = [Connection(name=f"t{i}", local_id="gw.sim.test", remote_id=f"c{i}@sim.test", credentials=psk, ike=ike,
                      children=(child,)) for i in range(n)]
     cpu = CpuModel(cores, dict(COSTS), BASE) if cores else None
@@ -69,6 +69,25 @@ def test_cpu_table_bins_busy_time_and_queue() -> None:
     assert busy_100 > 20 * REKEY_REQUEST
     assert t.loc[100.0, "queue"] == 19 and t.loc[99.0, "queue"] == 0 and t.loc[101.0, "queue"] == 0
     assert r.summary["cpu"]["gw"]["peak_utilisation"] == pytest.approx(t["utilisation"].max())
+
+
+def test_warmup_leaves_the_connection_storm_out_of_the_cpu_summary() -> None:
+    """Establishment (t < 20 s) is busier per second than the rekey storm on 1 core; warmup 50 s keeps only the storm."""
+    full, steady = storm(20, 1).summary["cpu"]["gw"], storm(20, 1, warmup=50.0)
+    p = steady.processing
+    after = p[p["arrived"] >= 50.0]
+    cpu = steady.summary["cpu"]["gw"]
+    assert (cpu["from"], cpu["jobs"], full["from"], full["jobs"]) == (50.0, len(after), 0.0, len(p))
+    assert 0 < len(after) < len(p)
+    assert cpu["busy_s"] == pytest.approx(after["service"].sum())
+    assert cpu["mean_utilisation"] == pytest.approx(after["service"].sum() / (120.0 - 50.0))
+    bins = steady.cpu.set_index("time")["utilisation"]
+    assert cpu["peak_utilisation"] == pytest.approx(bins[bins.index >= 50.0].max())
+    assert full["peak_utilisation"] == pytest.approx(bins.max())
+    assert cpu["max_queue"] == 19 and cpu["wait_s"]["n"] == len(after)
+    with pytest.raises(ConfigError, match=r"x.yaml:3: warmup: .*must be shorter than duration"):
+        load_scenario_text(BASE_SCENARIO.replace("duration: 1min\n", "duration: 1min\nwarmup: 1min\n"), "x.yaml")
+    assert load_scenario_text(BASE_SCENARIO.replace("duration: 1min\n", "duration: 1min\nwarmup: 10s\n")).warmup == 10.0
 
 
 def test_without_a_cpu_model_there_is_no_cpu_table_and_no_waiting() -> None:

@@ -1,0 +1,100 @@
+"""Execute the research notebooks top to bottom (papermill) and, if asked, write their tables and figures.
+
+    python notebooks/run.py                                  # every notebook, small sizes, nothing kept (as CI)
+    python notebooks/run.py --size full --results results    # regenerate the reference outputs in results/
+
+Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects), through a temporary directory that
+replaces the old one only when the notebook ran to the end: a failed run leaves the previous results as they were.
+The executed notebooks (with their outputs) go to ``--executed`` (default: a temporary directory), never over the
+committed ones, which are kept without outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STUDIES = {
+    "01-lifetime-stagger-tuning.ipynb": "tuning",
+    "02-rekey-race-timeline.ipynb": "race",
+    "03-loss-mtu-nat.ipynb": "path-effects",
+}
+"""Each notebook and the directory under ``--results`` it writes."""
+
+
+def _replace(partial: Path, final: Path) -> None:
+    """Move *partial* to *final*, replacing an older *final* only after the new one is complete."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    partial.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def execute(notebook: str, *, size: str = "small", results: Path | None = None, executed: Path,
+            workers: int | None = None, scheduler: str | None = None) -> Path | None:
+    """Run one notebook with papermill (SIZE, RESULTS, and WORKERS/SCHEDULER for the sweep); return its results dir."""
+    import papermill as pm
+
+    from ikesim import __version__
+
+    params: dict[str, object] = {"SIZE": size}
+    if notebook == "01-lifetime-stagger-tuning.ipynb":
+        params |= {"WORKERS": workers, "SCHEDULER": scheduler}
+    final = partial = None
+    if results is not None:
+        final = results / STUDIES[notebook]
+        partial = results / f".{STUDIES[notebook]}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        params["RESULTS"] = str(partial.resolve())
+    executed.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(HERE / notebook, executed / notebook, parameters=params, cwd=str(HERE),
+                            kernel_name="python3", progress_bar=False)
+    except BaseException:
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if partial is None or final is None:
+        return None
+    manifest = {"notebook": f"notebooks/{notebook}", "size": size, "ikesim_version": __version__,
+                "command": f"python notebooks/run.py --size {size} --results {results}",
+                "wall_seconds": round(time.perf_counter() - start, 1)}
+    (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _replace(partial, final)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*", help=f"which to run (default: all of {', '.join(STUDIES)})")
+    ap.add_argument("--size", choices=["small", "full"], default="small")
+    ap.add_argument("--results", type=Path, help="write each notebook's tables and figures into RESULTS/<study>/")
+    ap.add_argument("--executed", type=Path, help="keep the executed notebooks here (default: a temporary directory)")
+    ap.add_argument("--workers", type=int, help="local processes for the tuning sweep (default: one per CPU)")
+    ap.add_argument("--scheduler", help="run the tuning sweep on the Dask scheduler at this address")
+    args = ap.parse_args(argv)
+    names = [Path(n).name for n in args.notebooks] or list(STUDIES)
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        ap.error(f"unknown notebook(s) {', '.join(unknown)} (known: {', '.join(STUDIES)})")
+    executed = args.executed or Path(tempfile.mkdtemp(prefix="ikesim-notebooks-"))
+    for name in names:
+        start = time.perf_counter()
+        out = execute(name, size=args.size, results=args.results, executed=executed, workers=args.workers,
+                      scheduler=args.scheduler)
+        print(f"{name}: ran in {time.perf_counter() - start:.1f} s" + (f", results in {out}" if out else ""), flush=True)
+    print(f"executed notebooks in {executed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

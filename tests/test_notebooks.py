@@ -1,0 +1,134 @@
+"""The research notebooks: committed without outputs, public API only, and each runs top to bottom at its small size."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PUBLIC = {"ikesim", "ikesim.plots", "ikesim.sweep"}
+"""What a notebook may import from ikesim: the package's API, the figures and the sweeps."""
+
+
+def _runner():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("notebooks_run", NOTEBOOKS / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RUNNER = _runner()
+
+
+def test_every_notebook_is_known_to_the_runner() -> None:
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(RUNNER.STUDIES)
+    assert len(RUNNER.STUDIES) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(RUNNER.STUDIES))
+def test_committed_without_outputs_and_with_a_size_parameter(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    stale = [i for i, c in enumerate(code) if c.outputs or c.execution_count is not None]
+    assert not stale, f"{name}: code cells {stale} carry outputs; commit notebooks cleared"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and 'SIZE = "small"' in params[0].source and "RESULTS = None" in params[0].source
+    from papermill.translators import PythonTranslator
+
+    assert {"SIZE", "RESULTS"} <= {p.name for p in PythonTranslator.inspect(params[0])}  # papermill reads every line
+
+
+@pytest.mark.parametrize("name", sorted(RUNNER.STUDIES))
+def test_only_the_public_api(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    imported = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+    ours = {m for m in imported if m.split(".")[0] == "ikesim"}
+    assert ours and ours <= PUBLIC, f"{name} imports {sorted(ours - PUBLIC)}"
+
+
+def _run(name: str, tmp_path: Path) -> Path:
+    out = RUNNER.execute(name, size="small", results=tmp_path / "results", executed=tmp_path / "executed", workers=1)
+    assert out == tmp_path / "results" / RUNNER.STUDIES[name]
+    executed = nbformat.read(tmp_path / "executed" / name, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["notebook"], manifest["size"]) == (f"notebooks/{name}", "small")
+    assert not list((tmp_path / "results").glob(".*"))  # no partial directory left behind
+    return out
+
+
+def test_tuning_notebook_small(tmp_path: Path) -> None:
+    out = _run("01-lifetime-stagger-tuning.ipynb", tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == ["headline.md", "manifest.json", "recommendation.txt", "runs.csv",
+                                                     "summary.csv", "tuning.png"]
+    summary = pd.read_csv(out / "summary.csv").set_index(["gateway_fraction", "rand_time_s"])
+    assert len(summary) == 12 and (summary["replications"] == 2).all()
+    assert summary.loc[(0.8, 0.0), "collisions_per_10k_mean"] > 1000  # no jitter, no stagger: most rekeys collide
+    assert (summary.loc[0.9, "collisions_per_10k_mean"] == 0).all()  # the gateway 6.6 min later never collides
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 24 and sorted(runs["run"].unique()) == [0, 1]
+    assert (out / "recommendation.txt").read_text().startswith(("Recommendation: rand_time", "No setting"))
+    assert (out / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_race_notebook_small(tmp_path: Path) -> None:
+    out = _run("02-rekey-race-timeline.ipynb", tmp_path)
+    variants = pd.read_csv(out / "variants.csv").set_index("variant")
+    assert variants["winner"].to_dict() == {"child-simultaneous[client-first-lowest-ni_a]": "gateway",
+                                            "child-simultaneous[gateway-first-lowest-ni_b]": "gateway"}
+    assert (variants["redundant SAs deleted"] == 2).all() and (variants["violations"] == 0).all()
+    events = pd.read_csv(out / "race-events.csv")
+    collided = events[events["event"] == "RekeyCollision"].set_index("node")
+    assert collided["won"].to_dict() == {"client": False, "gateway": True}
+    assert (out / "race-timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_path_effects_notebook_small(tmp_path: Path) -> None:
+    out = _run("03-loss-mtu-nat.ipynb", tmp_path)
+    t = pd.read_csv(out / "summary.csv").set_index("case")
+    assert len(t) == 20 and (t["violations"] == 0).all()
+    assert t.loc["0 %, strongswan", "retransmissions"] == 0 and t.loc["0 %, strongswan", "failed_pct"] == 0
+    # the same losses, so the same lost first tries, cost 4 s with strongSwan and 0.5 s with libreswan
+    assert t.loc["5 %, strongswan", "max_s"] > 4 > t.loc["5 %, libreswan", "max_s"] > 0.5
+    # IKE_AUTH carries the 50 + 50 traffic selectors too: over a path that drops IP fragments no tunnel comes up
+    assert t.loc["fragments dropped, IP fragmentation", "rekeys_triggered"] == 0
+    assert t.loc["fragments dropped, IKE fragmentation", "failed_pct"] == 0
+    assert t.loc["no keepalives", "nat_no_mapping"] > 0 and t.loc["no keepalives", "failed_pct"] > 0
+    assert t.loc["keepalives every 20 s", "nat_no_mapping"] == 0 and t.loc["keepalives every 20 s", "failed_pct"] == 0
+    assert {p.name for p in out.iterdir()} == {"loss.png", "mtu-nat.png", "summary.csv", "manifest.json"}
+
+
+REFERENCE = NOTEBOOKS.parent / "results"
+
+
+def test_committed_reference_results_are_full_size_and_in_the_readme() -> None:
+    """results/ holds every study at full size, and README.md shows the tuning headline table and figure verbatim."""
+    expected = {"tuning": {"headline.md", "recommendation.txt", "runs.csv", "summary.csv", "tuning.png"},
+                "race": {"race-events.csv", "race-timeline.png", "variants.csv"},
+                "path-effects": {"loss.png", "mtu-nat.png", "summary.csv"}}
+    for study, files in expected.items():
+        d = REFERENCE / study
+        assert {p.name for p in d.iterdir()} == files | {"manifest.json"}, study
+        assert json.loads((d / "manifest.json").read_text())["size"] == "full"
+    runs = pd.read_csv(REFERENCE / "tuning" / "runs.csv")
+    assert len(runs) == 120 and sorted(runs["run"].unique()) == list(range(10))
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    assert (REFERENCE / "tuning" / "headline.md").read_text().strip() in readme
+    assert (REFERENCE / "tuning" / "recommendation.txt").read_text().strip() in readme
+    assert "](results/tuning/tuning.png)" in readme
