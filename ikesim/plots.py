@@ -344,12 +344,13 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *,
                  ax: Axes | None = None) -> Figure:
     """*y* against the swept parameter *x*: mean over replications with its 95 % t interval, one line per *hue* value.
 
-    Latency columns (name containing ``latency``, in seconds) are drawn in ms unless *scale* multiplies *y*
-    otherwise; a duration-valued *x* is drawn in seconds. With *ax*, draws into it (a panel of a larger figure).
+    Latency columns (name containing ``latency``, in seconds) are drawn in ms and utilisation (0..1) in %,
+    unless *scale* multiplies *y* otherwise; the legend's title is *hue* and its entries are *hue*'s values;
+    a duration-valued *x* is drawn in seconds. With *ax*, draws into it (a panel of a larger figure).
     """
     stats = sweep_stats(table, x, y, hue)
     if scale is None:
-        scale, unit = (1000.0, " (ms)") if "latency" in y else (1.0, "")
+        scale, unit = (1000.0, " (ms)") if "latency" in y else (100.0, " (%)") if "utilisation" in y else (1.0, "")
     else:
         unit = ""
     if ax is None:
@@ -361,7 +362,7 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *,
     numeric_x = pd.api.types.is_numeric_dtype(stats[x])
     for value, grp in groups:
         xs = grp[x].to_numpy() if numeric_x else grp[x].astype(str).to_numpy()
-        label = f"{hue} = {value}" if hue is not None else "mean"
+        label = f"{value}" if hue is not None else "mean"
         line = ax.errorbar(xs, grp["mean"] * scale, yerr=grp["half_width"].fillna(0) * scale, marker="o", capsize=4,
                            label=label, gid=f"sweep-{value}")
         if numeric_x and len(grp) > 1:
@@ -371,9 +372,9 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *,
     ax.set_xlabel(xlabel or (f"{x} ({x_unit})" if x_unit else x))
     ax.set_ylabel(ylabel or f"{y}{unit}")
     ax.grid(color="0.88", linewidth=0.6)
-    ax.legend(title=hue if hue is not None and ylabel is None else None, fontsize=9)
+    ax.legend(title=hue, fontsize=9)
     nrep = f"{reps.min()}" if reps.min() == reps.max() else f"{reps.min()}–{reps.max()}"
-    ax.set_title(title or f"{y} vs {x}: mean and 95 % CI (t) over {nrep} replications")
+    ax.set_title(title or f"mean and 95 % CI (t) over {nrep} replications")
     return fig
 
 

@@ -123,6 +123,10 @@ def test_duration_axis_is_numeric_and_sorted() -> None:
     assert stats["mean"].tolist() == [42.0, 11.0, 3.0, 0.0]
     ax = plots.sweep_figure(table, "rand_time", "collisions").axes[0]
     assert ax.get_xlabel() == "rand_time (s)"
+    util = table.assign(**{"cpu.gw.peak_utilisation": table["collisions"] / 100})
+    ax = plots.sweep_figure(util, "rand_time", "cpu.gw.peak_utilisation", hue="run").axes[0]
+    assert ax.get_ylabel() == "cpu.gw.peak_utilisation (%)" and ax.get_legend().get_title().get_text() == "run"
+    assert list(ax.containers[0][0].get_ydata()) == pytest.approx([40.0, 10.0, 2.0, 0.0])  # run 0, in %
     labels = pd.DataFrame({"policy": ["none", "stagger", "jitter"], "run": [0, 0, 0], "collisions": [3.0, 1.0, 2.0]})
     assert plots.sweep_stats(labels, "policy", "collisions")["policy"].astype(str).tolist() == ["none", "stagger", "jitter"]
 
@@ -155,12 +159,12 @@ def test_sweep_figure_draws_means_and_intervals() -> None:
     fig = plots.sweep_figure(_sweep_table(), "loss", "rekey_latency.child.initiator.p95", hue="jitter")
     ax = fig.axes[0]
     assert ax.get_xlabel() == "loss" and ax.get_ylabel() == "rekey_latency.child.initiator.p95 (ms)"
-    on = [c for c in ax.containers if c.get_label() == "jitter = on"]
+    on = [c for c in ax.containers if c.get_label() == "on"]
     assert len(on) == 1
     line = on[0][0]
     assert list(line.get_xdata()) == [0.0, 0.05]
     assert list(line.get_ydata()) == pytest.approx([20.0, 120.0])  # means, in ms
-    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"jitter = off", "jitter = on"}
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"off", "on"}
     with pytest.raises(KeyError, match="no column 'nope'"):
         plots.sweep_stats(_sweep_table(), "loss", "nope")
 
