@@ -1,7 +1,7 @@
 """Figures of a run or a sweep, drawn from DataFrames only (DESIGN.md "Metrics are events").
 
 Every function takes the tables ``Results`` exposes (or reads back from a results directory) and
-returns a ``matplotlib.figure.Figure`` built with the Agg canvas, so nothing here needs a display
+returns a ``matplotlib.figure.Figure`` made without pyplot (no global backend is set), so nothing here needs a display
 or a ``Simulation``:
 
 * ``sa_timeline(sas, events)``: one band per tunnel (connection), one bar per SA per node;
@@ -20,18 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from scipy.stats import t as student_t
 
-matplotlib.use("Agg")
-
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from scipy.stats import t as student_t  # noqa: E402
-
-from ikesim.scenario.durations import parse_duration  # noqa: E402
+from ikesim.scenario.durations import parse_duration
 
 __all__ = ["sa_timeline", "rekey_latency", "sweep_figure", "sweep_stats", "cpu", "rekey_latencies_from_events",
            "sweep_axis", "t_quantile", "time_unit", "write_run_plots", "write_sweep_plot"]
@@ -161,7 +157,8 @@ def sa_timeline(
         slots = _pack(list(zip(starts, ends, strict=True)))
         n_slots = max(slots) + 1
         sh = h * 0.66 / n_slots
-        labels = sub["spi_in"].astype(str).tolist() if spis and "spi_in" in sub.columns else [None] * len(sub)
+        labels = ([str(v) if pd.notna(v) else None for v in sub["spi_in"]] if spis and "spi_in" in sub.columns
+                  else [None] * len(sub))
         for i, (s, e, slot, rekeyed, spi) in enumerate(zip(starts, ends, slots, _num(sub["rekeyed_at"]), labels,
                                                            strict=True)):
             yb = y0 + h * 0.3 + slot * sh
@@ -316,15 +313,19 @@ def sweep_stats(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, 
     """Mean of *y* over replications per (*hue*, *x*) with a *level* two-sided t confidence interval.
 
     Columns: [hue], x, n, mean, std, half_width, ci_low, ci_high (half_width NaN for a single replication).
-    A duration-valued *x* (``30s``, ``2min``) is given in seconds and sorted numerically (``sweep_axis``).
+    A duration-valued *x* or *hue* (``30s``, ``2min``) is given in seconds and sorted numerically (``sweep_axis``).
     """
     for col in (x, y, hue):
         if col is not None and col not in table.columns:
             raise KeyError(f"the sweep table has no column {col!r} (columns: {', '.join(map(str, table.columns))})")
-    xs, _unit = sweep_axis(table[x])
-    if not pd.api.types.is_numeric_dtype(xs):
-        xs = pd.Categorical(xs, categories=list(dict.fromkeys(xs)), ordered=True)
-    data = table.assign(**{x: xs})
+    data = table.copy()
+    for col in (x, hue):  # durations as seconds, other text in first-seen order
+        if col is None:
+            continue
+        values, _unit = sweep_axis(table[col])
+        if not pd.api.types.is_numeric_dtype(values):
+            values = pd.Categorical(values, categories=list(dict.fromkeys(values)), ordered=True)
+        data[col] = values
     keys = [hue, x] if hue is not None else [x]
     rows = []
     for key, grp in data.groupby(keys, sort=True, dropna=False, observed=True):

@@ -5,6 +5,8 @@
 
 Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects), through a temporary directory that
 replaces the old one only when the notebook ran to the end: a failed run leaves the previous results as they were.
+The tuning sweep runs from scratch in a temporary directory unless ``--sweep-dir DIR`` names one to resume (runs
+of the same grid already there are not run again: only reuse a directory written by the same ikesim code).
 The executed notebooks (with their outputs) go to ``--executed`` (default: a temporary directory), never over the
 committed ones, which are kept without outputs.
 """
@@ -34,20 +36,27 @@ def _replace(partial: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
-    partial.rename(final)
+    try:
+        partial.rename(final)
+    except OSError:
+        if old.exists():
+            old.rename(final)  # put the previous results back
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
 def execute(notebook: str, *, size: str = "small", results: Path | None = None, executed: Path,
-            workers: int | None = None, scheduler: str | None = None) -> Path | None:
-    """Run one notebook with papermill (SIZE, RESULTS, and WORKERS/SCHEDULER for the sweep); return its results dir."""
+            workers: int | None = None, scheduler: str | None = None, sweep_dir: Path | None = None,
+            command: str = "") -> Path | None:
+    """Run one notebook with papermill (SIZE, RESULTS, and WORKERS/SCHEDULER/SWEEP_DIR for the sweep); return its results dir."""
     import papermill as pm
 
     from ikesim import __version__
 
     params: dict[str, object] = {"SIZE": size}
     if notebook == "01-lifetime-stagger-tuning.ipynb":
-        params |= {"WORKERS": workers, "SCHEDULER": scheduler}
+        params |= {"WORKERS": workers, "SCHEDULER": scheduler,
+                   "SWEEP_DIR": str(sweep_dir.resolve()) if sweep_dir is not None else None}
     final = partial = None
     if results is not None:
         final = results / STUDIES[notebook]
@@ -55,21 +64,18 @@ def execute(notebook: str, *, size: str = "small", results: Path | None = None, 
         shutil.rmtree(partial, ignore_errors=True)
         params["RESULTS"] = str(partial.resolve())
     executed.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     try:
         pm.execute_notebook(HERE / notebook, executed / notebook, parameters=params, cwd=str(HERE),
                             kernel_name="python3", progress_bar=False)
-    except BaseException:
+        if partial is None or final is None:
+            return None
+        manifest = {"notebook": f"notebooks/{notebook}", "size": size, "ikesim_version": __version__,
+                    "command": command or f"python notebooks/run.py {notebook} --size {size} --results {results}"}
+        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _replace(partial, final)
+    finally:
         if partial is not None:
             shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if partial is None or final is None:
-        return None
-    manifest = {"notebook": f"notebooks/{notebook}", "size": size, "ikesim_version": __version__,
-                "command": f"python notebooks/run.py --size {size} --results {results}",
-                "wall_seconds": round(time.perf_counter() - start, 1)}
-    (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _replace(partial, final)
     return final
 
 
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--executed", type=Path, help="keep the executed notebooks here (default: a temporary directory)")
     ap.add_argument("--workers", type=int, help="local processes for the tuning sweep (default: one per CPU)")
     ap.add_argument("--scheduler", help="run the tuning sweep on the Dask scheduler at this address")
+    ap.add_argument("--sweep-dir", type=Path, help="resume the tuning sweep in this directory (default: a fresh one)")
     args = ap.parse_args(argv)
     names = [Path(n).name for n in args.notebooks] or list(STUDIES)
     unknown = [n for n in names if n not in STUDIES]
@@ -90,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         out = execute(name, size=args.size, results=args.results, executed=executed, workers=args.workers,
-                      scheduler=args.scheduler)
+                      scheduler=args.scheduler, sweep_dir=args.sweep_dir,
+                      command=" ".join(["python", "notebooks/run.py", *(argv if argv is not None else sys.argv[1:])]))
         print(f"{name}: ran in {time.perf_counter() - start:.1f} s" + (f", results in {out}" if out else ""), flush=True)
     print(f"executed notebooks in {executed}")
     return 0

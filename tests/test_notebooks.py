@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -47,26 +48,38 @@ def test_committed_without_outputs_and_with_a_size_parameter(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(RUNNER.STUDIES))
 def test_only_the_public_api(name: str) -> None:
+    """Every ikesim module a notebook imports is public, and so is every name it takes from one (``__all__``)."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    imported = set()
+    modules, names = set(), set()
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for node in ast.walk(ast.parse(cell.source)):
+        source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))  # IPython magics
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Import):
-                imported |= {a.name for a in node.names}
+                modules |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module)
-    ours = {m for m in imported if m.split(".")[0] == "ikesim"}
+                modules.add(node.module)
+                names |= {(node.module, a.name) for a in node.names}
+    ours = {m for m in modules if m.split(".")[0] == "ikesim"}
     assert ours and ours <= PUBLIC, f"{name} imports {sorted(ours - PUBLIC)}"
+    for module, attr in names:
+        if module in PUBLIC:
+            public = set(importlib.import_module(module).__all__) | {m.rpartition(".")[2] for m in PUBLIC}
+            assert attr in public, f"{name}: from {module} import {attr} is not public"
+
+
+FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2}
 
 
 def _run(name: str, tmp_path: Path) -> Path:
     out = RUNNER.execute(name, size="small", results=tmp_path / "results", executed=tmp_path / "executed", workers=1)
     assert out == tmp_path / "results" / RUNNER.STUDIES[name]
     executed = nbformat.read(tmp_path / "executed" / name, as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= FIGURES[name], f"{name} showed {len(figures)} figures"  # drawn in the notebook itself
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["notebook"], manifest["size"]) == (f"notebooks/{name}", "small")
     assert not list((tmp_path / "results").glob(".*"))  # no partial directory left behind
@@ -83,7 +96,8 @@ def test_tuning_notebook_small(tmp_path: Path) -> None:
     assert (summary.loc[0.9, "collisions_per_10k_mean"] == 0).all()  # the gateway 6.6 min later never collides
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 24 and sorted(runs["run"].unique()) == [0, 1]
-    assert (out / "recommendation.txt").read_text().startswith(("Recommendation: rand_time", "No setting"))
+    recommendation = (out / "recommendation.txt").read_text()
+    assert recommendation.startswith(("Smallest change: rand_time", "No setting")) and "Recommendation: rand_time" in recommendation
     assert (out / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -112,6 +126,16 @@ def test_path_effects_notebook_small(tmp_path: Path) -> None:
     assert t.loc["no keepalives", "nat_no_mapping"] > 0 and t.loc["no keepalives", "failed_pct"] > 0
     assert t.loc["keepalives every 20 s", "nat_no_mapping"] == 0 and t.loc["keepalives every 20 s", "failed_pct"] == 0
     assert {p.name for p in out.iterdir()} == {"loss.png", "mtu-nat.png", "summary.csv", "manifest.json"}
+
+
+def test_a_failed_notebook_leaves_the_previous_results(tmp_path: Path) -> None:
+    old = tmp_path / "results" / "race"
+    old.mkdir(parents=True)
+    (old / "variants.csv").write_text("previous\n")
+    with pytest.raises(Exception, match="SIZE must be 'small' or 'full'"):
+        RUNNER.execute("02-rekey-race-timeline.ipynb", size="huge", results=tmp_path / "results", executed=tmp_path / "ex")
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["race"]
+    assert (old / "variants.csv").read_text() == "previous\n"
 
 
 REFERENCE = NOTEBOOKS.parent / "results"

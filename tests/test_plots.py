@@ -127,6 +127,8 @@ def test_duration_axis_is_numeric_and_sorted() -> None:
     ax = plots.sweep_figure(util, "rand_time", "cpu.gw.peak_utilisation", hue="run").axes[0]
     assert ax.get_ylabel() == "cpu.gw.peak_utilisation (%)" and ax.get_legend().get_title().get_text() == "run"
     assert list(ax.containers[0][0].get_ydata()) == pytest.approx([40.0, 10.0, 2.0, 0.0])  # run 0, in %
+    by_hue = plots.sweep_stats(table.assign(run=["30s"] * 4 + ["2min"] * 4), "rand_time", "collisions", hue="run")
+    assert by_hue["run"].drop_duplicates().tolist() == [30.0, 120.0]  # a duration hue in numeric order, in seconds
     labels = pd.DataFrame({"policy": ["none", "stagger", "jitter"], "run": [0, 0, 0], "collisions": [3.0, 1.0, 2.0]})
     assert plots.sweep_stats(labels, "policy", "collisions")["policy"].astype(str).tolist() == ["none", "stagger", "jitter"]
 

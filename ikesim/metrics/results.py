@@ -174,7 +174,10 @@ class Results:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
     def _cpu_summary(self) -> dict[str, Any]:
-        """Per node: jobs, busy time, mean and peak utilisation, longest queue, waits; all from ``warmup`` on."""
+        """Per node: jobs, busy time, mean and peak utilisation, longest queue, waits; all from ``warmup`` on.
+
+        Only jobs that arrived at or after ``warmup`` count, so a queue that built up before it is not counted.
+        """
         out: dict[str, Any] = {}
         span = self.duration - self.warmup
         for node, cores in sorted(self._cores.items()):
