@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ikesim.errors import ConfigError
@@ -14,7 +15,7 @@ from ikesim.scenario.durations import parse_duration
 from ikesim.scenario.load import load_scenario
 from ikesim.scenario.model import ScenarioModel
 
-__all__ = ["run", "write_results_atomically"]
+__all__ = ["run", "write_dir_atomically", "write_results_atomically"]
 
 
 def run(
@@ -36,7 +37,15 @@ def run(
 
 
 def write_results_atomically(results: Results, out: Path) -> None:
-    """Write into a temporary sibling directory, then rename it into place: no half-written results."""
+    """Write *results* into a temporary sibling directory, then rename it into place: no half-written results."""
+    write_dir_atomically(out, results.write)
+
+
+def write_dir_atomically(out: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary sibling of *out*, then rename it into place, replacing an old *out*.
+
+    If ``write`` raises, nothing is left behind and an old *out* is kept as it was.
+    """
     out = Path(out).absolute()
     created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +55,7 @@ def write_results_atomically(results: Results, out: Path) -> None:
         _remove_empty(created)
         raise
     try:
-        results.write(tmp)
+        write(tmp)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.replace(out, old / out.name)

@@ -4,7 +4,8 @@
     python notebooks/run.py --size full --results results    # regenerate the reference outputs in results/
 
 Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects), through a temporary directory that
-replaces the old one only when the notebook ran to the end: a failed run leaves the previous results as they were.
+replaces the old one only when the notebook ran to the end (``ikesim.runner.write_dir_atomically``): a failed run
+leaves the previous results as they were.
 The tuning sweep runs from scratch in a temporary directory unless ``--sweep-dir DIR`` names one to resume (runs
 of the same grid already there are not run again: only reuse a directory written by the same ikesim code).
 The executed notebooks (with their outputs) go to ``--executed`` (default: a temporary directory), never over the
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -30,21 +30,6 @@ STUDIES = {
 """Each notebook and the directory under ``--results`` it writes."""
 
 
-def _replace(partial: Path, final: Path) -> None:
-    """Move *partial* to *final*, replacing an older *final* only after the new one is complete."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    try:
-        partial.rename(final)
-    except OSError:
-        if old.exists():
-            old.rename(final)  # put the previous results back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def execute(notebook: str, *, size: str = "small", results: Path | None = None, executed: Path,
             workers: int | None = None, scheduler: str | None = None, sweep_dir: Path | None = None,
             command: str = "") -> Path | None:
@@ -52,30 +37,27 @@ def execute(notebook: str, *, size: str = "small", results: Path | None = None, 
     import papermill as pm
 
     from ikesim import __version__
+    from ikesim.runner import write_dir_atomically
 
     params: dict[str, object] = {"SIZE": size}
     if notebook == "01-lifetime-stagger-tuning.ipynb":
         params |= {"WORKERS": workers, "SCHEDULER": scheduler,
                    "SWEEP_DIR": str(sweep_dir.resolve()) if sweep_dir is not None else None}
-    final = partial = None
-    if results is not None:
-        final = results / STUDIES[notebook]
-        partial = results / f".{STUDIES[notebook]}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        params["RESULTS"] = str(partial.resolve())
     executed.mkdir(parents=True, exist_ok=True)
-    try:
-        pm.execute_notebook(HERE / notebook, executed / notebook, parameters=params, cwd=str(HERE),
-                            kernel_name="python3", progress_bar=False)
-        if partial is None or final is None:
-            return None
-        manifest = {"notebook": f"notebooks/{notebook}", "size": size, "ikesim_version": __version__,
-                    "command": command or f"python notebooks/run.py {notebook} --size {size} --results {results}"}
-        (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        _replace(partial, final)
-    finally:
-        if partial is not None:
-            shutil.rmtree(partial, ignore_errors=True)
+
+    def run_into(out: Path | None) -> None:
+        pm.execute_notebook(HERE / notebook, executed / notebook, parameters=params | {"RESULTS": out and str(out)},
+                            cwd=str(HERE), kernel_name="python3", progress_bar=False)
+        if out is not None:
+            manifest = {"notebook": f"notebooks/{notebook}", "size": size, "ikesim_version": __version__,
+                        "command": command or f"python notebooks/run.py {notebook} --size {size} --results {results}"}
+            (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+    if results is None:
+        run_into(None)
+        return None
+    final = results / STUDIES[notebook]
+    write_dir_atomically(final, run_into)
     return final
 
 
