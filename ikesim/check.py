@@ -90,8 +90,14 @@ def _crash(exc: BaseException) -> tuple[str, str, str]:
 
 
 def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | None, out: Path | None) -> CheckOutcome:
-    from ikesim.runner import run, write_results_atomically
+    """Run and check one variant; with *out*, write its results to ``out/<name>``, refused (OutputRefused) before the run
+    unless that is a direct child of *out* and missing, empty or an earlier ikesim result."""
+    from ikesim.runner import OutputRefused, check_out_dir, child_dir, run, write_results_atomically
 
+    target = None
+    if out is not None:
+        target = child_dir(out, model.name)
+        check_out_dir(target, "run", protect=(path,))
     start = time.perf_counter()
 
     def outcome(status: Status, **kw: object) -> CheckOutcome:
@@ -101,8 +107,10 @@ def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | 
     try:
         results = run(model, seed=seed)
         mismatches = tuple(evaluate(model.expect, results))
-        if out is not None:
-            write_results_atomically(results, out / model.name)
+        if target is not None:
+            write_results_atomically(results, target, protect=(path,))
+    except OutputRefused:
+        raise  # a refused --out stops the whole check (exit 2): never a per-scenario error
     except ConfigError as exc:
         return outcome("error", error=str(exc), error_type="ConfigError")
     except Exception as exc:  # a crash of one scenario must not stop the others
@@ -144,7 +152,8 @@ def check_paths(
     """Run and check every scenario (every variant) under *paths*; ``seed`` overrides each scenario's own.
 
     ConfigError if a path does not exist; an empty list if no scenario file was found. ``out``: write each
-    run's results into ``out/<scenario name>``. ``on_outcome`` is called after each scenario (progress).
+    run's results into ``out/<scenario name>`` (OutputRefused, stopping the check, where that holds files
+    ikesim did not write: ``ikesim.runner.check_out_dir``). ``on_outcome`` is called after each scenario (progress).
     """
     results: list[CheckOutcome] = []
     for f in find_scenarios(paths):

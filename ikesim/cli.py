@@ -6,14 +6,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ikesim._version import __version__
 from ikesim.errors import ConfigError
 from ikesim.scenario.durations import parse_duration
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["main", "run_progress"]
 
 
 class _RunFailed(Exception):
@@ -78,8 +83,39 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
         console.print(f"results written to [bold]{out}[/]")
 
 
+@contextmanager
+def run_progress(console: Console, *, enabled: bool = True,
+                 clock: Callable[[], float] = time.perf_counter) -> Iterator[Callable[[float, float, int], None] | None]:
+    """A progress line for ``ikesim run`` on *console*: simulated time, events per second and an ETA.
+
+    Yields the hook for ``Simulation.run(on_progress=)``, or None (show nothing) when not *enabled* or when
+    *console* is not a terminal. The ETA assumes the run started at simulated time 0 and keeps its pace.
+    """
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from ikesim.sweep.progress import clock as hms
+
+    with Progress(TextColumn("ikesim run"), BarColumn(), TextColumn("{task.fields[sim]} simulated"),
+                  TextColumn("{task.fields[rate]} events/s"), TextColumn("ETA {task.fields[eta]}"), console=console) as bar:
+        task = bar.add_task("run", total=None, sim="0:00:00", rate="0", eta=hms(None))
+        start = clock()
+
+        def hook(now: float, end: float, events: int) -> None:
+            wall = clock() - start
+            bar.update(task, total=end, completed=now, sim=f"{hms(now)} / {hms(end)}",
+                       rate=f"{events / wall:,.0f}" if wall > 0 else "0",
+                       eta=hms(wall * (end - now) / now if now > 0 else None))
+
+        yield hook
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ikesim.runner import run, write_results_atomically
+    from rich.console import Console
+
+    from ikesim.runner import check_out_dir, child_dir, run, write_results_atomically
     from ikesim.scenario.load import load_scenario
 
     model = load_scenario(args.scenario, variant=args.variant)
@@ -88,11 +124,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             parse_duration(args.until)
         except ValueError as exc:
             raise ConfigError(f"--until: {exc}") from None
-    out = Path(args.out) if args.out else Path("results") / model.name
+    out = Path(args.out) if args.out else child_dir("results", model.name)
+    check_out_dir(out, "run", protect=(args.scenario,))  # refuse now, not after the simulation
     start = time.perf_counter()
     try:
-        results = run(model, seed=args.seed, until=args.until, run=args.run)
-        write_results_atomically(results, out)
+        with run_progress(Console(stderr=True), enabled=not args.quiet) as hook:
+            results = run(model, seed=args.seed, until=args.until, run=args.run, on_progress=hook)
+        write_results_atomically(results, out, protect=(args.scenario,))
     except ConfigError:
         raise
     except Exception as exc:
@@ -165,18 +203,35 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     from ikesim.calibration import calibration_table
 
+    out = Path(args.out) if args.out is not None else None
+    if out is not None and (out.is_symlink() or out.exists()) and not _is_calibration_table(out):
+        raise ConfigError(f"refusing to overwrite {out}: it is not a calibration table ikesim wrote")
     text = json.dumps(calibration_table(max(10, args.repeat)), indent=2) + "\n"
-    if args.out is None:
+    if out is None:
         print(text, end="")
         return 0
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, out)  # never a half-written table
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out)  # never a half-written table
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     print(f"calibration table written to {out}")
     return 0
+
+
+def _is_calibration_table(path: Path) -> bool:
+    """True when *path* is a regular file holding a table ``ikesim calibrate`` wrote (which it may replace)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return not path.is_symlink() and isinstance(data, dict) and {"unit", "costs", "machine"} <= data.keys()
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -204,6 +259,30 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_arg(text: str) -> int:
+    """``--seed``: an integer in 0 .. 2^64 - 1 (anything else: argparse prints the reason and exits 2)."""
+    from ikesim.scenario.base import SEED_MAX
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{seed} is outside 0 .. 2^64 - 1")
+    return seed
+
+
+def _run_arg(text: str) -> int:
+    """``--run``: a run number, 0 or more."""
+    try:
+        run = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if run < 0:
+        raise argparse.ArgumentTypeError(f"{run} is negative (runs are numbered 0, 1, 2, ...)")
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ikesim`` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="ikesim", description="IKEv2 rekeying and mobility simulator")
@@ -211,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a scenario, print a summary and write results")
     p.add_argument("scenario", help="scenario YAML file")
-    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    p.add_argument("--run", type=int, default=0, help="replication (run) number")
+    p.add_argument("--seed", type=_seed_arg, default=None, help="override the scenario's seed (0 .. 2^64 - 1)")
+    p.add_argument("--run", type=_run_arg, default=0, help="replication (run) number, 0 or more")
     p.add_argument("--out", default=None, help="results directory (default results/<scenario name>)")
     p.add_argument("--until", default=None, help="simulated duration, e.g. 2h (default: the scenario's)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -220,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="run scenarios (every variant) and check their expectations; exit 0 only if all pass")
     c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, or folders searched for *.yaml/*.yml")
     c.add_argument("--junit", default=None, metavar="FILE", help="write a JUnit XML report")
-    c.add_argument("--seed", type=int, default=None, help="run every scenario with this seed instead of its own")
+    c.add_argument("--seed", type=_seed_arg, default=None, help="run every scenario with this seed instead of its own")
     c.add_argument("--out", default=None, metavar="DIR", help="also write each run's results into DIR/<scenario name>")
     c.add_argument("--quiet", action="store_true", help="print only the scenarios that did not pass")
     g = sub.add_parser("plot", help="draw PNG figures of a results directory, or of a sweep table with --x/--y")
@@ -263,7 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         suffix = " (no results written)" if args.command == "run" else ""
         print(f"ikesim: error: {exc}{suffix}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"ikesim: interrupted, {_INTERRUPTED.get(args.command, 'stopped')}", file=sys.stderr)
+        return 130
     return 1
+
+
+_INTERRUPTED = {"run": "nothing written", "check": "no report written",
+                "sweep": "finished runs are kept: run the same command again to resume",
+                "calibrate": "nothing written"}
+"""What Ctrl-C leaves behind, per command (every file ikesim writes is written whole or not at all)."""
 
 
 if __name__ == "__main__":

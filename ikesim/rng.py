@@ -27,7 +27,7 @@ class Rng:
         self.seed = int(seed)
         self.path: tuple[str, ...] = tuple(str(p) for p in path)
         h = hashlib.blake2b(digest_size=32, person=b"ikesim-rng-v1")
-        h.update(struct.pack(">q", self.seed))
+        h.update(struct.pack(">Q", self.seed))  # seeds are 0 .. 2^64 - 1 (same bytes as ">q" for 0 .. 2^63 - 1)
         for name in self.path:
             encoded = name.encode()
             h.update(struct.pack(">I", len(encoded)))

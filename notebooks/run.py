@@ -5,7 +5,8 @@
 
 Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects), through a temporary directory that
 replaces the old one only when the notebook ran to the end (``ikesim.runner.write_dir_atomically``): a failed run
-leaves the previous results as they were.
+leaves the previous results as they were. A study directory that ikesim did not write (no ``.ikesim-results.json``
+and no notebook ``manifest.json``) is never replaced: the run stops with an error before the notebook starts.
 The tuning sweep runs from scratch in a temporary directory unless ``--sweep-dir DIR`` names one to resume (runs
 of the same grid already there are not run again: only reuse a directory written by the same ikesim code).
 The executed notebooks (with their outputs) go to ``--executed`` (default: a temporary directory), never over the
@@ -57,7 +58,7 @@ def execute(notebook: str, *, size: str = "small", results: Path | None = None, 
         run_into(None)
         return None
     final = results / STUDIES[notebook]
-    write_dir_atomically(final, run_into)
+    write_dir_atomically(final, run_into, kind="notebook")  # refused unless missing, empty or an earlier study
     return final
 
 
@@ -76,11 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown notebook(s) {', '.join(unknown)} (known: {', '.join(STUDIES)})")
     executed = args.executed or Path(tempfile.mkdtemp(prefix="ikesim-notebooks-"))
+    from ikesim.runner import OutputRefused
+
     for name in names:
         start = time.perf_counter()
-        out = execute(name, size=args.size, results=args.results, executed=executed, workers=args.workers,
-                      scheduler=args.scheduler, sweep_dir=args.sweep_dir,
-                      command=" ".join(["python", "notebooks/run.py", *(argv if argv is not None else sys.argv[1:])]))
+        try:
+            out = execute(name, size=args.size, results=args.results, executed=executed, workers=args.workers,
+                          scheduler=args.scheduler, sweep_dir=args.sweep_dir,
+                          command=" ".join(["python", "notebooks/run.py", *(argv if argv is not None else sys.argv[1:])]))
+        except OutputRefused as exc:
+            print(f"notebooks/run.py: error: {exc}", file=sys.stderr)
+            return 2
         print(f"{name}: ran in {time.perf_counter() - start:.1f} s" + (f", results in {out}" if out else ""), flush=True)
     print(f"executed notebooks in {executed}")
     return 0

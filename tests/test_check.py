@@ -213,3 +213,23 @@ def test_run_picks_one_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["run", str(path), "--variant", "nope", "--out", str(tmp_path / "other")]) == 2
     assert "no variant 'nope' (variants: client_first, gateway_first)" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def test_out_never_replaces_a_directory_ikesim_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check --out DIR: DIR/<name> that holds the user's files (no ikesim marker) stops the check with exit 2
+    before that scenario runs; the file survives. An earlier ikesim result there is replaced."""
+    d = tmp_path / "one"
+    d.mkdir()
+    (d / "a.yaml").write_text(scenario("plain", seed=3, expect=BASIC))
+    res = tmp_path / "res"
+    assert main(["check", str(d), "--quiet", "--out", str(res)]) == 0
+    assert main(["check", str(d), "--quiet", "--out", str(res)]) == 0  # its own earlier result: replaced
+    (res / "plain" / "summary.json").unlink()
+    (res / "plain" / ".ikesim-results.json").unlink()
+    (res / "plain" / "notes.txt").write_text("the user's file\n")
+    assert main(["check", str(d), "--quiet", "--out", str(res)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ikesim: error: refusing to write results into {res / 'plain'}: it is not empty") and err.count("\n") == 1
+    assert (res / "plain" / "notes.txt").read_text() == "the user's file\n" and not (res / "plain" / "summary.json").exists()
+    assert main(["check", str(d), "--quiet", "--out", str(d / "a.yaml")]) == 2  # DIR is a file
+    assert "a.yaml is a file, not a directory" in capsys.readouterr().err

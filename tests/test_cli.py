@@ -9,11 +9,12 @@ import pytest
 
 from ikesim.cli import main
 from ikesim.metrics.results import Results
+from ikesim.runner import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quickstart.yaml"
 FILES = {"events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "summary.json",
-         "capture.pcap", "ikev2_decryption_table", "esp_sa"}
+         "capture.pcap", "ikev2_decryption_table", "esp_sa", MARKER}
 
 
 def test_run_writes_every_result_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,3 +129,161 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.startswith("ikesim 0.")
+
+
+SENTINEL = "the user's file\n"
+
+
+def _run_refused(args: list[str], capsys: pytest.CaptureFixture[str], reason: str) -> None:
+    """`ikesim run` with *args* exits 2 with one line on stderr naming *reason*, printing nothing else."""
+    assert main(["run", str(QUICK), "--until", "10min", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("ikesim: error: refusing to write") and reason in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err and captured.out == ""
+
+
+def test_out_dot_is_refused_and_the_working_directory_survives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`ikesim run X --out .` used to replace the cwd with the results; now: exit 2, every file still there."""
+    (tmp_path / "sentinel.txt").write_text(SENTINEL)
+    monkeypatch.chdir(tmp_path)
+    _run_refused(["--out", "."], capsys, "it is the working directory or one of its parents")
+    assert [p.name for p in tmp_path.iterdir()] == ["sentinel.txt"] and (tmp_path / "sentinel.txt").read_text() == SENTINEL
+
+
+def test_out_dot_dot_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out ..` is refused: the parent directory and the cwd survive."""
+    (tmp_path / "sentinel.txt").write_text(SENTINEL)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    _run_refused(["--out", ".."], capsys, "working directory or one of its parents")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "sentinel.txt"] and not list((tmp_path / "cwd").iterdir())
+
+
+def test_out_into_a_foreign_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-empty directory without ikesim's marker (a home directory, say) is refused and left as it was."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sentinel.txt").write_text(SENTINEL)
+    _run_refused(["--out", str(home)], capsys, f"it is not empty and ikesim did not write it (no {MARKER})")
+    assert [p.name for p in home.iterdir()] == ["sentinel.txt"] and [p.name for p in tmp_path.iterdir()] == ["home"]
+
+
+def test_out_onto_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out notes.txt` is refused; the file keeps its content."""
+    note = tmp_path / "notes.txt"
+    note.write_text(SENTINEL)
+    _run_refused(["--out", str(note)], capsys, "it is a file, not a results directory")
+    assert note.read_text() == SENTINEL and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_out_holding_the_scenario_is_refused_even_with_a_marker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The directory holding the scenario file is never replaced, even when it carries an ikesim marker."""
+    scenario = tmp_path / "study" / "quickstart.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text(QUICK.read_text())
+    (scenario.parent / MARKER).write_text(json.dumps({"ikesim_version": "0.1.0", "kind": "run"}))
+    assert main(["run", str(scenario), "--until", "10min", "--out", str(scenario.parent)]) == 2
+    assert f"it contains {scenario}" in capsys.readouterr().err
+    assert sorted(p.name for p in scenario.parent.iterdir()) == [MARKER, "quickstart.yaml"]
+    assert scenario.read_text() == QUICK.read_text()
+
+
+def test_an_earlier_ikesim_result_is_replaced_but_not_a_user_file_inside_another(tmp_path: Path,
+                                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A marked result dir is replaced whole; an unmarked sibling with the user's file is refused."""
+    out = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet"]) == 0
+    (out / "stale.txt").write_text("from an earlier run's directory\n")
+    assert main(["run", str(QUICK), "--until", "20min", "--out", str(out), "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES and json.loads((out / "summary.json").read_text())["duration"] == 1200.0
+
+
+def test_no_progress_when_not_a_terminal_or_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr is not a terminal (captured): no progress line at all; --quiet prints nothing anywhere."""
+    for var in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["run", str(QUICK), "--until", "1h", "--out", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "rekey" in captured.out and "events/s" not in captured.out
+    assert main(["run", str(QUICK), "--until", "1h", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_rendering_on_a_terminal() -> None:
+    """On a terminal the line shows simulated time of the end, events per second and an ETA from the pace so far."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ikesim.cli import run_progress
+
+    buf = StringIO()
+    console = Console(force_terminal=True, file=buf, width=120)
+    walls = iter([100.0, 110.0])  # start, then 10 s of wall time for a quarter of the run
+    with run_progress(console, clock=lambda: next(walls)) as hook:
+        assert hook is not None
+        hook(1800.0, 7200.0, 5000)
+    text = buf.getvalue()
+    assert "0:30:00 / 2:00:00 simulated" in text and "500 events/s" in text and "ETA 0:00:30" in text
+    with run_progress(Console(file=StringIO(), force_terminal=False)) as hook:
+        assert hook is None
+    with run_progress(console, enabled=False) as hook:
+        assert hook is None
+
+
+@pytest.mark.parametrize("command", [["run", "--until", "100000h", "--out", "{tmp}/res"],
+                                     ["check", "--out", "{tmp}/chk"]])
+def test_ctrl_c_exits_130_with_one_line_and_nothing_half_written(tmp_path: Path, command: list[str]) -> None:
+    """SIGINT to a real `ikesim run`/`check`: exit 130, one line on stderr, no traceback, no temp directory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(QUICK.read_text().replace("duration: ", "duration: 100000h #"))
+    argv = [command[0], str(scenario), *(a.format(tmp=tmp_path) for a in command[1:])]
+    ready = "import sys, ikesim.cli, ikesim.runner, ikesim.check; print('ready', flush=True); "
+    proc = subprocess.Popen([sys.executable, "-c", ready + f"sys.exit(ikesim.cli.main({argv!r}))"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        time.sleep(1.0)  # into the simulation
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert err.startswith("ikesim: interrupted, ") and err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]  # no results, no .tmp- directory
+
+
+def test_calibrate_never_overwrites_a_file_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ikesim calibrate --out notes.txt` exits 2 before measuring; the file keeps its content."""
+    note = tmp_path / "notes.txt"
+    note.write_text(SENTINEL)
+    assert main(["calibrate", "--repeat", "10", "--out", str(note)]) == 2
+    assert capsys.readouterr().err == f"ikesim: error: refusing to overwrite {note}: it is not a calibration table ikesim wrote\n"
+    assert note.read_text() == SENTINEL and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../elsewhere"])
+def test_default_out_never_leaves_results_even_if_a_bad_name_got_through(name: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The loader rejects such names; should one get through, results/<name> is still refused (exit 2), results/ kept."""
+    import ikesim.scenario.load as load
+
+    real = load.load_scenario
+    monkeypatch.setattr(load, "load_scenario", lambda *a, **k: real(*a, **k).model_copy(update={"name": name}))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "sentinel.txt").write_text(SENTINEL)
+    assert main(["run", str(QUICK), "--until", "10min", "--quiet"]) == 2
+    assert "is not a safe directory name inside results/" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["sentinel.txt"]

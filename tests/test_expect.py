@@ -202,6 +202,8 @@ duration: 2h
 nodes:
   client: {addresses: [10.0.0.1]}
   gateway: {addresses: [10.0.0.2]}
+links:
+  - {between: [client, gateway]}
 connections:
   vpn: {initiator: client, responder: gateway}
 """
@@ -209,19 +211,20 @@ connections:
 
 @pytest.mark.parametrize("block,message", [
     ("expect:\n  violations: lots\n",
-     "x.yaml:9: expect.violations: expected a count (an integer >= 0) or a mapping with count, min or max (got 'lots')"),
+     "x.yaml:11: expect.violations: expected a count (an integer >= 0) or a mapping with count, min or max (got 'lots')"),
     ("expect:\n  events:\n    ChildSaDeleted: {count: 1, min: 2}\n",
-     "x.yaml:10: expect.events.ChildSaDeleted: give count, or min and/or max, not both"),
-    ("expect:\n  events:\n    ChildSaDeleted: {cuont: 1}\n", "x.yaml:10: expect.events.ChildSaDeleted.cuont: unknown key"),
-    ("expect:\n  events:\n    X: {min: 3, max: 1}\n", "x.yaml:10: expect.events.X: min 3 is greater than max 1"),
+     "x.yaml:12: expect.events.ChildSaDeleted: give count, or min and/or max, not both"),
+    ("expect:\n  events:\n    ChildSaDeleted: {cuont: 1}\n",
+     "x.yaml:12: expect.events.ChildSaDeleted.cuont: unknown key (did you mean 'count'?)"),
+    ("expect:\n  events:\n    X: {min: 3, max: 1}\n", "x.yaml:12: expect.events.X: min 3 is greater than max 1"),
     ("expect:\n  collisions: {child: -1}\n",
-     "x.yaml:9: expect.collisions.child: expected a count (an integer >= 0) or a mapping with count, min or max (got -1)"),
+     "x.yaml:11: expect.collisions.child: expected a count (an integer >= 0) or a mapping with count, min or max (got -1)"),
     ("expect:\n  notifies: {TEMPORARY_FAILUR: 1}\n",
-     "x.yaml:9: expect.notifies: unknown notify type 'TEMPORARY_FAILUR' (did you mean TEMPORARY_FAILURE?)"),
-    ("expect:\n  survivors:\n    child: [{created_by: client}]\n", "x.yaml:10: expect.survivors.child[0].count: required key missing"),
+     "x.yaml:11: expect.notifies: unknown notify type 'TEMPORARY_FAILUR' (did you mean TEMPORARY_FAILURE?)"),
+    ("expect:\n  survivors:\n    child: [{created_by: client}]\n", "x.yaml:12: expect.survivors.child[0].count: required key missing"),
     ("expect:\n  max_rekey_latency: soon\n",
-     "x.yaml:9: expect.max_rekey_latency: invalid duration 'soon' (use e.g. 30s, 66min, 1h30m, 500ms)"),
-    ("expect:\n  colisions: 1\n", "x.yaml:9: expect.colisions: unknown key"),
+     "x.yaml:11: expect.max_rekey_latency: invalid duration 'soon' (use e.g. 30s, 66min, 1h30m, 500ms)"),
+    ("expect:\n  colisions: 1\n", "x.yaml:11: expect.colisions: unknown key (did you mean 'collisions'?)"),
 ], ids=lambda v: "" if "\n" in v else v.split(": ")[1])
 def test_bad_expectations_name_file_line_and_key(block: str, message: str) -> None:
     """A malformed expect: block is a ConfigError at load time, pointing at the key."""

@@ -88,8 +88,8 @@ def _run(name: str, tmp_path: Path) -> Path:
 
 def test_tuning_notebook_small(tmp_path: Path) -> None:
     out = _run("01-lifetime-stagger-tuning.ipynb", tmp_path)
-    assert sorted(p.name for p in out.iterdir()) == ["headline.md", "manifest.json", "recommendation.txt", "runs.csv",
-                                                     "summary.csv", "tuning.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".ikesim-results.json", "headline.md", "manifest.json", "recommendation.txt",
+                                                     "runs.csv", "summary.csv", "tuning.png"]
     summary = pd.read_csv(out / "summary.csv").set_index(["gateway_fraction", "rand_time_s"])
     assert len(summary) == 12 and (summary["replications"] == 2).all()
     assert summary.loc[(0.8, 0.0), "collisions_per_10k_mean"] > 1000  # no jitter, no stagger: most rekeys collide
@@ -125,17 +125,29 @@ def test_path_effects_notebook_small(tmp_path: Path) -> None:
     assert t.loc["fragments dropped, IKE fragmentation", "failed_pct"] == 0
     assert t.loc["no keepalives", "nat_no_mapping"] > 0 and t.loc["no keepalives", "failed_pct"] > 0
     assert t.loc["keepalives every 20 s", "nat_no_mapping"] == 0 and t.loc["keepalives every 20 s", "failed_pct"] == 0
-    assert {p.name for p in out.iterdir()} == {"loss.png", "mtu-nat.png", "summary.csv", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == {"loss.png", "mtu-nat.png", "summary.csv", "manifest.json", ".ikesim-results.json"}
 
 
 def test_a_failed_notebook_leaves_the_previous_results(tmp_path: Path) -> None:
     old = tmp_path / "results" / "race"
     old.mkdir(parents=True)
     (old / "variants.csv").write_text("previous\n")
+    (old / "manifest.json").write_text('{"notebook": "notebooks/02-rekey-race-timeline.ipynb", "ikesim_version": "0.1.0"}')
     with pytest.raises(Exception, match="SIZE must be 'small' or 'full'"):
         RUNNER.execute("02-rekey-race-timeline.ipynb", size="huge", results=tmp_path / "results", executed=tmp_path / "ex")
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["race"]
     assert (old / "variants.csv").read_text() == "previous\n"
+
+
+def test_a_study_directory_ikesim_did_not_write_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """RESULTS/<study> holding the user's files (no marker, no notebook manifest): exit 2 before the notebook runs."""
+    mine = tmp_path / "results" / "race"
+    mine.mkdir(parents=True)
+    (mine / "sentinel.txt").write_text("the user's file\n")
+    assert RUNNER.main(["02-rekey-race-timeline.ipynb", "--results", str(tmp_path / "results"),
+                        "--executed", str(tmp_path / "ex")]) == 2
+    assert "refusing to write results into" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["sentinel.txt"] and not (tmp_path / "ex" / "02-rekey-race-timeline.ipynb").exists()
 
 
 REFERENCE = NOTEBOOKS.parent / "results"
@@ -148,7 +160,7 @@ def test_committed_reference_results_are_full_size_and_in_the_readme() -> None:
                 "path-effects": {"loss.png", "mtu-nat.png", "summary.csv"}}
     for study, files in expected.items():
         d = REFERENCE / study
-        assert {p.name for p in d.iterdir()} == files | {"manifest.json"}, study
+        assert {p.name for p in d.iterdir()} == files | {"manifest.json", ".ikesim-results.json"}, study
         assert json.loads((d / "manifest.json").read_text())["size"] == "full"
     runs = pd.read_csv(REFERENCE / "tuning" / "runs.csv")
     assert len(runs) == 120 and sorted(runs["run"].unique()) == list(range(10))

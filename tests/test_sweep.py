@@ -25,7 +25,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yam
 
 
 def _spec(replications: int = 2, duration: str = "20min") -> SweepSpec:
-    return SweepSpec(QUICKSTART, (parse_param(f"duration={duration}"), parse_param("connections.vpn.child.rekey_time=3min,5min")),
+    return SweepSpec(QUICKSTART, (parse_param(f"duration={duration}"), parse_param("connections.vpn.child.rekey_time=7min,10min")),
                      replications=replications)
 
 
@@ -52,7 +52,7 @@ def test_grid_size_and_row_contents(tmp_path: Path) -> None:
     table = run_sweep(spec, out=tmp_path, workers=1).table
     assert len(table) == 6
     assert list(table["run_id"]) == ["p0-r0", "p0-r1", "p0-r2", "p1-r0", "p1-r1", "p1-r2"]
-    assert list(table["connections.vpn.child.rekey_time"]) == ["3min"] * 3 + ["5min"] * 3
+    assert list(table["connections.vpn.child.rekey_time"]) == ["7min"] * 3 + ["10min"] * 3
     assert list(table["duration"]) == ["20min"] * 6
     assert list(table["summary.duration"]) == [1200.0] * 6
     assert list(table["run"]) == [0, 1, 2] * 2
@@ -113,7 +113,7 @@ def test_dask_cluster_of_separate_processes_gives_the_same_table(tmp_path: Path)
 def test_resume_after_sigkill_equals_an_uninterrupted_sweep(tmp_path: Path) -> None:
     """Killed with SIGKILL mid-sweep, a rerun skips the finished parts and builds the uninterrupted table."""
     out = tmp_path / "killed"
-    args = ["--param", "duration=1h", "--param", "connections.vpn.child.rekey_time=3min,5min,7min", "--replications", "4"]
+    args = ["--param", "duration=1h", "--param", "connections.vpn.child.rekey_time=7min,10min,15min", "--replications", "4"]
     proc = subprocess.Popen([sys.executable, "-m", "ikesim.cli", "sweep", str(QUICKSTART), *args, "--workers", "1", "--quiet",
                              "--out", str(out)], start_new_session=True)
     try:
@@ -165,7 +165,7 @@ def test_a_different_grid_in_the_same_dir_is_an_error(tmp_path: Path) -> None:
 def test_sweep_file_and_keep_runs(tmp_path: Path) -> None:
     """A YAML sweep file gives the same table as --param; --keep-runs writes each run's results."""
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(f"scenario: {QUICKSTART}\nparams:\n  duration: [20min]\n  connections.vpn.child.rekey_time: [3min, 5min]\n"
+    sweep.write_text(f"scenario: {QUICKSTART}\nparams:\n  duration: [20min]\n  connections.vpn.child.rekey_time: [7min, 10min]\n"
                      "replications: 2\nout: from-file\n")
     spec = load_sweep_file(sweep)
     assert spec.out == tmp_path / "from-file" and spec.replications == 2
@@ -197,3 +197,94 @@ def test_a_failing_run_names_itself_and_keeps_finished_parts(tmp_path: Path, mon
         run_sweep(_spec(), out=tmp_path, workers=workers)
     assert not (tmp_path / "sweep.parquet").exists()
     assert not list((tmp_path / "parts").glob("*-r1.parquet"))
+
+
+def test_eta_is_remaining_runs_times_mean_wall_per_worker() -> None:
+    """ETA = remaining runs x mean wall time of finished runs / workers; unknown before a run finishes."""
+    from ikesim.sweep.progress import clock, sweep_eta
+
+    assert sweep_eta(10, [], 4) is None
+    assert sweep_eta(40, [30.0, 60.0, 45.0], 4) == 450.0  # 40 x 45 s / 4: the case that showed 15 s
+    assert sweep_eta(12, [12.0], 1) == 144.0
+    assert sweep_eta(2, [60.0, 60.0], 4) == 60.0  # two runs left: two workers busy, one run's time
+    assert sweep_eta(0, [5.0], 4) == 0.0
+    assert (clock(None), clock(450.0), clock(3600.2), clock(0.0)) == ("-:--:--", "0:07:30", "1:00:01", "0:00:00")
+
+
+def test_eta_shown_on_the_bar_updates_as_runs_finish() -> None:
+    """The bar's ETA reads '-:--:--' until the first run ends, then follows finished work per worker."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ikesim.sweep.progress import sweep_progress
+
+    buf = StringIO()
+    with sweep_progress(total=10, done=2, enabled=True, console=Console(file=buf, force_terminal=True, width=150)) as finished:
+        assert finished is not None
+        finished(60.0, 2)  # 7 left x 60 s / 2 workers = 3:30
+        finished(120.0, 2)  # 6 left x 90 s / 2 workers = 4:30
+    text = buf.getvalue()
+    assert "ETA -:--:--" in text and "ETA 0:04:30" in text and "4/10" in text
+    with sweep_progress(total=10, done=0, enabled=False) as finished:
+        assert finished is None
+
+
+def test_sweep_into_a_foreign_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep --out that ikesim did not write (not empty, no marker) is refused: exit 2, the user's file survives."""
+    foreign = tmp_path / "data"
+    foreign.mkdir()
+    (foreign / "sentinel.txt").write_text("keep me\n")
+    assert main(["sweep", str(QUICKSTART), "--param", "duration=10min", "--workers", "1", "--quiet", "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ikesim: error: refusing to write results into") and "ikesim did not write it" in err
+    assert [p.name for p in foreign.iterdir()] == ["sentinel.txt"]
+
+
+def test_sweep_into_the_working_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`ikesim sweep --out .`: exit 2, nothing written into the cwd."""
+    (tmp_path / "sentinel.txt").write_text("keep me\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(QUICKSTART), "--param", "duration=10min", "--workers", "1", "--quiet", "--out", "."]) == 2
+    assert "working directory" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["sentinel.txt"]
+
+
+def test_a_sweep_directory_is_resumed_only_with_its_marker(tmp_path: Path) -> None:
+    """The sweep directory carries the marker (kind sweep); a run's results directory is not resumed as a sweep."""
+    from ikesim.runner import MARKER, OutputRefused, write_dir_atomically
+
+    run_sweep(_spec(replications=1), out=tmp_path / "sw", workers=1)
+    assert json.loads((tmp_path / "sw" / MARKER).read_text())["kind"] == "sweep"
+    assert run_sweep(_spec(replications=1), out=tmp_path / "sw", workers=1).ran == []
+    write_dir_atomically(tmp_path / "single", lambda d: (d / "summary.json").write_text("{}"))
+    with pytest.raises(OutputRefused, match="holds ikesim run results"):
+        run_sweep(_spec(replications=1), out=tmp_path / "single", workers=1)
+    assert sorted(p.name for p in (tmp_path / "single").iterdir()) == [MARKER, "summary.json"]
+
+
+def test_ctrl_c_stops_a_parallel_sweep_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with 2 workers and --keep-runs:
+    exit 130, one line on stderr, no traceback from any worker, no temporary file or directory left."""
+    out = tmp_path / "sw"
+    args = ["--param", "duration=12h", "--param", "connections.vpn.child.rekey_time=20min,30min,40min", "--replications", "8"]
+    proc = subprocess.Popen([sys.executable, "-m", "ikesim.cli", "sweep", str(QUICKSTART), *args, "--workers", "2", "--quiet",
+                             "--keep-runs", "--out", str(out)], start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "parts").glob("*.parquet"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 130
+    assert err == "ikesim: interrupted, finished runs are kept: run the same command again to resume\n"
+    leftovers = [p for p in out.rglob("*") if ".tmp" in p.name or ".old-" in p.name]
+    assert leftovers == [] and not (out / "sweep.parquet").exists()
+    for run_dir in (out / "runs").iterdir():  # every kept run is whole
+        assert (run_dir / "summary.json").is_file()

@@ -17,6 +17,7 @@ from ikesim.ike.config import (
     RetransmitPolicy,
 )
 from ikesim.rng import Rng
+from ikesim.scenario.base import check_seed
 from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
@@ -28,21 +29,14 @@ __all__ = ["build_simulation", "daemon_configs"]
 
 def _fraction(v: float | SideValue | None, side: str) -> float | None:
     if isinstance(v, SideValue):
-        return getattr(v, side)  # type: ignore[no-any-return]
+        return getattr(v, side)
     return v
 
 
-def _ike_lifetime(m: IkeModel, side: str) -> Lifetime:
-    over = m.over_time if m.over_time is not None else 0.1 * m.rekey_time
-    life = m.life_time if m.life_time is not None else m.rekey_time + over
-    rand = m.rand_time if m.rand_time is not None else over
-    return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side))
-
-
-def _child_lifetime(m: ChildModel, side: str) -> Lifetime:
-    life = m.life_time if m.life_time is not None else (
-        m.rekey_time + m.over_time if m.over_time is not None else 1.1 * m.rekey_time)
-    rand = m.rand_time if m.rand_time is not None else max(0.0, life - m.rekey_time)
+def _lifetime(m: IkeModel | ChildModel, side: str) -> Lifetime:
+    """strongSwan's lifetimes (RFC 7296 §2.8): what the scenario gives, the rest derived (``derived``)."""
+    life, rand = m.derived(m.rekey_time, m.life_time, m.over_time)
+    rand = m.rand_time if m.rand_time is not None else rand
     return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side))
 
 
@@ -51,7 +45,7 @@ def _retransmit(m: IkeModel) -> RetransmitPolicy:
         return RetransmitPolicy.strongswan()
     if m.retransmit == "libreswan":
         return RetransmitPolicy.libreswan()
-    r: RetransmitModel = m.retransmit  # type: ignore[assignment]
+    r: RetransmitModel = m.retransmit
     return RetransmitPolicy(timeout=r.timeout, base=r.base, tries=r.tries, jitter=r.jitter, limit=r.limit)
 
 
@@ -78,7 +72,7 @@ def _credentials(name: str, c: ConnectionModel, rng: Rng) -> tuple[Credentials, 
 def _child_policy(name: str, m: ChildModel, side: str) -> ChildPolicy:
     """One side's CHILD_SA policy; the scenario's local_ts/remote_ts are the initiator's view."""
     ts_local, ts_remote = (m.local_ts, m.remote_ts) if side == "initiator" else (m.remote_ts, m.local_ts)
-    return ChildPolicy(name=name, proposals=tuple(m.proposals), lifetime=_child_lifetime(m, side),
+    return ChildPolicy(name=name, proposals=tuple(m.proposals), lifetime=_lifetime(m, side),
                        local_ts=tuple(ts_local), remote_ts=tuple(ts_remote), delete_rekeyed_delay=m.delete_rekeyed_delay)
 
 
@@ -98,7 +92,7 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                 name=name, local_id=local_id, remote_id=remote_id,
                 remote_addr=Address(resp_addr) if side == "initiator" else None,
                 credentials=cred,
-                ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_ike_lifetime(c.ike, side),
+                ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_lifetime(c.ike, side),
                               retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay,
                               nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
                               fragment_size=c.ike.fragment_size),
@@ -133,7 +127,11 @@ def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
 
 
 def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
-    """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's)."""
+    """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's; ConfigError if out of range)."""
+    if seed is not None:
+        check_seed(seed, "seed")
+    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
+        raise ConfigError(f"run number {run!r}: runs are numbered 0, 1, 2, ...")
     m = expand_fleet(m, seed=seed)
     sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name, warmup=m.warmup)
     try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["parse_duration", "parse_ratio"]
+__all__ = ["parse_duration", "parse_ratio", "MAX_DURATION"]
+
+MAX_DURATION = 100 * 365.25 * 86400.0
+"""The longest duration a scenario may give: 100 years (3,155,760,000 s). Anything longer is a typo."""
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(us|µs|ms|sec|min|s|m|h|d)")
@@ -15,14 +19,12 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"negative duration {value!r}")
-        return float(value)
+        return _bounded(value if isinstance(value, float) else _int_seconds(value), value)
     if not isinstance(value, str):
         raise ValueError(f"invalid duration {value!r}")
     text = value.strip().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return _bounded(float(text), value)
     pos, total = 0, 0.0
     for m in _PART.finditer(text):
         if m.start() != pos:
@@ -31,7 +33,28 @@ def parse_duration(value: object) -> float:
         pos = m.end()
     if pos != len(text) or not text:
         raise ValueError(f"invalid duration {value!r} (use e.g. 30s, 66min, 1h30m, 500ms)")
-    return total
+    return _bounded(total, value)
+
+
+def _int_seconds(value: int) -> float:
+    """An integer number of seconds as a float; one too large for a float counts as infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _bounded(seconds: float, value: object) -> float:
+    """*seconds* if finite and within [0, MAX_DURATION]; else ValueError quoting *value*."""
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number of seconds, not NaN")
+    if math.isinf(seconds):
+        raise ValueError("a duration must be finite (at most 100 years)")
+    if seconds < 0:
+        raise ValueError(f"negative duration {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than 100 years")
+    return seconds
 
 
 def parse_ratio(value: object) -> float:
@@ -39,14 +62,19 @@ def parse_ratio(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"invalid ratio {value!r}")
     if isinstance(value, str) and value.strip().endswith("%"):
-        r = float(value.strip()[:-1]) / 100.0
+        try:
+            r = float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ValueError(f"invalid ratio {value!r}") from None
     elif isinstance(value, (int, float, str)):
         try:
             r = float(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"invalid ratio {value!r}") from None
     else:
         raise ValueError(f"invalid ratio {value!r}")
+    if math.isnan(r):
+        raise ValueError("a ratio must be a number in [0, 1], not NaN")
     if not 0.0 <= r <= 1.0:
         raise ValueError(f"ratio {value!r} is outside [0, 1]")
     return r

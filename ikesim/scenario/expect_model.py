@@ -22,9 +22,9 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from ikesim.scenario.model import Duration
+from ikesim.scenario.base import Duration, StrictModel
 from ikesim.wire.iana import NotifyType
 
 __all__ = [
@@ -35,10 +35,6 @@ __all__ = [
 _COUNT_KEYS = ("count", "min", "max")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _count_input(v: object) -> object:
     """``3`` is short for ``{count: 3}``; a mapping is validated as it is."""
     if isinstance(v, bool) or not isinstance(v, int | dict) or (isinstance(v, int) and v < 0):
@@ -46,7 +42,7 @@ def _count_input(v: object) -> object:
     return {"count": v} if isinstance(v, int) else v
 
 
-class CountSpec(_Strict):
+class CountSpec(StrictModel):
     """How many: exactly ``count``, or at least ``min`` and/or at most ``max``."""
 
     count: int | None = Field(default=None, ge=0, strict=True)
@@ -112,7 +108,7 @@ class ExchangeSpec(CountSpec):
     initiator: str | None = None
 
 
-class SurvivorSpec(_Strict):
+class SurvivorSpec(StrictModel):
     """Live SAs at the end created by one node (any node when ``created_by`` is not given)."""
 
     created_by: str | None = None
@@ -120,14 +116,14 @@ class SurvivorSpec(_Strict):
     connection: str | None = None
 
 
-class KindCounts(_Strict):
+class KindCounts(StrictModel):
     """A count per kind of SA."""
 
     child: Count | None = None
     ike: Count | None = None
 
 
-class KindDurations(_Strict):
+class KindDurations(StrictModel):
     """A duration per kind of SA."""
 
     child: Duration | None = None
@@ -163,7 +159,7 @@ SurvivorSet = Annotated[
 """``{client: 1, gateway: 0}`` (per creating node), ``[{created_by: client, count: 1}]``, or a total (``1``, ``{min: 1}``)."""
 
 
-class SurvivorsModel(_Strict):
+class SurvivorsModel(StrictModel):
     """Which SA pairs are live at the end (not deleted, not rekeyed), by the node that created them."""
 
     child: SurvivorSet | None = None
@@ -172,7 +168,7 @@ class SurvivorsModel(_Strict):
     """Count only the SAs of this connection."""
 
 
-class ExpectModel(_Strict):
+class ExpectModel(StrictModel):
     """What a run of the scenario must produce; ``ikesim check`` and the pytest plugin evaluate it."""
 
     violations: Count = Field(default_factory=lambda: CountSpec(count=0))

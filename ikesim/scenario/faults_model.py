@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ikesim.scenario.base import StrictModel
 from ikesim.scenario.durations import parse_duration
 from ikesim.sim.faults import FaultRule
 from ikesim.sim.inspect import CARRY_NAMES
@@ -21,10 +22,10 @@ from ikesim.wire.iana import ExchangeType
 
 __all__ = ["FaultModel", "fault_rules"]
 
-class FaultModel(BaseModel):
+class FaultModel(StrictModel):
     """One fault rule (every criterion given must hold; occurrence 1 = the first pick)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
     """Needed when a hold waits for this rule (``until``); default ``fault<index>``."""

@@ -28,31 +28,28 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ikesim.rng import Rng
-from ikesim.scenario.model import (
-    AuthModel,
-    ChildModel,
-    ConnectionModel,
-    Duration,
-    IdsModel,
-    IkeModel,
-    LinkModel,
-    NodeModel,
-    PathModel,
-    Ratio,
-    ScenarioModel,
-)
+from ikesim.scenario.base import Duration, Ratio, StrictModel
+from ikesim.scenario.connection_model import AuthModel, ChildModel, ConnectionModel, IdsModel, IkeModel
+from ikesim.scenario.link_model import LinkModel, PathModel
 from ikesim.scenario.network_model import NatModel
+from ikesim.scenario.node_model import NodeModel
+
+if TYPE_CHECKING:
+    from ikesim.scenario.model import ScenarioModel
 
 __all__ = [
     "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
     "DelayDist", "RatioDist", "FleetVaryModel", "FleetRebindingModel", "FleetNatModel",
-    "DEFAULT_GATEWAY_ADDRESS", "client_names", "client_addresses", "start_times", "expand_fleet",
+    "DEFAULT_GATEWAY_ADDRESS", "MAX_REBINDS", "client_names", "client_addresses", "start_times", "expand_fleet",
 ]
+
+MAX_REBINDS = 1_000_000
+"""The most random rebinds one NAT may expect in a run (duration / mean interval): more is a typo, and would take long to schedule."""
 
 DEFAULT_GATEWAY_ADDRESS = "10.255.255.254"
 """The generated gateway's address when ``gateway_address`` is not given."""
@@ -60,15 +57,11 @@ DEFAULT_GATEWAY_ADDRESS = "10.255.255.254"
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class FleetLinkModel(PathModel):
     """The link between each client (or its NAT) and the gateway: every key of a link but ``between`` and ``cost``."""
 
 
-class DelayDist(_Strict):
+class DelayDist(StrictModel):
     """A per-client draw: ``uniform`` in [low, high), ``normal`` (mean, sd; clipped at 0) or ``exponential`` (mean)."""
 
     dist: Literal["uniform", "normal", "exponential"]
@@ -108,7 +101,7 @@ class RatioDist(DelayDist):
         return min(1.0, super().draw(rng))
 
 
-class FleetVaryModel(_Strict):
+class FleetVaryModel(StrictModel):
     """Link properties drawn once per client (or per NAT) from ``Rng(seed, "fleet-links")``, replacing ``link``'s."""
 
     delay: DelayDist | None = None
@@ -116,14 +109,21 @@ class FleetVaryModel(_Strict):
     loss: RatioDist | None = None
 
 
-class FleetRebindingModel(_Strict):
+class FleetRebindingModel(StrictModel):
     """Which NATs rebind at random: each with probability ``fraction``, at exponential intervals of mean ``every``."""
 
     fraction: Ratio = 0.0
     every: Duration = 21600.0
 
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be more than 0 s")
+        return v
 
-class FleetNatModel(_Strict):
+
+class FleetNatModel(StrictModel):
     """Every client (or every ``share`` clients) behind its own NAT box (``nats:``), one public address each."""
 
     share: int = Field(default=1, ge=1)
@@ -144,7 +144,7 @@ class FleetNatModel(_Strict):
         return v
 
 
-class FleetStartModel(_Strict):
+class FleetStartModel(StrictModel):
     """When client *i* initiates: uniform in ``[0, spread)``, or at ``i * every``; both 0: all at 0 s."""
 
     spread: Duration = 0.0
@@ -167,7 +167,7 @@ def _placeholders_ok(v: str) -> str:
     return v
 
 
-class FleetIdsModel(_Strict):
+class FleetIdsModel(StrictModel):
     """Identities: the client's may use ``{i}`` (its index) and ``{name}`` (its node name)."""
 
     initiator: str = "{name}@sim.test"
@@ -179,7 +179,7 @@ class FleetIdsModel(_Strict):
         return _placeholders_ok(v)
 
 
-class FleetConnectionModel(_Strict):
+class FleetConnectionModel(StrictModel):
     """Every client's connection: a ``ConnectionModel`` without initiator, responder and start."""
 
     auth: AuthModel = Field(default_factory=lambda: AuthModel(psk="ikesim-default-psk"))
@@ -203,7 +203,7 @@ class FleetConnectionModel(_Strict):
             raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
 
 
-class FleetModel(_Strict):
+class FleetModel(StrictModel):
     """``clients`` client nodes, each with its own link and connection to one gateway."""
 
     clients: int = Field(ge=1, le=1_000_000)
@@ -357,6 +357,10 @@ def _check_in_scenario(fleet: FleetModel | None, info: ValidationInfo) -> FleetM
     duration = data.get("duration")
     if duration is not None and _last_start(fleet) > duration:
         errors.append(f"start: the last client starts at {_last_start(fleet):g}s, after the end of the run ({duration:g}s)")
+    nat = fleet.nat
+    if duration is not None and nat is not None and nat.rebinding.fraction > 0 and duration / nat.rebinding.every > MAX_REBINDS:
+        errors.append(f"nat.rebinding.every: {nat.rebinding.every:g}s means about {duration / nat.rebinding.every:.3g} rebinds per NAT "
+                      f"in the run; at most {MAX_REBINDS:,}")
     if errors:
         raise ValueError("; ".join(errors))
     return fleet

@@ -13,8 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from ikesim.errors import ConfigError
+from ikesim.scenario.fleet import MAX_REBINDS
+from ikesim.scenario.messages import describe_errors
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.variants import VariantText, expand_variants
+from ikesim.sim.topology import Topology
 
 __all__ = ["load_scenario", "load_scenario_text", "load_scenarios", "load_scenarios_text", "load_variants", "read_scenario_text"]
 
@@ -22,20 +25,20 @@ Path_ = tuple[str | int, ...]
 
 
 class _Duplicate(Exception):
-    def __init__(self, path: Path_, line: int) -> None:
-        super().__init__(path, line)
-        self.path, self.line = path, line
+    def __init__(self, path: Path_, line: int, first: int) -> None:
+        super().__init__(path, line, first)
+        self.path, self.line, self.first = path, line, first
 
 
 def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        seen: set[object] = set()
+        seen: dict[object, int] = {}
         for key, value in node.value:
             k = key.value
             if k in seen:
-                raise _Duplicate(path + (k,), key.start_mark.line + 1)
-            seen.add(k)
+                raise _Duplicate(path + (k,), key.start_mark.line + 1, seen[k])
+            seen[k] = key.start_mark.line + 1
             out[path + (k,)] = key.start_mark.line + 1
             _line_map(value, path + (k,), out)
             out[path + (k,)] = key.start_mark.line + 1
@@ -74,37 +77,15 @@ def _validate_text(text: str, source: str) -> ScenarioModel:
     try:
         _line_map(root, (), lines)
     except _Duplicate as dup:
-        raise ConfigError(f"{source}:{dup.line}: {_dotted(dup.path)}: duplicate key") from None
+        raise ConfigError(f"{source}:{dup.line}: {_dotted(dup.path)}: duplicate key {dup.path[-1]!r} (first at line {dup.first})") from None
     try:
         model = ScenarioModel.model_validate(data)
     except ValidationError as exc:
-        msgs = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith("="))))
-            what = _describe(err)
-            msgs.append(f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {what}")
+        msgs = [f"{source}:{_line_for(loc, lines)}: {_dotted(loc)}: {what}"
+                for loc, what in describe_errors(exc.errors(), data, ScenarioModel)]
         raise ConfigError("\n".join(dict.fromkeys(msgs))) from None
     _cross_check(model, lines, source)
     return model
-
-
-def _describe(err: Any) -> str:
-    """A pydantic error as a short phrase (validators' own messages verbatim)."""
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key missing"
-    if kind in ("value_error", "assertion_error"):
-        msg = str(err["msg"])
-        return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
-    what = str(err["msg"])
-    if "input" in err and not isinstance(err["input"], dict | list):
-        what += f" (got {err['input']!r})"
-    return what
-
-
-_UNION_TAGS = {"float", "SideValue", "RetransmitModel", "literal['strongswan','libreswan']", "function-before[parse_duration(), float]"}
 
 
 def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None:
@@ -157,23 +138,47 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
     names = [f.name for f in m.faults if f.name is not None]
     for i, f in enumerate(m.faults):
         for key in ("from", "to"):
-            n = f.from_ if key == "from" else f.to
-            if n is not None and m.nodes and n not in m.nodes:
-                err(("faults", i, key), f"unknown node {n!r}")
+            end = f.from_ if key == "from" else f.to
+            if end is not None and m.nodes and end not in m.nodes:
+                err(("faults", i, key), f"unknown node {end!r}")
         if f.until is not None and f.until not in names:
             err(("faults", i, "until"), f"no fault named {f.until!r} (named: {', '.join(names) or 'none'})")
         if f.name is not None and any(g.name == f.name for g in m.faults[:i]):
             err(("faults", i, "name"), f"duplicate fault name {f.name!r}")
     seen: dict[str, str] = {}
-    owned = [(("nodes", name, "addresses", k), name, ip) for name, n in m.nodes.items() for k, ip in enumerate(n.addresses)]
+    owned: list[tuple[Path_, str, str]] = [
+        (("nodes", name, "addresses", k), name, ip) for name, n in m.nodes.items() for k, ip in enumerate(n.addresses)]
     owned += [(("nats", name, "public"), name, nat.public) for name, nat in m.nats.items()]
     owned += [(("routers", name, "addresses", k), name, ip) for name, r in m.routers.items() for k, ip in enumerate(r.addresses)]
     for loc, name, ip in owned:
         if ip in seen:
             err(loc, f"address {ip} is also on node {seen[ip]!r}")
         seen[ip] = name
+    for name, nat in m.nats.items():
+        if nat.rebind_every is not None and m.duration / nat.rebind_every > MAX_REBINDS:
+            err(("nats", name, "rebind_every"), f"{nat.rebind_every:g}s means about {m.duration / nat.rebind_every:.3g} rebinds in "
+                f"the run; at most {MAX_REBINDS:,}")
+    if not errors:
+        for name, problem in _unrouted(m):
+            err(("connections", name), problem)
     if errors:
         raise ConfigError("\n".join(errors))
+
+
+def _unrouted(m: ScenarioModel) -> list[tuple[str, str]]:
+    """Connections whose ends no chain of links joins: ``(connection, problem)`` (RFC 7296 §2.1: each request needs its response back)."""
+    topology = Topology()
+    for name in [*m.nodes, *m.routers, *m.nats]:
+        topology.add_node(name, [])
+    for link in m.links:
+        topology.add_link(*link.between, delay=0.0)
+    out = []
+    for name, c in m.connections.items():
+        for a, b in ((c.initiator, c.responder), (c.responder, c.initiator)):
+            if not topology.has_route(a, b):
+                out.append((name, f"no route from {a} to {b} (no chain of links joins them)"))
+                break
+    return out
 
 
 def _load_variant(vt: VariantText, source: str) -> ScenarioModel:

@@ -18,20 +18,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ikesim.scenario.durations import parse_duration
+from ikesim.scenario.base import Duration, IpAddress, StrictModel
 
 __all__ = ["NatModel", "RouterModel"]
-
-_Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _ports(v: list[int]) -> list[int]:
@@ -41,37 +34,28 @@ def _ports(v: list[int]) -> list[int]:
     return v
 
 
-class RouterModel(_Strict):
+class RouterModel(StrictModel):
     """A forwarding node; with ``drop_udp`` a firewall dropping UDP to or from those ports."""
 
-    addresses: list[str] = Field(default_factory=list)
+    addresses: list[IpAddress] = Field(default_factory=list)
     drop_udp: list[int] = Field(default_factory=list)
 
     _check_ports = field_validator("drop_udp")(_ports)
 
 
-class NatModel(_Strict):
+class NatModel(StrictModel):
     """A NAT box in front of the ``inside`` nodes (RFC 4787 mapping behaviours)."""
 
-    public: str
+    public: IpAddress
     inside: list[str] = Field(min_length=1)
     type: Literal["endpoint_independent", "address_dependent", "symmetric"] = "endpoint_independent"
-    idle_timeout: _Duration = 120.0
-    rebind: list[_Duration] = Field(default_factory=list)
-    rebind_every: _Duration | None = None
-    reboot: list[_Duration] = Field(default_factory=list)
+    idle_timeout: Duration = 120.0
+    rebind: list[Duration] = Field(default_factory=list)
+    rebind_every: Duration | None = None
+    reboot: list[Duration] = Field(default_factory=list)
     drop_udp: list[int] = Field(default_factory=list)
 
     _check_ports = field_validator("drop_udp")(_ports)
-
-    @field_validator("public")
-    @classmethod
-    def _address(cls, v: str) -> str:
-        try:
-            ipaddress.ip_address(v)
-        except ValueError:
-            raise ValueError(f"invalid IP address {v!r}") from None
-        return v
 
     @field_validator("idle_timeout", "rebind_every")
     @classmethod

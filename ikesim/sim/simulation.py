@@ -7,7 +7,7 @@ direction, so adding a node does not shift another's draws.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -204,16 +204,32 @@ class Simulation:
 
     # --- running --------------------------------------------------------------------
 
-    def run(self, until: float) -> Results:
-        """Run to *until* simulated seconds and return the results."""
-        self.advance(until)
+    def run(self, until: float, *, on_progress: Callable[[float, float, int], None] | None = None) -> Results:
+        """Run to *until* simulated seconds and return the results (``advance`` for *on_progress*)."""
+        self.advance(until, on_progress=on_progress)
         return Results.from_simulation(self, duration=float(until))
 
-    def advance(self, until: float) -> None:
-        """Run to *until* simulated seconds without building results (benchmarks time the two apart)."""
+    def advance(self, until: float, *, on_progress: Callable[[float, float, int], None] | None = None,
+                ticks: int = 1000) -> None:
+        """Run to *until* simulated seconds without building results (benchmarks time the two apart).
+
+        *on_progress* is called with (now, until, events recorded so far) *ticks* times, evenly spaced in
+        simulated time, and once at the end. Its ticks only read: the run is the same with or without it.
+        """
         if until <= self.env.now:
             raise ValueError(f"until={until} is not after now={self.env.now}")
+        if on_progress is not None:
+            interval = (until - self.env.now) / ticks
+
+            def tick(_ev: object) -> None:
+                on_progress(self.env.now, until, len(self.collector.events))
+                if self.env.now + interval < until:
+                    self.env.timeout(interval).callbacks.append(tick)
+
+            self.env.timeout(interval).callbacks.append(tick)
         self.env.run(until=until)
+        if on_progress is not None:
+            on_progress(self.env.now, until, len(self.collector.events))
         for box in self.boxes.values():
             if isinstance(box, NatBox):
                 box.sweep(self.env.now)  # note the mappings that expired unnoticed

@@ -48,6 +48,10 @@ class Topology:
         self._next_hop.clear()
         self._trees.clear()
 
+    def has_route(self, src: str, dst: str) -> bool:
+        """True if some chain of links leads from node *src* to node *dst* (both must be nodes of the graph)."""
+        return bool(nx.has_path(self.graph, src, dst))
+
     def owner(self, ip: str) -> str | None:
         """The node owning *ip*, or None."""
         return self.owners.get(ip)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,33 +59,59 @@ def run_task(task: RunTask) -> RunResult:
 
 
 def execute(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], *, workers: int | None = None,
-            scheduler: str | None = None) -> None:
-    """Run *tasks*, calling *on_done* in this process as each finishes (any order); raise RunFailed on the first failure."""
+            scheduler: str | None = None, on_start: Callable[[int], None] | None = None) -> None:
+    """Run *tasks*, calling *on_done* in this process as each finishes (any order); raise RunFailed on the first failure.
+
+    *on_start* is called once with the number of workers, before the first task runs. On Ctrl-C the local
+    workers are stopped (each cleans up what it was writing) and KeyboardInterrupt is raised.
+    """
     if not tasks:
         return
+    started = on_start if on_start is not None else (lambda n: None)
     if scheduler is not None:
-        _execute_dask(tasks, on_done, scheduler)
+        _execute_dask(tasks, on_done, scheduler, started)
         return
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise ConfigError(f"--workers: expected 1 or more (got {n})")
+    n = min(n, len(tasks))
+    started(n)
     if n == 1:
         for task in tasks:
             on_done(run_task(task))
         return
-    with ProcessPoolExecutor(max_workers=min(n, len(tasks))) as pool:
+    before = set(multiprocessing.active_children())
+    with ProcessPoolExecutor(max_workers=n, initializer=_worker_signals) as pool:
         pending: set[Future[RunResult]] = {pool.submit(run_task, t) for t in tasks}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     on_done(fut.result())
+        except KeyboardInterrupt:
+            for fut in pending:
+                fut.cancel()
+            for proc in set(multiprocessing.active_children()) - before:
+                proc.terminate()  # SIGTERM: _worker_signals turns it into SystemExit, so temp dirs are removed
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
-def _execute_dask(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], address: str) -> None:
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (no traceback per worker); SIGTERM exits cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _execute_dask(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], address: str,
+                  on_start: Callable[[int], None]) -> None:
     """Submit every task to the Dask scheduler at *address* and collect results as they complete."""
     try:
         from distributed import Client, as_completed
@@ -95,6 +123,7 @@ def _execute_dask(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None]
         raise ConfigError(f"--scheduler {address}: cannot connect to a Dask scheduler: {exc}") from None
     tag = uuid.uuid4().hex[:8]
     try:
+        on_start(max(1, len(client.scheduler_info().get("workers", {}))))
         futures = [client.submit(run_task, t, key=f"ikesim-sweep-{tag}-{t.grid_run.run_id}", pure=False) for t in tasks]
         try:
             for fut in as_completed(futures):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +12,12 @@ import yaml
 
 from ikesim._version import __version__
 from ikesim.errors import ConfigError
+from ikesim.runner import child_dir, claim_dir
 from ikesim.scenario.load import read_scenario_text
 from ikesim.sweep.backends import RunResult, RunTask, execute
 from ikesim.sweep.grid import expand_grid
 from ikesim.sweep.overrides import scenario_text, validate
+from ikesim.sweep.progress import sweep_progress
 from ikesim.sweep.spec import SweepSpec
 from ikesim.sweep.storage import SweepDir
 
@@ -36,22 +36,8 @@ class SweepOutcome:
 
 
 def default_out(spec: SweepSpec, name: str) -> Path:
-    """``results/<scenario name>-sweep`` (``ikesim run`` owns ``results/<scenario name>``)."""
-    return Path("results") / f"{name}-sweep"
-
-
-@contextmanager
-def _progress(total: int, done: int, enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), console=Console(stderr=True)) as bar:
-        task = bar.add_task("sweep", total=total, completed=done)
-        yield lambda: bar.advance(task)
+    """``results/<scenario name>-sweep`` (``ikesim run`` owns ``results/<scenario name>``); a direct child of results/."""
+    return child_dir("results", f"{name}-sweep")
 
 
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, workers: int | None = None, scheduler: str | None = None,
@@ -78,6 +64,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, workers: int | 
             texts[g.point] = scenario_text(base, g.values)
             validate(texts[g.point], label)
     target = Path(out) if out is not None else spec.out if spec.out is not None else default_out(spec, base_model.name)
+    claim_dir(target, "sweep", protect=(spec.scenario,))
     store = SweepDir(target)
     store.prepare(spec.identity(hashlib.sha256(text.encode()).hexdigest()),
                   {"scenario": str(spec.scenario), "scenario_name": base_model.name, "seed": base_model.seed,
@@ -93,17 +80,21 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, workers: int | 
             outcome.skipped.append(g.run_id)
         else:
             todo.append(RunTask(texts[g.point], g, str((store.runs / g.run_id).absolute()) if keep_runs else None))
-    with _progress(len(runs), len(outcome.skipped), progress) as advance:
+    busy = [1]
+    with sweep_progress(len(runs), len(outcome.skipped), progress) as finished:
         def done(result: RunResult) -> None:
             store.write_part(result.row)
             rows[result.row["run_id"]] = result.row
             outcome.ran.append(result.row["run_id"])
             outcome.wall[result.row["run_id"]] = result.wall
-            if advance is not None:
-                advance()
+            if finished is not None:
+                finished(result.wall, busy[0])
+
+        def started(n: int) -> None:
+            busy[0] = n
 
         try:
-            execute(todo, done, workers=workers, scheduler=scheduler)
+            execute(todo, done, workers=workers, scheduler=scheduler, on_start=started)
         finally:
             if outcome.wall:
                 store.write_timings(outcome.wall)

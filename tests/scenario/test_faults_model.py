@@ -58,7 +58,8 @@ def test_pin_actions_need_no_connection() -> None:
     ("faults:\n  - {action: drop, until: x}\n  - {name: x, action: pass}\n", "s.yaml:11: faults[0]: until goes with action hold"),
     ("faults:\n  - {action: delay}\n", "s.yaml:11: faults[0]: delay needs a delay > 0"),
     ("faults:\n  - {action: drop, occurrence: 0}\n", "s.yaml:11: faults[0].occurrence: occurrence counts from 1"),
-    ("faults:\n  - {action: drop, exchange: IKE_FOO}\n", "s.yaml:11: faults[0].exchange: Input should be"),
+    ("faults:\n  - {action: drop, exchange: IKE_FOO}\n", "s.yaml:11: faults[0].exchange: 'IKE_FOO' is not one of "
+     "'IKE_SA_INIT', 'IKE_AUTH', 'CREATE_CHILD_SA' or 'INFORMATIONAL'"),
     ("faults:\n  - {action: drop, colour: red}\n", "s.yaml:11: faults[0].colour: unknown key"),
     ("faults:\n  - {name: a, action: drop}\n  - {name: a, action: pass}\n", "s.yaml:12: faults[1].name: duplicate fault name 'a'"),
     ("actions:\n  - {at: 1s, node: client, action: pin_nonce}\n", "s.yaml:11: actions[0]: pin_nonce needs a value"),

@@ -54,10 +54,10 @@ def test_ratios() -> None:
     (("      life_time: 66min\n", "      life_time: 66min\n      local_ts: [10.0.0.0/33]\n"),
      "x.yaml:34: connections.vpn.child.local_ts: invalid traffic selector '10.0.0.0/33'"),
     (("      life_time: 66min\n", "      life_time: 30min\n"),
-     "x.yaml:29: connections.vpn.child: life_time 1800s is shorter than rekey_time 3600s"),
+     "x.yaml:33: connections.vpn.child.life_time: life_time 1800s must be longer than rekey_time 3600s"),
     (("    responder: gateway\n", "    responder: gateway\n    responder: client\n"),
-     "x.yaml:20: connections.vpn.responder: duplicate key"),
-    (("seed: 1\n", "seed: one\n"), "x.yaml:4: seed: Input should be a valid integer"),
+     "x.yaml:20: connections.vpn.responder: duplicate key 'responder' (first at line 19)"),
+    (("seed: 1\n", "seed: one\n"), "x.yaml:4: seed: expected a whole number, got the text 'one'"),
 ])
 def test_errors_name_file_line_and_key(edit, expected) -> None:
     """Each invalid file raises ConfigError with file:line: key.path: reason."""
@@ -112,7 +112,7 @@ ACTIONS = "actions:\n  - {at: 2h, node: gateway, action: rekey_child, connection
     ("{at: 1h, node: client, action: rekey_child, connection: vpn, child: web}",
      "x.yaml:35: actions[0].child: connection 'vpn' has no child 'web' (has net)"),
     ("{at: 25h, node: client, action: dpd, connection: vpn}", "x.yaml:35: actions[0].at: 90000s is not before the end"),
-    ("{at: 1h, node: client, action: reboot, connection: vpn}", "x.yaml:35: actions[0].action: Input should be 'initiate'"),
+    ("{at: 1h, node: client, action: reboot, connection: vpn}", "x.yaml:35: actions[0].action: 'reboot' is not one of 'initiate', "),
 ])
 def test_action_errors(action: str, expected: str) -> None:
     """Actions are checked against the nodes, the connections and their children, with the line."""

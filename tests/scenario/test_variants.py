@@ -182,7 +182,7 @@ def test_readme_check_example_loads() -> None:
     block = re.search(r"```yaml expect\n(.*?)```", section, re.S)
     assert block is not None
     base = ("name: readme\nduration: 2min\nnodes:\n  client: {addresses: [10.0.0.1]}\n  gateway: {addresses: [10.0.0.2]}\n"
-            "connections:\n  vpn: {initiator: client, responder: gateway}\n")
+            "links:\n  - {between: [client, gateway]}\nconnections:\n  vpn: {initiator: client, responder: gateway}\n")
     models = load_scenarios_text(base + block.group(1), "README.md")
     assert [m.name for m in models] == ["readme[client-first]", "readme[gateway-first]"]
     survivors = models[1].expect.survivors.child  # type: ignore[union-attr]

@@ -136,7 +136,7 @@ def test_scenario_cpu_block() -> None:
 
 
 @pytest.mark.parametrize("edit,expected", [
-    ("cpu: {cores: 2,", "x.yaml:7: nodes.gateway.cpu.cores: Input should be greater than or equal to 1"),
+    ("cpu: {cores: 2,", "x.yaml:7: nodes.gateway.cpu.cores: must be at least 1, got 0"),
     ("base: 50us", "x.yaml:7: nodes.gateway.cpu.base: invalid duration"),
     ('"ke_keygen:31"', "x.yaml:7: nodes.gateway.cpu.costs: unknown operation(s) x25519_keygen (known: hash, "),
 ])

@@ -156,7 +156,7 @@ def test_nat_scenario_files_load_and_errors_name_the_key() -> None:
     text = (ROOT / "scenarios" / "network" / "nat-firewall-4500.yaml").read_text()
     with pytest.raises(ConfigError, match=r"x.yaml:11: nats.home.inside\[0\]: unknown node 'laptop'"):
         load_scenario_text(text.replace("inside: [client]", "inside: [laptop]"), "x.yaml")
-    with pytest.raises(ConfigError, match=r"x.yaml:11: nats.home.type: Input should be"):
+    with pytest.raises(ConfigError, match=r"x.yaml:11: nats.home.type: 'full_cone' is not one of 'endpoint_independent', "):
         load_scenario_text(text.replace("inside: [client]}", "inside: [client], type: full_cone}"), "x.yaml")
     with pytest.raises(ConfigError, match=r"x.yaml:13: routers.isp.drop_udp: UDP port 70000 is outside"):
         load_scenario_text(text.replace("[4500]", "[70000]"), "x.yaml")
