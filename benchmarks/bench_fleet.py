@@ -19,7 +19,6 @@ import time
 from _steps import count_steps
 
 from ikesim.calibration import crypto_floor, measure_op_costs
-from ikesim.metrics.results import Results
 from ikesim.scenario.build import build_simulation
 from ikesim.scenario.durations import parse_duration
 from ikesim.scenario.load import load_scenario
@@ -44,7 +43,7 @@ def main() -> None:
     sim.advance(until)
     run_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    results = Results.from_simulation(sim, duration=until)
+    results = sim.results(duration=until)
     tables_s = time.perf_counter() - t2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     s = results.summary

@@ -16,7 +16,7 @@ import json
 import time
 
 from ikesim.scenario.build import build_simulation, daemon_configs
-from ikesim.scenario.fleet import expand_fleet
+from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.load import load_scenario_text
 
 SCENARIO = """\

@@ -19,7 +19,6 @@ from _steps import count_steps
 
 from ikesim.calibration import crypto_floor, measure_op_costs
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
-from ikesim.metrics.results import Results
 from ikesim.rng import Rng
 from ikesim.sim.faults import FaultRule
 from ikesim.sim.simulation import Simulation
@@ -72,7 +71,7 @@ def main() -> None:
     sim.advance(until)
     wall = time.perf_counter() - t0
     t1 = time.perf_counter()
-    results = Results.from_simulation(sim, duration=until)
+    results = sim.results(duration=until)
     tables = time.perf_counter() - t1
     s = results.summary
     exchanges = len(results.exchanges)

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "WireError",
     "MalformedMessage",
+    "MalformedInnerPayloads",
     "CryptoError",
     "IntegrityCheckFailed",
     "InvalidKeyExchangeData",
@@ -44,6 +45,11 @@ class WireError(IkesimError):
 
 class MalformedMessage(WireError):
     """Bytes that are not a well-formed IKEv2 message (RFC 7296 §3)."""
+
+
+class MalformedInnerPayloads(MalformedMessage):
+    """The SK/SKF payload authenticated, but its decrypted payload chain is malformed: the peer's keys made it,
+    so a request gets INVALID_SYNTAX (RFC 7296 §3.10.1; strongSwan answers a parse error so)."""
 
 
 class CryptoError(IkesimError):

@@ -11,6 +11,12 @@ non-ESP marker (RFC 3948 §2.2): it is added on send and stripped on receive;
 datagrams without it are ESP, which this driver does not handle (counted in
 ``esp_ignored``).
 
+A flood cannot starve the daemon's timers: each ``step`` reads at most
+``max_per_step`` datagrams per socket before it fires the due deadline. The
+driver keeps only the last ``history`` events, sent and received datagrams
+(ring buffers), counting what it forgot (``events_dropped``, ``sent_dropped``,
+``received_dropped``).
+
 Example::
 
     with UdpDriver(daemon, Address("127.0.0.2", 1500)) as drv:
@@ -23,18 +29,23 @@ from __future__ import annotations
 import selectors
 import socket
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from ikesim.ike.events import IkeEvent
 from ikesim.types import NATT_PORT, Address, Datagram
 
-__all__ = ["NON_ESP_MARKER", "SansIoDaemon", "UdpDriver"]
+__all__ = ["NON_ESP_MARKER", "SansIoDaemon", "UdpDriver", "MAX_PER_STEP", "HISTORY"]
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 """Prefix of IKE messages on the NAT-T port (RFC 3948 §2.2)."""
 
 _MAX_DATAGRAM = 65535
+MAX_PER_STEP = 64
+"""Datagrams read from one socket per ``step`` before the daemon's due deadline is fired."""
+HISTORY = 10_000
+"""Events, sent and received datagrams the driver keeps (the oldest are forgotten and counted)."""
 
 
 class SansIoDaemon(Protocol):
@@ -51,20 +62,31 @@ class UdpDriver:
     """Run a sans-IO IKE daemon over real UDP sockets with the monotonic clock (RFC 7296 §2.11)."""
 
     def __init__(self, daemon: SansIoDaemon, bind: Address, *, natt: Address | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_per_step: int = MAX_PER_STEP,
+                 history: int = HISTORY) -> None:
+        if max_per_step < 1 or history < 1:
+            raise ValueError("max_per_step and history must be at least 1")
         self.daemon = daemon
         self.bind = bind
         self.natt = natt
+        self.max_per_step = max_per_step
         self._clock = clock
         self._start = clock()
-        self.events: list[IkeEvent] = []
-        """Every event the daemon emitted, in order."""
-        self.sent: list[Datagram] = []
-        """Every datagram sent (IKE bytes, without the non-ESP marker)."""
-        self.received: list[Datagram] = []
-        """Every IKE datagram handed to the daemon (without the non-ESP marker)."""
+        self.events: deque[IkeEvent] = deque(maxlen=history)
+        """The last ``history`` events the daemon emitted, in order."""
+        self.sent: deque[Datagram] = deque(maxlen=history)
+        """The last ``history`` datagrams sent (IKE bytes, without the non-ESP marker)."""
+        self.received: deque[Datagram] = deque(maxlen=history)
+        """The last ``history`` IKE datagrams handed to the daemon (without the non-ESP marker)."""
+        self.events_dropped = 0
+        """Events forgotten from ``events`` (the ring was full)."""
+        self.sent_dropped = 0
+        """Datagrams forgotten from ``sent``."""
+        self.received_dropped = 0
+        """Datagrams forgotten from ``received``."""
         self.esp_ignored = 0
         """Datagrams on the NAT-T flow that were ESP, not IKE (not handled here)."""
+        self._emitted = 0
         self._consumed = 0
         self._selector = selectors.DefaultSelector()
         self._sockets: dict[Address, socket.socket] = {}
@@ -115,13 +137,15 @@ class UdpDriver:
             local = next(a for a, s in self._sockets.items() if s is sock)
             data = NON_ESP_MARKER + d.data if self._natt_flow(local, d.dst) else d.data
             sock.sendto(data, (d.dst.ip, d.dst.port))
-            self.sent.append(d)
+            self.sent_dropped += _push(self.sent, d)
         while (e := self.daemon.next_event()) is not None:
-            self.events.append(e)
+            self.events_dropped += _push(self.events, e)
+            self._emitted += 1
 
     def _receive(self, local: Address) -> None:
+        """Read at most ``max_per_step`` datagrams, so a flood cannot hold back the timers."""
         sock = self._sockets[local]
-        while True:
+        for _ in range(self.max_per_step):
             try:
                 data, peer = sock.recvfrom(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -134,7 +158,7 @@ class UdpDriver:
                     self.esp_ignored += 1
                     continue
                 data = data[len(NON_ESP_MARKER):]
-            self.received.append(Datagram(data, src, local))
+            self.received_dropped += _push(self.received, Datagram(data, src, local))
             self.daemon.receive_datagram(data, src, local, self.now())
             self.flush()
 
@@ -160,9 +184,7 @@ class UdpDriver:
         deadline = self.now() + timeout
         while True:
             self.flush()
-            while self._consumed < len(self.events):
-                e = self.events[self._consumed]
-                self._consumed += 1
+            for e in self._unread():
                 if predicate(e):
                     return e
             remaining = deadline - self.now()
@@ -177,8 +199,22 @@ class UdpDriver:
             self.step(remaining)
 
     def take_events(self) -> list[IkeEvent]:
-        """Events not yet returned by ``run_until``/``take_events``; marks them consumed."""
+        """Events not yet returned by ``run_until``/``take_events`` and still kept; marks them consumed."""
         self.flush()
-        out = self.events[self._consumed:]
-        self._consumed = len(self.events)
-        return out
+        return list(self._unread())
+
+    def _unread(self) -> Iterator[IkeEvent]:
+        """Yield kept events not yet returned, marking each consumed (forgotten ones are skipped)."""
+        first = self._emitted - len(self.events)  # number of the oldest kept event
+        self._consumed = max(self._consumed, first)
+        while self._consumed < self._emitted:
+            e = self.events[self._consumed - first]
+            self._consumed += 1
+            yield e
+
+
+def _push(ring: deque[Any], item: object) -> int:
+    """Append *item* to a bounded deque; 1 if that forgot the oldest entry, else 0."""
+    full = len(ring) == ring.maxlen
+    ring.append(item)
+    return int(full)

@@ -13,7 +13,7 @@ import ipaddress
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
@@ -32,8 +32,10 @@ __all__ = [
     "make_ca",
     "make_intermediate",
     "make_end_entity",
+    "load_certificate",
     "verify_certificate",
     "cert_request_hash",
+    "MAX_TRUST_PATH_LEN",
 ]
 
 _KEY_PAD = b"Key Pad for IKEv2"
@@ -43,6 +45,20 @@ _ALG_ED25519 = bytes.fromhex("300506032b6570")
 _NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 _NOT_AFTER = datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC)
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+MAX_TRUST_PATH_LEN = 7
+"""Most intermediate CA certificates followed from an end entity to a trust anchor (strongSwan's
+``MAX_TRUST_PATH_LEN``), so a peer's CERT payloads cannot make chain building cost without bound."""
+_UNUSABLE_CERTIFICATE = (
+    ValueError,  # DER that does not parse: the certificate, an extension, a name, a public key
+    KeyError,  # a name attribute whose ASN.1 string type cryptography does not know
+    TypeError,  # a name attribute whose value type does not fit its OID
+    UnsupportedAlgorithm,  # a public key on a curve (or of a type) cryptography cannot load
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+"""What ``cryptography`` raises, lazily, on a peer certificate it cannot parse or use; each becomes
+AuthenticationFailed (RFC 7296 §2.21.2)."""
 
 
 def signed_octets(
@@ -59,14 +75,17 @@ def psk_auth(prf_id: int, psk: bytes, octets: bytes, meter: OpCounter | None = N
 
 
 def _key_alg(key: Any) -> str:
+    """``ed25519``, ``ecdsa`` (P-256 only, RFC 7427 Appendix A) or "" for a key AUTH cannot use."""
     if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return "ed25519"
-    return "ecdsa"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) and isinstance(key.curve, ec.SECP256R1):
+        return "ecdsa"
+    return ""
 
 
 def sign_auth(private_key: Any, octets: bytes, meter: OpCounter | None = None) -> tuple[AuthMethod, bytes]:
     """RFC 7427 §3: Digital Signature AUTH data = len | AlgorithmIdentifier | signature."""
-    alg = _key_alg(private_key)
+    alg = _key_alg(private_key) or "ecdsa"
     if meter is not None:
         meter.add(f"sign:{alg}")
     if alg == "ed25519":
@@ -85,6 +104,8 @@ def _ecdsa_raw_to_der(raw: bytes) -> bytes:
 def verify_auth(method: int, data: bytes, octets: bytes, public_key: Any, meter: OpCounter | None = None) -> bool:
     """RFC 7427 §3 / RFC 7296 §3.8: verify a signature AUTH payload against *octets*."""
     alg = _key_alg(public_key)
+    if not alg:
+        return False
     if meter is not None:
         meter.add(f"verify:{alg}")
     try:
@@ -203,20 +224,34 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def load_certificate(der: bytes) -> x509.Certificate:
+    """Parse a CERT payload's DER X.509 certificate (RFC 7296 §3.6); AuthenticationFailed if it does not parse."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except _UNUSABLE_CERTIFICATE as exc:
+        raise AuthenticationFailed(f"unparsable certificate: {exc}") from None
+
+
 def verify_certificate(cert: x509.Certificate | bytes, trust_anchors: tuple[Any, ...], identity: str,
                        intermediates: tuple[x509.Certificate, ...] = ()) -> Any:
     """RFC 7296 §2.15: check *cert* chains to a trust anchor and names *identity*; return its key.
 
     *intermediates* are further CERT payloads the peer sent (RFC 7296 §3.6): CA certificates that
-    may link *cert* to a trust anchor.
+    may link *cert* to a trust anchor. ``cryptography`` parses a certificate lazily, so a field the
+    peer garbled raises only when read; every such failure is AuthenticationFailed (RFC 7296 §2.21.2).
     """
     if isinstance(cert, bytes):
-        try:
-            cert = x509.load_der_x509_certificate(cert)
-        except ValueError as exc:
-            raise AuthenticationFailed(f"unparsable certificate: {exc}") from None
+        cert = load_certificate(cert)
+    try:
+        return _verify_chain(cert, trust_anchors, identity, intermediates)
+    except _UNUSABLE_CERTIFICATE as exc:
+        raise AuthenticationFailed(f"unusable certificate: {type(exc).__name__}: {exc}") from None
+
+
+def _verify_chain(cert: x509.Certificate, trust_anchors: tuple[Any, ...], identity: str,
+                  intermediates: tuple[x509.Certificate, ...]) -> Any:
     current = cert
-    for _ in range(len(intermediates) + 1):
+    for _ in range(min(len(intermediates), MAX_TRUST_PATH_LEN) + 1):
         if any(_issued_by(current, ca) for ca in trust_anchors):
             break
         current = next((c for c in intermediates if c is not current and _is_ca(c) and _issued_by(current, c)),
@@ -229,9 +264,17 @@ def verify_certificate(cert: x509.Certificate | bytes, trust_anchors: tuple[Any,
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         sans = x509.SubjectAlternativeName([])
-    if _san(identity) not in list(sans):
+    try:
+        wanted = _san(identity)
+    except ValueError:  # not ASCII, or an e-mail address x509 cannot hold (RFC 5280 §4.2.1.6)
+        raise AuthenticationFailed(f"identity {identity!r} cannot be a subjectAltName") from None
+    if wanted not in list(sans):
         raise AuthenticationFailed(f"certificate does not name identity {identity!r}")
-    return cert.public_key()
+    key = cert.public_key()
+    if not _key_alg(key):
+        # RFC 7427 §3: only ECDSA P-256 with SHA-256 and Ed25519 signatures are implemented.
+        raise AuthenticationFailed(f"certificate key {type(key).__name__} is not usable for AUTH")
+    return key
 
 
 def cert_request_hash(ca_cert: x509.Certificate) -> bytes:

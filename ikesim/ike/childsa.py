@@ -15,7 +15,7 @@ from ikesim.wire.payloads import Proposal, SaPayload, TrafficSelector, TsiPayloa
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
-__all__ = ["ChildOffer", "choose_child", "make_child", "own_selectors"]
+__all__ = ["ChildOffer", "choose_child", "make_child", "own_selectors", "selectors_within"]
 
 ChildOffer = tuple[ChildProfile, Proposal, Suite, tuple[TrafficSelector, ...],
                    tuple[TrafficSelector, ...]]
@@ -31,6 +31,19 @@ def own_selectors(sa: IkeSa, profile: ChildProfile) -> tuple[tuple[TrafficSelect
     """
     pol = profile.policy
     return selectors_for(pol.local_ts, sa.local.ip), selectors_for(pol.remote_ts, sa.peer_ts_ip or sa.peer.ip)
+
+
+def _within(ts: TrafficSelector, outer: TrafficSelector) -> bool:
+    """True if every packet *ts* covers is covered by *outer* (RFC 7296 §3.13.1)."""
+    return (ts.ts_type == outer.ts_type
+            and outer.ip_protocol in (0, ts.ip_protocol)
+            and outer.start_port <= ts.start_port and ts.end_port <= outer.end_port
+            and outer.start_address <= ts.start_address and ts.end_address <= outer.end_address)
+
+
+def selectors_within(selectors: tuple[TrafficSelector, ...], proposed: tuple[TrafficSelector, ...]) -> bool:
+    """RFC 7296 §2.9: the responder's selectors are a non-empty narrowing of what was proposed."""
+    return bool(selectors) and all(any(_within(ts, p) for p in proposed) for ts in selectors)
 
 
 def _learn_peer_ip(sa: IkeSa, tsi: TsiPayload) -> None:

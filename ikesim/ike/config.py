@@ -212,11 +212,24 @@ class Connection:
 
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
-    """Node-wide settings of an ``IkeDaemon``."""
+    """Node-wide settings of an ``IkeDaemon``; the IKE_SA_INIT flood defaults are strongSwan charon's
+    (``conf/options/charon.opt``, ``src/libcharon/network/receiver.c``)."""
 
     name: str
     addresses: tuple[Address, ...]
     connections: tuple[Connection, ...]
-    cookie_threshold: int | None = None
-    """Half-open IKE_SAs above which IKE_SA_INIT requests must carry a COOKIE (RFC 7296 §2.6);
-    None = never ask."""
+    cookie_threshold: int | None = 30
+    """With this many responder half-open IKE_SAs (answered IKE_SA_INIT, no IKE_AUTH yet), IKE_SA_INIT
+    requests must carry a COOKIE (RFC 7296 §2.6); 0 = always; None = never (strongSwan's 0).
+    strongSwan ``charon.cookie_threshold``: 30."""
+    cookie_threshold_ip: int | None = 3
+    """The same, counting only the half-open IKE_SAs from the request's source IP; None = never.
+    strongSwan ``charon.cookie_threshold_ip``: 3."""
+    block_threshold: int | None = 5
+    """With this many half-open IKE_SAs from one source IP, IKE_SA_INIT requests from it are dropped;
+    None = never. strongSwan ``charon.block_threshold``: 5 (raised to ``cookie_threshold_ip + 1`` if not above it)."""
+    init_limit_half_open: int | None = None
+    """With this many half-open IKE_SAs in all, every IKE_SA_INIT request is dropped; None = no limit
+    (strongSwan ``charon.init_limit_half_open``: 0, off)."""
+    half_open_timeout: float = 30.0
+    """Seconds a responder keeps a half-open IKE_SA waiting for IKE_AUTH (strongSwan ``charon.half_open_timeout``: 30)."""

@@ -17,6 +17,7 @@ from ikesim.errors import LocalProtocolError
 from ikesim.ike import events as ev
 from ikesim.ike import fragmentation
 from ikesim.ike.config import DaemonConfig, Lifetime, RetransmitPolicy
+from ikesim.ike.cookies import CookieJar, HalfOpenTable
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import ConnectionProfile, ts_text
 from ikesim.ike.sa import ChildSa, IkeSa
@@ -63,7 +64,8 @@ class IkeCore:
         self.rng_ke = rng.child("ke")
         self.rng_iv = rng.child("iv")
         self.rng_jitter = rng.child("jitter")
-        self.cookie_secret = rng.child("cookie").bytes(32)
+        self.cookies = CookieJar(rng.child("cookie"))
+        """Cookie secrets and threshold clocks of the responder (RFC 7296 §2.6; ``ike.cookies``)."""
         self.profiles = {c.name: ConnectionProfile.build(c) for c in config.connections}
         self.responder_profiles: dict[str | None, list[ConnectionProfile]] = {}
         """Connections that can answer (no remote_addr) by expected remote identity (None = any),
@@ -75,7 +77,8 @@ class IkeCore:
         self.children: dict[bytes, ChildSa] = {}
         self.responder_index: dict[tuple[bytes, Address], bytes] = {}
         """(peer spi_i, peer address) -> local SPI of a responder IKE_SA (for duplicates)."""
-        self.half_open: set[bytes] = set()
+        self.half_open = HalfOpenTable()
+        """Responder IKE_SAs waiting for IKE_AUTH, counted in all and per peer IP (``ike.cookies``)."""
         self.closed: dict[bytes, tuple[IkeSa, float]] = {}
         """Removed IKE_SAs still answering retransmissions of their last request from the response
         cache (RFC 7296 §2.1), by local SPI, with the time they are forgotten; insertion-ordered."""
@@ -304,16 +307,15 @@ class IkeCore:
         self.emit(ev.IkeSaDeleted(**sa.ids(), reason=reason))
 
     def _remember_closed(self, sa: IkeSa) -> None:
-        """Keep a removed IKE_SA's response cache for one retransmission window (RFC 7296 §2.1)."""
-        now = self.clock
-        while self.closed:
-            spi, (_old, until) = next(iter(self.closed.items()))
-            if until > now:
-                break
-            del self.closed[spi]
-        if sa.last_response and sa.protect_in is not None:
-            window = sum(sa.profile.connection.ike.retransmit.timeouts())
-            self.closed[sa.local_spi] = (sa, now + window)
+        """Keep a removed IKE_SA's response cache for one retransmission window (RFC 7296 §2.1).
+
+        Only an answer to an encrypted request can be asked for again here: a half-open IKE_SA (only
+        IKE_SA_INIT answered) is not kept, nor its keys. The ``closed`` timer forgets it.
+        """
+        if sa.last_response and sa.protect_in is not None and sa.last_response != (sa.init_response,):
+            until = self.clock + sum(sa.profile.connection.ike.retransmit.timeouts())
+            self.closed[sa.local_spi] = (sa, until)
+            self.timers.arm(("closed", sa.local_spi), until)
 
     def install_child(self, sa: IkeSa, child: ChildSa, now: float,
                       rekey_of: ChildSa | None = None, *, outbound: bool = True) -> None:

@@ -14,21 +14,24 @@ from ikesim.errors import (
     NoProposalChosen,
     PeerError,
     TemporaryFailure,
+    TsUnacceptable,
 )
 from ikesim.ike import events as ev
-from ikesim.ike.childsa import choose_child, make_child, own_selectors
+from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import proposals_to_wire
+from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import ChildSa, IkeSa
 from ikesim.ike.state import ChildSaState, ChildSaTrigger, IkeSaState, next_child_state
-from ikesim.wire.iana import ExchangeType, KeGroup, NotifyType, ProtocolId
+from ikesim.wire.iana import ExchangeType, KeGroup, NotifyType, ProtocolId, TransformType
 from ikesim.wire.message import Message
 from ikesim.wire.payloads import (
     KePayload,
     NoncePayload,
     NotifyPayload,
     Payload,
+    Proposal,
     SaPayload,
     TsiPayload,
     TsrPayload,
@@ -37,7 +40,7 @@ from ikesim.wire.payloads import (
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
-__all__ = ["start_create", "start_rekey", "handle_request", "handle_response"]
+__all__ = ["start_create", "start_rekey", "handle_request", "handle_response", "reject_response"]
 
 
 def _group_name(group: int) -> str:
@@ -282,8 +285,36 @@ def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, now: fl
         core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
 
 
+def reject_response(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, now: float) -> None:
+    """Fail our CREATE_CHILD_SA on a response we refuse: nothing installed, the old SA kept (RFC 7296 §2.21).
+
+    The responder may have installed its half already: delete it by our SPI, as strongSwan's
+    child_create does for a failed response (RFC 7296 §1.4.1).
+    """
+    core.complete(sa, ex, outcome)
+    _rekey_failed(core, sa, ex, now, NotifyType[outcome])
+    if sa.state is IkeSaState.ESTABLISHED:
+        core.enqueue(sa, Work("delete_failed_child", spi=ex.new_spi, reason="failed"), now, front=True)
+
+
+def _check_response(ex: Exchange, sa_payload: SaPayload, tsi: TsiPayload, tsr: TsrPayload
+                    ) -> tuple[Proposal, Suite]:
+    """The answer's proposal and suite, checked against our offer (RFC 7296 §2.9, §3.3.6); raises PeerError."""
+    offered = proposals_to_wire(ex.child_profile.specs, ProtocolId.ESP, ex.new_spi)
+    optional = () if ex.ke is not None else (int(TransformType.KE),)
+    proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.ESP, spi_size=4,
+                                            optional=optional)
+    # RFC 7296 §2.9: the responder may only narrow what we proposed.
+    if not selectors_within(tsi.selectors, ex.local_ts) or not selectors_within(tsr.selectors, ex.remote_ts):
+        raise TsUnacceptable("response traffic selectors are not within those proposed")
+    return proposal, suite
+
+
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
     """Initiator: install the new CHILD_SA; a rekey then deletes the old one (RFC 7296 §1.3.3, §2.8.1)."""
+    # RFC 7296 §1.4.1: SPIs the peer deleted while this exchange was in flight matter only to it.
+    peer_deleted = set(sa.peer_deleted)
+    sa.peer_deleted.clear()
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     if errors:
         notify = errors[0].notify_type
@@ -295,12 +326,18 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         return
     sa_payload, nonce = msg.get(SaPayload), msg.get(NoncePayload)
     tsi, tsr = msg.get(TsiPayload), msg.get(TsrPayload)
+    if sa_payload is None or nonce is None or tsi is None or tsr is None:
+        core.complete(sa, ex, NotifyType.INVALID_SYNTAX.name)  # nothing to install (RFC 7296 §1.3)
+        _rekey_failed(core, sa, ex, now, NotifyType.INVALID_SYNTAX)
+        return
     try:
-        if sa_payload is None or nonce is None or tsi is None or tsr is None \
-                or len(sa_payload.proposals) != 1:
-            raise InvalidSyntax("incomplete CREATE_CHILD_SA response")
-        proposal = sa_payload.proposals[0]
-        suite = Suite.from_wire(proposal)
+        proposal, suite = _check_response(ex, sa_payload, tsi, tsr)
+    except PeerError as exc:
+        core.emit(ev.ResponseRejected(**sa.ids(), exchange="CREATE_CHILD_SA", purpose=ex.purpose,
+                                      message_id=msg.message_id, reason=str(exc)))
+        reject_response(core, sa, ex, NotifyType(exc.notify_type).name, now)
+        return
+    try:
         shared = None
         if ex.ke is not None:
             ke = msg.get(KePayload)
@@ -320,6 +357,6 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now,
                        pfs_group=_group_name(ex.ke.group) if shared else "none")
     _install_own(core, sa, ex, child, now)
-    if sa.peer_deleted.pop(child.spi_out, None) is not None:
+    if child.spi_out in peer_deleted:
         # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response.
         core.remove_child(sa, child, "deleted_by_peer")

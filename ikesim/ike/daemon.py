@@ -16,7 +16,9 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.errors import (
     ChildSaNotFound,
     IntegrityCheckFailed,
+    InvalidSyntax,
     LocalProtocolError,
+    MalformedInnerPayloads,
     MalformedMessage,
     PeerError,
     UnsupportedCriticalPayload,
@@ -35,6 +37,7 @@ from ikesim.wire.codec import parse_message, unprotect_message
 from ikesim.wire.iana import ExchangeType, NotifyType, ProtocolId
 from ikesim.wire.message import Message
 from ikesim.wire.payloads import NotifyPayload, SaPayload, UnknownPayload
+from ikesim.wire.verify import verify_payloads
 
 __all__ = ["IkeDaemon", "IkeSaInfo"]
 
@@ -51,6 +54,7 @@ class IkeDaemon(IkeCore):
             "rekey_child": create_child_sa.start_rekey,
             "rekey_ike": ike_rekey.start,
             "delete_child": informational.start_delete_child,
+            "delete_failed_child": informational.start_delete_failed_child,
             "delete_ike": informational.start_delete_ike,
             "dpd": informational.start_dpd,
         })
@@ -67,6 +71,7 @@ class IkeDaemon(IkeCore):
             "child_hard": self._on_child_hard,
             "retry_child": self._on_retry_child,
             "linger": self._on_linger,
+            "closed": self._on_closed,
         }
 
     # ================================================================== driver
@@ -102,7 +107,8 @@ class IkeDaemon(IkeCore):
             exchange=msg.exchange_type.name if msg else "",
             message_id=msg.message_id if msg else -1))
 
-    def _answer_from_closed(self, local_spi: bytes, msg: Message, data: bytes, now: float) -> bool:
+    def _answer_from_closed(self, local_spi: bytes, msg: Message, data: bytes, src: Address, dst: Address,
+                            now: float) -> bool:
         """RFC 7296 §2.1: a retransmitted last request to a just-removed IKE_SA gets the cached response."""
         entry = self.closed.get(local_spi)
         if entry is None or entry[1] < now:
@@ -120,7 +126,7 @@ class IkeDaemon(IkeCore):
                 unprotect_message(data, sa.protect_in)
         except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
             return False
-        self.send_all(sa, sa.last_response)
+        self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)  # to the retransmission's source
         return True
 
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
@@ -147,7 +153,7 @@ class IkeDaemon(IkeCore):
         sa = self.sas.get(local_spi)
         if (sa is None or sa.local_spi != local_spi or sa.initiator == theirs_i
                 or sa.peer_spi != (msg.spi_i if theirs_i else msg.spi_r) or sa.protect_in is None):
-            if not self._answer_from_closed(local_spi, msg, data, now):
+            if not self._answer_from_closed(local_spi, msg, data, src, dst, now):
                 self._drop(msg, src, dst, "unknown IKE SPI")
             return
         retransmit = False
@@ -173,6 +179,15 @@ class IkeDaemon(IkeCore):
         except IntegrityCheckFailed:
             self._drop(msg, src, dst, "integrity check failed", sa)
             return
+        except MalformedInnerPayloads as exc:  # authenticated: RFC 7296 §3.10.1 lets us say INVALID_SYNTAX
+            if retransmit:
+                self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)
+            elif msg.is_request:
+                self._respond_error(sa, msg, InvalidSyntax(str(exc)))
+            else:
+                self._reject_response(sa, msg, f"malformed: {exc}", now)
+                self.pump(sa, now)
+            return
         except MalformedMessage as exc:
             self._drop(msg, src, dst, f"malformed: {exc}", sa)
             return
@@ -184,9 +199,20 @@ class IkeDaemon(IkeCore):
             return
         sa.last_received_at = now
         self.arm_dpd(sa)
-        follow_peer(self, sa, src, dst, retransmit=retransmit)
         if retransmit:
-            self.send_all(sa, sa.last_response)  # RFC 7296 §2.1: the cached response (all fragments), unchanged
+            # RFC 7296 §2.1: the cached response (all fragments), unchanged, back to where the retransmission
+            # came from (as strongSwan); §2.23: a retransmission never moves the IKE_SA to another address.
+            self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)
+            return
+        follow_peer(self, sa, src, dst)
+        try:
+            verify_payloads(full.payloads)  # strongSwan payload_t.verify(): SPI sizes, nonce, selectors
+        except MalformedMessage as exc:
+            if full.is_request:  # RFC 7296 §3.10.1: authenticated, so INVALID_SYNTAX may be answered
+                self._respond_error(sa, full, InvalidSyntax(str(exc)))
+            else:
+                self._reject_response(sa, full, f"invalid payload: {exc}", now)
+            self.pump(sa, now)
             return
         critical = next((p for p in full.payloads
                          if isinstance(p, UnknownPayload) and p.critical), None)
@@ -206,7 +232,15 @@ class IkeDaemon(IkeCore):
 
     def _receive_init(self, msg: Message, data: bytes, src: Address, dst: Address,
                       now: float) -> None:
+        try:
+            verify_payloads(msg.payloads)  # strongSwan payload_t.verify(); unencrypted: no INVALID_SYNTAX (§3.10.1)
+        except MalformedMessage as exc:
+            self._drop(msg, src, dst, f"invalid payload: {exc}")
+            return
         if msg.is_request:
+            if msg.spi_i == ZERO_SPI:
+                self._drop(msg, src, dst, "zero initiator SPI")  # RFC 7296 §3.1: the SPI MUST NOT be zero
+                return
             if msg.spi_r != ZERO_SPI or msg.message_id != 0 or not msg.from_original_initiator:
                 self._drop(msg, src, dst, "unexpected IKE_SA_INIT request")
                 return
@@ -254,10 +288,11 @@ class IkeDaemon(IkeCore):
         else:
             self._drop(msg, src, dst, f"unexpected {kind.name} request", sa)
 
-    def _dispatch_response(self, sa: IkeSa, msg: Message, now: float) -> None:
+    def _dispatch_response(self, sa: IkeSa, msg: Message, now: float, *, report: bool = True) -> None:
         ex = sa.active
         assert ex is not None
-        self._emit_error_notifies(sa, msg)
+        if report:
+            self._emit_error_notifies(sa, msg)
         purpose = ex.purpose
         if purpose == "ike_auth":
             ike_auth.handle_response(self, sa, ex, msg, now)
@@ -267,6 +302,24 @@ class IkeDaemon(IkeCore):
             ike_rekey.handle_response(self, sa, ex, msg, now)
         else:
             informational.handle_response(self, sa, ex, msg, now)
+
+    def _reject_response(self, sa: IkeSa, msg: Message, reason: str, now: float) -> None:
+        """An authenticated response with an invalid payload fails our exchange (RFC 7296 §3.10.1, §2.21).
+
+        Its retransmission would bring the same bytes (§2.1), so waiting is pointless. The purpose's
+        handler sees the response as carrying INVALID_SYNTAX; a CHILD_SA exchange also deletes the SA
+        the responder may have installed (as strongSwan's child_create does on a failed response).
+        """
+        ex = sa.active
+        assert ex is not None
+        self.emit(ev.ResponseRejected(**sa.ids(), exchange=msg.exchange_type.name, purpose=ex.purpose,
+                                      message_id=msg.message_id, reason=reason))
+        if ex.purpose in ("create_child", "rekey_child"):
+            create_child_sa.reject_response(self, sa, ex, "INVALID_SYNTAX", now)
+            return
+        failed = Message(msg.spi_i, msg.spi_r, msg.exchange_type, msg.flags, msg.message_id,
+                         (NotifyPayload(NotifyType.INVALID_SYNTAX),), encrypted=True)
+        self._dispatch_response(sa, failed, now, report=False)
 
     def _respond_error(self, sa: IkeSa, msg: Message, exc: PeerError) -> None:
         """Answer a request with the error notify the PeerError names (RFC 7296 §2.21.2)."""
@@ -369,6 +422,10 @@ class IkeDaemon(IkeCore):
         if child.state is ChildSaState.DELETING or self.timers.deadline(("linger", spi)) is not None:
             return
         self.enqueue(sa, Work("delete_child", spi=spi, reason="expired"), now, front=True)
+
+    def _on_closed(self, spi: bytes, now: float) -> None:
+        """A removed IKE_SA's retransmission window is over: forget its response cache and keys (RFC 7296 §2.1)."""
+        self.closed.pop(spi, None)
 
     def _on_linger(self, spi: bytes, now: float) -> None:
         child = self.children.get(spi)

@@ -13,7 +13,7 @@ the IKE_SA concerned; for CHILD_SAs ``spi_in`` is the SPI this node chose
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ikesim.types import Address
 
@@ -44,6 +44,9 @@ __all__ = [
     "DeadPeerDetected",
     "ErrorNotifyReceived",
     "ErrorNotifySent",
+    "ResponseRejected",
+    "CookieRequired",
+    "IkeSaKeysDerived",
 ]
 
 
@@ -174,11 +177,11 @@ class IkeSaEstablished(IkeEvent):
     """Planned soft lifetime deadline (absolute seconds), None if never."""
     expire_at: float | None
     """Planned hard lifetime deadline (absolute seconds), None if never."""
-    sk_ei: bytes
-    """Key material, for the Wireshark key table (RFC 7296 §2.14); SK_e includes any salt."""
-    sk_er: bytes
-    sk_ai: bytes
-    sk_ar: bytes
+    sk_ei: bytes = field(repr=False)
+    """Key material, for the Wireshark key table (RFC 7296 §2.14); SK_e includes any salt. Never in repr."""
+    sk_er: bytes = field(repr=False)
+    sk_ai: bytes = field(repr=False)
+    sk_ar: bytes = field(repr=False)
     encr_wireshark: str
     """Wireshark's name for the encryption algorithm (ikev2_decryption_table)."""
     integ_wireshark: str
@@ -220,11 +223,11 @@ class ChildSaInstalled(IkeEvent):
     expire_at: float | None
     local: Address
     peer: Address
-    encr_key_in: bytes
-    """ESP keys (RFC 7296 §2.17); for AEAD the salt is appended to the key."""
-    integ_key_in: bytes
-    encr_key_out: bytes
-    integ_key_out: bytes
+    encr_key_in: bytes = field(repr=False)
+    """ESP keys (RFC 7296 §2.17); for AEAD the salt is appended to the key. Never in repr."""
+    integ_key_in: bytes = field(repr=False)
+    encr_key_out: bytes = field(repr=False)
+    integ_key_out: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,3 +385,52 @@ class ErrorNotifySent(IkeEvent):
     """e.g. ``TEMPORARY_FAILURE``, ``CHILD_SA_NOT_FOUND``, ``NO_PROPOSAL_CHOSEN``."""
     exchange: str
     message_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseRejected(IkeEvent):
+    """This node refused a response and failed the exchange: e.g. a chosen proposal it did not offer
+    (RFC 7296 §3.3.6: the initiator MUST check the responder's choice). Nothing is sent (as strongSwan),
+    except, for a CREATE_CHILD_SA, the Delete of the CHILD_SA the responder may have installed (§1.4.1)."""
+
+    exchange: str
+    purpose: str
+    message_id: int
+    reason: str
+    """What was wrong, e.g. ``answer proposal number 3 was not offered``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CookieRequired(IkeEvent):
+    """The responder answered an IKE_SA_INIT request statelessly with N(COOKIE) (RFC 7296 §2.6)."""
+
+    src: Address
+    dst: Address
+    threshold: str
+    """``cookie_threshold`` (half-open IKE_SAs in all) or ``cookie_threshold_ip`` (from this source IP)."""
+    half_open: int
+    """Responder half-open IKE_SAs at the time, in all."""
+    half_open_ip: int
+    """... from this source IP."""
+    invalid_cookie: bool = False
+    """The request carried a COOKIE, but not one this responder made for it (or it is too old)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IkeSaKeysDerived(IkeEvent):
+    """IKE_SA_INIT derived this IKE_SA's keys (RFC 7296 §2.14), before IKE_AUTH: a failing IKE_AUTH is still decryptable.
+
+    Rekeyed IKE_SAs get their keys and ``IkeSaEstablished`` together (§2.18), so only IKE_SA_INIT emits this.
+    The keys are never in the repr.
+    """
+
+    initiator: bool
+    """True if this node is the original initiator of this IKE_SA."""
+    sk_ei: bytes = field(repr=False)
+    """SK_ei (any salt included), for the Wireshark key table."""
+    sk_er: bytes = field(repr=False)
+    sk_ai: bytes = field(repr=False)
+    sk_ar: bytes = field(repr=False)
+    encr_wireshark: str
+    """Wireshark's name for the encryption algorithm (ikev2_decryption_table)."""
+    integ_wireshark: str

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
-from ikesim.ike.natt import NATT_PORT, NON_ESP_MARKER
+from ikesim.ike.transport import NATT_PORT, NON_ESP_MARKER, CoreOutlet
 from ikesim.wire.codec import (
     open_fragment,
     protect_fragment,
@@ -38,7 +38,6 @@ from ikesim.wire.message import IKE_HEADER_LENGTH, Message
 from ikesim.wire.payloads import NotifyPayload, Payload, SkfPayload
 
 if TYPE_CHECKING:
-    from ikesim.ike.core import IkeCore
     from ikesim.ike.sa import IkeSa
 
 __all__ = [
@@ -91,7 +90,7 @@ def _chunk_size(sa: IkeSa, max_message: int) -> int:
     return n
 
 
-def protect(core: IkeCore, sa: IkeSa, head: Message, inner: Sequence[Payload]) -> tuple[bytes, ...]:
+def protect(core: CoreOutlet, sa: IkeSa, head: Message, inner: Sequence[Payload]) -> tuple[bytes, ...]:
     """The message's datagrams: one SK message, or SKF fragments if it does not fit (RFC 7383 §2.5).
 
     Emits ``MessageFragmented`` when it splits.
@@ -108,7 +107,10 @@ def protect(core: IkeCore, sa: IkeSa, head: Message, inner: Sequence[Payload]) -
         raise ValueError(f"fragment_size {sa.profile.connection.ike.fragment_size} leaves no room for data")
     total = -(-len(plaintext) // size)
     if total > MAX_FRAGMENTS:
-        raise ValueError(f"message of {length} bytes needs {total} fragments (limit {MAX_FRAGMENTS})")
+        # More than the peer reassembles (§2.6): larger fragments instead (fragment_size is a SHOULD, §2.5.1;
+        # the IP layer fragments them), so a large answer a peer provoked is still sent, never raised on.
+        size = -(-len(plaintext) // MAX_FRAGMENTS)
+        total = -(-len(plaintext) // size)
     fragments = tuple(
         protect_fragment(head, first, i + 1, total, plaintext[i * size : (i + 1) * size], sa.protect_out)
         for i in range(total)
@@ -156,7 +158,7 @@ def first_fragment_verifies(msg: Message, data: bytes, protector: object) -> boo
     return True
 
 
-def receive(core: IkeCore, sa: IkeSa, msg: Message, data: bytes, now: float, *,
+def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, *,
             retransmit: bool = False) -> Message | None:
     """Take one SKF fragment on *sa* (RFC 7383 §2.6); return the reassembled message when complete.
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ikesim.crypto.auth import psk_auth, sign_auth, signed_octets, verify_auth, verify_certificate
+from ikesim.crypto.auth import (
+    load_certificate,
+    psk_auth,
+    sign_auth,
+    signed_octets,
+    verify_auth,
+    verify_certificate,
+)
 from ikesim.crypto.suites import Suite, select_proposal
-from ikesim.errors import AuthenticationFailed, PeerError
+from ikesim.errors import AuthenticationFailed, PeerError, TsUnacceptable
 from ikesim.ike import events as ev
-from ikesim.ike.childsa import choose_child, make_child, own_selectors
+from ikesim.ike import informational
+from ikesim.ike.certreq import certreq_payloads
+from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.config import AuthMethodName
-from ikesim.ike.exchange import Exchange
-from ikesim.ike.profile import id_payload_fields, id_to_text, proposals_to_wire
+from ikesim.ike.exchange import Exchange, Work
+from ikesim.ike.profile import ChildProfile, id_payload_fields, id_to_text, proposals_to_wire
+from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import IkeSa
 from ikesim.wire.iana import AuthMethod, CertEncoding, ExchangeType, NotifyType, ProtocolId
 from ikesim.wire.message import Message
@@ -27,6 +36,7 @@ from ikesim.wire.payloads import (
     IdrPayload,
     NotifyPayload,
     Payload,
+    Proposal,
     SaPayload,
     TsiPayload,
     TsrPayload,
@@ -89,10 +99,7 @@ def _verify_peer(core: IkeCore, sa: IkeSa, msg: Message, id_payload: IdPayload |
         if not cert_payloads:
             return "no certificate"
         try:
-            cert, *intermediates = [x509.load_der_x509_certificate(c.data) for c in cert_payloads]
-        except ValueError:
-            return "unparsable certificate"
-        try:
+            cert, *intermediates = [load_certificate(c.data) for c in cert_payloads]
             public_key = verify_certificate(cert, creds.trust_anchors, peer_id, tuple(intermediates))
         except AuthenticationFailed as exc:
             return f"certificate: {exc}"
@@ -109,8 +116,6 @@ def _own_id(sa: IkeSa, cls: type[IdPayload]) -> IdPayload:
 
 def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
     """Send IKE_AUTH: IDi [CERT] [CERTREQ] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2)."""
-    from ikesim.ike.ike_sa_init import certreq_payloads
-
     idi = _own_id(sa, IdiPayload)
     inner: list[Payload] = [idi]
     auth = _auth_payloads(core, sa, idi, as_initiator=True)
@@ -197,6 +202,17 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
                                       purpose="ike_auth"))
 
 
+def _check_child_answer(sa: IkeSa, profile: ChildProfile, spi_in: bytes, sa_payload: SaPayload, tsi: TsiPayload,
+                        tsr: TsrPayload) -> tuple[Proposal, Suite]:
+    """The first CHILD_SA's answer is a subset of our offer (RFC 7296 §3.3.6) with selectors within ours (§2.9)."""
+    offered = proposals_to_wire(profile.specs, ProtocolId.ESP, spi_in, pfs=False)
+    proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.ESP, spi_size=4)
+    local_ts, remote_ts = own_selectors(sa, profile)
+    if not selectors_within(tsi.selectors, local_ts) or not selectors_within(tsr.selectors, remote_ts):
+        raise TsUnacceptable("response traffic selectors are not within those proposed")
+    return proposal, suite
+
+
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
     """Initiator: verify the responder, establish the IKE_SA and first CHILD_SA (RFC 7296 §1.2)."""
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
@@ -213,8 +229,6 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     if failure:
         core.complete(sa, ex, "AUTHENTICATION_FAILED")
         core.emit(ev.AuthFailed(**sa.ids(), local=True, reason=failure))
-        from ikesim.ike import informational
-
         informational.send_notification(core, sa, NotifyType.AUTHENTICATION_FAILED, now)
         core.remove_ike_sa(sa, "auth_failed")
         return
@@ -226,15 +240,18 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         return
     profile, spi_in = pending
     sa_payload, tsi, tsr = msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload)
-    if sa_payload is None or tsi is None or tsr is None or len(sa_payload.proposals) != 1:
+    if sa_payload is None or tsi is None or tsr is None:
         if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
             core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="IKE_AUTH",
                                           purpose="ike_auth"))
         return
-    proposal = sa_payload.proposals[0]
     try:
-        suite = Suite.from_wire(proposal)
-    except PeerError:
+        proposal, suite = _check_child_answer(sa, profile, spi_in, sa_payload, tsi, tsr)
+    except PeerError as exc:
+        # strongSwan child_create: keep the IKE_SA, delete the CHILD_SA the responder installed (RFC 7296 §1.4.1).
+        core.emit(ev.ResponseRejected(**sa.ids(), exchange="IKE_AUTH", purpose="ike_auth",
+                                      message_id=msg.message_id, reason=str(exc)))
+        core.enqueue(sa, Work("delete_failed_child", spi=spi_in, reason="failed"), now, front=True)
         return
     child = make_child(core, sa, profile, suite, spi_in=spi_in, spi_out=proposal.spi,
                        initiator=True, nonce_i=sa.nonce_i, nonce_r=sa.nonce_r, shared=None,

@@ -25,6 +25,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import proposals_to_wire
+from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import IkeSa
 from ikesim.ike.state import IkeSaState, IkeSaTrigger, next_ike_state
 from ikesim.wire.iana import ExchangeType, NotifyType, ProtocolId
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
 __all__ = ["start", "handle_request", "handle_response"]
+
+
+def _check_new_spi(spi: bytes) -> None:
+    """RFC 7296 §3.3.1: an IKE rekey proposal carries the new IKE_SA's 8-byte SPI; §2.6: never zero."""
+    if len(spi) != 8:
+        raise InvalidSyntax(f"IKE rekey proposal with a {len(spi)}-byte SPI")
+    if spi == bytes(8):
+        raise InvalidSyntax("IKE rekey proposal with a zero SPI")
 
 
 def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
@@ -126,6 +135,8 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, sa_payload: SaPayload
     nonce, ke = msg.get(NoncePayload), msg.get(KePayload)
     if nonce is None or ke is None:
         raise InvalidSyntax("IKE rekey without Nonce or KE")
+    for offered in sa_payload.proposals:
+        _check_new_spi(offered.spi)
     chosen = select_proposal(sa_payload.proposals, sa.profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
         core.emit(ev.ProposalRejected(**sa.ids(), local=True, exchange="CREATE_CHILD_SA",
@@ -181,10 +192,16 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         sa_payload, nonce, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
         if sa_payload is None or nonce is None or ke is None or len(sa_payload.proposals) != 1:
             raise InvalidSyntax("incomplete IKE rekey response")
-        proposal = sa_payload.proposals[0]
-        suite = Suite.from_wire(proposal)
-        if ke.group != ex.ke.group or int(suite.ke_group) != ex.ke.group or len(proposal.spi) != 8:
-            raise InvalidSyntax("bad KE or SPI in IKE rekey response")
+        _check_new_spi(sa_payload.proposals[0].spi)
+        offered = proposals_to_wire(sa.profile.ike_specs, ProtocolId.IKE, ex.new_spi)
+        try:  # RFC 7296 §3.3.6: the answer must be one of the proposals we offered
+            proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.IKE, spi_size=8)
+        except NoProposalChosen as exc:
+            core.emit(ev.ResponseRejected(**sa.ids(), exchange="CREATE_CHILD_SA", purpose="rekey_ike",
+                                          message_id=msg.message_id, reason=str(exc)))
+            raise InvalidSyntax(str(exc)) from None
+        if ke.group != ex.ke.group or int(suite.ke_group) != ex.ke.group:
+            raise InvalidSyntax("bad KE in IKE rekey response")
         try:
             shared = ex.ke.compute_shared(ke.data)
         except CryptoError as exc:

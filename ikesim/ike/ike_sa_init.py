@@ -5,33 +5,31 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ikesim.crypto.auth import cert_request_hash
 from ikesim.crypto.ke import new_key_exchange
-from ikesim.crypto.natd import cookie_value, natd_hash
+from ikesim.crypto.natd import natd_hash
 from ikesim.crypto.prf import compute_skeyseed, derive_ike_keys
 from ikesim.crypto.sk import make_sk_protectors
-from ikesim.crypto.suites import Suite, select_proposal
-from ikesim.errors import CryptoError, PeerError
+from ikesim.crypto.suites import select_proposal
+from ikesim.errors import CryptoError, NoProposalChosen
 from ikesim.ike import events as ev
-from ikesim.ike import fragmentation
-from ikesim.ike.config import AuthMethodName
+from ikesim.ike import fragmentation, ike_auth
+from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.exchange import Exchange
 from ikesim.ike.natt import float_to_natt
 from ikesim.ike.profile import ConnectionProfile, proposals_to_wire
+from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import ZERO_SPI, IkeSa
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import serialize_message
 from ikesim.wire.iana import (
     ExchangeType,
     HeaderFlag,
-    KeGroup,
     NotifyType,
     ProtocolId,
     TransformType,
 )
 from ikesim.wire.message import Message
 from ikesim.wire.payloads import (
-    CertReqPayload,
     KePayload,
     NoncePayload,
     NotifyPayload,
@@ -47,8 +45,6 @@ __all__ = ["initiate", "send_request", "handle_request", "handle_response"]
 
 MAX_INIT_RETRIES = 3
 """How many COOKIE/INVALID_KE_PAYLOAD retries an initiator accepts before giving up."""
-HALF_OPEN_TIMEOUT = 30.0
-"""Seconds a responder keeps an IKE_SA without IKE_AUTH (strongSwan half_open_timeout)."""
 
 
 def _natd(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore) -> list[Payload]:
@@ -58,14 +54,6 @@ def _natd(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore)
         NotifyPayload(NotifyType.NAT_DETECTION_DESTINATION_IP,
                       data=natd_hash(spi_i, spi_r, dst.ip, dst.port, core.meter)),
     ]
-
-
-def certreq_payloads(profile: ConnectionProfile) -> list[Payload]:
-    creds = profile.connection.credentials
-    if creds.method is AuthMethodName.PSK or not creds.trust_anchors:
-        return []
-    data = b"".join(cert_request_hash(ca) for ca in creds.trust_anchors)
-    return [CertReqPayload(data=data)]
 
 
 def _detect_nat(core: IkeCore, sa: IkeSa, msg: Message, src: Address, dst: Address) -> None:
@@ -125,6 +113,46 @@ def _stateless_reply(core: IkeCore, msg: Message, src: Address, dst: Address,
     core.outbox.append(Datagram(serialize_message(reply), dst, src))
 
 
+def _drop_init(core: IkeCore, msg: Message, src: Address, dst: Address, reason: str) -> None:
+    core.emit(ev.MessageDropped(spi_i=msg.spi_i, spi_r=msg.spi_r, connection="", reason=reason, src=src, dst=dst,
+                                exchange="IKE_SA_INIT", message_id=0))
+
+
+def _admit(core: IkeCore, msg: Message, nonce_i: bytes, src: Address, dst: Address, now: float) -> bool:
+    """Flood protection before any state or DH (RFC 7296 §2.6; strongSwan's receiver): demand a COOKIE
+    above the half-open thresholds, drop above the per-IP block threshold or the global limit."""
+    cfg, half_open, jar = core.config, core.half_open, core.cookies
+    total, from_ip = len(half_open), half_open.count_ip(src.ip)
+    if jar.required(total, cfg.cookie_threshold, None, now):
+        threshold = "cookie_threshold"
+    elif jar.required(from_ip, cfg.cookie_threshold_ip, src.ip, now):
+        threshold = "cookie_threshold_ip"
+    else:
+        threshold = ""
+    if threshold:
+        # RFC 7296 §2.6: the COOKIE must be the first payload.
+        first = msg.payloads[0] if msg.payloads else None
+        sent = first.data if isinstance(first, NotifyPayload) and first.notify_type == NotifyType.COOKIE else None
+        if sent is None or not jar.valid(sent, nonce_i, src.ip, msg.spi_i, core.meter):
+            cookie = jar.make(nonce_i, src.ip, msg.spi_i, now, core.meter)
+            _stateless_reply(core, msg, src, dst, NotifyPayload(NotifyType.COOKIE, data=cookie))
+            core.emit(ev.CookieRequired(spi_i=msg.spi_i, spi_r=ZERO_SPI, connection="", src=src, dst=dst,
+                                        threshold=threshold, half_open=total, half_open_ip=from_ip,
+                                        invalid_cookie=sent is not None))
+            return False
+    block = cfg.block_threshold
+    if block is not None and cfg.cookie_threshold_ip is not None and block <= cfg.cookie_threshold_ip:
+        block = cfg.cookie_threshold_ip + 1  # strongSwan: the block threshold stays above the per-IP cookie one
+    if block is not None and from_ip >= block:
+        _drop_init(core, msg, src, dst, f"per-IP half-open limit of {block} reached")
+        return False
+    limit = cfg.init_limit_half_open
+    if limit is not None and total >= limit:
+        _drop_init(core, msg, src, dst, f"half-open limit of {limit} reached")
+        return False
+    return True
+
+
 def _match_connection(core: IkeCore, src: Address, dst: Address) -> ConnectionProfile | None:
     for profile in core.profiles.values():
         conn = profile.connection
@@ -136,8 +164,19 @@ def _match_connection(core: IkeCore, src: Address, dst: Address) -> ConnectionPr
     return None
 
 
-def _offered_groups(p: Proposal) -> set[int]:
-    return {int(t.transform_id) for t in p.transforms if t.transform_type == TransformType.KE}
+def _ke_group_first(offered: tuple[Proposal, ...], group: int) -> tuple[Proposal, ...]:
+    """The offer with the KE payload's group moved before the other KE transforms of each proposal.
+
+    RFC 7296 §1.2: a responder accepts the KE if its group is the one of the proposal it selects, so
+    among the groups it accepts in a proposal it picks the one the initiator already sent a KE for
+    (which proposal is selected does not change).
+    """
+    out = []
+    for p in offered:
+        ke_first = sorted(p.transforms, key=lambda t: not (t.transform_type == TransformType.KE
+                                                           and t.transform_id == group))
+        out.append(replace(p, transforms=tuple(ke_first)))
+    return tuple(out)
 
 
 def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: Address,
@@ -156,6 +195,8 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
                                     reason="malformed: IKE_SA_INIT without SA, KE or Nonce",
                                     src=src, dst=dst, exchange="IKE_SA_INIT", message_id=0))
         return
+    if not _admit(core, msg, nonce.data, src, dst, now):
+        return
     profile = _match_connection(core, src, dst)
     if profile is None:
         core.emit(ev.MessageDropped(spi_i=msg.spi_i, spi_r=msg.spi_r, connection="",
@@ -163,16 +204,7 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
                                     exchange="IKE_SA_INIT", message_id=0))
         return
     name = profile.connection.name
-    threshold = core.config.cookie_threshold
-    if threshold is not None and len(core.half_open) >= threshold:
-        # RFC 7296 §2.6: answer statelessly with a COOKIE unless the request carries a valid one.
-        expected = cookie_value(core.cookie_secret, nonce.data, src.ip, msg.spi_i, core.meter)
-        first = msg.payloads[0] if msg.payloads else None
-        if not (isinstance(first, NotifyPayload) and first.notify_type == NotifyType.COOKIE
-                and first.data == expected):
-            _stateless_reply(core, msg, src, dst, NotifyPayload(NotifyType.COOKIE, data=expected))
-            return
-    chosen = select_proposal(sa_payload.proposals, profile.ike_specs, ProtocolId.IKE)
+    chosen = select_proposal(_ke_group_first(sa_payload.proposals, ke.group), profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
         core.emit(ev.ProposalRejected(spi_i=msg.spi_i, spi_r=ZERO_SPI, connection=name, local=True,
                                       exchange="IKE_SA_INIT", purpose="ike_sa_init"))
@@ -180,13 +212,10 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
         return
     proposal, suite = chosen
     if ke.group != suite.ke_group:
-        # RFC 7296 §1.2: use the KE the initiator sent if that group is acceptable in the proposal.
-        if ke.group in _offered_groups(proposal) and ke.group in profile.ike_groups:
-            suite = _with_group(suite, ke.group)
-        else:
-            _stateless_reply(core, msg, src, dst, NotifyPayload(
-                NotifyType.INVALID_KE_PAYLOAD, data=int(suite.ke_group).to_bytes(2, "big")))
-            return
+        # RFC 7296 §1.2: INVALID_KE_PAYLOAD names the group of the selected proposal; the KE is not for it.
+        _stateless_reply(core, msg, src, dst, NotifyPayload(
+            NotifyType.INVALID_KE_PAYLOAD, data=int(suite.ke_group).to_bytes(2, "big")))
+        return
     sa = IkeSa(profile, False, msg.spi_i, core.new_ike_spi(), dst, src, now)
     sa.nonce_i = nonce.data
     sa.nonce_r = core.new_nonce(sa)
@@ -217,13 +246,9 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
     core.sas[sa.spi_r] = sa
     core.responder_index[key] = sa.spi_r
     sa.half_open_key = key
-    core.half_open.add(sa.spi_r)
-    core.timers.arm(("half_open", sa.spi_r), now + HALF_OPEN_TIMEOUT)
+    core.half_open.add(sa.spi_r, src.ip)
+    core.timers.arm(("half_open", sa.spi_r), now + core.config.half_open_timeout)
     core.send(sa, sa.init_response)
-
-
-def _with_group(suite: Suite, group: int) -> Suite:
-    return replace(suite, ke_group=KeGroup(group))
 
 
 def _derive(core: IkeCore, sa: IkeSa, shared: bytes) -> None:
@@ -232,6 +257,9 @@ def _derive(core: IkeCore, sa: IkeSa, shared: bytes) -> None:
     skeyseed = compute_skeyseed(suite.prf_id, sa.nonce_i, sa.nonce_r, shared, core.meter)
     sa.keys = derive_ike_keys(suite, skeyseed, sa.nonce_i, sa.nonce_r, sa.spi_i, sa.spi_r,
                               core.meter)
+    core.emit(ev.IkeSaKeysDerived(  # for the key table even if IKE_AUTH fails (RFC 7296 §2.14)
+        **sa.ids(), initiator=sa.initiator, sk_ei=sa.keys.sk_ei, sk_er=sa.keys.sk_er, sk_ai=sa.keys.sk_ai,
+        sk_ar=sa.keys.sk_ar, encr_wireshark=suite.wireshark_ike_encr, integ_wireshark=suite.wireshark_ike_integ))
     sa.protect_out, sa.protect_in = make_sk_protectors(suite, sa.keys, sa.initiator, core.rng_iv,
                                                        core.meter)
 
@@ -239,6 +267,14 @@ def _derive(core: IkeCore, sa: IkeSa, shared: bytes) -> None:
 def _fail(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, reason: str = "failed") -> None:
     core.complete(sa, ex, outcome)
     core.remove_ike_sa(sa, reason)
+
+
+def _reject(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, reason: str) -> None:
+    """A response we cannot use fails the IKE_SA: ResponseRejected, deleted, nothing sent (as strongSwan)."""
+    core.complete(sa, ex, outcome)
+    core.emit(ev.ResponseRejected(**sa.ids(), exchange="IKE_SA_INIT", purpose="ike_sa_init", message_id=0,
+                                  reason=reason))
+    core.remove_ike_sa(sa, "failed")
 
 
 def _retry(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, reason: str, now: float) -> None:
@@ -282,21 +318,25 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
         core.remove_ike_sa(sa, "failed")
         return
     sa_payload, ke, nonce = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
-    if sa_payload is None or ke is None or nonce is None or len(sa_payload.proposals) != 1:
-        _fail(core, sa, ex, "INVALID_SYNTAX")
+    if sa_payload is None or ke is None or nonce is None:
+        _reject(core, sa, ex, "INVALID_SYNTAX", "IKE_SA_INIT response without SA, KE or Nonce")
         return
+    offered = proposals_to_wire(sa.profile.ike_specs, ProtocolId.IKE, b"")
     try:
-        suite = Suite.from_wire(sa_payload.proposals[0])
-    except PeerError as exc:
-        _fail(core, sa, ex, NotifyType(exc.notify_type).name)
+        # RFC 7296 §3.3.6; §3.3.1: no SPI in IKE_SA_INIT proposals.
+        _, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.IKE, spi_size=0)
+    except NoProposalChosen as exc:
+        _reject(core, sa, ex, "invalid_proposal", str(exc))  # strongSwan: "peer's proposal selection invalid"
         return
     if int(suite.ke_group) != sa.ke.group or ke.group != sa.ke.group:
-        _fail(core, sa, ex, "INVALID_KE_PAYLOAD")
+        # RFC 7296 §1.2: a responder that wants another group answers INVALID_KE_PAYLOAD, it does not switch.
+        _reject(core, sa, ex, "INVALID_KE_PAYLOAD",
+                f"answer group {int(suite.ke_group)} and KE group {int(ke.group)}, our KE is group {sa.ke.group}")
         return
     try:
         shared = sa.ke.compute_shared(ke.data)
-    except CryptoError:
-        _fail(core, sa, ex, "INVALID_SYNTAX")
+    except CryptoError as exc:
+        _reject(core, sa, ex, "INVALID_SYNTAX", f"KE data: {exc}")
         return
     sa.spi_r = msg.spi_r
     sa.nonce_r = nonce.data
@@ -309,6 +349,4 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
     _detect_nat(core, sa, msg, src, dst)
     if sa.nat_local or sa.nat_peer:
         float_to_natt(core, sa)  # RFC 7296 §2.23: IKE_AUTH on goes to port 4500
-    from ikesim.ike import ike_auth
-
     ike_auth.start(core, sa, now)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ikesim.ike import events as ev
 from ikesim.ike import ike_rekey
 from ikesim.ike.exchange import Work
-from ikesim.ike.sa import ChildSa, IkeSa
+from ikesim.ike.sa import PEER_DELETED_LIMIT, ChildSa, IkeSa
 from ikesim.ike.state import (
     ChildSaState,
     ChildSaTrigger,
@@ -28,10 +28,16 @@ __all__ = [
     "start_delete_child",
     "start_delete_ike",
     "start_dpd",
+    "start_delete_failed_child",
+    "MAX_DELETE_SPIS",
     "send_notification",
     "handle_request",
     "handle_response",
 ]
+
+
+MAX_DELETE_SPIS = 8192
+"""Most SPIs named in one Delete answer: 32 KiB of SPIs, well inside a 64 KiB message (RFC 7296 §3.11)."""
 
 
 def start_delete_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
@@ -47,6 +53,13 @@ def start_delete_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool
     ex = core.request(sa, ExchangeType.INFORMATIONAL, "delete_child",
                       [DeletePayload(ProtocolId.ESP, 4, (child.spi_in,))], now, work=work)
     ex.child = child
+    return True
+
+
+def start_delete_failed_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
+    """Send D(ESP, SPI we offered) for a CHILD_SA we refused to install (RFC 7296 §1.4.1; strongSwan child_create)."""
+    core.request(sa, ExchangeType.INFORMATIONAL, "delete_failed_child",
+                 [DeletePayload(ProtocolId.ESP, 4, (work.spi,))], now, work=work)
     return True
 
 
@@ -77,15 +90,29 @@ def send_notification(core: IkeCore, sa: IkeSa, notify: NotifyType, now: float) 
     ex.fire_and_forget = True
 
 
+def _restore_replaced(core: IkeCore, sa: IkeSa, new: ChildSa) -> None:
+    """The peer deletes the SA our answer to its rekey created, not the old one: its rekey failed (it refused
+    our answer), so the old SA is in use again and can be rekeyed (RFC 7296 §1.3.3, §2.8; strongSwan's rekey
+    initiator deletes the SA of a response it refuses)."""
+    for old in sa.children.values():
+        if old.replaced_by == new.spi_in and old.state is ChildSaState.REKEYED and not new.outbound:
+            old.state = next_child_state(old.state, ChildSaTrigger.REKEY_FAILED)
+            old.replaced_by = b""
+            if old.rekey_at is not None:
+                core.timers.arm(("child_soft", old.spi_in), old.rekey_at)
+            return
+
+
 def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: float
                      ) -> list[bytes]:
     """Peer deleted these CHILD_SAs (its inbound SPIs); return our SPIs to put in our Delete (§1.4.1)."""
     answer: list[bytes] = []
-    for spi_out in spis:
+    for spi_out in dict.fromkeys(spis):  # an SPI named twice is deleted (and answered) once
         child = core.child_by_spi_out(sa, spi_out)
         if child is None:
             active = sa.active
-            if active is not None and active.purpose in ("create_child", "rekey_child"):
+            if (active is not None and active.purpose in ("create_child", "rekey_child")
+                    and len(sa.peer_deleted) < PEER_DELETED_LIMIT):
                 sa.peer_deleted[spi_out] = now  # our response may still bring it (§2.25)
             continue
         if child.state is ChildSaState.DELETING:
@@ -95,6 +122,7 @@ def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: flo
             core.remove_child(sa, child, child.delete_reason or "deleted_locally")
             continue
         answer.append(child.spi_in)
+        _restore_replaced(core, sa, child)
         if child.state is ChildSaState.REKEYED:
             core.linger_child(sa, child, now)
             continue
@@ -144,13 +172,15 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         core.emit(ev.AuthFailed(**sa.ids(), local=False, reason="peer rejected our AUTH"))
         core.remove_ike_sa(sa, "auth_failed")
         return
-    ours: list[bytes] = []
+    ours: dict[bytes, None] = {}
     for d in deletes:
         if d.protocol in (ProtocolId.ESP, ProtocolId.AH):
-            ours += _delete_children(core, sa, d.spis, now)
+            ours.update(dict.fromkeys(_delete_children(core, sa, d.spis, now)))
     inner: list[Payload] = []
     if ours:
-        inner.append(DeletePayload(ProtocolId.ESP, 4, tuple(ours)))
+        # RFC 7296 §3.11: a 16-bit count, and the answer must fit one message: name what fits (the rest
+        # is deleted all the same; the peer deleted its half already).
+        inner.append(DeletePayload(ProtocolId.ESP, 4, tuple(ours)[:MAX_DELETE_SPIS]))
     core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, inner)
 
 

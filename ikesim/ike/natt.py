@@ -17,24 +17,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
-from ikesim.types import NATT_PORT as _NATT_PORT
+from ikesim.ike.transport import KEEPALIVE, NATT_PORT, NON_ESP_MARKER, CoreOutlet
 from ikesim.types import Address
 
 if TYPE_CHECKING:
-    from ikesim.ike.core import IkeCore
     from ikesim.ike.sa import IkeSa
 
 __all__ = ["NATT_PORT", "NON_ESP_MARKER", "KEEPALIVE", "float_to_natt", "follow_peer"]
 
-NATT_PORT = _NATT_PORT
-"""UDP port of NAT traversal (RFC 3948 §2)."""
-NON_ESP_MARKER = bytes(4)
-"""RFC 3948 §2.2: four zero octets before an IKE message on port 4500."""
-KEEPALIVE = b"\xff"
-"""RFC 3948 §2.3: a NAT keepalive is one octet 0xFF."""
 
-
-def float_to_natt(core: IkeCore, sa: IkeSa) -> None:
+def float_to_natt(core: CoreOutlet, sa: IkeSa) -> None:
     """RFC 7296 §2.23: a NAT was detected, so the initiator moves the IKE_SA to port 4500 on both ends."""
     if sa.local.port == NATT_PORT:
         return
@@ -44,18 +36,19 @@ def float_to_natt(core: IkeCore, sa: IkeSa) -> None:
     core.emit(ev.NatTraversalStarted(**sa.ids(), local=sa.local, peer=sa.peer, old_local=old_local, old_peer=old_peer))
 
 
-def follow_peer(core: IkeCore, sa: IkeSa, src: Address, dst: Address, *, retransmit: bool) -> None:
-    """After an authenticated message on *sa* from *src* to *dst*: float with the peer or follow its new address.
+def follow_peer(core: CoreOutlet, sa: IkeSa, src: Address, dst: Address) -> None:
+    """After a new authenticated message on *sa* from *src* to *dst*: float with the peer or follow its new address.
 
     RFC 7296 §2.23: the responder moves to port 4500 when the initiator does; an end that is not behind a
-    NAT but whose peer is updates the peer's address from any new (not retransmitted) authenticated message.
+    NAT but whose peer is updates the peer's address from a new authenticated message. Never call it for a
+    retransmission (a replayed request could move the IKE_SA anywhere, RFC 7296 §2.23, RFC 4555 §5).
     """
     if dst.port == NATT_PORT and sa.local.port != NATT_PORT:
         old_local, old_peer = sa.local, sa.peer
         sa.local, sa.peer = dst, src
         core.emit(ev.NatTraversalStarted(**sa.ids(), local=dst, peer=src, old_local=old_local, old_peer=old_peer))
         return
-    if src == sa.peer or retransmit or not sa.nat_peer or sa.nat_local:
+    if src == sa.peer or not sa.nat_peer or sa.nat_local:
         return
     old = sa.peer
     sa.peer = src

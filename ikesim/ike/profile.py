@@ -25,7 +25,11 @@ __all__ = [
     "selectors_for",
     "narrow_selectors",
     "ts_text",
+    "MAX_SELECTORS",
 ]
+
+MAX_SELECTORS = 255
+"""RFC 7296 §3.13: Number of TSs is one octet."""
 
 
 def strip_ke(p: Proposal) -> Proposal:
@@ -166,13 +170,18 @@ def _intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None
 def narrow_selectors(
     proposed: tuple[TrafficSelector, ...], configured: tuple[TrafficSelector, ...]
 ) -> tuple[TrafficSelector, ...]:
-    """Intersect proposed with configured selectors (RFC 7296 §2.9); empty when none overlap."""
-    out = []
+    """Intersect proposed with configured selectors (RFC 7296 §2.9); empty when none overlap.
+
+    At most ``MAX_SELECTORS`` (the first ones): the answer's TS payload counts them in one octet (§3.13).
+    """
+    out: dict[TrafficSelector, None] = {}
     for c in configured:
         for p in proposed:
             ts = _intersect(p, c)
-            if ts is not None and ts not in out:
-                out.append(ts)
+            if ts is not None:
+                out[ts] = None
+                if len(out) == MAX_SELECTORS:
+                    return tuple(out)
     return tuple(out)
 
 

@@ -19,10 +19,13 @@ from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.types import Address
 from ikesim.wire.payloads import TrafficSelector
 
-__all__ = ["ChildSa", "IkeSa", "IkeSaInfo", "ZERO_SPI"]
+__all__ = ["ChildSa", "IkeSa", "IkeSaInfo", "ZERO_SPI", "PEER_DELETED_LIMIT"]
 
 ZERO_SPI = bytes(8)
 """The responder SPI of an IKE_SA_INIT request (RFC 7296 §3.1)."""
+PEER_DELETED_LIMIT = 16
+"""Most unknown CHILD SPIs remembered from the peer's Deletes while one CREATE_CHILD_SA of ours is in
+flight (only the one its response brings matters, RFC 7296 §1.4.1)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -136,7 +139,8 @@ class IkeSa:
     """Lost a simultaneous IKE_SA rekey (RFC 7296 §2.8.2): to be deleted."""
     peer_deleted: dict[bytes, float] = field(default_factory=dict)
     """CHILD SPIs the peer deleted before we knew them (a response still in flight), with the time:
-    the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25)."""
+    the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25). Kept only
+    while our CREATE_CHILD_SA is in flight (cleared by its response), at most ``PEER_DELETED_LIMIT``."""
 
     @property
     def local_spi(self) -> bytes:

@@ -89,6 +89,7 @@ CHILD_SA_TRANSITIONS: dict[tuple[ChildSaState, ChildSaTrigger], ChildSaState] = 
     (_C.REKEYING, _U.REPLACED): _C.REKEYED,
     (_C.REKEYING, _U.DELETE_SENT): _C.DELETING,
     (_C.REKEYING, _U.REMOVED): _C.DELETED,
+    (_C.REKEYED, _U.REKEY_FAILED): _C.INSTALLED,  # the peer deleted the new SA instead of the old one
     (_C.REKEYED, _U.DELETE_SENT): _C.REKEYED,
     (_C.REKEYED, _U.REMOVED): _C.DELETED,
     (_C.DELETING, _U.DELETE_SENT): _C.DELETING,

@@ -21,7 +21,7 @@ import enum
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +30,10 @@ from ikesim._version import __version__
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap
-from ikesim.metrics.recorder import InvariantViolated, NatEvent
+from ikesim.metrics.recorder import Collector, InvariantViolated, NatEvent
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType
-
-if TYPE_CHECKING:
-    from ikesim.sim.simulation import Simulation
 
 __all__ = ["Results", "percentiles"]
 
@@ -114,20 +111,21 @@ class Results:
             self.summary["nat"] = self._nat_summary()
 
     @classmethod
-    def from_simulation(cls, sim: Simulation, *, duration: float) -> Results:
-        """Collect the results of a finished simulation."""
-        ops: dict[str, int] = {}
-        for node in sim.nodes.values():
-            for k, v in node.meter.counts.items():
-                ops[k] = ops.get(k, 0) + v
+    def from_collector(
+        cls, collector: Collector, *, name: str, seed: int, run: int, duration: float, owners: dict[str, str],
+        crypto_ops: dict[str, int], nodes: list[str] | None = None, keepalives: int = 0, fragmented: int = 0,
+        cores: dict[str, int] | None = None, warmup: float = 0.0,
+    ) -> Results:
+        """The results of a run from its *collector* (events, datagrams, fates, CPU jobs) and what the run knows.
+
+        *owners*: IP address -> node; *crypto_ops*: operation -> count over all nodes; *keepalives*: NAT
+        keepalives sent; *fragmented*: datagrams IP-fragmented on some link; *cores*: node -> CPU cores, for
+        nodes with a CPU model. ``Simulation.results`` calls this; ``ikesim.metrics`` never sees a ``Simulation``.
+        """
         return cls(
-            name=sim.name, seed=sim.seed, run=sim.run_number, duration=duration,
-            raw_events=sim.collector.events, datagrams=sim.collector.datagrams,
-            fates=sim.collector.fates, owners=dict(sim.topology.owners), nodes=list(sim.nodes), crypto_ops=dict(sorted(ops.items())),
-            keepalives=sum(k.count(duration) for k in sim.keepalives.values()),
-            fragmented=len(set().union(*(link.fragmented for link in sim._links.values()))),
-            jobs=sim.collector.jobs, cores={n: node.cpu.cores for n, node in sim.nodes.items() if node.cpu is not None},
-            warmup=sim.warmup,
+            name=name, seed=seed, run=run, duration=duration, raw_events=collector.events,
+            datagrams=collector.datagrams, fates=collector.fates, owners=owners, nodes=nodes, crypto_ops=crypto_ops,
+            keepalives=keepalives, fragmented=fragmented, jobs=collector.jobs, cores=cores, warmup=warmup,
         )
 
     # --- tables -----------------------------------------------------------------------

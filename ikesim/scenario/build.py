@@ -19,7 +19,7 @@ from ikesim.ike.config import (
 from ikesim.rng import Rng
 from ikesim.scenario.base import check_seed
 from ikesim.scenario.faults_model import fault_rules
-from ikesim.scenario.fleet import expand_fleet
+from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
@@ -100,7 +100,9 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
             ))
     return [
         DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),
-                     connections=tuple(per_node[n]), cookie_threshold=nm.cookie_threshold)
+                     connections=tuple(per_node[n]), cookie_threshold=nm.cookie_threshold,
+                     cookie_threshold_ip=nm.cookie_threshold_ip, block_threshold=nm.block_threshold,
+                     init_limit_half_open=nm.init_limit_half_open, half_open_timeout=nm.half_open_timeout)
         for n, nm in m.nodes.items()
     ]
 

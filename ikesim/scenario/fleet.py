@@ -20,7 +20,7 @@ is initiated by the client and answered by the gateway, so the gateway carries
 one connection per client. Start times are drawn from ``Rng(seed, "fleet-starts")``
 in client order, so they follow the (possibly overridden) seed and nothing else.
 
-The model is validated once; ``expand_fleet`` copies the validated connection
+The model is validated once; ``ikesim.scenario.fleet_expand.expand_fleet`` copies the validated connection
 template per client without validating 1,000 copies again.
 """
 
@@ -28,24 +28,20 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ikesim.rng import Rng
 from ikesim.scenario.base import Duration, Ratio, StrictModel
-from ikesim.scenario.connection_model import AuthModel, ChildModel, ConnectionModel, IdsModel, IkeModel
-from ikesim.scenario.link_model import LinkModel, PathModel
-from ikesim.scenario.network_model import NatModel
+from ikesim.scenario.connection_model import AuthModel, ChildModel, ConnectionModel, IkeModel
+from ikesim.scenario.link_model import PathModel
 from ikesim.scenario.node_model import NodeModel
-
-if TYPE_CHECKING:
-    from ikesim.scenario.model import ScenarioModel
 
 __all__ = [
     "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
     "DelayDist", "RatioDist", "FleetVaryModel", "FleetRebindingModel", "FleetNatModel",
-    "DEFAULT_GATEWAY_ADDRESS", "MAX_REBINDS", "client_names", "client_addresses", "start_times", "expand_fleet",
+    "DEFAULT_GATEWAY_ADDRESS", "MAX_REBINDS", "client_names", "client_addresses", "start_times", "host_range", "gateway_ip",
 ]
 
 MAX_REBINDS = 1_000_000
@@ -226,7 +222,7 @@ class FleetModel(StrictModel):
         except ValueError as exc:
             raise ValueError(f"invalid subnet {v!r}: {exc}") from None
         clients = info.data.get("clients")
-        _, count = _host_range(net)
+        _, count = host_range(net)
         if clients is not None and count < clients:
             raise ValueError(f"{v} has {count} client addresses, fewer than clients ({clients})")
         return v
@@ -235,7 +231,7 @@ class FleetModel(StrictModel):
     def _nats_fit(self) -> FleetModel:
         if self.nat is not None:
             nats = -(-self.clients // self.nat.share)
-            _, count = _host_range(ipaddress.ip_network(self.nat.public_subnet))
+            _, count = host_range(ipaddress.ip_network(self.nat.public_subnet))
             if count < nats:
                 raise ValueError(f"nat.public_subnet {self.nat.public_subnet} has {count} addresses, fewer than the {nats} NATs")
         return self
@@ -259,13 +255,13 @@ class FleetModel(StrictModel):
             raise ValueError(f"invalid IP address {v!r}") from None
         clients, subnet = info.data.get("clients"), info.data.get("client_subnet")
         if clients is not None and subnet is not None:
-            first, _ = _host_range(ipaddress.ip_network(subnet))
+            first, _ = host_range(ipaddress.ip_network(subnet))
             if ip.version == first.version and 0 <= int(ip) - int(first) < clients:
                 raise ValueError(f"{v} is one of the client addresses ({first} .. {first + (clients - 1)})")
         return v
 
 
-def _host_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[_Address, int]:
+def host_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[_Address, int]:
     """First usable host and how many: IPv4 without network and broadcast (but /31, /32 whole), IPv6 without the network address."""
     n = net.num_addresses
     if net.version == 4 and n > 2:
@@ -291,13 +287,13 @@ def _client_number(name: str, prefix: str, clients: int) -> int | None:
 
 def client_addresses(fleet: FleetModel) -> list[str]:
     """Client addresses in client order: the subnet's host addresses from the first one."""
-    first, _ = _host_range(ipaddress.ip_network(fleet.client_subnet))
+    first, _ = host_range(ipaddress.ip_network(fleet.client_subnet))
     return [str(first + i) for i in range(fleet.clients)]
 
 
 def _client_index(fleet: FleetModel, ip: _Address) -> int | None:
     """Which client owns *ip*, or None (O(1): no list of addresses)."""
-    first, _ = _host_range(ipaddress.ip_network(fleet.client_subnet))
+    first, _ = host_range(ipaddress.ip_network(fleet.client_subnet))
     if ip.version != first.version:
         return None
     i = int(ip) - int(first)
@@ -320,7 +316,8 @@ def _last_start(fleet: FleetModel) -> float:
     return (fleet.clients - 1) * s.every if s.every else s.spread
 
 
-def _gateway_address(fleet: FleetModel, nodes: dict[str, NodeModel]) -> str:
+def gateway_ip(fleet: FleetModel, nodes: dict[str, NodeModel]) -> str:
+    """The gateway's address: ``gateway_address``, else the listed gateway node's first address, else the default."""
     if fleet.gateway_address is not None:
         return fleet.gateway_address
     gw = nodes.get(fleet.gateway)
@@ -342,7 +339,7 @@ def _check_in_scenario(fleet: FleetModel | None, info: ValidationInfo) -> FleetM
         errors += [f"{key}.{n} is also the name of a fleet client (client_prefix {fleet.client_prefix!r}, {fleet.clients} clients)"
                    for n in names if _client_number(n, fleet.client_prefix, fleet.clients) is not None]
     gw_node = nodes.get(fleet.gateway)
-    gw_ip = _gateway_address(fleet, nodes)
+    gw_ip = gateway_ip(fleet, nodes)
     if gw_node is not None and gw_ip not in gw_node.addresses:
         errors.append(f"gateway_address {gw_ip} is not an address of nodes.{fleet.gateway}")
     if gw_node is None and _client_index(fleet, ipaddress.ip_address(gw_ip)) is not None:
@@ -368,61 +365,3 @@ def _check_in_scenario(fleet: FleetModel | None, info: ValidationInfo) -> FleetM
 
 FleetField = Annotated[FleetModel | None, AfterValidator(_check_in_scenario)]
 """The type of ``ScenarioModel.fleet``: declared after nodes, connections and duration, which it checks against."""
-
-
-def expand_fleet(m: ScenarioModel, *, seed: int | None = None) -> ScenarioModel:
-    """The scenario with its fleet turned into nodes, links and connections (no fleet left); *m* itself if it has none.
-
-    The listed nodes, links and connections come first, then the gateway (unless listed), then client by client.
-    """
-    fleet = m.fleet
-    if fleet is None:
-        return m
-    names = client_names(fleet)
-    addrs = client_addresses(fleet)
-    starts = start_times(fleet, m.seed if seed is None else seed)
-    gw = fleet.gateway
-    nodes = dict(m.nodes)
-    if gw not in nodes:
-        nodes[gw] = NodeModel.model_construct(addresses=[_gateway_address(fleet, m.nodes)], cookie_threshold=None)
-    link = fleet.link
-    links = list(m.links)
-    connections = dict(m.connections)
-    conn = fleet.connection
-    template = conn.template(names[0], gw)
-    base = m.seed if seed is None else seed
-    draws = Rng(base, "fleet-links")
-    vary = fleet.vary
-
-    def wan_link(a: str) -> Any:
-        delay, jitter, loss = link.delay, link.jitter, link.loss
-        if vary is not None:
-            delay = vary.delay.draw(draws) if vary.delay is not None else delay
-            jitter = vary.jitter.draw(draws) if vary.jitter is not None else jitter
-            loss = vary.loss.draw(draws) if vary.loss is not None else loss
-        return LinkModel.model_construct(**(dict(link) | {"between": (a, gw), "delay": delay, "jitter": jitter, "loss": loss}))
-
-    nat = fleet.nat
-    nats = dict(m.nats)
-    if nat is not None:
-        first_public, _ = _host_range(ipaddress.ip_network(nat.public_subnet))
-        rebinds = Rng(base, "fleet-nat-rebinding")
-        w = len(str(-(-fleet.clients // nat.share)))
-    for i, (name, ip, at) in enumerate(zip(names, addrs, starts, strict=True)):
-        nodes[name] = NodeModel.model_construct(addresses=[ip], cookie_threshold=None)
-        if nat is None:
-            links.append(wan_link(name))
-        else:
-            j = i // nat.share
-            box = f"{fleet.client_prefix}nat{j:0{w}d}"
-            if i % nat.share == 0:
-                rebinding = rebinds.random() < nat.rebinding.fraction
-                nats[box] = NatModel.model_construct(
-                    public=str(first_public + j), inside=[], type=nat.type, idle_timeout=nat.idle_timeout, rebind=[],
-                    rebind_every=nat.rebinding.every if rebinding else None, reboot=[], drop_udp=[])
-                links.append(wan_link(box))
-            nats[box].inside.append(name)
-            links.append(LinkModel.model_construct(between=(name, box), delay=nat.access_delay, jitter=0.0, loss=0.0, mtu=link.mtu))
-        ids = IdsModel.model_construct(initiator=conn.ids.initiator.format(i=i, name=name), responder=conn.ids.responder)
-        connections[name] = template.model_copy(update={"initiator": name, "responder": gw, "start": at, "ids": ids})
-    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "nats": nats, "fleet": None})

@@ -54,6 +54,17 @@ class NodeModel(StrictModel):
     """A host: its addresses and node-wide settings."""
 
     addresses: list[IpAddress] = Field(min_length=1)
-    cookie_threshold: int | None = None
+    cookie_threshold: int | None = Field(30, ge=0)
+    """Half-open IKE_SAs (all sources) from which IKE_SA_INIT must carry a COOKIE (RFC 7296 §2.6); 0 = always,
+    null = never. strongSwan ``charon.cookie_threshold``: 30."""
+    cookie_threshold_ip: int | None = Field(3, ge=0)
+    """The same, counting one source IP's half-open IKE_SAs; null = never. strongSwan ``charon.cookie_threshold_ip``: 3."""
+    block_threshold: int | None = Field(5, ge=1)
+    """Half-open IKE_SAs from one source IP from which its IKE_SA_INIT requests are dropped; null = never.
+    strongSwan ``charon.block_threshold``: 5."""
+    init_limit_half_open: int | None = Field(None, ge=1)
+    """Half-open IKE_SAs in all from which every IKE_SA_INIT is dropped; null = no limit (strongSwan's 0, off)."""
+    half_open_timeout: Duration = 30.0
+    """How long a responder keeps a half-open IKE_SA. strongSwan ``charon.half_open_timeout``: 30s."""
     cpu: CpuModelSpec | None = None
     """None: the node's work takes no time. Else it queues for ``cores`` (``ikesim.sim.cpu``)."""

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.inspect import CARRY_NAMES, Header, MessageInspector
+from ikesim.sim.view import SimView
 from ikesim.wire.iana import ExchangeType
-
-if TYPE_CHECKING:
-    from ikesim.sim.simulation import Simulation
 
 __all__ = ["FAULT_ACTIONS", "FaultRule", "FaultApplied", "FaultInjector"]
 
@@ -113,7 +110,7 @@ class _RuleState:
 class FaultInjector:
     """Applies fault rules to datagrams at the sending node (hooked into ``Simulation._send``)."""
 
-    def __init__(self, sim: Simulation, rules: Sequence[FaultRule]) -> None:
+    def __init__(self, sim: SimView, rules: Sequence[FaultRule]) -> None:
         names = [r.name for r in rules]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -17,19 +17,16 @@ Cheap enough to leave on: a few dict lookups per event batch, one deferred check
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.metrics.recorder import InvariantViolated
+from ikesim.sim.view import NodeView, SimView
 from ikesim.types import Datagram
 from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType, PayloadType
-
-if TYPE_CHECKING:
-    from ikesim.sim.node import Node
-    from ikesim.sim.simulation import Simulation
 
 __all__ = ["InvariantChecker"]
 
@@ -41,9 +38,9 @@ _CHILD_EVENTS = (ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInsta
 
 
 class InvariantChecker:
-    """Checks both peers of every tunnel of one ``Simulation`` (on by default)."""
+    """Checks both peers of every tunnel of one simulation (on by default), seen through a ``SimView``."""
 
-    def __init__(self, sim: Simulation, *, settle: float = 10.0) -> None:
+    def __init__(self, sim: SimView, *, settle: float = 10.0) -> None:
         self.sim = sim
         self.settle = settle
         self._requests: dict[tuple[bytes, bytes, int, int, int], int] = {}
@@ -74,7 +71,7 @@ class InvariantChecker:
             self._violate(node, "message_id_reused", "", f"{spi_i.hex()}/{spi_r.hex()}",
                           f"message ID {mid} carried two different requests")
 
-    def on_events(self, node: Node, events: list[Any]) -> None:
+    def on_events(self, node: NodeView, events: list[Any]) -> None:
         """A node's daemon reported *events* (one batch, one instant)."""
         removed_ike = {(e.spi_i, e.spi_r): e.reason for e in events if type(e) is ev.IkeSaDeleted}
         index = self._ike_index
@@ -109,11 +106,11 @@ class InvariantChecker:
             self._schedule_settle(node, conn)
 
     # ------------------------------------------------------------------ checks
-    def _peer(self, node: Node, address: Any) -> Node | None:
+    def _peer(self, node: NodeView, address: Any) -> NodeView | None:
         owner = self.sim.resolve(address)  # through a NAT's current mapping
         return self.sim.nodes.get(owner) if owner is not None else None
 
-    def _peer_of_ike(self, node: Node, spi_i: bytes, spi_r: bytes) -> tuple[Node | None, Any]:
+    def _peer_of_ike(self, node: NodeView, spi_i: bytes, spi_r: bytes) -> tuple[NodeView | None, Any]:
         d = node.daemon
         sa = d.sas.get(spi_i) or d.sas.get(spi_r)
         if sa is None:
@@ -123,7 +120,7 @@ class InvariantChecker:
             return None, None
         return self._peer(node, sa.peer), sa
 
-    def _peer_still_sends(self, node: Node, e: ev.ChildSaDeleted) -> None:
+    def _peer_still_sends(self, node: NodeView, e: ev.ChildSaDeleted) -> None:
         """*node* removed inbound SA ``e.spi_in``: the peer must not be sending with it any more."""
         peer, _sa = self._peer_of_ike(node, e.spi_i, e.spi_r)
         if peer is None:
@@ -133,7 +130,7 @@ class InvariantChecker:
             self._violate(peer.name, "outbound_without_inbound", e.connection, e.spi_in.hex(),
                           f"{peer.name} sends with SPI {e.spi_in.hex()} which {node.name} removed ({e.reason})")
 
-    def _peer_can_decrypt(self, node: Node, e: Any) -> None:
+    def _peer_can_decrypt(self, node: NodeView, e: Any) -> None:
         """*node* started sending with ``e.spi_out``: the peer must have that inbound SA."""
         peer, _sa = self._peer_of_ike(node, e.spi_i, e.spi_r)
         if peer is None:
@@ -143,13 +140,13 @@ class InvariantChecker:
             self._violate(node.name, "outbound_without_inbound", e.connection, e.spi_out.hex(),
                           f"{node.name} sends with SPI {e.spi_out.hex()} which {peer.name} has no inbound SA for")
 
-    def _hard_check(self, node: Node, spi_in: bytes, expire_at: float) -> None:
+    def _hard_check(self, node: NodeView, spi_in: bytes, expire_at: float) -> None:
         child = node.daemon.children.get(spi_in)
         if child is not None and child.expire_at == expire_at and child.outbound:
             self._violate(node.name, "used_after_hard_lifetime", child.name, spi_in.hex(),
                           f"CHILD_SA {spi_in.hex()} still outbound after its hard lifetime at {expire_at:.3f} s")
 
-    def _schedule_settle(self, node: Node, conn: str) -> None:
+    def _schedule_settle(self, node: NodeView, conn: str) -> None:
         key = (node.name, conn)
         now = self.sim.env.now
         if key in self._pending:
@@ -158,7 +155,7 @@ class InvariantChecker:
         self._pending[key] = now
         self._at(now + self.settle, lambda: self._settle_check(node, conn))
 
-    def _settle_check(self, node: Node, conn: str) -> None:
+    def _settle_check(self, node: NodeView, conn: str) -> None:
         key = (node.name, conn)
         now = self.sim.env.now
         last = self._pending[key]
@@ -172,7 +169,7 @@ class InvariantChecker:
         else:
             del self._pending[key]
 
-    def _compare(self, node: Node, conn: str) -> bool:
+    def _compare(self, node: NodeView, conn: str) -> bool:
         """Compare *node*'s live SAs of *conn* with its peers'; return True if an exchange is still in flight."""
         self.checks += 1
         d = node.daemon

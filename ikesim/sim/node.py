@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -21,13 +21,13 @@ from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
 from ikesim.sim.cpu import CpuModel
+from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType, HeaderFlag
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Collector
-    from ikesim.sim.invariants import InvariantChecker
 
 __all__ = ["Node"]
 
@@ -59,8 +59,8 @@ class Node:
         self._collector = collector
         self._send = send
         self._pending: set[float] = set()
-        self.checker: InvariantChecker | None = None
-        """The simulation's invariant checker, told about every batch of events (None = off)."""
+        self.checker: EventWatcher | None = None
+        """Told about every batch of events: the simulation's invariant checker (None = off, ``ikesim.sim.invariants``)."""
         self.on_natt: Callable[[Node, NatTraversalStarted], None] | None = None
         """Told when an IKE_SA floats to port 4500 (the simulation starts NAT keepalives, ``ikesim.sim.nat``)."""
         self.cpu: CpuModel | None = None
@@ -122,7 +122,8 @@ class Node:
         """Drain events, send datagrams (or return them with *hold*) and re-arm the timer (after any call into the daemon)."""
         now = self.env.now
         daemon, collector, name = self.daemon, self._collector, self.name
-        batch = [] if self.checker is not None else None
+        checker = self.checker
+        batch: list[Any] | None = [] if checker is not None else None
         while True:
             event = daemon.next_event()
             if event is None:
@@ -134,8 +135,8 @@ class Node:
             collector.record(event, now=now, node=name)
             if batch is not None:
                 batch.append(event)
-        if batch:
-            self.checker.on_events(self, batch)  # type: ignore[union-attr]
+        if checker is not None and batch:
+            checker.on_events(self, batch)
         out = daemon.datagrams_to_send(now)
         if not hold:
             for d in out:

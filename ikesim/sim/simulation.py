@@ -207,7 +207,22 @@ class Simulation:
     def run(self, until: float, *, on_progress: Callable[[float, float, int], None] | None = None) -> Results:
         """Run to *until* simulated seconds and return the results (``advance`` for *on_progress*)."""
         self.advance(until, on_progress=on_progress)
-        return Results.from_simulation(self, duration=float(until))
+        return self.results(duration=float(until))
+
+    def results(self, *, duration: float | None = None) -> Results:
+        """The results so far, as if the run lasted *duration* seconds (default: until now)."""
+        duration = self.env.now if duration is None else float(duration)
+        ops: dict[str, int] = {}
+        for node in self.nodes.values():
+            for k, v in node.meter.counts.items():
+                ops[k] = ops.get(k, 0) + v
+        return Results.from_collector(
+            self.collector, name=self.name, seed=self.seed, run=self.run_number, duration=duration,
+            owners=dict(self.topology.owners), nodes=list(self.nodes), crypto_ops=dict(sorted(ops.items())),
+            keepalives=sum(k.count(duration) for k in self.keepalives.values()),
+            fragmented=len(set().union(*(link.fragmented for link in self._links.values()))),
+            cores={n: node.cpu.cores for n, node in self.nodes.items() if node.cpu is not None}, warmup=self.warmup,
+        )
 
     def advance(self, until: float, *, on_progress: Callable[[float, float, int], None] | None = None,
                 ticks: int = 1000) -> None:

@@ -1,7 +1,8 @@
 """ikesim.wire: the IKEv2 message and payload codec (RFC 7296 §3; RFC 7383 §2.5).
 
 Stateless and sans-IO: bytes in, frozen dataclasses out, and back. Any input
-either parses or raises ``ikesim.errors.MalformedMessage``.
+either parses or raises ``ikesim.errors.MalformedMessage``; ``verify_payloads``
+then checks the values RFC 7296 forbids (SPI sizes, nonce length, TS ranges).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from ikesim.wire.payloads import (
     UnknownPayload,
     VendorPayload,
 )
+from ikesim.wire.verify import MAX_NONCE, MIN_NONCE, OPAQUE_PORTS, verify_payloads, verify_selector
 
 __all__ = [
     # codec (ikesim.wire.codec)
@@ -115,6 +117,12 @@ __all__ = [
     "CpPayload",
     "EapPayload",
     "UnknownPayload",
+    # verification after parsing (ikesim.wire.verify)
+    "MIN_NONCE",
+    "MAX_NONCE",
+    "OPAQUE_PORTS",
+    "verify_payloads",
+    "verify_selector",
     # IANA numbers (ikesim.wire.iana)
     "TolerantIntEnum",
     "ExchangeType",

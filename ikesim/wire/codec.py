@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from ikesim.errors import MalformedMessage
+from ikesim.errors import MalformedInnerPayloads, MalformedMessage
 from ikesim.wire.iana import ExchangeType, HeaderFlag, PayloadType
 from ikesim.wire.message import IKE_HEADER_LENGTH, Message, Protector
 from ikesim.wire.payload_codec import PARSERS, SERIALIZERS, EnumTable, parse_encrypted
@@ -272,9 +272,9 @@ def _with_inner(outer: Message, first_payload: int, plaintext: bytes, where: str
     try:
         inner = _parse_chain(plaintext, first_payload, 0, len(plaintext))
     except MalformedMessage as exc:
-        raise MalformedMessage(f"inside {where}: {exc}") from exc
+        raise MalformedInnerPayloads(f"inside {where}: {exc}") from exc
     if inner and type(inner[-1]) in _SK_CLASSES:
-        raise MalformedMessage(f"SK payload nested inside {where if where != 'SK payload' else 'an SK payload'}")
+        raise MalformedInnerPayloads(f"SK payload nested inside {where if where != 'SK payload' else 'an SK payload'}")
     return Message(
         outer.spi_i, outer.spi_r, outer.exchange_type, outer.flags, outer.message_id,
         outer.payloads[:-1] + tuple(inner), outer.major_version, outer.minor_version, True,

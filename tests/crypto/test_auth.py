@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ikesim.crypto.auth import (
     cert_request_hash,
+    load_certificate,
     make_ca,
     make_end_entity,
     psk_auth,
@@ -108,3 +109,50 @@ def test_signatures_and_certificates(key_type: str) -> None:
     with pytest.raises(AuthenticationFailed, match="identity"):
         verify_certificate(cert, (ca,), "evil.sim.test")
     assert len(cert_request_hash(ca)) == 20
+
+
+_HOSTILE = {
+    "intermediate_unparsable_extension": (lambda pki: pki.intermediate_with_unparsable_extension(), "ValueError"),
+    "issuer_attribute_integer": (lambda pki: pki.issuer_with_bad_attribute(0x02), "KeyError"),
+    "issuer_attribute_bit_string": (lambda pki: pki.issuer_with_bad_attribute(0x03), "TypeError"),
+    "ca_resigned_unsupported_curve": (lambda pki: pki.ca_resigned_on_unsupported_curve(), "UnsupportedAlgorithm"),
+    "unparsable_subject_alt_name": (lambda pki: pki.unparsable_subject_alt_name(), "ValueError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HOSTILE))
+def test_hostile_certificate_is_authentication_failed(case: str) -> None:
+    """A CERT chain cryptography cannot parse or use is AuthenticationFailed naming the failure (RFC 7296 §2.21.2)."""
+    from hostile_certs import IDENTITY, make_pki
+
+    build, error = _HOSTILE[case]
+    pki = make_pki()
+    cert, intermediates = build(pki)
+    with pytest.raises(AuthenticationFailed, match=f"^unusable certificate: {error}: "):
+        verify_certificate(cert, (pki.ca,), IDENTITY, intermediates)
+
+
+def test_certificate_with_rsa_key_is_not_usable_for_auth() -> None:
+    """A valid chain to an RSA key: RFC 7427 AUTH here is ECDSA P-256 / Ed25519 only, so AuthenticationFailed."""
+    from hostile_certs import IDENTITY, make_pki
+
+    pki = make_pki()
+    cert, _ = pki.rsa_end_entity()
+    with pytest.raises(AuthenticationFailed, match="^certificate key .*RSA.* is not usable for AUTH$"):
+        verify_certificate(cert, (pki.ca,), IDENTITY)
+    assert verify_auth(AuthMethod.DIGITAL_SIGNATURE, b"\x0c" + bytes.fromhex("300a06082a8648ce3d040302") + b"sig",
+                       b"octets", cert.public_key()) is False
+
+
+def test_non_ascii_identity_is_authentication_failed() -> None:
+    """An IDi that cannot be a subjectAltName (non-ASCII) is AuthenticationFailed, not ValueError."""
+    ca_key, ca = make_ca(Rng(13), "CA")
+    _, cert = make_end_entity(Rng(14), ca_key, ca, "gw.sim.test")
+    with pytest.raises(AuthenticationFailed, match="cannot be a subjectAltName"):
+        verify_certificate(cert, (ca,), "g\ufffdw@sim.test")
+
+
+def test_unparsable_der_is_authentication_failed() -> None:
+    """CERT data that is not DER X.509 is AuthenticationFailed (RFC 7296 §3.6)."""
+    with pytest.raises(AuthenticationFailed, match="^unparsable certificate"):
+        load_certificate(b"\x30\x03\x02\x01\x05")

@@ -131,3 +131,36 @@ def test_nonce_can_be_pinned() -> None:
     (d,) = p.client.datagrams_to_send(0.0)
     nonce = parse_message(d.data).get(NoncePayload)
     assert nonce is not None and nonce.data[:3] == b"\x00\x00\x00" and len(nonce.data) == 32
+
+
+def _ike_imports(module: str) -> set[str]:
+    """ikesim.ike modules *module* imports, TYPE_CHECKING-only imports included (a circle for mypy all the same)."""
+    import ast
+    from pathlib import Path
+
+    import ikesim.ike
+
+    tree = ast.parse((Path(ikesim.ike.__file__).parent / f"{module}.py").read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "ikesim.ike":
+                out.update(a.name for a in node.names)
+            elif node.module.startswith("ikesim.ike."):
+                out.add(node.module.split(".")[2])
+    return out - {module}
+
+
+def test_core_is_in_no_import_circle() -> None:
+    """core imports fragmentation; fragmentation and natt share only ikesim.ike.transport with it (issue 11)."""
+    from pathlib import Path
+
+    import networkx as nx
+
+    from ikesim.ike import __file__ as package_init
+
+    modules = [p.stem for p in Path(package_init).parent.glob("*.py") if p.stem != "__init__"]
+    graph = nx.DiGraph([(m, dep) for m in modules for dep in _ike_imports(m) if dep in modules])
+    circles = [c for c in nx.simple_cycles(graph) if "core" in c]
+    assert circles == []
+    assert _ike_imports("fragmentation") == _ike_imports("natt") == {"events", "sa", "transport"}

@@ -191,7 +191,78 @@ def test_crossing_ike_deletes(peers: Peers) -> None:
     peers.client.delete_ike_sa(c, 1.0)
     peers.gateway.delete_ike_sa(g, 1.0)
     peers.settle(1.0)
-    for d in (peers.client, peers.gateway):
+    for d, spi in ((peers.client, c), (peers.gateway, g)):
         e = peers.events(d)
         assert [x.reason for x in e if isinstance(x, ev.IkeSaDeleted)] == ["deleted_locally"]
-        assert d.sas == {} and d.get_timer() is None
+        # Each answered the other's Delete: that response stays cached one retransmission window (§2.1).
+        assert d.sas == {} and list(d.closed) == [spi]
+        assert d.get_timer() == pytest.approx(1.0 + GIVE_UP, abs=1e-9)
+        d.handle_timer(d.get_timer())
+        assert d.closed == {} and d.get_timer() is None
+
+
+def test_replayed_request_to_4500_from_elsewhere_does_not_move_the_ike_sa(peers: Peers) -> None:
+    """RFC 7296 §2.23 (and RFC 4555): a retransmission never updates addresses. The captured last request,
+    replayed to port 4500 from another address, gets the cached response back to that source (as strongSwan),
+    but the IKE_SA keeps its addresses and the next request goes to the real peer."""
+    from ikesim.types import Address
+
+    peers.establish()
+    (c_spi,), (g_spi,) = peers.client.ike_sa_spis(), peers.gateway.ike_sa_spis()
+    peers.client.check_liveness(c_spi, 1.0)
+    (req,) = peers.deliver(peers.client, 1.0)
+    (resp,) = peers.deliver(peers.gateway, 1.0)
+    peers.events(peers.client), peers.events(peers.gateway)
+    attacker, natt = Address("192.0.2.66", 4500), Address(GATEWAY.ip, 4500)
+    peers.gateway.receive_datagram(req.data, attacker, natt, 2.0)
+    (again,) = peers.gateway.datagrams_to_send(2.0)
+    assert (again.data, again.src, again.dst) == (resp.data, natt, attacker)
+    assert peers.events(peers.gateway) == []  # no NatTraversalStarted, no PeerAddressChanged
+    info = peers.gateway.ike_sa_info(g_spi)
+    assert (info.local, info.peer) == (GATEWAY, CLIENT)
+    peers.gateway.check_liveness(g_spi, 3.0)
+    (dpd,) = peers.gateway.datagrams_to_send(3.0)
+    assert (dpd.src, dpd.dst) == (GATEWAY, CLIENT)
+
+
+def test_timed_out_half_open_sa_leaves_no_keys_in_the_closed_cache(peers: Peers) -> None:
+    """A responder IKE_SA that never saw IKE_AUTH is removed at half_open_timeout with nothing cached: only
+    IKE_SA_INIT was answered, and that retransmission is not served from the closed cache (RFC 7296 §2.1)."""
+    peers.client.initiate("vpn", 0.0)
+    peers.deliver(peers.client, 0.0)
+    peers.gateway.datagrams_to_send(0.0)  # the IKE_SA_INIT response is lost; IKE_AUTH never comes
+    (spi,) = peers.gateway.half_open
+    peers.gateway.handle_timer(peers.gateway.get_timer())
+    assert [(type(e).__name__, e.reason) for e in peers.events(peers.gateway)] == [("IkeSaDeleted", "timeout")]
+    assert peers.gateway.sas == {} and peers.gateway.closed == {} and peers.gateway.get_timer() is None
+    assert spi not in peers.gateway.closed
+
+
+def test_ike_sa_init_request_with_a_zero_initiator_spi_is_dropped(peers: Peers) -> None:
+    """RFC 7296 §3.1: the initiator's SPI MUST NOT be zero: the request is dropped with a reason, no IKE_SA made."""
+    peers.client.initiate("vpn", 0.0)
+    (req,) = peers.client.datagrams_to_send(0.0)
+    peers.gateway.receive_datagram(bytes(8) + req.data[8:], req.src, req.dst, 0.0)
+    assert peers.gateway.datagrams_to_send(0.0) == [] and peers.gateway.sas == {}
+    (drop,) = peers.events(peers.gateway)
+    assert (type(drop).__name__, drop.reason, drop.exchange) == ("MessageDropped", "zero initiator SPI", "IKE_SA_INIT")
+
+
+def test_ike_sa_init_request_with_a_short_nonce_is_dropped(peers: Peers) -> None:
+    """RFC 7296 §3.9 (strongSwan nonce_payload verify): an IKE_SA_INIT nonce of 8 octets is dropped with the reason;
+    it is unencrypted, so no INVALID_SYNTAX is answered (§3.10.1)."""
+    from dataclasses import replace as _with
+
+    from hostile import replace
+
+    from ikesim.wire.codec import serialize_message
+    from ikesim.wire.payloads import NoncePayload
+
+    peers.client.initiate("vpn", 0.0)
+    (req,) = peers.client.datagrams_to_send(0.0)
+    msg = parse_message(req.data)
+    bad = _with(msg, payloads=tuple(replace(list(msg.payloads), NoncePayload, NoncePayload(bytes(8)))))
+    peers.gateway.receive_datagram(serialize_message(bad), req.src, req.dst, 0.0)
+    assert peers.gateway.datagrams_to_send(0.0) == [] and peers.gateway.sas == {}
+    (drop,) = peers.events(peers.gateway)
+    assert (type(drop).__name__, drop.reason) == ("MessageDropped", "invalid payload: nonce of 8 bytes (RFC 7296 §3.9: 16..256)")

@@ -342,3 +342,18 @@ def test_chain_through_intermediates_verifies_and_a_missing_intermediate_fails()
         verify_certificate(ci.certificate, ci.trust_anchors, CLIENT_ID, ci.intermediates[:1])
     with pytest.raises(AuthenticationFailed):
         verify_certificate(ci.certificate, ci.trust_anchors, CLIENT_ID)
+
+
+def test_a_message_needing_more_than_64_fragments_goes_in_64_larger_ones() -> None:
+    """A peer-provoked answer too big for 64 fragments of fragment_size (64 is the most a peer reassembles,
+    RFC 7383 §2.6) is sent in 64 larger fragments instead of raising; the peer reassembles it."""
+    p = make_peers(client_ike=SMALL, gateway_ike=SMALL)
+    p.establish()
+    inner = [VendorPayload(data=bytes(40_000))]  # 40,004 plaintext bytes: 98 fragments of 411
+    datagrams = p.client.seal_datagrams(_client_sa(p), ExchangeType.INFORMATIONAL, 2, False, inner)
+    skfs = [_skf(Datagram(d, p.client.config.addresses[0], p.gateway.config.addresses[0])) for d in datagrams]
+    assert len(datagrams) == 64 and {s.total_fragments for s in skfs} == {64}
+    for d in datagrams:
+        p.gateway.receive_datagram(d, p.client.config.addresses[0], p.gateway.config.addresses[0], 1.0)
+    done = [e for e in p.events(p.gateway) if isinstance(e, ev.MessageReassembled)]
+    assert [(e.message_id, e.fragments) for e in done] == [(2, 64)]

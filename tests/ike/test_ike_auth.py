@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import pytest
 from ikepeers import CLIENT, GATEWAY, Peers, make_peers, names
 
@@ -9,6 +12,10 @@ from ikesim.crypto.auth import make_ca, make_end_entity
 from ikesim.ike import events as ev
 from ikesim.ike.config import AuthMethodName, ChildPolicy, Credentials
 from ikesim.rng import Rng
+from ikesim.wire.codec import protect_message, unprotect_message
+from ikesim.wire.iana import EncrId, TransformType
+from ikesim.wire.message import Message
+from ikesim.wire.payloads import Payload, SaPayload, TrafficSelector, Transform, TsrPayload
 
 
 def _establish_and_check(p: Peers) -> tuple[list[ev.IkeEvent], list[ev.IkeEvent]]:
@@ -111,7 +118,10 @@ def test_wrong_psk_gives_clear_events_on_both_sides() -> None:
                         "ErrorNotifyReceived", "ExchangeCompleted", "AuthFailed", "IkeSaDeleted"]
     assert c[3].notify == "AUTHENTICATION_FAILED" and c[4].outcome == "AUTHENTICATION_FAILED"
     assert c[5].local is False and c[6].reason == "auth_failed"
-    assert p.client.get_timer() is None and p.gateway.get_timer() is None
+    # The gateway keeps its AUTHENTICATION_FAILED answer for a retransmitted IKE_AUTH one window (§2.1).
+    assert p.client.get_timer() is None and p.gateway.get_timer() == pytest.approx(165.06112, abs=1e-9)
+    p.gateway.handle_timer(p.gateway.get_timer())
+    assert p.gateway.closed == {} and p.gateway.get_timer() is None
 
 
 def test_initiator_rejecting_responder_auth_notifies_peer() -> None:
@@ -167,3 +177,109 @@ def test_ts_narrowing_to_gateway_subnet() -> None:
     p.settle(0.0)
     (cc,) = [e for e in p.events(p.client) if isinstance(e, ev.ChildSaInstalled)]
     assert (cc.local_ts, cc.remote_ts) == ("10.0.0.1/32", "10.1.0.0/16")
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("intermediate_with_unparsable_extension", "certificate: unusable certificate: ValueError: "),
+    ("issuer_integer", "certificate: unusable certificate: KeyError: "),
+    ("issuer_bit_string", "certificate: unusable certificate: TypeError: "),
+    ("ca_resigned_on_unsupported_curve", "certificate: unusable certificate: UnsupportedAlgorithm: "),
+    ("unparsable_subject_alt_name", "certificate: unusable certificate: ValueError: "),
+    ("rsa_end_entity", "certificate: certificate key "),
+])
+def test_hostile_cert_payloads_answered_with_authentication_failed(case: str, reason: str) -> None:
+    """CERT payloads cryptography cannot parse or use: N(AUTHENTICATION_FAILED), AuthFailed, no exception (§2.21.2)."""
+    from hostile_certs import IDENTITY, make_pki
+
+    pki = make_pki()
+    chains = {"issuer_integer": lambda: pki.issuer_with_bad_attribute(0x02),
+              "issuer_bit_string": lambda: pki.issuer_with_bad_attribute(0x03)}
+    cert, intermediates = chains[case]() if case in chains else getattr(pki, case)()
+    gk, gc = make_end_entity(Rng(15, "gw"), pki.ca_key, pki.ca, "gw@sim.test")
+    p = make_peers(
+        client_credentials=Credentials(AuthMethodName.ECDSA_P256, private_key=pki.client_key, certificate=cert,
+                                       intermediates=intermediates, trust_anchors=(pki.ca,)),
+        gateway_credentials=Credentials(AuthMethodName.ECDSA_P256, private_key=gk, certificate=gc,
+                                        trust_anchors=(pki.ca,)),
+        client_id=IDENTITY)
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    g = p.events(p.gateway)
+    assert names(g) == ["AuthFailed", "IkeSaDeleted"]
+    assert g[0].local is True and g[0].reason.startswith(reason) and g[1].reason == "auth_failed"
+    c = p.events(p.client)
+    assert names(c)[-4:] == ["ErrorNotifyReceived", "ExchangeCompleted", "AuthFailed", "IkeSaDeleted"]
+    assert c[-4].notify == "AUTHENTICATION_FAILED" and c[-3].outcome == "AUTHENTICATION_FAILED"
+    assert p.client.ike_sa_spis() == [] and p.gateway.ike_sa_spis() == []
+
+
+def _imported_modules(module: str) -> set[str]:
+    """Every ikesim module *module*'s source imports, at any depth (function-level imports included)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in out if m.startswith("ikesim.")}
+
+
+def test_ike_auth_and_ike_sa_init_import_one_way() -> None:
+    """No import circle: ike_sa_init imports ike_auth (to start IKE_AUTH); ike_auth never imports ike_sa_init."""
+    assert "ikesim.ike.ike_sa_init" not in _imported_modules("ikesim.ike.ike_auth")
+    assert "ikesim.ike.ike_auth" in _imported_modules("ikesim.ike.ike_sa_init")
+    assert "ikesim.ike.certreq" in _imported_modules("ikesim.ike.ike_auth") & _imported_modules("ikesim.ike.ike_sa_init")
+
+
+def _mangled_auth_response(p: Peers, mangle: Callable[[tuple[Payload, ...]], tuple[Payload, ...]]) -> None:
+    """Run IKE_SA_INIT and the IKE_AUTH request; hand the client the gateway's response with *mangle*d inner payloads,
+    sealed again with the gateway's keys (what a responder that misbehaves would send)."""
+    p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)
+    p.deliver(p.gateway, 0.0)
+    p.deliver(p.client, 0.0)
+    (resp,) = p.gateway.datagrams_to_send(0.0)
+    (csa,) = set(p.client.sas.values())
+    (gsa,) = set(p.gateway.sas.values())
+    full = unprotect_message(resp.data, csa.protect_in)
+    head = Message(full.spi_i, full.spi_r, full.exchange_type, full.flags, full.message_id)
+    p.client.receive_datagram(protect_message(head, mangle(full.payloads), gsa.protect_out), resp.src, resp.dst, 0.0)
+
+
+def _child_answer(payloads: tuple[Payload, ...], **changes: object) -> tuple[Payload, ...]:
+    out = []
+    for x in payloads:
+        if isinstance(x, SaPayload):
+            x = SaPayload((replace(x.proposals[0], **changes),))  # type: ignore[arg-type]
+        out.append(x)
+    return tuple(out)
+
+
+@pytest.mark.parametrize(("mangle", "reason"), [
+    (lambda ps: _child_answer(ps, number=2), "answer proposal number 2 was not offered"),
+    (lambda ps: _child_answer(ps, transforms=(Transform.make(TransformType.ENCR, EncrId.ENCR_AES_CBC, 128),
+                                              Transform.make(TransformType.INTEG, 12),
+                                              Transform.make(TransformType.ESN, 0))),
+     "answer ENCR transform 12 was not offered"),
+    (lambda ps: tuple(TsrPayload((TrafficSelector.from_network("10.9.0.0/16"),)) if isinstance(x, TsrPayload) else x
+                      for x in ps), "response traffic selectors are not within those proposed"),
+], ids=["number_not_offered", "transform_not_offered", "tsr_wider"])
+def test_ike_auth_child_answer_not_offered_is_deleted(mangle, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """IKE_AUTH's CHILD_SA answer outside our offer: the IKE_SA is kept, no CHILD_SA installed, the responder's
+    one deleted by our SPI (RFC 7296 §3.3.6, §2.9; strongSwan child_create)."""
+    p = make_peers()
+    _mangled_auth_response(p, mangle)
+    c = p.events(p.client)
+    assert names(c)[-4:] == ["ExchangeCompleted", "IkeSaEstablished", "ResponseRejected", "ExchangeStarted"]
+    assert (c[-2].exchange, c[-2].purpose, c[-2].reason) == ("IKE_AUTH", "ike_auth", reason)
+    assert (c[-1].exchange, c[-1].purpose, c[-1].reason) == ("INFORMATIONAL", "delete_failed_child", "failed")
+    assert len(p.client.ike_sa_spis()) == 1 and p.client.child_sa_spis() == []
+    (delete,) = p.client.datagrams_to_send(0.0)
+    assert delete.dst == GATEWAY

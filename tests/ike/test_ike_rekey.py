@@ -47,3 +47,88 @@ def test_ike_rekey_moves_children_and_deletes_old(side: str) -> None:
     assert any(isinstance(e, ev.RekeyCompleted) for e in p.events(p.client))
 
 
+
+
+# --- hostile IKE rekey proposals from an authenticated peer (issue 11) ----------------------------
+
+from dataclasses import replace as _with  # noqa: E402
+
+from hostile import hostile_request, hostile_response, only_sa, replace  # noqa: E402
+
+from ikesim.wire.iana import NotifyType  # noqa: E402
+from ikesim.wire.payloads import NotifyPayload, SaPayload  # noqa: E402
+
+
+def _with_spi(spi: bytes):  # noqa: ANN202
+    def mutate(pl: list) -> list:
+        sa = next(x for x in pl if isinstance(x, SaPayload))
+        return replace(pl, SaPayload, SaPayload(tuple(_with(x, spi=spi) for x in sa.proposals)))
+    return mutate
+
+
+@pytest.mark.parametrize("spi", [bytes(4), b"", bytes(8)], ids=["4_bytes", "empty", "zero"])
+def test_ike_rekey_request_with_a_bad_spi_gets_invalid_syntax(spi: bytes) -> None:
+    """RFC 7296 §3.3.1, §2.6: an IKE rekey proposal carries a non-zero 8-byte SPI; otherwise N(INVALID_SYNTAX)
+    and no new IKE_SA (before: accepted, and the next message with that SPI could not be built)."""
+    p = make_peers()
+    p.establish()
+    (old,) = p.client.ike_sa_spis()
+    p.client.rekey_ike_sa(old, 1.0)
+    answer = hostile_request(p, _with_spi(spi), 1.0)
+    assert answer.is_response and answer.payloads == (NotifyPayload(NotifyType.INVALID_SYNTAX),)
+    assert [(type(e).__name__, e.notify) for e in p.events(p.gateway)] == [("ErrorNotifySent", "INVALID_SYNTAX")]
+    assert len(p.gateway.sas) == 1 and only_sa(p.gateway).state.value == "established"
+
+
+def test_ike_rekey_response_with_a_zero_spi_fails_the_exchange() -> None:
+    """RFC 7296 §2.6: a zero IKE SPI in the rekey answer fails the exchange; the old IKE_SA stays in use."""
+    p = make_peers()
+    p.establish()
+    (old,) = p.client.ike_sa_spis()
+    p.client.rekey_ike_sa(old, 1.0)
+    hostile_response(p, _with_spi(bytes(8)), 1.0)
+    c = p.events(p.client)
+    assert names(c) == ["RekeyStarted", "ExchangeStarted", "ExchangeCompleted"]
+    assert (c[2].purpose, c[2].outcome) == ("rekey_ike", "INVALID_SYNTAX")
+    assert p.client.ike_sa_spis() == [old] and list(p.client.sas) == [old]
+    p.client.check_liveness(old, 2.0)  # the old IKE_SA still works
+    p.settle(2.0)
+    done = [e for e in p.events(p.client) if isinstance(e, ev.ExchangeCompleted)]
+    assert [(e.purpose, e.outcome) for e in done] == [("dpd", "ok")]
+
+
+def test_ike_rekey_response_with_a_short_nonce_fails_the_exchange() -> None:
+    """RFC 7296 §3.9: an authenticated answer whose nonce is 8 octets fails the rekey (ResponseRejected names it)
+    instead of deriving a new IKE_SA from it."""
+    from ikesim.wire.payloads import NoncePayload
+
+    p = make_peers()
+    p.establish()
+    (old,) = p.client.ike_sa_spis()
+    p.client.rekey_ike_sa(old, 1.0)
+    hostile_response(p, lambda pl: replace(pl, NoncePayload, NoncePayload(bytes(8))), 1.0)
+    c = p.events(p.client)
+    assert names(c) == ["RekeyStarted", "ExchangeStarted", "ResponseRejected", "ExchangeCompleted"]
+    assert c[2].reason == "invalid payload: nonce of 8 bytes (RFC 7296 §3.9: 16..256)"
+    assert (c[3].purpose, c[3].outcome) == ("rekey_ike", "INVALID_SYNTAX")
+    assert list(p.client.sas) == [old]
+
+
+def test_ike_rekey_response_with_a_proposal_not_offered_fails_the_exchange() -> None:
+    """RFC 7296 §3.3.6: the rekey answer's proposal must be one we offered (here: number 9): ResponseRejected names
+    it, the exchange fails with INVALID_SYNTAX, no new IKE_SA."""
+    p = make_peers()
+    p.establish()
+    (old,) = p.client.ike_sa_spis()
+    p.client.rekey_ike_sa(old, 1.0)
+
+    def renumber(pl: list) -> list:
+        sa = next(x for x in pl if isinstance(x, SaPayload))
+        return replace(pl, SaPayload, SaPayload((_with(sa.proposals[0], number=9),)))
+
+    hostile_response(p, renumber, 1.0)
+    c = p.events(p.client)
+    assert names(c) == ["RekeyStarted", "ExchangeStarted", "ResponseRejected", "ExchangeCompleted"]
+    assert c[2].reason == "answer proposal number 9 was not offered"
+    assert (c[3].purpose, c[3].outcome) == ("rekey_ike", "INVALID_SYNTAX")
+    assert list(p.client.sas) == [old]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from ikepeers import Peers, make_peers, names
 
 from ikesim.ike import events as ev
 from ikesim.ike.config import IkePolicy
 from ikesim.types import Address, Datagram
-from ikesim.wire.codec import parse_message
-from ikesim.wire.iana import NotifyType
-from ikesim.wire.payloads import KePayload, NotifyPayload
+from ikesim.wire.codec import parse_message, serialize_message
+from ikesim.wire.iana import EncrId, NotifyType, ProtocolId, TransformType
+from ikesim.wire.payloads import KePayload, NoncePayload, NotifyPayload, Proposal, SaPayload, Transform
 
 
 def test_invalid_ke_retry_uses_requested_group() -> None:
@@ -116,3 +119,93 @@ def test_no_nat_no_event(peers: Peers) -> None:
     peers.settle(0.0)
     assert "NatDetected" not in names(peers.events(peers.client))
     assert "NatDetected" not in names(peers.events(peers.gateway))
+
+
+def test_ke_in_a_later_proposal_group_needs_no_round_trip() -> None:
+    """The KE's group is one the responder accepts in the proposal it selects: no INVALID_KE round (RFC 7296 §1.2).
+
+    The client's first proposal (x25519 KE) is unacceptable to the gateway; its second offers ecp256 and
+    x25519, both acceptable, and ecp256 first. The gateway must take x25519, the group of the KE it got.
+    """
+    p = make_peers(
+        client_ike=IkePolicy(proposals=("aes128-sha256-x25519", "aes256gcm16-prfsha256-ecp256-x25519")),
+        gateway_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-ecp256-x25519",)))
+    p.client.initiate("vpn", 0.0)
+    (first,) = p.deliver(p.client, 0.0)
+    assert parse_message(first.data).get(KePayload).group == 31
+    (reply,) = p.deliver(p.gateway, 0.0)
+    r = parse_message(reply.data)
+    assert NotifyType.INVALID_KE_PAYLOAD not in [n.notify_type for n in r.get_all(NotifyPayload)]
+    (answer,) = r.get(SaPayload).proposals
+    assert answer.number == 2
+    assert [t.transform_id for t in answer.transforms if t.transform_type == TransformType.KE] == [31]
+    p.settle(0.0)
+    c = p.events(p.client)
+    assert "IkeSaInitRetried" not in names(c)
+    (est,) = [e for e in c if isinstance(e, ev.IkeSaEstablished)]
+    assert (est.encr, est.group) == ("aes256gcm16", "x25519")
+
+
+def _answer(p: Proposal, **changes: object) -> Proposal:
+    return replace(p, **changes)  # type: ignore[arg-type]
+
+
+_GCM256 = Transform.make(TransformType.ENCR, EncrId.ENCR_AES_GCM_16, 256)
+
+
+@pytest.mark.parametrize(("mangle", "reason"), [
+    (lambda p: (_answer(p, protocol=ProtocolId.ESP, spi=bytes(4)),), "answer protocol 3, offered IKE"),
+    (lambda p: (p, _answer(p, number=2)), "answer carries 2 proposals, not exactly one"),
+    (lambda p: (), "answer carries 0 proposals, not exactly one"),
+    (lambda p: (_answer(p, number=2),), "answer proposal number 2 was not offered"),
+    (lambda p: (_answer(p, spi=bytes(8)),), "answer SPI of 8 bytes, expected 0"),
+    (lambda p: (_answer(p, transforms=(Transform.make(TransformType.ENCR, EncrId.ENCR_AES_GCM_16, 128),
+                                       *p.transforms[1:])),), "answer ENCR transform 20 was not offered"),
+    (lambda p: (_answer(p, transforms=(_GCM256, *p.transforms)),), "answer has several ENCR transforms"),
+    (lambda p: (_answer(p, transforms=tuple(t for t in p.transforms if t.transform_type != TransformType.PRF)),),
+     "answer has no PRF transform"),
+], ids=["wrong_protocol", "two_proposals", "no_proposal", "number_not_offered", "spi_size", "transform_not_offered",
+        "two_of_a_type", "type_missing"])
+def test_ike_sa_init_answer_not_offered_fails_cleanly(mangle, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """A chosen proposal that is not a subset of one offered: ResponseRejected, IKE_SA deleted, nothing sent (§3.3.6)."""
+    p = make_peers()
+    spi_i = p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)
+    (reply,) = p.gateway.datagrams_to_send(0.0)
+    msg = parse_message(reply.data)
+    (answer,) = msg.get(SaPayload).proposals
+    payloads = tuple(SaPayload(mangle(answer)) if isinstance(x, SaPayload) else x for x in msg.payloads)
+    p.client.receive_datagram(serialize_message(replace(msg, payloads=payloads)), reply.src, reply.dst, 0.0)
+    c = p.events(p.client)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ResponseRejected", "IkeSaDeleted"]
+    assert c[1].outcome == "invalid_proposal" and c[3].reason == "failed"
+    assert (c[2].spi_i, c[2].exchange, c[2].purpose, c[2].message_id, c[2].reason) == (
+        spi_i, "IKE_SA_INIT", "ike_sa_init", 0, reason)
+    assert p.client.datagrams_to_send(0.0) == [] and p.client.sas == {} and p.client.get_timer() is None
+
+
+@pytest.mark.parametrize(("case", "outcome", "reason"), [
+    ("switched_group", "INVALID_KE_PAYLOAD", "answer group 19 and KE group 19, our KE is group 31"),
+    ("no_nonce", "INVALID_SYNTAX", "IKE_SA_INIT response without SA, KE or Nonce"),
+])
+def test_ike_sa_init_answer_unusable_fails_cleanly(case: str, outcome: str, reason: str) -> None:
+    """A responder that switches to another offered group instead of INVALID_KE_PAYLOAD (RFC 7296 §1.2), or omits
+    its nonce: ResponseRejected naming it, the IKE_SA deleted, nothing sent."""
+    p = make_peers(client_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-x25519-ecp256",)))
+    p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)
+    (reply,) = p.gateway.datagrams_to_send(0.0)
+    msg = parse_message(reply.data)
+    if case == "switched_group":
+        (answer,) = msg.get(SaPayload).proposals
+        ecp = tuple(Transform.make(TransformType.KE, 19) if t.transform_type == TransformType.KE else t
+                    for t in answer.transforms)
+        payloads = tuple(SaPayload((replace(answer, transforms=ecp),)) if isinstance(x, SaPayload)
+                         else KePayload(19, bytes(64)) if isinstance(x, KePayload) else x for x in msg.payloads)
+    else:
+        payloads = tuple(x for x in msg.payloads if not isinstance(x, NoncePayload))
+    p.client.receive_datagram(serialize_message(replace(msg, payloads=payloads)), reply.src, reply.dst, 0.0)
+    c = p.events(p.client)
+    assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ResponseRejected", "IkeSaDeleted"]
+    assert (c[1].outcome, c[2].reason, c[3].reason) == (outcome, reason, "failed")
+    assert p.client.datagrams_to_send(0.0) == [] and p.client.sas == {}

@@ -39,8 +39,14 @@ def test_ike_delete_takes_children(side: str) -> None:
     assert mine[3].reason == "deleted_locally"
     assert names(theirs) == ["ChildSaDeleted", "IkeSaDeleted"]
     assert theirs[1].reason == "deleted_by_peer"
+    window = 2.0 + sum(p.client.config.connections[0].ike.retransmit.timeouts())
     for x in (p.client, p.gateway):
-        assert x.ike_sa_spis() == [] and x.child_sa_spis() == [] and x.get_timer() is None
+        assert x.ike_sa_spis() == [] and x.child_sa_spis() == []
+        # Only the response cache of a removed IKE_SA is left, until its retransmission window ends (§2.1).
+        assert x.get_timer() in ((window,) if x.closed else (None,))
+        if x.closed:
+            x.handle_timer(window)
+        assert x.closed == {} and x.get_timer() is None
 
 
 def test_dpd_answered() -> None:
@@ -120,3 +126,57 @@ def test_lost_ike_delete_response_is_answered_from_cache_after_removal() -> None
     p.gateway.receive_datagram(forged, request.src, request.dst, 7.0)
     assert p.gateway.datagrams_to_send(7.0) == []
     assert names(p.events(p.gateway)) == ["MessageDropped"]
+
+
+def test_delete_naming_one_spi_17000_times_is_answered_once() -> None:
+    """A reassembled Delete request (RFC 7383) naming a lingering SA 17,000 times: answered D(its SPI) once, in a
+    message that can be sent (before: the answer grew past the 16-bit payload length and raised)."""
+    from hostile import opened, sa_of
+
+    from ikesim.wire.codec import parse_message
+    from ikesim.wire.iana import ExchangeType, ProtocolId
+    from ikesim.wire.payloads import DeletePayload
+
+    p = make_peers()
+    c_spi, g_spi = p.establish()
+    p.client.rekey_child_sa(c_spi, 1.0)
+    p.deliver(p.client, 1.0)
+    p.deliver(p.gateway, 1.0)
+    (delete_req,) = p.client.datagrams_to_send(1.0)  # the client's own Delete of the old SA: replaced below
+    assert p.gateway.children[g_spi].state.value == "rekeyed"
+    mid = parse_message(delete_req.data).message_id
+    inner = [DeletePayload(ProtocolId.ESP, 4, (c_spi,) * 8500)] * 2
+    fragments = p.client.seal_datagrams(sa_of(p.client, delete_req), ExchangeType.INFORMATIONAL, mid, False, inner)
+    assert len(fragments) > 1
+    for data in fragments:
+        p.gateway.receive_datagram(data, delete_req.src, delete_req.dst, 1.0)
+    (answer,) = p.gateway.datagrams_to_send(1.0)
+    assert opened(p.client, answer).payloads == (DeletePayload(ProtocolId.ESP, 4, (g_spi,)),)
+    assert p.gateway.timers.deadline(("linger", g_spi)) == 6.0  # kept delete_rekeyed_delay, as for one Delete
+
+
+def test_delete_answer_names_at_most_max_delete_spis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer's Delete is capped (MAX_DELETE_SPIS, here lowered to 2) so it always fits one message
+    (RFC 7296 §3.11); every CHILD_SA the peer named is removed all the same."""
+    from hostile import opened, reseal
+
+    from ikesim.ike import informational
+    from ikesim.wire.iana import ProtocolId
+    from ikesim.wire.payloads import DeletePayload
+
+    p = make_peers()
+    c_first, _ = p.establish()
+    (ike,) = p.client.ike_sa_spis()
+    for t in (1.0, 2.0):
+        p.client.create_child_sa(ike, "net", t)
+        p.settle(t)
+    ours = tuple(p.client.child_sa_spis())
+    assert len(ours) == 3 and len(p.gateway.child_sa_spis()) == 3
+    monkeypatch.setattr(informational, "MAX_DELETE_SPIS", 2)
+    p.client.delete_child_sa(c_first, 3.0)
+    (req,) = p.client.datagrams_to_send(3.0)
+    bad = reseal(p.client, p.gateway, req, lambda pl: [DeletePayload(ProtocolId.ESP, 4, ours)])
+    p.gateway.receive_datagram(bad.data, bad.src, bad.dst, 3.0)
+    (answer,) = p.gateway.datagrams_to_send(3.0)
+    (delete,) = opened(p.client, answer).payloads
+    assert len(delete.spis) == 2 and p.gateway.child_sa_spis() == []

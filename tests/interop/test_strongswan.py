@@ -77,7 +77,7 @@ def run_step(drv: UdpDriver, command: Callable[[], object], last: Callable[[ev.I
     mark = len(drv.events)
     command()
     drv.run_until(last, STEP)
-    return drv.events[mark:]
+    return list(drv.events)[mark:]  # a bounded deque: no slicing
 
 
 def names(events: list[ev.IkeEvent]) -> list[str]:

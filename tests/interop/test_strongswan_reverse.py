@@ -79,7 +79,7 @@ def test_charon_initiates_rekeys_and_terminates(charon: Charon) -> None:
         rekey.finish(drv)
         drv.run_until(lambda e: isinstance(e, ev.ChildSaDeleted) and e.spi_in == inst.spi_in, STEP)
         assert isinstance(new, ev.ChildSaInstalled) and new.rekey_of == inst.spi_in and not new.initiator
-        step = [type(e).__name__ for e in drv.events[mark:]]
+        step = [type(e).__name__ for e in list(drv.events)[mark:]]
         assert step[-1] == "ChildSaDeleted" and step.count("ChildSaInstalled") == 1, step
         assert daemon.child_sa_spis() == [new.spi_in]
         view = charon_ike(charon, est.spi_i, est.spi_r)

@@ -150,3 +150,42 @@ def test_two_ikesim_daemons_over_real_udp() -> None:
         assert c_view.local == CLIENT and c_view.peer == GATEWAY
     assert all(d.src == CLIENT and d.dst == GATEWAY for d in dc.sent)
     assert all(d.src == GATEWAY and d.dst == CLIENT for d in dg.sent)
+
+
+def test_a_flood_cannot_hold_back_a_due_timer() -> None:
+    """100 datagrams already queued and the deadline due: one step reads only max_per_step (64) of them, then
+    fires the timer; the next steps read the rest (before: the whole queue was drained first)."""
+    fake = FakeDaemon(deadline=0.0)
+    flooder = Address("127.0.0.5", 21700)
+    with UdpDriver(fake, CLIENT) as drv, udp_socket(flooder) as sender:
+        for i in range(100):
+            sender.sendto(b"flood-%d" % i, (CLIENT.ip, CLIENT.port))
+        drv.step(0.0)
+        assert (len(fake.inbox), len(fake.fired)) == (64, 1)
+        assert fake.inbox[0][0] == b"flood-0" and fake.inbox[-1][0] == b"flood-63"
+        while len(fake.inbox) < 100 and drv.now() < 2.0:
+            drv.step(0.05)
+    assert [d for d, *_ in fake.inbox] == [b"flood-%d" % i for i in range(100)]
+
+
+def test_history_is_a_bounded_ring_with_counted_drops() -> None:
+    """history=50: sent, received and events keep the last 50 each and count what they forgot; run_until and
+    take_events still see every event that is kept."""
+    fake = FakeDaemon()
+    other = Address("127.0.0.5", 21800)
+    with UdpDriver(fake, CLIENT, history=50, max_per_step=1000) as drv, udp_socket(other) as peer:
+        fake.outbox = [Datagram(b"out-%d" % i, CLIENT, other) for i in range(80)]
+        fake.events = [ev.DeadPeerDetected(spi_i=bytes([i]) * 8, spi_r=b"\x02" * 8, connection="fake")
+                       for i in range(80)]
+        drv.flush()
+        for i in range(80):
+            peer.sendto(b"in-%d" % i, (CLIENT.ip, CLIENT.port))
+        while len(fake.inbox) < 80 and drv.now() < 2.0:
+            drv.step(0.05)
+        assert (len(drv.sent), drv.sent_dropped) == (50, 30) and drv.sent[0].data == b"out-30"
+        assert (len(drv.received), drv.received_dropped) == (50, 30) and drv.received[0].data == b"in-30"
+        assert (len(drv.events), drv.events_dropped) == (50, 30)
+        first = drv.run_until(lambda e: True, timeout=1.0)
+        assert first.spi_i == bytes([30]) * 8  # the 30 forgotten ones are skipped
+        assert [e.spi_i[0] for e in drv.take_events()] == list(range(31, 80))
+        assert drv.take_events() == []

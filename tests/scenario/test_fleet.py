@@ -12,7 +12,8 @@ import ikesim
 from ikesim.errors import ConfigError
 from ikesim.ike.config import DaemonConfig
 from ikesim.scenario.build import build_simulation, daemon_configs
-from ikesim.scenario.fleet import client_addresses, client_names, expand_fleet, start_times
+from ikesim.scenario.fleet import client_addresses, client_names, start_times
+from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.load import load_scenario, load_scenario_text
 from ikesim.types import Address
 
