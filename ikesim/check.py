@@ -89,7 +89,8 @@ def _crash(exc: BaseException) -> tuple[str, str, str]:
     return f"{type(exc).__name__}: {exc}", type(exc).__name__, "".join(traceback.format_exception(exc))
 
 
-def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | None, out: Path | None) -> CheckOutcome:
+def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | None, out: Path | None,
+             keys: bool = True) -> CheckOutcome:
     """Run and check one variant; with *out*, write its results to ``out/<name>``, refused (OutputRefused) before the run
     unless that is a direct child of *out* and missing, empty or an earlier ikesim result."""
     from ikesim.runner import OutputRefused, check_out_dir, child_dir, run, write_results_atomically
@@ -108,7 +109,7 @@ def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | 
         results = run(model, seed=seed)
         mismatches = tuple(evaluate(model.expect, results))
         if target is not None:
-            write_results_atomically(results, target, protect=(path,))
+            write_results_atomically(results, target, protect=(path,), keys=keys)
     except OutputRefused:
         raise  # a refused --out stops the whole check (exit 2): never a per-scenario error
     except ConfigError as exc:
@@ -119,8 +120,11 @@ def _run_one(path: Path, model: ScenarioModel, variant: str | None, seed: int | 
     return outcome("fail" if mismatches else "pass", mismatches=mismatches)
 
 
-def check_file(path: str | Path, *, seed: int | None = None, out: Path | None = None) -> list[CheckOutcome]:
-    """Run and check every variant of one scenario file; one outcome each (one ERROR if the file cannot be expanded)."""
+def check_file(path: str | Path, *, seed: int | None = None, out: Path | None = None, keys: bool = True) -> list[CheckOutcome]:
+    """Run and check every variant of one scenario file; one outcome each (one ERROR if the file cannot be expanded).
+
+    ``keys=False``: results written to *out* have no key tables.
+    """
     p = Path(path)
 
     def error(name: str, variant: str | None, exc: ConfigError) -> CheckOutcome:
@@ -141,13 +145,13 @@ def check_file(path: str | Path, *, seed: int | None = None, out: Path | None = 
         if isinstance(model, ConfigError):
             outcomes.append(error(base_name if variant is None else f"{base_name}[{variant}]", variant, model))
         else:
-            outcomes.append(_run_one(p, model, variant, seed, out))
+            outcomes.append(_run_one(p, model, variant, seed, out, keys))
     return outcomes
 
 
 def check_paths(
     paths: Sequence[str | Path], *, seed: int | None = None, out: Path | None = None,
-    on_outcome: Callable[[CheckOutcome], None] | None = None,
+    on_outcome: Callable[[CheckOutcome], None] | None = None, keys: bool = True,
 ) -> list[CheckOutcome]:
     """Run and check every scenario (every variant) under *paths*; ``seed`` overrides each scenario's own.
 
@@ -157,7 +161,7 @@ def check_paths(
     """
     results: list[CheckOutcome] = []
     for f in find_scenarios(paths):
-        for outcome in check_file(f, seed=seed, out=out):
+        for outcome in check_file(f, seed=seed, out=out, keys=keys):
             results.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)

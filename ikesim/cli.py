@@ -130,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with run_progress(Console(stderr=True), enabled=not args.quiet) as hook:
             results = run(model, seed=args.seed, until=args.until, run=args.run, on_progress=hook)
-        write_results_atomically(results, out, protect=(args.scenario,))
+        write_results_atomically(results, out, protect=(args.scenario,), keys=not args.no_keys)
     except ConfigError:
         raise
     except Exception as exc:
@@ -156,9 +156,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 done.append(o.status)
                 status.update(f"ikesim check: {len(done)} done ({done.count('pass')} passed), last {o.name}")
 
-            outcomes = check_paths(args.paths, seed=args.seed, out=out, on_outcome=report)
+            outcomes = check_paths(args.paths, seed=args.seed, out=out, on_outcome=report, keys=not args.no_keys)
     else:
-        outcomes = check_paths(args.paths, seed=args.seed, out=out)
+        outcomes = check_paths(args.paths, seed=args.seed, out=out, keys=not args.no_keys)
     if not outcomes:
         raise ConfigError(f"no scenario files (*.yaml, *.yml) under {', '.join(args.paths)}")
     print_report(outcomes, quiet=args.quiet, wall=time.perf_counter() - start)
@@ -296,12 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", default=None, help="simulated duration, e.g. 2h (default: the scenario's)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--variant", default=None, help="the variant to run, for a scenario that declares variants")
+    p.add_argument("--no-keys", action="store_true", help="do not write the key tables (ikev2_decryption_table, esp_sa)")
     c = sub.add_parser("check", help="run scenarios (every variant) and check their expectations; exit 0 only if all pass")
     c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, or folders searched for *.yaml/*.yml")
     c.add_argument("--junit", default=None, metavar="FILE", help="write a JUnit XML report")
     c.add_argument("--seed", type=_seed_arg, default=None, help="run every scenario with this seed instead of its own")
     c.add_argument("--out", default=None, metavar="DIR", help="also write each run's results into DIR/<scenario name>")
     c.add_argument("--quiet", action="store_true", help="print only the scenarios that did not pass")
+    c.add_argument("--no-keys", action="store_true", help="with --out: do not write the key tables")
     g = sub.add_parser("plot", help="draw PNG figures of a results directory, or of a sweep table with --x/--y")
     g.add_argument("results", metavar="RESULTS", help="results directory (ikesim run --out), or a sweep.parquet file")
     g.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: next to the input)")

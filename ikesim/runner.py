@@ -134,9 +134,12 @@ def claim_dir(out: str | Path, kind: Kind, *, protect: Iterable[str | Path] = ()
     return path
 
 
-def write_results_atomically(results: Results, out: Path, *, protect: Iterable[str | Path] = ()) -> None:
-    """Write *results* into a temporary sibling directory, then rename it into place: no half-written results."""
-    write_dir_atomically(out, results.write, kind="run", protect=protect)
+def write_results_atomically(results: Results, out: Path, *, protect: Iterable[str | Path] = (), keys: bool = True) -> None:
+    """Write *results* into a temporary sibling directory, then rename it into place: no half-written results.
+
+    ``keys=False``: no key tables (``Results.write``).
+    """
+    write_dir_atomically(out, lambda d: results.write(d, keys=keys), kind="run", protect=protect)
 
 
 def write_dir_atomically(out: Path, write: Callable[[Path], object], *, kind: Kind = "run",

@@ -233,3 +233,16 @@ def test_out_never_replaces_a_directory_ikesim_did_not_write(tmp_path: Path, cap
     assert (res / "plain" / "notes.txt").read_text() == "the user's file\n" and not (res / "plain" / "summary.json").exists()
     assert main(["check", str(d), "--quiet", "--out", str(d / "a.yaml")]) == 2  # DIR is a file
     assert "a.yaml is a file, not a directory" in capsys.readouterr().err
+
+
+def test_out_with_no_keys_writes_no_key_tables(tmp_path: Path) -> None:
+    """check --out DIR --no-keys: each DIR/<name> has its results but no key table; without it, 0600 key tables."""
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "a.yaml").write_text(scenario("plain", seed=3, expect=BASIC))
+    assert main(["check", str(d), "--quiet", "--out", str(tmp_path / "keys")]) == 0
+    assert (tmp_path / "keys" / "plain" / "esp_sa").stat().st_mode & 0o777 == 0o600
+    assert main(["check", str(d), "--quiet", "--out", str(tmp_path / "nokeys"), "--no-keys"]) == 0
+    written = {p.name for p in (tmp_path / "nokeys" / "plain").iterdir()}
+    assert "summary.json" in written and "capture.pcap" in written
+    assert not written & {"ikev2_decryption_table", "esp_sa"}

@@ -45,8 +45,8 @@ def _break_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make Results.write fail after it has written some files."""
     original = Results.write
 
-    def broken(self: Results, directory: str | Path) -> None:
-        original(self, directory)
+    def broken(self: Results, directory: str | Path, *, keys: bool = True) -> None:
+        original(self, directory, keys=keys)
         (Path(directory) / "events.parquet").unlink()
         raise OSError("disk full")
 
@@ -287,3 +287,13 @@ def test_default_out_never_leaves_results_even_if_a_bad_name_got_through(name: s
     assert "is not a safe directory name inside results/" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["sentinel.txt"]
+
+
+def test_run_writes_key_tables_0600_and_no_keys_leaves_them_out(tmp_path: Path) -> None:
+    """The key tables are owner-only (0600); `--no-keys` writes every other result file and no key table."""
+    out = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet"]) == 0
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if p.name in ("ikev2_decryption_table", "esp_sa")} == {
+        "ikev2_decryption_table": 0o600, "esp_sa": 0o600}
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet", "--no-keys"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES - {"ikev2_decryption_table", "esp_sa"}

@@ -1,4 +1,4 @@
-"""Readers for the strongSwan ground-truth vectors in ../shared/vectors/strongswan.
+"""Readers for the strongSwan ground-truth vectors in tests/vectors/strongswan (see tests/vectors/README.md).
 
 Import as ``from vectors import ...`` (``tests/conftest.py`` puts this folder
 on ``sys.path``). The pcap reader is deliberately small: classic libpcap files
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-VECTORS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "strongswan"
-"""Ground truth from two strongSwan 5.9.8 daemons (``/work/shared/...`` when the repo is ``/work/main``)."""
+VECTORS_DIR = Path(__file__).resolve().parent / "vectors" / "strongswan"
+"""Ground truth from two strongSwan 5.9.8 daemons, shipped in the repository (``tests/vectors/README.md``)."""
 
 NATT_PORTS = frozenset({4500, 14500})
 """UDP ports whose datagrams carry RFC 3948 framing in the captures (the initiator used 14500)."""
@@ -40,9 +40,9 @@ _UDP = 17
 
 
 def require_vectors() -> Path:
-    """The vectors directory, or skip the test with a clear reason."""
+    """The vectors directory; a missing vector fails the test (they ship with the repository, never skip)."""
     if not (VECTORS_DIR / "ike_gcm_cbc_rekey.pcap").exists():
-        pytest.skip(f"strongSwan vectors not found at {VECTORS_DIR} (expected next to the repository)")
+        pytest.fail(f"strongSwan vectors missing from {VECTORS_DIR} (they are part of the repository)")
     return VECTORS_DIR
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import PRF_HASHES, Suite
@@ -22,25 +22,25 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class IkeKeys:
-    """The seven IKE_SA keys (RFC 7296 §2.14)."""
+    """The seven IKE_SA keys (RFC 7296 §2.14); never in the repr."""
 
-    sk_d: bytes
-    sk_ai: bytes
-    sk_ar: bytes
-    sk_ei: bytes
-    sk_er: bytes
-    sk_pi: bytes
-    sk_pr: bytes
+    sk_d: bytes = field(repr=False)
+    sk_ai: bytes = field(repr=False)
+    sk_ar: bytes = field(repr=False)
+    sk_ei: bytes = field(repr=False)
+    sk_er: bytes = field(repr=False)
+    sk_pi: bytes = field(repr=False)
+    sk_pr: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ChildKeys:
-    """CHILD_SA keying material per direction (RFC 7296 §2.17); GCM keys include the salt."""
+    """CHILD_SA keying material per direction (RFC 7296 §2.17); GCM keys include the salt. Never in the repr."""
 
-    encr_i: bytes
-    integ_i: bytes
-    encr_r: bytes
-    integ_r: bytes
+    encr_i: bytes = field(repr=False)
+    integ_i: bytes = field(repr=False)
+    encr_r: bytes = field(repr=False)
+    integ_r: bytes = field(repr=False)
 
 
 def prf(prf_id: int, key: bytes, data: bytes, meter: OpCounter | None = None) -> bytes:

@@ -137,8 +137,9 @@ class Credentials:
     """
 
     method: AuthMethodName = AuthMethodName.PSK
-    psk: bytes = b""
-    private_key: Any = None
+    psk: bytes = field(default=b"", repr=False)
+    """The pre-shared key: never in the repr."""
+    private_key: Any = field(default=None, repr=False)
     certificate: Any = None
     trust_anchors: tuple[Any, ...] = ()
     intermediates: tuple[Any, ...] = ()

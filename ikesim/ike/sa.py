@@ -40,10 +40,11 @@ class ChildSa:
     """True if this node initiated the exchange that created the pair."""
     local_ts: tuple[TrafficSelector, ...]
     remote_ts: tuple[TrafficSelector, ...]
-    encr_key_in: bytes
-    integ_key_in: bytes
-    encr_key_out: bytes
-    integ_key_out: bytes
+    encr_key_in: bytes = field(repr=False)
+    """ESP keys (RFC 7296 §2.17): never in the repr."""
+    integ_key_in: bytes = field(repr=False)
+    encr_key_out: bytes = field(repr=False)
+    integ_key_out: bytes = field(repr=False)
     created_at: float
     ike_spi: bytes
     """Local SPI of the IKE_SA that currently owns this CHILD_SA."""

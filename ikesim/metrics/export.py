@@ -2,25 +2,34 @@
 
 The pcap uses LINKTYPE_RAW (IPv4), timestamps = 2026-01-01T00:00:00Z plus
 simulated time, so the same seed gives a byte-identical file. Datagrams on
-UDP 4500 carry the 4-byte non-ESP marker (RFC 3948 §2.2).
+UDP 4500 carry the 4-byte non-ESP marker (RFC 3948 §2.2). The capture is the
+senders' view: each datagram once, when and as its sender sent it (before any
+NAT, loss or fault), and a datagram that a link IP-fragmented as the IPv4
+fragments that link put on the wire (RFC 791 §3.2), so Wireshark reassembles it.
+
+The key tables hold live key material: they are created with mode 0600
+(``write_secret``) and ``Results.write(keys=False)`` leaves them out.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ikesim.types import Address
 
-__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ikev2_decryption_lines", "esp_sa_lines",
-           "esp_wireshark_names"]
+__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines", "esp_sa_lines",
+           "esp_wireshark_names", "write_secret", "KEY_TABLES"]
 
 PCAP_EPOCH = 1767225600
 """2026-01-01T00:00:00Z: the capture's time origin (simulated time 0)."""
 _LINKTYPE_RAW = 101
+KEY_TABLES = ("ikev2_decryption_table", "esp_sa")
+"""The files that hold key material (Wireshark's IKEv2 and ESP decryption tables)."""
 _ESP_INTEG = {"sha1": "HMAC-SHA-1-96 [RFC2404]", "sha256": "HMAC-SHA-256-128 [RFC4868]",
               "sha384": "HMAC-SHA-384-192 [RFC4868]", "sha512": "HMAC-SHA-512-256 [RFC4868]"}
 
@@ -43,32 +52,78 @@ def _checksum(header: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def ipv4_udp_packet(src: Address, dst: Address, payload: bytes, ident: int) -> bytes:
-    """An IPv4 (RFC 791) + UDP (RFC 768) packet carrying *payload*; UDP checksum 0 (allowed on IPv4)."""
-    if 4500 in (src.port, dst.port):
-        payload = b"\x00\x00\x00\x00" + payload
-    udp = struct.pack(">HHHH", src.port, dst.port, 8 + len(payload), 0) + payload
+def _ipv4_header(src: Address, dst: Address, length: int, ident: int, flags_offset: int) -> bytes:
+    """An IPv4 header (RFC 791 §3.1), no options, TTL 64, protocol UDP, with its checksum."""
     hdr = struct.pack(
-        ">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, 64, 17, 0,
+        ">BBHHHBBH4s4s", 0x45, 0, length, ident & 0xFFFF, flags_offset, 64, 17, 0,
         ipaddress.IPv4Address(src.ip).packed, ipaddress.IPv4Address(dst.ip).packed,
     )
-    hdr = hdr[:10] + struct.pack(">H", _checksum(hdr)) + hdr[12:]
-    return hdr + udp
+    return hdr[:10] + struct.pack(">H", _checksum(hdr)) + hdr[12:]
 
 
-def write_pcap(path: Path, records: Iterable[tuple[int, float, Address, Address, bytes]]) -> None:
-    """Write (id, time, src, dst, payload) records as a classic libpcap file."""
+def _udp(src: Address, dst: Address, payload: bytes) -> bytes:
+    """The UDP datagram (RFC 768, checksum 0: allowed on IPv4), with the non-ESP marker on port 4500."""
+    if 4500 in (src.port, dst.port):
+        payload = b"\x00\x00\x00\x00" + payload
+    return struct.pack(">HHHH", src.port, dst.port, 8 + len(payload), 0) + payload
+
+
+def ipv4_udp_packet(src: Address, dst: Address, payload: bytes, ident: int) -> bytes:
+    """An IPv4 (RFC 791) + UDP (RFC 768) packet carrying *payload*; UDP checksum 0 (allowed on IPv4)."""
+    udp = _udp(src, dst, payload)
+    return _ipv4_header(src, dst, 20 + len(udp), ident, 0) + udp
+
+
+def ipv4_fragments(src: Address, dst: Address, payload: bytes, ident: int, mtu: int) -> list[bytes]:
+    """The IPv4 fragments of the packet carrying *payload* on a link of *mtu* (RFC 791 §3.2, §2.3).
+
+    Every fragment but the last carries 8 * floor((mtu - 20) / 8) bytes of the UDP datagram and has MF set;
+    the fragment offset counts 8-byte units. One packet (no fragment fields) when it fits.
+    """
+    udp = _udp(src, dst, payload)
+    if 20 + len(udp) <= mtu:
+        return [_ipv4_header(src, dst, 20 + len(udp), ident, 0) + udp]
+    per = 8 * ((mtu - 20) // 8)
+    out = []
+    for start in range(0, len(udp), per):
+        chunk = udp[start:start + per]
+        more = 0x2000 if start + per < len(udp) else 0
+        out.append(_ipv4_header(src, dst, 20 + len(chunk), ident, more | (start // 8)) + chunk)
+    return out
+
+
+def write_pcap(path: Path, records: Iterable[tuple[int, float, Address, Address, bytes]],
+               fragments: Mapping[int, int] | None = None) -> None:
+    """Write (id, time, src, dst, payload) records as a classic libpcap file.
+
+    *fragments*: datagram id -> MTU of the link that IP-fragmented it; such a datagram is written as its
+    fragments (all with the send time).
+    """
+    fragments = fragments or {}
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_RAW))
     for ident, t, src, dst, payload in records:
-        pkt = ipv4_udp_packet(src, dst, payload, ident)
+        mtu = fragments.get(ident)
+        pkts = [ipv4_udp_packet(src, dst, payload, ident)] if mtu is None else ipv4_fragments(src, dst, payload, ident, mtu)
         usec_total = round(t * 1_000_000)
         sec, usec = divmod(usec_total, 1_000_000)
-        out += struct.pack("<IIII", PCAP_EPOCH + sec, usec, len(pkt), len(pkt)) + pkt
+        for pkt in pkts:
+            out += struct.pack("<IIII", PCAP_EPOCH + sec, usec, len(pkt), len(pkt)) + pkt
     path.write_bytes(bytes(out))
 
 
+def write_secret(path: Path, text: str) -> None:
+    """Write *text* to a file only its owner can read or write (mode 0600), created that way, never chmod-ed later.
+
+    An existing file of that name (an earlier key table) is truncated and set to 0600 before any byte is written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        os.fchmod(fd, 0o600)
+        f.write(text)
+
+
 def ikev2_decryption_lines(established: Sequence[Any]) -> list[str]:
-    """Wireshark ikev2_decryption_table lines, one per IKE_SA (from IkeSaEstablished events)."""
+    """Wireshark ikev2_decryption_table lines, one per IKE_SA (from IkeSaKeysDerived / IkeSaEstablished events)."""
     lines, seen = [], set()
     for e in established:
         key = (e.spi_i, e.spi_r)

@@ -78,7 +78,7 @@ class Recorder(Protocol):
 class Collector:
     """Appends events and datagram fates to lists; ``ikesim.metrics.results`` turns them into tables."""
 
-    __slots__ = ("events", "datagrams", "fates", "jobs")
+    __slots__ = ("events", "datagrams", "fates", "jobs", "fragments")
 
     def __init__(self) -> None:
         self.events: list[tuple[float, str, Any]] = []
@@ -88,6 +88,8 @@ class Collector:
         """id -> (fate, time, where)."""
         self.jobs: list[tuple[str, float, float, float, str]] = []
         """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
+        self.fragments: dict[int, int] = {}
+        """id -> MTU of the first link that IP-fragmented the datagram (the capture writes those fragments)."""
 
     def record(self, event: Any, *, now: float, node: str) -> None:
         """Record an event."""
@@ -100,6 +102,10 @@ class Collector:
     def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
         """Record one CPU job (``ikesim.sim.cpu``): when it arrived, started and ended."""
         self.jobs.append((node, arrived, start, end, what))
+
+    def record_fragmented(self, dgram_id: int, mtu: int) -> None:
+        """Record that a link of *mtu* IP-fragmented a datagram (the first such link on its path counts)."""
+        self.fragments.setdefault(dgram_id, mtu)
 
     def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
         """Record what became of a datagram: delivered, or why not (lost, fragment_lost, firewall, ...; see the summary)."""

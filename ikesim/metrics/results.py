@@ -29,7 +29,7 @@ import pandas as pd
 from ikesim._version import __version__
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
-from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap
+from ikesim.metrics.export import esp_sa_lines, esp_wireshark_names, ikev2_decryption_lines, write_pcap, write_secret
 from ikesim.metrics.recorder import Collector, InvariantViolated, NatEvent
 from ikesim.types import Address
 from ikesim.wire.codec import peek_header
@@ -77,11 +77,13 @@ class Results:
         owners: dict[str, str], crypto_ops: dict[str, int], nodes: list[str] | None = None,
         keepalives: int = 0, fragmented: int = 0,
         jobs: list[tuple[str, float, float, float, str]] | None = None, cores: dict[str, int] | None = None,
-        warmup: float = 0.0,
+        warmup: float = 0.0, fragments: dict[int, int] | None = None,
     ) -> None:
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self._raw = raw_events
         self._datagrams = datagrams
+        self._fragments = fragments or {}
+        """Datagram id -> MTU of the link that IP-fragmented it: the capture writes its IPv4 fragments."""
         self._fates = fates
         self._owners = owners
         self._nodes = sorted(nodes if nodes is not None else set(owners.values()))
@@ -126,6 +128,7 @@ class Results:
             name=name, seed=seed, run=run, duration=duration, raw_events=collector.events,
             datagrams=collector.datagrams, fates=collector.fates, owners=owners, nodes=nodes, crypto_ops=crypto_ops,
             keepalives=keepalives, fragmented=fragmented, jobs=collector.jobs, cores=cores, warmup=warmup,
+            fragments=collector.fragments,
         )
 
     # --- tables -----------------------------------------------------------------------
@@ -493,8 +496,13 @@ class Results:
 
     # --- files ------------------------------------------------------------------------
 
-    def write(self, directory: str | Path) -> None:
-        """Write events/exchanges/sas/packets.parquet, summary.json, capture.pcap and key tables into *directory*."""
+    def write(self, directory: str | Path, *, keys: bool = True) -> None:
+        """Write events/exchanges/sas/packets.parquet, summary.json, capture.pcap and key tables into *directory*.
+
+        The key tables (``ikev2_decryption_table``, ``esp_sa``) hold live keys: created with mode 0600, and not
+        written at all with ``keys=False``. The decryption table has every IKE_SA that derived keys
+        (``IkeSaKeysDerived``, rekeys' ``IkeSaEstablished``), so a failed IKE_AUTH still decrypts.
+        """
         d = Path(directory)
         for name in ("events", "exchanges", "sas", "packets"):
             getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
@@ -503,8 +511,11 @@ class Results:
             if len(table):
                 table.to_parquet(d / f"{name}.parquet", index=False)
         (d / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
-        write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams))
-        est = [e for _, _, e in self._raw if isinstance(e, ev.IkeSaEstablished)]
-        (d / "ikev2_decryption_table").write_text("\n".join(ikev2_decryption_lines(est)) + "\n")
+        write_pcap(d / "capture.pcap", ((i, t, s, dst, data) for i, t, _n, s, dst, data in self._datagrams),
+                   self._fragments)
+        if not keys:
+            return
+        derived = [e for _, _, e in self._raw if isinstance(e, (ev.IkeSaKeysDerived, ev.IkeSaEstablished))]
+        write_secret(d / "ikev2_decryption_table", "\n".join(ikev2_decryption_lines(derived)) + "\n")
         inst = [(e, *esp_wireshark_names(e.encr, e.integ)) for _, _, e in self._raw if isinstance(e, ev.ChildSaInstalled)]
-        (d / "esp_sa").write_text("\n".join(esp_sa_lines(inst)) + "\n")
+        write_secret(d / "esp_sa", "\n".join(esp_sa_lines(inst)) + "\n")

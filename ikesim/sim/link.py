@@ -10,8 +10,9 @@ What ``put`` does to a datagram, in order (each step records a fate and stops, o
 
 1. ``down`` periods ``[from, until)``: everything sent in one is dropped (``link_down``).
 2. ``duplicate``: with this probability a copy (a new datagram, counted as sent) follows it.
-3. MTU: a datagram whose IP size exceeds the MTU is IPv4-fragmented (``fragment_count``);
-   with ``drop_fragments`` (a black hole for fragments) it is dropped (``fragments_dropped``).
+3. MTU: a datagram whose IP size exceeds the MTU is IPv4-fragmented (``fragment_count``) and the
+   collector notes the MTU, so the capture shows these fragments (the first link that fragments a
+   datagram counts); with ``drop_fragments`` (a black hole for fragments) it is dropped (``fragments_dropped``).
 4. bandwidth: serialization takes wire bytes * 8 / bandwidth after the transmitter is free; a
    datagram that would wait behind more than ``queue`` packets (or bytes) is dropped (``queue_overflow``).
 5. loss: the loss model is applied once per fragment; any loss loses the datagram
@@ -132,6 +133,7 @@ class Link:
         if size > self.mtu:
             n = fragment_count(size, self.mtu)
             self.fragmented.add(d.id)
+            self._collector.record_fragmented(d.id, self.mtu)  # the capture shows these fragments, even if dropped
             if self.drop_fragments:
                 self._collector.record_fate(d.id, "fragments_dropped", now, self._where)
                 return

@@ -76,12 +76,12 @@ class Peers:
         raise AssertionError("link did not settle")
 
     def events(self, d: IkeDaemon) -> list[ev.IkeEvent]:
-        """Drain *d*'s events (also kept in ``log``)."""
+        """Drain *d*'s events (all kept in ``log``); ``IkeSaKeysDerived``, the key-table record, is only in ``log``."""
         out = []
         while (e := d.next_event()) is not None:
             out.append(e)
         self.log["client" if d is self.client else "gateway"].extend(out)
-        return out
+        return [e for e in out if not isinstance(e, ev.IkeSaKeysDerived)]
 
     def establish(self, now: float = 0.0) -> tuple[bytes, bytes]:
         """Bring up IKE_SA + CHILD_SA; return (client spi_in, gateway spi_in); drain events."""

@@ -100,7 +100,7 @@ def expected_init_events(charon: Charon) -> list[str]:
     """ikesim's events for IKE_SA_INIT + IKE_AUTH against this charon."""
     # kernel-libipsec makes charon fake a NAT (UDP encap): ikesim then floats to port 4500 (RFC 7296 §2.23)
     nat = ["NatDetected", "NatTraversalStarted"] if charon.libipsec else []
-    return (["ExchangeStarted(ike_sa_init)", "ExchangeCompleted(ike_sa_init)"] + nat
+    return (["ExchangeStarted(ike_sa_init)", "IkeSaKeysDerived", "ExchangeCompleted(ike_sa_init)"] + nat
             + ["ExchangeStarted(ike_auth)", "ExchangeCompleted(ike_auth)", "IkeSaEstablished", "ChildSaInstalled"])
 
 

@@ -45,3 +45,19 @@ def scripted_run(seed: int = 21, until: float = 300.0) -> Results:
 def scripted() -> Results:
     """The scripted run with seed 21."""
     return scripted_run()
+
+
+def psk_mismatch_run(seed: int = 3) -> Results:
+    """Client and gateway with different PSKs: IKE_SA_INIT succeeds, IKE_AUTH fails with AUTHENTICATION_FAILED."""
+    ike = IkePolicy(proposals=("aes256gcm16-prfsha256-x25519",))
+    kids = (ChildPolicy(name="net"),)
+    c = Connection(name="vpn", local_id="client@sim.test", remote_id="gw.sim.test", remote_addr=Address("10.0.0.2"),
+                   credentials=Credentials(psk=b"client-side-psk-0123456"), ike=ike, children=kids)
+    g = Connection(name="vpn", local_id="gw.sim.test", remote_id="client@sim.test",
+                   credentials=Credentials(psk=b"gateway-side-psk-0123456"), ike=ike, children=kids)
+    sim = Simulation(seed=seed, name="psk-mismatch")
+    sim.add_node(DaemonConfig("client", (Address("10.0.0.1"),), (c,)))
+    sim.add_node(DaemonConfig("gw", (Address("10.0.0.2"),), (g,)))
+    sim.add_link("client", "gw", delay=DELAY)
+    sim.schedule(0.0, "client", "initiate", connection="vpn")
+    return sim.run(30.0)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import os
+import stat
 import struct
 from pathlib import Path
 
 import pytest
+from vectors import require_vectors
 
 from ikesim.ike import events as ev
 from ikesim.metrics.export import (
@@ -15,13 +18,13 @@ from ikesim.metrics.export import (
     esp_sa_lines,
     esp_wireshark_names,
     ikev2_decryption_lines,
+    ipv4_fragments,
     ipv4_udp_packet,
     write_pcap,
+    write_secret,
 )
 from ikesim.metrics.results import Results
 from ikesim.types import Address
-
-VECTORS = Path("/work/shared/vectors/strongswan/keys")
 
 
 def _ones_sum(data: bytes) -> int:
@@ -101,11 +104,10 @@ def test_ikev2_decryption_lines_have_the_strongswan_table_shape(tmp_path: Path) 
     lines = ikev2_decryption_lines(est)
     assert len(est) == 4 and len(lines) == 2  # both nodes report each IKE_SA once
     ours = list(csv.reader(lines))
-    if (VECTORS / "ikev2_decryption_table").exists():
-        theirs = [row for row in csv.reader((VECTORS / "ikev2_decryption_table").read_text().splitlines())
-                  if row and not row[0].startswith("#")]
-        assert {len(row) for row in theirs} == {len(row) for row in ours} == {8}
-        assert {row[4] for row in theirs if "GCM" in row[4]} >= {"AES-GCM-128 with 16 octet ICV [RFC5282]"}
+    theirs = [row for row in csv.reader((require_vectors() / "keys" / "ikev2_decryption_table").read_text().splitlines())
+              if row and not row[0].startswith("#")]
+    assert {len(row) for row in theirs} == {len(row) for row in ours} == {8}
+    assert {row[4] for row in theirs if "GCM" in row[4]} >= {"AES-GCM-128 with 16 octet ICV [RFC5282]"}
     first = list({(e.spi_i, e.spi_r): e for e in reversed(est)}.values())[::-1]
     for row, e in zip(ours, first, strict=True):
         assert row == [e.spi_i.hex(), e.spi_r.hex(), e.sk_ei.hex(), e.sk_er.hex(),
@@ -128,10 +130,9 @@ def test_esp_sa_lines_one_per_direction() -> None:
         f'"IPv4","10.0.0.2","10.0.0.1","0xaaaaaaaa","AES-CBC [RFC3602]","0x{"01" * 16}",'
         f'"HMAC-SHA-256-128 [RFC4868]","0x{"02" * 32}"',
     ]
-    if (VECTORS / "esp_sa").exists():
-        theirs = [row for row in csv.reader((VECTORS / "esp_sa").read_text().splitlines())
-                  if row and not row[0].startswith("#")]
-        assert {len(row) for row in theirs} == {len(row) for row in csv.reader(lines)} == {8}
+    theirs = [row for row in csv.reader((require_vectors() / "keys" / "esp_sa").read_text().splitlines())
+              if row and not row[0].startswith("#")]
+    assert {len(row) for row in theirs} == {len(row) for row in csv.reader(lines)} == {8}
 
 
 @pytest.mark.parametrize(("encr", "integ", "names"), [
@@ -152,3 +153,47 @@ def test_results_without_events_still_build() -> None:
     assert len(r.events) == len(r.exchanges) == len(r.sas) == len(r.packets) == 0
     assert {"time_sent", "fate", "time_delivered", "exchange"} <= set(r.packets.columns)
     assert r.summary["datagrams"]["sent"] == 0 and r.summary["rekeys"] == {"child": 0, "ike": 0}
+
+
+def test_ipv4_fragments_follow_rfc_791() -> None:
+    """A 1000-byte payload on MTU 576 on port 4500: fragments of 572 and 480 IP bytes, one ID, MF, offsets 0 and 69."""
+    a, b = Address("10.0.0.1", 4500), Address("10.0.0.2", 4500)
+    payload = bytes(range(256)) * 3 + bytes(232)
+    frags = ipv4_fragments(a, b, payload, 0x1_0007, 576)
+    whole = ipv4_udp_packet(a, b, payload, 0x1_0007)
+    assert [len(f) for f in frags] == [20 + 552, 20 + 1012 - 552]
+    fields = [struct.unpack(">HHH", f[2:8]) for f in frags]
+    assert fields == [(572, 0x0007, 0x2000 | 0), (480, 0x0007, 552 // 8)]
+    assert all(_ones_sum(f[:20]) == 0xFFFF for f in frags)
+    assert all(f[12:20] == whole[12:20] and f[9] == 17 for f in frags)
+    assert b"".join(f[20:] for f in frags) == whole[20:]  # reassembled: the unfragmented UDP datagram
+    assert ipv4_fragments(a, b, payload, 7, 1500) == [ipv4_udp_packet(a, b, payload, 7)]
+
+
+def test_write_pcap_writes_a_fragmented_datagram_as_its_fragments(tmp_path: Path) -> None:
+    """A datagram id with a recorded MTU becomes its fragments, all at the send time; the others stay whole."""
+    a, b = Address("10.0.0.1"), Address("10.0.0.2")
+    f = tmp_path / "c.pcap"
+    write_pcap(f, [(1, 0.5, a, b, b"x" * 1600), (2, 1.0, b, a, b"y" * 10)], {1: 1500})
+    data, off, got = f.read_bytes(), 24, []
+    while off < len(data):
+        sec, usec, incl, _orig = struct.unpack("<IIII", data[off:off + 16])
+        got.append((sec - PCAP_EPOCH, usec, incl, struct.unpack(">H", data[off + 16 + 6:off + 16 + 8])[0]))
+        off += 16 + incl
+    assert got == [(0, 500000, 1500, 0x2000), (0, 500000, 20 + 8 + 1600 - 1480, 1480 // 8), (1, 0, 38, 0)]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_write_secret_creates_mode_0600_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """Key tables are created 0600 (owner only), also over an existing 0644 file, whose text is replaced."""
+    old = os.umask(umask)
+    try:
+        write_secret(tmp_path / "new", "k1\n")
+        (tmp_path / "old").write_text("previous table, longer than the new one\n")
+        os.chmod(tmp_path / "old", 0o644)
+        write_secret(tmp_path / "old", "k2\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "old").st_mode) == 0o600
+    assert (tmp_path / "new").read_text() == "k1\n" and (tmp_path / "old").read_text() == "k2\n"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from metrics_helpers import DELAY, SCRIPT, scripted_run
+from metrics_helpers import DELAY, SCRIPT, psk_mismatch_run, scripted_run
 
 from ikesim.ike import events as ev
 from ikesim.metrics.results import Results
@@ -178,3 +180,40 @@ def test_collisions_are_counted_per_collision_not_per_report(
         assert r.collisions[["kind", "nodes", "reports", "count"]].values.tolist() == [
             ["ike", ",".join(sorted({n for _t, n, _w in reports})), len(reports), expected]]
         assert r.collisions["winner"].tolist() == [winner]
+
+
+def test_key_tables_are_written_0600_and_the_rest_is_not(scripted: Results, tmp_path: Path) -> None:
+    """The two key tables are owner-only (0600); the other files keep the umask's mode."""
+    old = os.umask(0o022)
+    try:
+        scripted.write(tmp_path)
+    finally:
+        os.umask(old)
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()}
+    assert modes.pop("ikev2_decryption_table") == modes.pop("esp_sa") == 0o600
+    assert set(modes.values()) == {0o644}
+
+
+def test_write_without_keys_writes_no_key_table(scripted: Results, tmp_path: Path) -> None:
+    """keys=False: every file but the two key tables, and no key's hex anywhere in what was written."""
+    scripted.write(tmp_path, keys=False)
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(
+        ["events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "summary.json", "capture.pcap"])
+    keys = {e.sk_ei.hex() for _t, _n, e in scripted._raw if isinstance(e, ev.IkeSaEstablished)}
+    assert len(keys) == 2
+    blob = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert not [k for k in keys if bytes.fromhex(k) in blob or k.encode() in blob]
+
+
+def test_decryption_table_has_the_ike_sa_whose_ike_auth_failed(tmp_path: Path) -> None:
+    """PSK mismatch: no IKE_SA is established, yet the table has its row, from IkeSaKeysDerived (RFC 7296 §2.14)."""
+    r = psk_mismatch_run()
+    assert r.summary["sas"]["ike_established"] == 0 and r.summary["auth_failures"] == 2
+    derived = [e for _t, _n, e in r._raw if isinstance(e, ev.IkeSaKeysDerived)]
+    assert sorted(e.initiator for e in derived) == [False, True]
+    assert len({(e.spi_i, e.spi_r, e.sk_ei, e.sk_er) for e in derived}) == 1  # both ends derived the same keys
+    r.write(tmp_path)
+    e = derived[0]
+    assert (tmp_path / "ikev2_decryption_table").read_text().splitlines() == [
+        f'{e.spi_i.hex()},{e.spi_r.hex()},{e.sk_ei.hex()},{e.sk_er.hex()},"AES-GCM-256 with 16 octet ICV [RFC5282]",,,'
+        '"NONE [RFC4306]"']

@@ -14,7 +14,7 @@ from ikesim.wire.message import Message
 
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
-    """The strongSwan vectors directory (the test is skipped when it is absent)."""
+    """The strongSwan vectors directory shipped in tests/vectors (a missing one fails the test)."""
     return require_vectors()
 
 
