@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "WireError",
     "MalformedMessage",
+    "FragmentIgnored",
     "MalformedInnerPayloads",
     "CryptoError",
     "IntegrityCheckFailed",
@@ -50,6 +51,11 @@ class MalformedMessage(WireError):
 class MalformedInnerPayloads(MalformedMessage):
     """The SK/SKF payload authenticated, but its decrypted payload chain is malformed: the peer's keys made it,
     so a request gets INVALID_SYNTAX (RFC 7296 §3.10.1; strongSwan answers a parse error so)."""
+
+
+class FragmentIgnored(WireError):
+    """An SKF fragment RFC 7383 §2.6 / §2.6.1 says to ignore (a duplicate, fewer Total Fragments than
+    already seen, or a non-first fragment of a retransmitted request): recorded as a drop, never answered."""
 
 
 class CryptoError(IkesimError):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import (
     ChildSaNotFound,
+    FragmentIgnored,
     IntegrityCheckFailed,
     InvalidSyntax,
     LocalProtocolError,
@@ -121,7 +122,8 @@ class IkeDaemon(IkeCore):
         try:
             if fragmentation.is_fragment(msg):
                 if not fragmentation.first_fragment_verifies(msg, data, sa.protect_in):
-                    return True  # RFC 7383 §2.6.1: only fragment 1 triggers the cached response
+                    self._drop(msg, src, dst, "non-first SKF fragment of a retransmitted request (RFC 7383 §2.6.1)")
+                    return True  # only fragment 1 triggers the cached response
             else:
                 unprotect_message(data, sa.protect_in)
         except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
@@ -178,6 +180,9 @@ class IkeDaemon(IkeCore):
                 full = unprotect_message(data, sa.protect_in)
         except IntegrityCheckFailed:
             self._drop(msg, src, dst, "integrity check failed", sa)
+            return
+        except FragmentIgnored as exc:
+            self._drop(msg, src, dst, str(exc), sa)
             return
         except MalformedInnerPayloads as exc:  # authenticated: RFC 7296 §3.10.1 lets us say INVALID_SYNTAX
             if retransmit:
@@ -255,6 +260,10 @@ class IkeDaemon(IkeCore):
             return
         if any(isinstance(p, UnknownPayload) and p.critical for p in msg.payloads):
             self._drop(msg, src, dst, "unsupported critical payload in a response", sa)
+            return
+        reason = ike_sa_init.response_drop_reason(msg)  # RFC 7296 §2.6 (COOKIE length), §3.1 (zero SPIr)
+        if reason:
+            self._drop(msg, src, dst, reason, sa)
             return
         sa.last_received_at = now
         self._emit_error_notifies(sa, msg)

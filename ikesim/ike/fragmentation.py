@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ikesim.errors import MalformedMessage
+from ikesim.errors import FragmentIgnored, MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.ike.transport import NATT_PORT, NON_ESP_MARKER, CoreOutlet
 from ikesim.wire.codec import (
@@ -165,8 +165,8 @@ def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, 
     *msg* is the parsed outer message, already matched to *sa*'s window (a response to our request
     in flight, the peer's next request, or with *retransmit* its last one). With *retransmit*,
     fragment 1 with a good ICV returns *msg* itself (the caller resends its cached response) and
-    other fragments are ignored (§2.6.1). Returns None while fragments are missing or for a
-    duplicate. Raises ``MalformedMessage`` or ``IntegrityCheckFailed`` for a fragment to drop.
+    other fragments raise ``FragmentIgnored`` (§2.6.1), as do duplicates. Returns None while fragments
+    are missing. Raises ``MalformedMessage`` or ``IntegrityCheckFailed`` for a fragment to drop.
     """
     if not sa.fragmentation:
         raise MalformedMessage("SKF fragment on an IKE_SA without negotiated fragmentation")
@@ -175,7 +175,9 @@ def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, 
     if len(msg.payloads) != 1:
         raise MalformedMessage("SKF fragment with other payloads")
     if retransmit:
-        return msg if first_fragment_verifies(msg, data, sa.protect_in) else None
+        if not first_fragment_verifies(msg, data, sa.protect_in):
+            raise FragmentIgnored("non-first SKF fragment of a retransmitted request (RFC 7383 §2.6.1)")
+        return msg
     _check_numbers(skf)
     key = msg.is_response
     current = sa.reassembly.get(key)
@@ -183,8 +185,10 @@ def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, 
         del sa.reassembly[key]  # a newer message, or a set that will never complete
         current = None
     if current is not None:
-        if skf.total_fragments < current.total or skf.fragment_number in current.chunks:
-            return None  # §2.6: fewer Total Fragments than seen, or a duplicate: ignore
+        if skf.total_fragments < current.total:  # §2.6: fewer Total Fragments than seen: ignore
+            raise FragmentIgnored(f"SKF fragment of {skf.total_fragments} after one of {current.total} (RFC 7383 §2.6)")
+        if skf.fragment_number in current.chunks:
+            raise FragmentIgnored(f"duplicate SKF fragment {skf.fragment_number} of {current.total} (RFC 7383 §2.6)")
     _skf, chunk = open_fragment(data, sa.protect_in, outer=msg)  # ICV checked before it is kept
     if current is None or skf.total_fragments > current.total:
         current = _FragmentSet(msg.message_id, skf.total_fragments, now)  # §2.6: more fragments: start anew

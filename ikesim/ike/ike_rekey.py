@@ -80,6 +80,7 @@ def _derive_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_
                                                          core.meter)
     new.peer_id, new.nat_local, new.nat_peer = old.peer_id, old.nat_local, old.nat_peer
     new.peer_ts_ip = old.peer_ts_ip
+    new.fragmentation = old.fragmentation  # RFC 7383 §2.3: negotiated once; strongSwan inherits EXT_IKE_FRAGMENTATION
     core.sas[new.local_spi] = new
     core.establish(new, now, rekey_of=old.local_spi)
     return new
@@ -139,7 +140,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, sa_payload: SaPayload
         _check_new_spi(offered.spi)
     chosen = select_proposal(sa_payload.proposals, sa.profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
-        core.emit(ev.ProposalRejected(**sa.ids(), local=True, exchange="CREATE_CHILD_SA",
+        core.emit(ev.ProposalRejected(**sa.ids(), by_us=True, exchange="CREATE_CHILD_SA",
                                       purpose="rekey_ike"))
         raise NoProposalChosen("no acceptable IKE proposal for the rekey")
     proposal, suite = chosen
@@ -210,7 +211,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         outcome = errors[0].notify_type.name if errors else NotifyType(exc.notify_type).name
         core.complete(sa, ex, outcome)
         if outcome == "NO_PROPOSAL_CHOSEN":
-            core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="CREATE_CHILD_SA",
+            core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
                                           purpose="rekey_ike"))
         if outcome == "TEMPORARY_FAILURE":
             if sa.collision is not None:

@@ -215,14 +215,47 @@ def test_reassembly_in_any_order(small: Peers, order: tuple[int, int, int]) -> N
     assert "MessageDropped" not in names(events)
 
 
-def test_duplicate_fragments_are_ignored(small: Peers) -> None:
-    """A fragment already held is ignored: no drop, no second reassembly."""
+def _drop_reasons(events: list[ev.IkeEvent]) -> list[str]:
+    return [e.reason for e in events if isinstance(e, ev.MessageDropped)]
+
+
+def test_duplicate_fragments_are_ignored_and_recorded(small: Peers) -> None:
+    """RFC 7383 §2.6: a fragment already held is ignored (recorded as a drop), and the message is reassembled once."""
     f1, f2, f3 = _big_request(small)
     small.events(small.gateway)
     _receive(small, [f1, f1, f2, f2, f3])
-    events = names(small.events(small.gateway))
-    assert events.count("MessageReassembled") == 1 and "MessageDropped" not in events
+    events = small.events(small.gateway)
+    assert names(events).count("MessageReassembled") == 1
+    assert _drop_reasons(events) == ["duplicate SKF fragment 1 of 3 (RFC 7383 §2.6)",
+                                     "duplicate SKF fragment 2 of 3 (RFC 7383 §2.6)"]
     assert len(small.gateway.datagrams_to_send(1.0)) == 1
+
+
+def test_fragment_with_fewer_total_fragments_than_seen_is_ignored(small: Peers) -> None:
+    """RFC 7383 §2.6: a fragment of the same message with a lower Total Fragments than already seen is ignored."""
+    f1, _f2, _f3 = _big_request(small)
+    small.events(small.gateway)
+    _receive(small, [f1])
+    sa = _client_sa(small)
+    head = small.client.header(sa, ExchangeType.INFORMATIONAL, parse_message(f1.data).message_id, False)
+    two = fragmentation.protect(small.client, sa, head, [VendorPayload(data=bytes(600))])
+    assert len(two) == 2
+    for data in two:
+        small.gateway.receive_datagram(data, f1.src, f1.dst, 1.0)
+    events = small.events(small.gateway)
+    assert _drop_reasons(events) == ["SKF fragment of 2 after one of 3 (RFC 7383 §2.6)"] * 2
+    assert small.gateway.datagrams_to_send(1.0) == []
+
+
+def test_rekeyed_ike_sa_keeps_fragmentation(small: Peers) -> None:
+    """RFC 7383 §2.3: fragmentation is negotiated in IKE_SA_INIT; the IKE_SA's rekeyed successor keeps it
+    (strongSwan inherits EXT_IKE_FRAGMENTATION), so large messages are still fragmented after an IKE rekey."""
+    small.gateway.rekey_ike_sa(small.gateway.ike_sa_spis()[0], 2.0)
+    small.settle(2.0)
+    new = _client_sa(small)
+    assert new.rekey_of is not None and new.fragmentation
+    small.client.enqueue(new, _vendor_work(), 3.0)
+    assert len(small.client.datagrams_to_send(3.0)) == 3
 
 
 def _tamper(d: Datagram, offset: int = -20) -> Datagram:
@@ -308,7 +341,9 @@ def test_retransmitted_request_gets_the_cached_response_once_on_fragment_1(small
     assert small.gateway.datagrams_to_send(5.0) == []
     _receive(small, [frags[0]], 5.0)
     assert [d.data for d in small.gateway.datagrams_to_send(5.0)] == [d.data for d in first]
-    assert "MessageReassembled" not in names(small.events(small.gateway))
+    events = small.events(small.gateway)
+    assert "MessageReassembled" not in names(events)
+    assert _drop_reasons(events) == ["non-first SKF fragment of a retransmitted request (RFC 7383 §2.6.1)"] * 2
 
 
 def test_fragmented_response_is_cached_and_replayed_whole() -> None:
