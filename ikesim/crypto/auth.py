@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import warnings
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from ikesim.crypto.meter import OpCounter
@@ -225,9 +227,16 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def load_certificate(der: bytes) -> x509.Certificate:
-    """Parse a CERT payload's DER X.509 certificate (RFC 7296 §3.6); AuthenticationFailed if it does not parse."""
+    """Parse a CERT payload's DER X.509 certificate (RFC 7296 §3.6); AuthenticationFailed if it does not parse.
+
+    cryptography warns (``CryptographyDeprecationWarning``) about a serial that is not positive (RFC 5280 §4.1.2.2);
+    under ``-W error`` that warning would be an exception escaping ``receive_datagram``, so it is silenced here: the
+    peer's certificate is judged by the chain check, like any other.
+    """
     try:
-        return x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return x509.load_der_x509_certificate(der)
     except _UNUSABLE_CERTIFICATE as exc:
         raise AuthenticationFailed(f"unparsable certificate: {exc}") from None
 

@@ -27,10 +27,17 @@ from ikesim.rng import Rng
 __all__ = ["HalfOpenTable", "CookieJar", "COOKIE_CALMDOWN_DELAY", "COOKIE_SECRET_SWITCH"]
 
 COOKIE_CALMDOWN_DELAY = 10.0
-"""Seconds cookies stay required after a threshold was last reached (strongSwan: 10 s), so that the
-retransmissions of one IKE_SA_INIT are not answered with and without a cookie in turn."""
+"""Seconds cookies stay required after a threshold was last *reached*, so that the retransmissions of one
+IKE_SA_INIT are not answered with and without a cookie in turn. strongSwan ``src/libcharon/network/receiver.c``
+``COOKIE_CALMDOWN_DELAY`` 10; its ``cookie_required()`` stamps ``last_threshold[idx] = now`` only when the
+half-open count is at the threshold, so IKE_SA_INITs below it do not extend the calm-down (checked against
+strongSwan master, commit 3b902ea, 2026-05-12)."""
 COOKIE_SECRET_SWITCH = 120.0
-"""Seconds a cookie secret is used, from its first use, before a new one is drawn (strongSwan: 120 s)."""
+"""Seconds a cookie secret is used, from its first use, before a new one is drawn: strongSwan
+``src/libcharon/network/receiver.c`` ``COOKIE_SECRET_SWITCH`` 120, checked in ``drop_ike_sa_init()`` each time
+a COOKIE is sent (``secret_first_use``; commit 902fbd1, 2021, replaced the older ``COOKIE_REUSE`` count of 10000
+uses). strongSwan's cookies also carry a time stamp and expire after ``COOKIE_LIFETIME`` 10 s; ikesim's carry a
+secret version instead (RFC 7296 §2.6) and stay valid while their secret is the current or the previous one."""
 _CALMDOWN_BUCKETS = 32
 """Source IPs share this many per-IP calm-down clocks (strongSwan's ``COOKIE_CALMDOWN_BUCKETS``): bounded state
 under a flood from any number of addresses."""
@@ -95,7 +102,8 @@ class CookieJar:
 
     def required(self, count: int, threshold: int | None, ip: str | None, now: float) -> bool:
         """Whether cookies are required: *count* half-open (in all, or from *ip*) reached *threshold*,
-        or did within the last ``COOKIE_CALMDOWN_DELAY`` seconds (strongSwan ``cookie_required``)."""
+        or did within the last ``COOKIE_CALMDOWN_DELAY`` seconds (strongSwan ``receiver.c`` ``cookie_required()``:
+        only reaching the threshold restarts the calm-down, not every IKE_SA_INIT)."""
         if threshold is None:
             return False
         index = 0

@@ -20,7 +20,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
-from ikesim.ike.profile import proposals_to_wire
+from ikesim.ike.profile import ke_group_name, proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import ChildSa, IkeSa
 from ikesim.ike.state import ChildSaState, ChildSaTrigger, IkeSaState, next_child_state
@@ -41,11 +41,6 @@ if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
 __all__ = ["start_create", "start_rekey", "handle_request", "handle_response", "reject_response"]
-
-
-def _group_name(group: int) -> str:
-    names = {31: "x25519", 14: "modp2048", 19: "ecp256", 0: "none"}
-    return names.get(int(group), KeGroup(group).name.lower())
 
 
 def _send(core: IkeCore, sa: IkeSa, work: Work, profile, child: ChildSa | None,  # noqa: ANN001
@@ -157,7 +152,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
             sa, msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload), with_ke=True,
             only=old.profile if old is not None else None)
     except NoProposalChosen:
-        core.emit(ev.ProposalRejected(**sa.ids(), local=True, exchange="CREATE_CHILD_SA",
+        core.emit(ev.ProposalRejected(**sa.ids(), by_us=True, exchange="CREATE_CHILD_SA",
                                       purpose="rekey_child" if old else "create_child"))
         raise
     peer_ke = _peer_ke(msg, suite)
@@ -174,7 +169,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     child = make_child(core, sa, profile, suite, spi_in=spi_in, spi_out=proposal.spi,
                        initiator=False, nonce_i=nonce.data, nonce_r=nonce_r, shared=shared,
                        local_ts=tsr, remote_ts=tsi, now=now,
-                       pfs_group=_group_name(suite.ke_group) if shared else "none")
+                       pfs_group=ke_group_name(suite.ke_group) if shared else "none")
     inner: list[Payload] = [SaPayload((suite.to_wire(proposal.number, ProtocolId.ESP, spi_in),)),
                             NoncePayload(nonce_r)]
     if my_ke is not None:
@@ -320,7 +315,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         notify = errors[0].notify_type
         core.complete(sa, ex, notify.name)
         if notify == NotifyType.NO_PROPOSAL_CHOSEN:
-            core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="CREATE_CHILD_SA",
+            core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
                                           purpose=ex.purpose))
         _rekey_failed(core, sa, ex, now, notify)
         return
@@ -355,7 +350,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     child = make_child(core, sa, ex.child_profile, suite, spi_in=ex.new_spi, spi_out=proposal.spi,
                        initiator=True, nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared,
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now,
-                       pfs_group=_group_name(ex.ke.group) if shared else "none")
+                       pfs_group=ke_group_name(ex.ke.group) if shared else "none")
     _install_own(core, sa, ex, child, now)
     if child.spi_out in peer_deleted:
         # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response.

@@ -5,6 +5,9 @@ rule 4). They carry identifiers and values, never live objects, and no
 timestamp: the driver drains them right after each call and the metrics
 collector stamps simulated time and node.
 
+One field name has one type across all events (``local`` is always an ``Address``, ``group`` always a
+name): the events table puts every field in one column, and parquet needs one type per column.
+
 SPIs are ``bytes`` (8 for IKE, 4 for ESP). ``spi_i``/``spi_r`` always name
 the IKE_SA concerned; for CHILD_SAs ``spi_in`` is the SPI this node chose
 (its inbound SA), ``spi_out`` the one the peer chose.
@@ -152,8 +155,8 @@ class IkeSaInitRetried(IkeEvent):
 
     reason: str
     """``cookie`` or ``invalid_ke``."""
-    group: int
-    """KE group used in the retried request."""
+    group: str
+    """KE group of the retried request, named as in ``IkeSaEstablished.group`` (``modp2048``, ``x25519``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,17 +325,17 @@ class SaExpired(IkeEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthFailed(IkeEvent):
-    """Authentication failed: ``local`` True when we rejected the peer's AUTH (RFC 7296 §2.15)."""
+    """Authentication failed: ``by_us`` True when this node rejected the peer's AUTH (RFC 7296 §2.15)."""
 
-    local: bool
+    by_us: bool
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProposalRejected(IkeEvent):
-    """No acceptable proposal (RFC 7296 §2.7); ``local`` True when this node rejected it."""
+    """No acceptable proposal (RFC 7296 §2.7); ``by_us`` True when this node rejected it."""
 
-    local: bool
+    by_us: bool
     exchange: str
     purpose: str
 

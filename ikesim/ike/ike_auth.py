@@ -38,6 +38,7 @@ from ikesim.wire.payloads import (
     Payload,
     Proposal,
     SaPayload,
+    TrafficSelector,
     TsiPayload,
     TsrPayload,
 )
@@ -130,7 +131,7 @@ def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
     if child is not None:
         spi_in = core.new_child_spi()
         local_ts, remote_ts = own_selectors(sa, child)
-        sa.pending_child = (child, spi_in)
+        sa.pending_child = (child, spi_in, local_ts, remote_ts)  # the answer is checked against what we sent
         inner += [SaPayload(proposals_to_wire(child.specs, ProtocolId.ESP, spi_in, pfs=False)),
                   TsiPayload(local_ts), TsrPayload(remote_ts)]
     return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
@@ -171,7 +172,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     if failure:
         core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id,
                      [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)])
-        core.emit(ev.AuthFailed(**sa.ids(), local=True, reason=failure))
+        core.emit(ev.AuthFailed(**sa.ids(), by_us=True, reason=failure))
         core.remove_ike_sa(sa, "auth_failed")
         return
     idr = _own_id(sa, IdrPayload)
@@ -198,16 +199,17 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     if child is not None:
         core.install_child(sa, child, now)
     elif rejected:
-        core.emit(ev.ProposalRejected(**sa.ids(), local=True, exchange="IKE_AUTH",
+        core.emit(ev.ProposalRejected(**sa.ids(), by_us=True, exchange="IKE_AUTH",
                                       purpose="ike_auth"))
 
 
-def _check_child_answer(sa: IkeSa, profile: ChildProfile, spi_in: bytes, sa_payload: SaPayload, tsi: TsiPayload,
+def _check_child_answer(profile: ChildProfile, spi_in: bytes, local_ts: tuple[TrafficSelector, ...],
+                        remote_ts: tuple[TrafficSelector, ...], sa_payload: SaPayload, tsi: TsiPayload,
                         tsr: TsrPayload) -> tuple[Proposal, Suite]:
-    """The first CHILD_SA's answer is a subset of our offer (RFC 7296 §3.3.6) with selectors within ours (§2.9)."""
+    """The first CHILD_SA's answer is a subset of our offer (RFC 7296 §3.3.6) with selectors within those we sent
+    (§2.9), not within selectors computed anew: a ``dynamic`` one follows the IKE_SA's addresses, which may move."""
     offered = proposals_to_wire(profile.specs, ProtocolId.ESP, spi_in, pfs=False)
     proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.ESP, spi_size=4)
-    local_ts, remote_ts = own_selectors(sa, profile)
     if not selectors_within(tsi.selectors, local_ts) or not selectors_within(tsr.selectors, remote_ts):
         raise TsUnacceptable("response traffic selectors are not within those proposed")
     return proposal, suite
@@ -220,7 +222,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         outcome = errors[0].notify_type.name if errors else "INVALID_SYNTAX"
         core.complete(sa, ex, outcome)
         if outcome == "AUTHENTICATION_FAILED":
-            core.emit(ev.AuthFailed(**sa.ids(), local=False, reason="peer rejected our AUTH"))
+            core.emit(ev.AuthFailed(**sa.ids(), by_us=False, reason="peer rejected our AUTH"))
             core.remove_ike_sa(sa, "auth_failed")
         else:
             core.remove_ike_sa(sa, "failed")
@@ -228,7 +230,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     failure = _verify_peer(core, sa, msg, msg.get(IdrPayload), peer_is_initiator=False)
     if failure:
         core.complete(sa, ex, "AUTHENTICATION_FAILED")
-        core.emit(ev.AuthFailed(**sa.ids(), local=True, reason=failure))
+        core.emit(ev.AuthFailed(**sa.ids(), by_us=True, reason=failure))
         informational.send_notification(core, sa, NotifyType.AUTHENTICATION_FAILED, now)
         core.remove_ike_sa(sa, "auth_failed")
         return
@@ -238,15 +240,15 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     sa.pending_child = None
     if pending is None:
         return
-    profile, spi_in = pending
+    profile, spi_in, local_ts, remote_ts = pending
     sa_payload, tsi, tsr = msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload)
     if sa_payload is None or tsi is None or tsr is None:
         if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
-            core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="IKE_AUTH",
+            core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="IKE_AUTH",
                                           purpose="ike_auth"))
         return
     try:
-        proposal, suite = _check_child_answer(sa, profile, spi_in, sa_payload, tsi, tsr)
+        proposal, suite = _check_child_answer(profile, spi_in, local_ts, remote_ts, sa_payload, tsi, tsr)
     except PeerError as exc:
         # strongSwan child_create: keep the IKE_SA, delete the CHILD_SA the responder installed (RFC 7296 §1.4.1).
         core.emit(ev.ResponseRejected(**sa.ids(), exchange="IKE_AUTH", purpose="ike_auth",

@@ -16,7 +16,7 @@ from ikesim.ike import fragmentation, ike_auth
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.exchange import Exchange
 from ikesim.ike.natt import float_to_natt
-from ikesim.ike.profile import ConnectionProfile, proposals_to_wire
+from ikesim.ike.profile import ConnectionProfile, ke_group_name, proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import ZERO_SPI, IkeSa
 from ikesim.types import Address, Datagram
@@ -41,7 +41,7 @@ from ikesim.wire.payloads import (
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
-__all__ = ["initiate", "send_request", "handle_request", "handle_response"]
+__all__ = ["initiate", "send_request", "handle_request", "handle_response", "response_drop_reason"]
 
 MAX_INIT_RETRIES = 3
 """How many COOKIE/INVALID_KE_PAYLOAD retries an initiator accepts before giving up."""
@@ -206,7 +206,7 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
     name = profile.connection.name
     chosen = select_proposal(_ke_group_first(sa_payload.proposals, ke.group), profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
-        core.emit(ev.ProposalRejected(spi_i=msg.spi_i, spi_r=ZERO_SPI, connection=name, local=True,
+        core.emit(ev.ProposalRejected(spi_i=msg.spi_i, spi_r=ZERO_SPI, connection=name, by_us=True,
                                       exchange="IKE_SA_INIT", purpose="ike_sa_init"))
         _stateless_reply(core, msg, src, dst, NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN))
         return
@@ -279,8 +279,30 @@ def _reject(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, reason: str) -
 
 def _retry(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, reason: str, now: float) -> None:
     core.complete(sa, ex, outcome)
-    core.emit(ev.IkeSaInitRetried(**sa.ids(), reason=reason, group=int(sa.ke.group)))
+    core.emit(ev.IkeSaInitRetried(**sa.ids(), reason=reason, group=ke_group_name(sa.ke.group)))
     send_request(core, sa, now)
+
+
+COOKIE_LENGTHS = range(1, 65)
+"""RFC 7296 §2.6: a cookie is 1 to 64 octets (strongSwan ``notify_payload.c`` verify: same bounds)."""
+
+
+def response_drop_reason(msg: Message) -> str:
+    """Why the initiator drops this IKE_SA_INIT response unread ("" if it does not), before any state changes.
+
+    RFC 7296 §2.6: a COOKIE of other than 1..64 octets is not one to echo. §3.1: the responder's SPI is never
+    zero, except in a stateless answer that creates no IKE_SA: N(COOKIE) (§2.6), N(INVALID_KE_PAYLOAD) (§1.2)
+    or another error notify without an SA payload (§1.3, §2.21.1).
+    """
+    notifies = msg.get_all(NotifyPayload)
+    cookie = next((n for n in notifies if n.notify_type == NotifyType.COOKIE), None)
+    if cookie is not None and len(cookie.data) not in COOKIE_LENGTHS:
+        return f"COOKIE of {len(cookie.data)} octets, not 1..64"
+    stateless = msg.get(SaPayload) is None and any(
+        n.notify_type == NotifyType.COOKIE or n.notify_type.is_error for n in notifies)
+    if msg.spi_r == ZERO_SPI and not stateless:
+        return "zero responder SPI"
+    return ""
 
 
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: bytes,
@@ -313,7 +335,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
         outcome = errors[0].notify_type.name
         core.complete(sa, ex, outcome)
         if errors[0].notify_type == NotifyType.NO_PROPOSAL_CHOSEN:
-            core.emit(ev.ProposalRejected(**sa.ids(), local=False, exchange="IKE_SA_INIT",
+            core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="IKE_SA_INIT",
                                           purpose="ike_sa_init"))
         core.remove_ike_sa(sa, "failed")
         return

@@ -103,6 +103,17 @@ def _restore_replaced(core: IkeCore, sa: IkeSa, new: ChildSa) -> None:
             return
 
 
+def _remember_peer_deleted(sa: IkeSa, spi_out: bytes, now: float) -> None:
+    """Keep the ``PEER_DELETED_LIMIT`` most recent unknown SPIs the peer deleted (RFC 7296 §1.4.1, §2.25).
+
+    The newest are kept, not the first: a burst of bogus SPIs must not push out the real one that follows.
+    """
+    sa.peer_deleted.pop(spi_out, None)
+    while len(sa.peer_deleted) >= PEER_DELETED_LIMIT:
+        del sa.peer_deleted[next(iter(sa.peer_deleted))]
+    sa.peer_deleted[spi_out] = now
+
+
 def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: float
                      ) -> list[bytes]:
     """Peer deleted these CHILD_SAs (its inbound SPIs); return our SPIs to put in our Delete (§1.4.1)."""
@@ -111,9 +122,8 @@ def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: flo
         child = core.child_by_spi_out(sa, spi_out)
         if child is None:
             active = sa.active
-            if (active is not None and active.purpose in ("create_child", "rekey_child")
-                    and len(sa.peer_deleted) < PEER_DELETED_LIMIT):
-                sa.peer_deleted[spi_out] = now  # our response may still bring it (§2.25)
+            if active is not None and active.purpose in ("create_child", "rekey_child"):
+                _remember_peer_deleted(sa, spi_out, now)  # our response may still bring it (§2.25)
             continue
         if child.state is ChildSaState.DELETING:
             # RFC 7296 §1.4.1, §2.25.1: crossing Deletes; our own Delete already names it.
@@ -169,7 +179,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         return
     if any(n.notify_type == NotifyType.AUTHENTICATION_FAILED for n in errors):
         core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
-        core.emit(ev.AuthFailed(**sa.ids(), local=False, reason="peer rejected our AUTH"))
+        core.emit(ev.AuthFailed(**sa.ids(), by_us=False, reason="peer rejected our AUTH"))
         core.remove_ike_sa(sa, "auth_failed")
         return
     ours: dict[bytes, None] = {}

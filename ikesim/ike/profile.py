@@ -25,11 +25,21 @@ __all__ = [
     "selectors_for",
     "narrow_selectors",
     "ts_text",
+    "ke_group_name",
     "MAX_SELECTORS",
 ]
 
 MAX_SELECTORS = 255
 """RFC 7296 §3.13: Number of TSs is one octet."""
+
+
+_KE_GROUP_NAMES = {KeGroup.CURVE25519: "x25519", KeGroup.MODP_2048: "modp2048", KeGroup.ECP_256: "ecp256",
+                   KeGroup.NONE: "none"}
+
+
+def ke_group_name(group: int) -> str:
+    """strongSwan's name of a key exchange method (RFC 7296 §3.3.2 Transform Type 4): ``x25519``, ``none``."""
+    return _KE_GROUP_NAMES.get(KeGroup(group), KeGroup(group).name.lower())
 
 
 def strip_ke(p: Proposal) -> Proposal:

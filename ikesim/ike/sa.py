@@ -25,7 +25,7 @@ ZERO_SPI = bytes(8)
 """The responder SPI of an IKE_SA_INIT request (RFC 7296 §3.1)."""
 PEER_DELETED_LIMIT = 16
 """Most unknown CHILD SPIs remembered from the peer's Deletes while one CREATE_CHILD_SA of ours is in
-flight (only the one its response brings matters, RFC 7296 §1.4.1)."""
+flight (only the one its response brings matters, RFC 7296 §1.4.1); the most recent are kept."""
 
 
 @dataclass(slots=True, eq=False)
@@ -133,7 +133,7 @@ class IkeSa:
     """A peer behind a NAT: its own (inner) address, learned from its TSi (RFC 7296 §2.23.1)."""
     half_open_key: tuple[bytes, Address] | None = None
     pending_child: Any = None
-    """IKE_AUTH initiator: (ChildProfile, spi_in) of the CHILD_SA proposed with AUTH."""
+    """IKE_AUTH initiator: (ChildProfile, spi_in, TSi, TSr) of the CHILD_SA proposed with AUTH, selectors as sent."""
     collision: Any = None
     """``Collision`` while the peer rekeys this IKE_SA at the same time as we do (RFC 7296 §2.8.2)."""
     redundant: bool = False
@@ -141,7 +141,7 @@ class IkeSa:
     peer_deleted: dict[bytes, float] = field(default_factory=dict)
     """CHILD SPIs the peer deleted before we knew them (a response still in flight), with the time:
     the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25). Kept only
-    while our CREATE_CHILD_SA is in flight (cleared by its response), at most ``PEER_DELETED_LIMIT``."""
+    while our CREATE_CHILD_SA is in flight (cleared by its response), the ``PEER_DELETED_LIMIT`` most recent."""
 
     @property
     def local_spi(self) -> bytes:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import warnings
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -156,3 +157,33 @@ def test_unparsable_der_is_authentication_failed() -> None:
     """CERT data that is not DER X.509 is AuthenticationFailed (RFC 7296 §3.6)."""
     with pytest.raises(AuthenticationFailed, match="^unparsable certificate"):
         load_certificate(b"\x30\x03\x02\x01\x05")
+
+
+
+def _negative_serial(der: bytes, tbs: bytes, signature: bytes, ca_key: ed25519.Ed25519PrivateKey) -> tuple[bytes, int]:
+    """*der* with its serial made negative (high bit of its first octet set), the TBS signed anew by *ca_key*;
+    and that serial."""
+    at = tbs.index(bytes.fromhex("a003020102")) + 5 + 2  # version [0] v3, then the serial's INTEGER tag and length
+    serial = tbs[at:at + tbs[at - 1]]
+    assert serial[0] < 0x80
+    bad = bytes([serial[0] | 0x80]) + serial[1:]
+    bad_tbs = tbs[:at] + bad + tbs[at + len(bad):]
+    return der.replace(tbs, bad_tbs).replace(signature, ca_key.sign(bad_tbs)), int.from_bytes(bad, signed=True)
+
+
+def test_negative_serial_certificate_loads_without_a_warning_escaping() -> None:
+    """cryptography's CryptographyDeprecationWarning for a serial that is not positive (RFC 5280 §4.1.2.2) stays
+    inside load_certificate: under warnings-as-errors (pytest -W error) the chain is still judged, nothing raises."""
+    ca_key, ca = make_ca(Rng(15), "CA", "ed25519")
+    _, cert = make_end_entity(Rng(16), ca_key, ca, "gw.sim.test")
+    der, serial = _negative_serial(cert.public_bytes(Encoding.DER), cert.tbs_certificate_bytes, cert.signature, ca_key)
+    assert serial < 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_certificate(der)
+        key = verify_certificate(der, (ca,), "gw.sim.test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reading the serial warns again: the test's own read
+        assert loaded.serial_number == serial
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert key.public_bytes(Encoding.DER, spki) == cert.public_key().public_bytes(Encoding.DER, spki)

@@ -193,7 +193,8 @@ def test_cookie_secret_switch_keeps_one_previous_secret() -> None:
 
 
 def test_cookie_calmdown_keeps_cookies_required_10s() -> None:
-    """Once a threshold was reached, cookies stay required for 10 s after (strongSwan COOKIE_CALMDOWN_DELAY)."""
+    """Once a threshold was reached, cookies stay required for 10 s after (strongSwan COOKIE_CALMDOWN_DELAY); an
+    IKE_SA_INIT below the threshold in the meantime (at 109.9 s) does not extend it (receiver.c cookie_required())."""
     jar = CookieJar(Rng(5, "cookie"))
     assert jar.required(30, 30, None, 100.0)
     assert jar.required(0, 30, None, 109.9) and not jar.required(0, 30, None, 110.0)

@@ -244,7 +244,7 @@ def test_more_than_255_narrowed_selectors_are_capped() -> None:
 
 
 def test_peer_deleted_is_bounded_and_cleared_by_the_response() -> None:
-    """IkeSa.peer_deleted keeps at most 16 unknown SPIs, only while our CREATE_CHILD_SA is in flight."""
+    """IkeSa.peer_deleted keeps the last 16 unknown SPIs, only while our CREATE_CHILD_SA is in flight."""
     from hostile import only_sa
 
     from ikesim.wire.iana import ExchangeType
@@ -258,12 +258,36 @@ def test_peer_deleted_is_bounded_and_cleared_by_the_response() -> None:
     data = p.gateway.seal(gsa, ExchangeType.INFORMATIONAL, gsa.next_message_id, False,
                           [DeletePayload(ProtocolId.ESP, 4, unknown)])
     p.client.receive_datagram(data, p.gateway.config.addresses[0], p.client.config.addresses[0], 1.0)
-    assert list(csa.peer_deleted) == list(unknown[:16])  # PEER_DELETED_LIMIT
+    assert list(csa.peer_deleted) == list(unknown[-16:])  # PEER_DELETED_LIMIT, the most recent
     p.client.datagrams_to_send(1.0)
     p.gateway.receive_datagram(rekey_req.data, rekey_req.src, rekey_req.dst, 1.0)
     p.deliver(p.gateway, 1.0)
     assert csa.peer_deleted == {}
     assert any(isinstance(e, ev.RekeyCompleted) for e in p.events(p.client))
+
+
+def test_peer_delete_of_the_new_sa_after_many_bogus_spis_still_overtakes_the_response() -> None:
+    """RFC 7296 §1.4.1: the peer deletes the CHILD_SA its rekey response creates, after 1000 unknown SPIs in the same
+    Delete; the real SPI, last, is remembered, so the response's SA is removed as deleted by the peer."""
+    from hostile import only_sa
+
+    from ikesim.wire.iana import ExchangeType
+
+    p = make_peers()
+    c_spi, _ = p.establish()
+    p.client.rekey_child_sa(c_spi, 1.0)
+    p.deliver(p.client, 1.0)
+    (resp,) = p.gateway.datagrams_to_send(1.0)
+    (new,) = [e for e in p.events(p.gateway) if isinstance(e, ev.ChildSaInstalled)]
+    gsa = only_sa(p.gateway)
+    bogus = tuple((1000 + i).to_bytes(4, "big") for i in range(1000))
+    data = p.gateway.seal(gsa, ExchangeType.INFORMATIONAL, gsa.next_message_id, False,
+                          [DeletePayload(ProtocolId.ESP, 4, (*bogus, new.spi_in))])
+    p.client.receive_datagram(data, resp.src, resp.dst, 1.0)
+    p.client.receive_datagram(resp.data, resp.src, resp.dst, 1.0)
+    c = [e for e in p.events(p.client) if isinstance(e, ev.ChildSaInstalled | ev.ChildSaDeleted)]
+    assert [(type(e).__name__, e.spi_out, getattr(e, "reason", "")) for e in c] == [
+        ("ChildSaInstalled", new.spi_in, ""), ("ChildSaDeleted", new.spi_in, "deleted_by_peer")]
 
 
 def test_selector_address_length_not_matching_its_type_gets_invalid_syntax() -> None:

@@ -2,17 +2,58 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import types
+import typing
+
 from ikepeers import CLIENT, GATEWAY, PSK, make_peers, names
 
 from ikesim.crypto.prf import ChildKeys, IkeKeys
 from ikesim.ike import events as ev
 from ikesim.ike.config import Credentials
+from ikesim.metrics import recorder
+from ikesim.sim.faults import FaultApplied
+from ikesim.types import Address
 
 
 def _secrets(events: list[ev.IkeEvent]) -> set[str]:
     """The hex of every key an event carries (IKE SK_e/SK_a, ESP keys), empty ones left out."""
     fields = ("sk_ei", "sk_er", "sk_ai", "sk_ar", "encr_key_in", "integ_key_in", "encr_key_out", "integ_key_out")
     return {getattr(e, f).hex() for e in events for f in fields if getattr(e, f, b"")}
+
+
+def _column_type(hint: object) -> str:
+    """The type an event field has in the events table: bytes and Address are written as text, an enum as its
+    value (``ikesim.metrics.results._cell``), and None is a missing cell of any column."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    if hint in (bytes, Address):
+        return "str"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        (value_type,) = {type(m.value) for m in hint}
+        return value_type.__name__
+    return hint.__name__ if isinstance(hint, type) else repr(hint)
+
+
+def test_one_field_name_has_one_type_in_every_event_of_the_events_table() -> None:
+    """Every record the events table holds (core events, scripted actions, NAT, invariant and fault records) gives a
+    field name one column type: parquet cannot write a column of text and numbers (``group``), or of addresses and
+    booleans (``local``); the table's own ``time``/``node``/``event`` columns are no field's name."""
+    core = [c for c in vars(ev).values() if isinstance(c, type) and issubclass(c, ev.IkeEvent)]
+    others = [recorder.ActionExecuted, recorder.ActionSkipped, recorder.InvariantViolated, recorder.NatEvent,
+              FaultApplied]
+    assert {"IkeSaInitRetried", "IkeSaEstablished", "AuthFailed", "ProposalRejected", "NatTraversalStarted"} <= {
+        c.__name__ for c in core}
+    columns: dict[str, dict[str, list[str]]] = {"time": {"float": ["table"]}, "node": {"str": ["table"]},
+                                                "event": {"str": ["table"]}}
+    for cls in core + others:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            columns.setdefault(f.name, {}).setdefault(_column_type(hints[f.name]), []).append(cls.__name__)
+    assert {name: by_type for name, by_type in columns.items() if len(by_type) > 1} == {}
+    assert columns["group"] == {"str": ["IkeSaInitRetried", "IkeSaEstablished"]}
+    assert columns["by_us"] == {"bool": ["AuthFailed", "ProposalRejected"]}
 
 
 def test_keys_derived_is_emitted_before_ike_auth_with_the_established_keys() -> None:

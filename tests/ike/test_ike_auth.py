@@ -106,18 +106,18 @@ def test_certificate_of_foreign_ca_fails_auth() -> None:
 
 
 def test_wrong_psk_gives_clear_events_on_both_sides() -> None:
-    """Wrong PSK: gateway AuthFailed(local) + delete; client AuthFailed(remote) + delete."""
+    """Wrong PSK: gateway AuthFailed(by_us) + delete; client AuthFailed(not by_us) + delete."""
     p = make_peers(gateway_credentials=Credentials(psk=b"another-secret"))
     p.client.initiate("vpn", 0.0)
     p.settle(0.0)
     g = p.events(p.gateway)
     assert names(g) == ["AuthFailed", "IkeSaDeleted"]
-    assert g[0].local is True and g[1].reason == "auth_failed"
+    assert g[0].by_us is True and g[1].reason == "auth_failed"
     c = p.events(p.client)
     assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ExchangeStarted",
                         "ErrorNotifyReceived", "ExchangeCompleted", "AuthFailed", "IkeSaDeleted"]
     assert c[3].notify == "AUTHENTICATION_FAILED" and c[4].outcome == "AUTHENTICATION_FAILED"
-    assert c[5].local is False and c[6].reason == "auth_failed"
+    assert c[5].by_us is False and c[6].reason == "auth_failed"
     # The gateway keeps its AUTHENTICATION_FAILED answer for a retransmitted IKE_AUTH one window (§2.1).
     assert p.client.get_timer() is None and p.gateway.get_timer() == pytest.approx(165.06112, abs=1e-9)
     p.gateway.handle_timer(p.gateway.get_timer())
@@ -125,7 +125,7 @@ def test_wrong_psk_gives_clear_events_on_both_sides() -> None:
 
 
 def test_initiator_rejecting_responder_auth_notifies_peer() -> None:
-    """Client expects another gateway ID: AuthFailed(local) + N(AUTHENTICATION_FAILED) sent."""
+    """Client expects another gateway ID: AuthFailed(by_us) + N(AUTHENTICATION_FAILED) sent."""
     p = make_peers(client_remote_id="other@sim.test")
     p.client.initiate("vpn", 0.0)
     p.settle(0.0)
@@ -134,12 +134,12 @@ def test_initiator_rejecting_responder_auth_notifies_peer() -> None:
     assert names(c)[-6:] == ["ExchangeCompleted", "AuthFailed", "ExchangeStarted",
                              "ExchangeCompleted", "IkeSaDeleted", "MessageDropped"]
     assert c[-6].outcome == "AUTHENTICATION_FAILED"
-    assert c[-5].local is True and c[-4].purpose == "informational"
+    assert c[-5].by_us is True and c[-4].purpose == "informational"
     assert c[-3].outcome == "aborted" and c[-2].reason == "auth_failed"
     g = p.events(p.gateway)
     assert names(g) == ["IkeSaEstablished", "ChildSaInstalled", "ErrorNotifyReceived",
                         "AuthFailed", "ChildSaDeleted", "IkeSaDeleted"]
-    assert g[3].local is False and g[5].reason == "auth_failed"
+    assert g[3].by_us is False and g[5].reason == "auth_failed"
 
 
 def test_child_no_proposal_chosen_keeps_ike_sa() -> None:
@@ -149,10 +149,10 @@ def test_child_no_proposal_chosen_keeps_ike_sa() -> None:
     p.settle(0.0)
     c, g = p.events(p.client), p.events(p.gateway)
     assert names(g) == ["IkeSaEstablished", "ProposalRejected"]
-    assert g[1].local is True and g[1].exchange == "IKE_AUTH"
+    assert g[1].by_us is True and g[1].exchange == "IKE_AUTH"
     assert names(c)[-4:] == ["ErrorNotifyReceived", "ExchangeCompleted", "IkeSaEstablished",
                              "ProposalRejected"]
-    assert c[-4].notify == "NO_PROPOSAL_CHOSEN" and c[-1].local is False
+    assert c[-4].notify == "NO_PROPOSAL_CHOSEN" and c[-1].by_us is False
     assert len(p.client.ike_sa_spis()) == 1 and p.client.child_sa_spis() == []
     assert p.gateway.child_sa_spis() == []
 
@@ -206,7 +206,7 @@ def test_hostile_cert_payloads_answered_with_authentication_failed(case: str, re
     p.settle(0.0)
     g = p.events(p.gateway)
     assert names(g) == ["AuthFailed", "IkeSaDeleted"]
-    assert g[0].local is True and g[0].reason.startswith(reason) and g[1].reason == "auth_failed"
+    assert g[0].by_us is True and g[0].reason.startswith(reason) and g[1].reason == "auth_failed"
     c = p.events(p.client)
     assert names(c)[-4:] == ["ErrorNotifyReceived", "ExchangeCompleted", "AuthFailed", "IkeSaDeleted"]
     assert c[-4].notify == "AUTHENTICATION_FAILED" and c[-3].outcome == "AUTHENTICATION_FAILED"
@@ -283,3 +283,24 @@ def test_ike_auth_child_answer_not_offered_is_deleted(mangle, reason: str) -> No
     assert len(p.client.ike_sa_spis()) == 1 and p.client.child_sa_spis() == []
     (delete,) = p.client.datagrams_to_send(0.0)
     assert delete.dst == GATEWAY
+
+
+def test_first_child_answer_is_checked_against_the_selectors_sent() -> None:
+    """RFC 7296 §2.9: the IKE_AUTH answer narrows the TSi/TSr the initiator sent. Had the IKE_SA's peer address moved
+    meanwhile (as NAT following or MOBIKE move it), a ``dynamic`` TSr recomputed at response time would name the new
+    address and refuse the answer; the selectors sent are kept with the pending CHILD_SA instead."""
+    from hostile import only_sa
+
+    from ikesim.types import Address
+
+    p = make_peers()
+    p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)  # IKE_SA_INIT request
+    p.deliver(p.gateway, 0.0)  # its response; the client sends IKE_AUTH with TSr 10.0.0.2/32
+    p.deliver(p.client, 0.0)  # IKE_AUTH request; the gateway answers
+    only_sa(p.client).peer = Address("10.0.0.9")  # the IKE_SA moved before the answer came
+    p.events(p.client)
+    p.deliver(p.gateway, 0.0)
+    c = p.events(p.client)
+    assert names(c) == ["ExchangeCompleted", "IkeSaEstablished", "ChildSaInstalled"]
+    assert (c[2].local_ts, c[2].remote_ts) == ("10.0.0.1/32", "10.0.0.2/32")

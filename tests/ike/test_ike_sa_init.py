@@ -36,7 +36,7 @@ def test_invalid_ke_retry_uses_requested_group() -> None:
     c = p.events(p.client)
     assert names(c)[:5] == ["ExchangeStarted", "ErrorNotifyReceived", "ExchangeCompleted",
                             "IkeSaInitRetried", "ExchangeStarted"]
-    assert c[2].outcome == "INVALID_KE_PAYLOAD" and (c[3].reason, c[3].group) == ("invalid_ke", 14)
+    assert c[2].outcome == "INVALID_KE_PAYLOAD" and (c[3].reason, c[3].group) == ("invalid_ke", "modp2048")
     (est,) = [e for e in c if isinstance(e, ev.IkeSaEstablished)]
     assert est.group == "modp2048" and est.spi_i == spi_i
     assert len(p.gateway.child_sa_spis()) == 1
@@ -62,12 +62,12 @@ def test_ike_no_proposal_chosen() -> None:
     p.client.initiate("vpn", 0.0)
     p.settle(0.0)
     g = p.events(p.gateway)
-    assert names(g) == ["ProposalRejected"] and g[0].local is True
+    assert names(g) == ["ProposalRejected"] and g[0].by_us is True
     assert len(p.gateway.sas) == 0
     c = p.events(p.client)
     assert names(c) == ["ExchangeStarted", "ErrorNotifyReceived", "ExchangeCompleted",
                         "ProposalRejected", "IkeSaDeleted"]
-    assert c[2].outcome == "NO_PROPOSAL_CHOSEN" and c[3].local is False
+    assert c[2].outcome == "NO_PROPOSAL_CHOSEN" and c[3].by_us is False
     assert c[4].reason == "failed"
     assert p.client.get_timer() is None
 
@@ -209,3 +209,44 @@ def test_ike_sa_init_answer_unusable_fails_cleanly(case: str, outcome: str, reas
     assert names(c) == ["ExchangeStarted", "ExchangeCompleted", "ResponseRejected", "IkeSaDeleted"]
     assert (c[1].outcome, c[2].reason, c[3].reason) == (outcome, reason, "failed")
     assert p.client.datagrams_to_send(0.0) == [] and p.client.sas == {}
+
+
+def test_response_with_zero_responder_spi_is_dropped() -> None:
+    """RFC 7296 §3.1: an IKE_SA_INIT response with SA, KE and Nonce but a zero SPIr is dropped; the real one still works."""
+    p = make_peers()
+    p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)
+    (reply,) = p.gateway.datagrams_to_send(0.0)
+    real = parse_message(reply.data)
+    forged = serialize_message(replace(real, spi_r=bytes(8)))
+    p.events(p.client)
+    p.client.receive_datagram(forged, reply.src, reply.dst, 0.0)
+    c = p.events(p.client)
+    assert [(type(e).__name__, e.reason, e.spi_r) for e in c] == [("MessageDropped", "zero responder SPI", bytes(8))]
+    assert p.client.datagrams_to_send(0.0) == [] and p.client.ike_sa_spis() == []
+    p.client.receive_datagram(reply.data, reply.src, reply.dst, 0.0)
+    p.settle(0.0)
+    (est,) = [e for e in p.events(p.client) if isinstance(e, ev.IkeSaEstablished)]
+    assert est.spi_r == real.spi_r != bytes(8)
+
+
+@pytest.mark.parametrize("length", [0, 1, 64, 65])
+def test_cookie_of_1_to_64_octets_is_echoed_and_others_dropped(length: int) -> None:
+    """RFC 7296 §2.6: a COOKIE is 1..64 octets; the initiator echoes one of 1 or 64 and drops a response with 0 or 65."""
+    p = make_peers(cookie_threshold=0)
+    p.client.initiate("vpn", 0.0)
+    p.deliver(p.client, 0.0)
+    (reply,) = p.gateway.datagrams_to_send(0.0)
+    cookie = bytes(range(1, 66))[:length]
+    r = replace(parse_message(reply.data), payloads=(NotifyPayload(NotifyType.COOKIE, data=cookie),))
+    p.events(p.client)
+    p.client.receive_datagram(serialize_message(r), reply.src, reply.dst, 0.0)
+    c = p.events(p.client)
+    sent = p.client.datagrams_to_send(0.0)
+    if length in (0, 65):
+        assert [(type(e).__name__, e.reason) for e in c] == [("MessageDropped", f"COOKIE of {length} octets, not 1..64")]
+        assert sent == []
+    else:
+        assert names(c) == ["ExchangeCompleted", "IkeSaInitRetried", "ExchangeStarted"]
+        (retry,) = sent
+        assert parse_message(retry.data).payloads[0] == NotifyPayload(NotifyType.COOKIE, data=cookie)

@@ -42,7 +42,7 @@ def test_ike_sa_survives_child_install_failure(charon: Charon) -> None:
                                   "IkeSaEstablished", "ProposalRejected"]
             notify = evs[4]
             assert isinstance(notify, ev.ErrorNotifyReceived) and notify.notify == "NO_PROPOSAL_CHOSEN"
-            assert evs[-1].local is False  # type: ignore[attr-defined]
+            assert evs[-1].by_us is False  # type: ignore[attr-defined]
             assert daemon.child_sa_spis() == [] and view.children == []
         else:  # a kernel with XFRM ESP: the CHILD_SA is installed
             inst = evs[-1]

@@ -61,3 +61,40 @@ def psk_mismatch_run(seed: int = 3) -> Results:
     sim.add_link("client", "gw", delay=DELAY)
     sim.schedule(0.0, "client", "initiate", connection="vpn")
     return sim.run(30.0)
+
+
+def cookie_run(seed: int = 4) -> Results:
+    """The gateway asks every IKE_SA_INIT for a COOKIE (``cookie_threshold=0``, RFC 7296 §2.6); the client retries."""
+    psk = Credentials(psk=b"metrics-test-psk-0123")
+    ike = IkePolicy(proposals=("aes256gcm16-prfsha256-x25519",))
+    c = Connection(name="vpn", local_id="client@sim.test", remote_id="gw.sim.test", remote_addr=Address("10.0.0.2"),
+                   credentials=psk, ike=ike)
+    g = Connection(name="vpn", local_id="gw.sim.test", remote_id="client@sim.test", credentials=psk, ike=ike)
+    sim = Simulation(seed=seed, name="cookies")
+    sim.add_node(DaemonConfig("client", (Address("10.0.0.1"),), (c,)))
+    sim.add_node(DaemonConfig("gw", (Address("10.0.0.2"),), (g,), cookie_threshold=0))
+    sim.add_link("client", "gw", delay=DELAY)
+    sim.schedule(0.0, "client", "initiate", connection="vpn")
+    return sim.run(30.0)
+
+
+def one_bad_one_good_run(seed: int = 5) -> Results:
+    """Two connections from one client: ``bad`` has a PSK the gateway does not share (AUTHENTICATION_FAILED),
+    ``good`` establishes."""
+    ike = IkePolicy(proposals=("aes256gcm16-prfsha256-x25519",))
+    good, other = Credentials(psk=b"the-good-psk-0123456789"), Credentials(psk=b"client-side-psk-0123456")
+    gw_bad = Credentials(psk=b"gateway-side-psk-0123456")
+    gw = Address("10.0.0.2")
+    conns = (Connection(name="good", local_id="good@sim.test", remote_id="gw.sim.test", remote_addr=gw,
+                        credentials=good, ike=ike),
+             Connection(name="bad", local_id="bad@sim.test", remote_id="gw.sim.test", remote_addr=gw,
+                        credentials=other, ike=ike))
+    gw_conns = (Connection(name="good", local_id="gw.sim.test", remote_id="good@sim.test", credentials=good, ike=ike),
+                Connection(name="bad", local_id="gw.sim.test", remote_id="bad@sim.test", credentials=gw_bad, ike=ike))
+    sim = Simulation(seed=seed, name="one-bad-one-good")
+    sim.add_node(DaemonConfig("client", (Address("10.0.0.1"),), conns))
+    sim.add_node(DaemonConfig("gw", (gw,), gw_conns))
+    sim.add_link("client", "gw", delay=DELAY)
+    sim.schedule(0.0, "client", "initiate", connection="bad")
+    sim.schedule(1.0, "client", "initiate", connection="good")
+    return sim.run(30.0)

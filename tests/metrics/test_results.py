@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from metrics_helpers import DELAY, SCRIPT, psk_mismatch_run, scripted_run
+from metrics_helpers import DELAY, SCRIPT, cookie_run, one_bad_one_good_run, psk_mismatch_run, scripted_run
 
 from ikesim.ike import events as ev
 from ikesim.metrics.results import Results
@@ -217,3 +217,33 @@ def test_decryption_table_has_the_ike_sa_whose_ike_auth_failed(tmp_path: Path) -
     assert (tmp_path / "ikev2_decryption_table").read_text().splitlines() == [
         f'{e.spi_i.hex()},{e.spi_r.hex()},{e.sk_ei.hex()},{e.sk_er.hex()},"AES-GCM-256 with 16 octet ICV [RFC5282]",,,'
         '"NONE [RFC4306]"']
+
+
+def test_run_with_a_cookie_round_writes_its_events_with_the_retry_rows(tmp_path: Path) -> None:
+    """cookie_threshold=0: the IKE_SA_INIT retried after N(COOKIE) (RFC 7296 §2.6) and the established SA share the
+    ``group`` column as text, so the events table is written and reads back with the retry row."""
+    r = cookie_run()
+    r.write(tmp_path)
+    back = pd.read_parquet(tmp_path / "events.parquet")
+    pd.testing.assert_frame_equal(back, r.events, check_dtype=False)
+    rows = back[back["event"].isin(["IkeSaInitRetried", "IkeSaEstablished"])]
+    assert list(zip(rows["node"], rows["event"], rows["group"], strict=True)) == [
+        ("client", "IkeSaInitRetried", "x25519"), ("gw", "IkeSaEstablished", "x25519"),
+        ("client", "IkeSaEstablished", "x25519")]
+    assert rows["reason"].iloc[0] == "cookie"
+    assert back["event"].tolist().count("CookieRequired") == 1
+
+
+def test_run_with_a_failed_and_a_good_connection_writes_its_events(tmp_path: Path) -> None:
+    """AuthFailed's ``by_us`` (bool) and IkeSaEstablished's ``local`` (address) are separate columns, so a run with
+    a PSK mismatch on one connection and a good one on another is written and reads back."""
+    r = one_bad_one_good_run()
+    r.write(tmp_path)
+    back = pd.read_parquet(tmp_path / "events.parquet")
+    pd.testing.assert_frame_equal(back, r.events, check_dtype=False)
+    failed = back[back["event"] == "AuthFailed"]
+    assert list(zip(failed["node"], failed["connection"], failed["by_us"], strict=True)) == [
+        ("gw", "bad", True), ("client", "bad", False)]
+    est = back[back["event"] == "IkeSaEstablished"]
+    assert list(zip(est["node"], est["connection"], est["local"], strict=True)) == [
+        ("gw", "good", "10.0.0.2[500]"), ("client", "good", "10.0.0.1[500]")]
