@@ -27,7 +27,8 @@ from ikesim.scenario.load import load_variants, read_scenario_text
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.variants import declared_name
 
-__all__ = ["CheckOutcome", "find_scenarios", "check_file", "check_paths", "print_report", "junit_xml", "write_junit"]
+__all__ = ["CheckOutcome", "find_scenarios", "check_file", "check_paths", "print_report", "junit_xml", "check_junit_target",
+           "is_ikesim_junit", "write_junit"]
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -242,14 +243,48 @@ def junit_xml(outcomes: Sequence[CheckOutcome]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
+def is_ikesim_junit(path: str | Path) -> bool:
+    """True when *path* is a regular file holding a report ``write_junit`` wrote: ``<testsuites>`` whose only child is
+    ``<testsuite name="ikesim">``. Parsed without a DTD: a file declaring one (entities) is never ikesim's."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        return False
+    try:
+        data = p.read_bytes()
+    except OSError:
+        return False
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return False
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return False
+    suites = list(root)
+    return root.tag == "testsuites" and len(suites) == 1 and suites[0].tag == "testsuite" and suites[0].get("name") == "ikesim"
+
+
+def check_junit_target(path: str | Path) -> None:
+    """Raise ConfigError unless the JUnit report may be written to *path*: missing, or a report ikesim wrote."""
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        raise ConfigError(f"--junit {p}: it is a directory, not a file")
+    if (p.exists() or p.is_symlink()) and not is_ikesim_junit(p):
+        raise ConfigError(f"refusing to overwrite {p}: it is not a JUnit report ikesim wrote (use another --junit FILE)")
+
+
 def write_junit(outcomes: Sequence[CheckOutcome], path: str | Path) -> None:
-    """Write the JUnit XML report to *path* atomically (a temporary sibling, then a rename)."""
+    """Write the JUnit XML report to *path* atomically (a temporary sibling, then a rename).
+
+    ConfigError, and nothing written, when *path* holds a file ikesim did not write (``check_junit_target``).
+    """
     target = Path(path)
+    check_junit_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "xb") as f:
             junit_xml(outcomes).write(f, encoding="utf-8", xml_declaration=True)
+        check_junit_target(target)  # again: it may have appeared while the report was written
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -144,8 +145,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ikesim.check import CheckOutcome, check_paths, print_report, write_junit
+    from ikesim.check import CheckOutcome, check_junit_target, check_paths, print_report, write_junit
 
+    if args.junit:
+        check_junit_target(args.junit)  # refuse now, not after every scenario ran
     start = time.perf_counter()
     out = Path(args.out) if args.out else None
     progress = Console(stderr=True)
@@ -181,18 +184,59 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if not sweep.is_file():
             raise ConfigError(f"no sweep table: {sweep} does not exist")
         out = Path(args.out) if args.out else sweep.parent
-        try:
-            written = [write_sweep_plot(sweep, out / "sweep.png", x=args.x, y=args.y, hue=args.hue)]
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from None
+        names = ["sweep.png"]
+
+        def draw(d: Path) -> list[Path]:
+            return [write_sweep_plot(sweep, d / "sweep.png", x=args.x, y=args.y, hue=args.hue)]
     else:
         if not (src / "sas.parquet").is_file() or not (src / "events.parquet").is_file():
             raise ConfigError(f"{src} is not a results directory (no sas.parquet and events.parquet); see `ikesim run --out`")
-        written = write_run_plots(src, args.out, max_tunnels=args.tunnels)
+        out = Path(args.out) if args.out else src
+        names = ["timeline.png", "rekey_latency.png", *(["cpu.png"] if (src / "cpu.parquet").is_file() else [])]
+
+        def draw(d: Path) -> list[Path]:
+            return write_run_plots(src, d, max_tunnels=args.tunnels)
+    try:
+        written = _write_plots(out, names, draw)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
     if not args.quiet:
         for path in written:
             print(path)
     return 0
+
+
+def _write_plots(out: Path, names: list[str], draw: Callable[[Path], list[Path]]) -> list[Path]:
+    """Draw the PNGs *names* into a temporary directory inside *out*, then rename each into place.
+
+    Refused before drawing (ConfigError, exit 2) when *out* is a file or one of the PNGs exists and ikesim did not
+    write it (``ikesim.runner.ikesim_wrote``: listed in *out*'s marker, or a legacy run's figure). The PNGs are
+    added to *out*'s marker (a new ``plots`` marker where there is none), so a later ``ikesim run``/``plot`` may
+    replace them.
+    """
+    import shutil
+    import tempfile
+
+    from ikesim.runner import MARKER, ikesim_wrote, register_files
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"refusing to write figures into {out}: it is a file, not a directory")
+    for name in names:
+        target = out / name
+        if (target.exists() or target.is_symlink()) and not ikesim_wrote(target):
+            raise ConfigError(f"refusing to overwrite {target}: ikesim did not write it (not listed in {out / MARKER})")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".ikesim-plot-", dir=out))
+    try:
+        drawn = draw(tmp)
+        written = []
+        for path in drawn:
+            os.replace(path, out / path.name)
+            written.append(out / path.name)
+        register_files(out, [p.name for p in written])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

@@ -246,3 +246,61 @@ def test_out_with_no_keys_writes_no_key_tables(tmp_path: Path) -> None:
     written = {p.name for p in (tmp_path / "nokeys" / "plain").iterdir()}
     assert "summary.json" in written and "capture.pcap" in written
     assert not written & {"ikev2_decryption_table", "esp_sa"}
+
+
+NOT_OURS = {
+    "notes.md": "# my notes\n",
+    "other.xml": '<?xml version="1.0"?>\n<testsuites><testsuite name="pytest" tests="1"/></testsuites>\n',
+    "two.xml": '<testsuites><testsuite name="ikesim"/><testsuite name="mine"/></testsuites>\n',
+    "entities.xml": '<!DOCTYPE t [<!ENTITY a "x">]>\n<testsuites><testsuite name="ikesim">&a;</testsuite></testsuites>\n',
+    "broken.xml": '<testsuites><testsuite name="ikesim">\n',
+    "empty.xml": "",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_OURS))
+def test_junit_never_overwrites_a_file_ikesim_did_not_write(name: str, passing: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`--junit notes.md`: exit 2 with one line before any scenario runs; the file keeps its content, no temp is left."""
+    report = tmp_path / name
+    report.write_text(NOT_OURS[name])
+    assert main(["check", str(passing), "--junit", str(report), "--out", str(tmp_path / "res")]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"ikesim: error: refusing to overwrite {report}: it is not a JUnit report ikesim wrote "
+                   "(use another --junit FILE)\n") and out == ""
+    assert report.read_text() == NOT_OURS[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["races", name])  # nothing ran: no res/
+
+
+def test_junit_replaces_a_report_ikesim_wrote(passing: Path, tmp_path: Path) -> None:
+    """A report from an earlier `ikesim check` is replaced by the new one."""
+    report = tmp_path / "report.xml"
+    assert main(["check", str(passing / "a.yaml"), "--junit", str(report), "--quiet"]) == 0
+    assert [c[1] for c in cases(junit(report))] == ["plain"]
+    assert main(["check", str(passing / "sub"), "--junit", str(report), "--quiet"]) == 0
+    assert [c[1] for c in cases(junit(report))] == ["collide"]
+
+
+def test_junit_write_failure_keeps_the_old_report_and_leaves_no_temp(passing: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report is written to a temporary sibling and renamed: a failure midway keeps the old one, no temp remains."""
+    import ikesim.check as check
+
+    report = tmp_path / "report.xml"
+    assert main(["check", str(passing / "a.yaml"), "--junit", str(report), "--quiet"]) == 0
+    before = report.read_bytes()
+
+    def disk_full(outcomes: object) -> ET.ElementTree:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(check, "junit_xml", disk_full)
+    assert main(["check", str(passing / "a.yaml"), "--junit", str(report), "--quiet"]) == 1
+    assert report.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["races", "report.xml"]
+
+
+def test_junit_into_a_directory_is_refused(passing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--junit DIR`: exit 2 before running, the directory untouched."""
+    (tmp_path / "d").mkdir()
+    assert main(["check", str(passing / "a.yaml"), "--junit", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err == f"ikesim: error: --junit {tmp_path / 'd'}: it is a directory, not a file\n"
+    assert list((tmp_path / "d").iterdir()) == []

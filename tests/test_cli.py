@@ -189,14 +189,71 @@ def test_out_holding_the_scenario_is_refused_even_with_a_marker(tmp_path: Path, 
     assert scenario.read_text() == QUICK.read_text()
 
 
-def test_an_earlier_ikesim_result_is_replaced_but_not_a_user_file_inside_another(tmp_path: Path,
-                                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    """A marked result dir is replaced whole; an unmarked sibling with the user's file is refused."""
+def test_an_earlier_ikesim_result_is_replaced_but_not_a_user_file_inside_it(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A result dir holding only what ikesim wrote is replaced whole; a file the user added since stops the run (exit 2,
+    naming the file) and survives, with the earlier results."""
     out = tmp_path / "res"
     assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet"]) == 0
-    (out / "stale.txt").write_text("from an earlier run's directory\n")
     assert main(["run", str(QUICK), "--until", "20min", "--out", str(out), "--quiet"]) == 0
     assert {p.name for p in out.iterdir()} == FILES and json.loads((out / "summary.json").read_text())["duration"] == 1200.0
+    (out / "notes.txt").write_text(SENTINEL)
+    _run_refused(["--out", str(out)], capsys, "it holds notes.txt, which ikesim did not write")
+    assert (out / "notes.txt").read_text() == SENTINEL and {p.name for p in out.iterdir()} == FILES | {"notes.txt"}
+    assert json.loads((out / "summary.json").read_text())["duration"] == 1200.0
+
+
+def test_a_copied_marker_does_not_expose_the_users_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The marker of a real result copied next to thesis.tex: the thesis is not one of its files, so exit 2, kept."""
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(tmp_path / "res"), "--quiet"]) == 0
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "thesis.tex").write_text(SENTINEL)
+    (fake / MARKER).write_bytes((tmp_path / "res" / MARKER).read_bytes())
+    _run_refused(["--out", str(fake)], capsys, "it holds thesis.tex, which ikesim did not write")
+    assert sorted(p.name for p in fake.iterdir()) == [MARKER, "thesis.tex"] and (fake / "thesis.tex").read_text() == SENTINEL
+
+
+def test_a_legacy_results_directory_is_replaced(tmp_path: Path) -> None:
+    """results/<name> from before the marker (a run's files, summary.json with ikesim_version) is replaced, not refused."""
+    out = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet"]) == 0
+    (out / MARKER).unlink()
+    assert main(["run", str(QUICK), "--until", "20min", "--out", str(out), "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES and json.loads((out / "summary.json").read_text())["duration"] == 1200.0
+
+
+def test_a_legacy_results_directory_with_a_users_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same with the user's file in it: exit 2 naming the file; everything stays."""
+    out = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet"]) == 0
+    (out / MARKER).unlink()
+    (out / "notes.txt").write_text(SENTINEL)
+    _run_refused(["--out", str(out)], capsys, "it holds notes.txt, which ikesim did not write")
+    assert {p.name for p in out.iterdir()} == FILES - {MARKER} | {"notes.txt"} and (out / "notes.txt").read_text() == SENTINEL
+
+
+def test_plot_never_overwrites_a_png_ikesim_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ikesim plot RES --out figs` where figs/timeline.png is the user's: exit 2 before drawing, the file kept.
+    PNGs ikesim drew are listed in the marker: plotting again, and a later run over RES, replace them."""
+    res = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "1h", "--out", str(res), "--quiet"]) == 0
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    (figs / "timeline.png").write_text(SENTINEL)
+    assert main(["plot", str(res), "--out", str(figs), "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"ikesim: error: refusing to overwrite {figs / 'timeline.png'}: ikesim did not write it "
+                                       f"(not listed in {figs / MARKER})\n")
+    assert [p.name for p in figs.iterdir()] == ["timeline.png"] and (figs / "timeline.png").read_text() == SENTINEL
+    for _ in range(2):  # next to the results: drawn, then redrawn over its own PNGs
+        assert main(["plot", str(res), "--quiet"]) == 0
+    assert json.loads((res / MARKER).read_text())["files"] == sorted(FILES - {MARKER} | {"timeline.png", "rekey_latency.png"})
+    assert main(["run", str(QUICK), "--until", "10min", "--out", str(res), "--quiet"]) == 0
+    assert {p.name for p in res.iterdir()} == FILES
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # a new figures folder gets a plots marker, so redrawing there works too
+        assert main(["plot", str(res), "--out", str(fresh), "--quiet"]) == 0
+    assert sorted(p.name for p in fresh.iterdir()) == [MARKER, "rekey_latency.png", "timeline.png"]
 
 
 def test_no_progress_when_not_a_terminal_or_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

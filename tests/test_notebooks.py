@@ -168,3 +168,85 @@ def test_committed_reference_results_are_full_size_and_in_the_readme() -> None:
     assert (REFERENCE / "tuning" / "headline.md").read_text().strip() in readme
     assert (REFERENCE / "tuning" / "recommendation.txt").read_text().strip() in readme
     assert "](results/tuning/tuning.png)" in readme
+
+
+def test_committed_markers_list_every_file_of_their_study() -> None:
+    """Each committed study's marker lists exactly the files in it, so `--results results` may replace it."""
+    from ikesim.runner import MARKER, check_out_dir
+
+    for study in ("tuning", "race", "path-effects"):
+        d = REFERENCE / study
+        marker = json.loads((d / MARKER).read_text())
+        assert marker["kind"] == "notebook" and marker["files"] == sorted(p.name for p in d.iterdir() if p.name != MARKER)
+        assert check_out_dir(d, "notebook") == d
+
+
+def test_a_users_file_in_a_study_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A study ikesim wrote (marker) with the user's notes added: exit 2 naming the file before the notebook runs."""
+    from ikesim.runner import MARKER
+
+    study = tmp_path / "results" / "race"
+    study.mkdir(parents=True)
+    (study / "variants.csv").write_text("previous\n")
+    (study / "manifest.json").write_text('{"notebook": "notebooks/02-rekey-race-timeline.ipynb", "ikesim_version": "0.1.0"}')
+    (study / MARKER).write_text(json.dumps({"files": ["manifest.json", "variants.csv"], "ikesim_version": "0.1.0",
+                                            "kind": "notebook"}))
+    (study / "notes.txt").write_text("the user's file\n")
+    assert RUNNER.main(["02-rekey-race-timeline.ipynb", "--results", str(tmp_path / "results"),
+                        "--executed", str(tmp_path / "ex")]) == 2
+    assert "it holds notes.txt, which ikesim did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in study.iterdir()) == [MARKER, "manifest.json", "notes.txt", "variants.csv"]
+    assert (study / "notes.txt").read_text() == "the user's file\n" and (study / "variants.csv").read_text() == "previous\n"
+
+
+def test_executed_notebooks_never_overwrite_the_committed_ones(capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--executed notebooks` (the committed notebooks' folder, by any spelling): exit 2 before running, nothing changed."""
+    before = {p.name: p.read_bytes() for p in NOTEBOOKS.iterdir() if p.is_file()}
+    monkeypatch.chdir(NOTEBOOKS.parent)
+    for spelling in ("notebooks", "notebooks/../notebooks", str(NOTEBOOKS)):
+        assert RUNNER.main(["02-rekey-race-timeline.ipynb", "--executed", spelling]) == 2
+        assert capsys.readouterr().err == (f"notebooks/run.py: error: refusing to write executed notebooks into {spelling}: "
+                                           "it holds the committed notebooks\n")
+    assert {p.name: p.read_bytes() for p in NOTEBOOKS.iterdir() if p.is_file()} == before
+
+
+def test_executed_notebooks_never_overwrite_a_file_ikesim_did_not_write(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`--executed DIR` where DIR/<notebook> is the user's: exit 2 before running, the file kept."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    mine = ex / "02-rekey-race-timeline.ipynb"
+    mine.write_text("my annotated copy\n")
+    assert RUNNER.main(["02-rekey-race-timeline.ipynb", "--executed", str(ex)]) == 2
+    assert capsys.readouterr().err == (f"notebooks/run.py: error: refusing to overwrite {mine}: ikesim did not write it "
+                                       f"(not listed in {ex / '.ikesim-results.json'})\n")
+    assert mine.read_text() == "my annotated copy\n" and [p.name for p in ex.iterdir()] == [mine.name]
+
+
+def test_executed_notebook_is_written_atomically_and_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executed copy goes through a temporary file (none left, even when papermill fails) and into the marker, so
+    running again replaces it."""
+    import papermill as pm
+
+    from ikesim.runner import MARKER
+
+    def fake(src: Path, dst: Path, **kw: object) -> None:
+        Path(dst).write_text(f"executed {Path(src).name}\n")
+
+    monkeypatch.setattr(pm, "execute_notebook", fake)
+    ex = tmp_path / "ex"
+    for _ in range(2):
+        assert RUNNER.main(["02-rekey-race-timeline.ipynb", "--executed", str(ex)]) == 0
+    assert sorted(p.name for p in ex.iterdir()) == [MARKER, "02-rekey-race-timeline.ipynb"]
+    assert json.loads((ex / MARKER).read_text())["files"] == ["02-rekey-race-timeline.ipynb"]
+
+    def broken(src: Path, dst: Path, **kw: object) -> None:
+        Path(dst).write_text("half")
+        raise RuntimeError("kernel died")
+
+    monkeypatch.setattr(pm, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="kernel died"):
+        RUNNER.main(["02-rekey-race-timeline.ipynb", "--executed", str(ex)])
+    assert sorted(p.name for p in ex.iterdir()) == [MARKER, "02-rekey-race-timeline.ipynb"]
+    assert (ex / "02-rekey-race-timeline.ipynb").read_text() == "executed 02-rekey-race-timeline.ipynb\n"

@@ -264,6 +264,40 @@ def test_a_sweep_directory_is_resumed_only_with_its_marker(tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "single").iterdir()) == [MARKER, "summary.json"]
 
 
+@pytest.mark.parametrize("user_file", ["notes.txt", ".draft.tmp", "parts/notes.txt", "runs/p0-r0/notes.txt"])
+def test_a_users_file_in_a_sweep_directory_stops_the_resume_and_survives(tmp_path: Path, user_file: str) -> None:
+    """A sweep resumes only over what sweeps write: any other file (even one named like a temporary, which the old
+    stale-file cleanup deleted) stops it with OutputRefused naming the file, and the file keeps its content."""
+    from ikesim.runner import OutputRefused
+
+    spec = SweepSpec(QUICKSTART, (parse_param("duration=10min"),), replications=1)
+    out = tmp_path / "sw"
+    run_sweep(spec, out=out, workers=1, keep_runs=True)
+    (out / "parts" / "p0-r0.parquet").unlink()  # one run left to do: the resume would write
+    sentinel = out / user_file
+    sentinel.write_text("the user's file\n")
+    with pytest.raises(OutputRefused, match=f"it holds {user_file}, which ikesim did not write"):
+        run_sweep(spec, out=out, workers=1, keep_runs=True)
+    assert sentinel.read_text() == "the user's file\n" and not (out / "parts" / "p0-r0.parquet").exists()
+
+
+def test_a_sweep_resumes_with_everything_a_sweep_and_plot_wrote(tmp_path: Path) -> None:
+    """Kept runs, timings, the table, a plotted sweep.png and leftover temporaries of an interruption are all the
+    sweep's own: the resume runs, and removes only those temporaries."""
+    spec = SweepSpec(QUICKSTART, (parse_param("duration=10min"),), replications=2)
+    out = tmp_path / "sw"
+    run_sweep(spec, out=out, workers=1, keep_runs=True)
+    assert main(["plot", str(out), "--x", "duration", "--y", "rekeys.child", "--quiet"]) == 0
+    (out / "parts" / "p0-r1.parquet").unlink()
+    (out / "parts" / ".p0-r1.parquet.abc123.tmp").write_text("half")
+    (out / ".sweep.parquet.abc123.tmp").write_text("half")
+    outcome = run_sweep(spec, out=out, workers=1, keep_runs=True)
+    assert outcome.ran == ["p0-r1"] and outcome.skipped == ["p0-r0"]
+    assert sorted(p.name for p in out.iterdir()) == [".ikesim-results.json", "parts", "runs", "sweep.json", "sweep.parquet",
+                                                      "sweep.png", "timings.json"]
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["p0-r0.parquet", "p0-r1.parquet"]
+
+
 def test_ctrl_c_stops_a_parallel_sweep_cleanly(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with 2 workers and --keep-runs:
     exit 130, one line on stderr, no traceback from any worker, no temporary file or directory left."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from ikesim.errors import ConfigError
 from ikesim.scenario.durations import parse_duration, parse_ratio
 
-__all__ = ["StrictModel", "Duration", "Ratio", "IpAddress", "Seed", "SEED_MAX", "check_seed", "check_ip_address"]
+__all__ = ["StrictModel", "Count", "Duration", "PositiveDuration", "Ratio", "IpAddress", "Seed", "SEED_MAX", "check_seed",
+           "check_ip_address", "check_subnet"]
 
 SEED_MAX = 2**64 - 1
 """Seeds are unsigned 64-bit numbers: 0 .. 2^64 - 1."""
@@ -28,11 +29,24 @@ class StrictModel(BaseModel):
 
 
 def check_ip_address(value: str) -> str:
-    """*value* if it is an IPv4 or IPv6 address (``ipaddress``); else ValueError."""
+    """*value* if it is an IPv4 address (``ipaddress``); else ValueError (IPv6: the capture writer is IPv4 only)."""
     try:
-        ipaddress.ip_address(value)
+        ip = ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(f"invalid IP address {value!r}") from None
+    if ip.version == 6:
+        raise ValueError(f"{value} is an IPv6 address: IPv6 is not supported yet; use IPv4")
+    return value
+
+
+def check_subnet(value: str) -> str:
+    """*value* if it is an IPv4 network (``10.1.0.0/16``); else ValueError (IPv6 as in ``check_ip_address``)."""
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid subnet {value!r}: {exc}") from None
+    if net.version == 6:
+        raise ValueError(f"{value} is an IPv6 subnet: IPv6 is not supported yet; use IPv4")
     return value
 
 
@@ -43,11 +57,27 @@ def check_seed(seed: int, what: str = "seed") -> int:
     return seed
 
 
+def _seed_range(seed: int) -> int:
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed {seed} is outside 0 .. 2^64 - 1")
+    return seed
+
+
+def _more_than_zero(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be more than 0 s")
+    return seconds
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds: a number or ``30s``, ``1h30m``; finite, not negative, at most ``durations.MAX_DURATION``."""
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_more_than_zero)]
+"""A ``Duration`` that must be more than 0 s (a run's length, a timeout, a mean interval)."""
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
 """A probability in [0, 1]: ``0.01`` or ``1%``."""
 IpAddress = Annotated[str, AfterValidator(check_ip_address)]
-"""An IPv4 or IPv6 address, as written."""
-Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
-"""A seed of the random streams (``ikesim.rng``)."""
+"""An IPv4 address, as written (IPv6 is refused: ``ikesim.metrics.export`` writes IPv4 captures only)."""
+Seed = Annotated[StrictInt, AfterValidator(_seed_range)]
+"""A seed of the random streams (``ikesim.rng``): a whole number in 0 .. 2^64 - 1 (not true, not '12')."""
+Count = Annotated[StrictInt, Field(ge=0)]
+"""A whole number >= 0 (``true`` and ``'12'`` are not numbers, as pydantic's lax ``int`` would take them)."""

@@ -100,9 +100,10 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
             ))
     return [
         DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),
-                     connections=tuple(per_node[n]), cookie_threshold=nm.cookie_threshold,
-                     cookie_threshold_ip=nm.cookie_threshold_ip, block_threshold=nm.block_threshold,
-                     init_limit_half_open=nm.init_limit_half_open, half_open_timeout=nm.half_open_timeout)
+                     connections=tuple(per_node[n]), cookie_threshold=nm.daemon_threshold("cookie_threshold"),
+                     cookie_threshold_ip=nm.daemon_threshold("cookie_threshold_ip"),
+                     block_threshold=nm.daemon_threshold("block_threshold"),
+                     init_limit_half_open=nm.daemon_threshold("init_limit_half_open"), half_open_timeout=nm.half_open_timeout)
         for n, nm in m.nodes.items()
     ]
 

@@ -5,22 +5,24 @@ from __future__ import annotations
 import ipaddress
 from typing import ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictFloat, StrictInt, ValidationInfo, field_validator, model_validator
 
 from ikesim.crypto.suites import parse_proposal
 from ikesim.errors import ConfigError
 from ikesim.scenario.base import Duration, Ratio, StrictModel
+from ikesim.scenario.messages import input_kind
 from ikesim.wire.iana import ProtocolId
 
-__all__ = ["RetransmitModel", "SideValue", "IkeModel", "ChildModel", "AuthModel", "IdsModel", "EXTRA_CHILD_DELAY", "ConnectionModel"]
+__all__ = ["RetransmitModel", "SideValue", "IkeModel", "ChildModel", "AuthModel", "IdsModel", "EXTRA_CHILD_DELAY", "ConnectionBody",
+           "ConnectionModel"]
 
 
 class RetransmitModel(StrictModel):
     """RFC 7296 §2.1 retransmission schedule (strongSwan defaults)."""
 
     timeout: Duration = 4.0
-    base: float = Field(default=1.8, ge=1.0)
-    tries: int = Field(default=5, ge=0, le=30)
+    base: StrictFloat = Field(default=1.8, ge=1.0)
+    tries: StrictInt = Field(default=5, ge=0, le=30)
     jitter: Ratio = 0.0
     limit: Duration | None = None
 
@@ -28,8 +30,8 @@ class RetransmitModel(StrictModel):
 class SideValue(StrictModel):
     """A value that differs per side (per-side stagger)."""
 
-    initiator: float | None = None
-    responder: float | None = None
+    initiator: StrictFloat | None = None
+    responder: StrictFloat | None = None
 
 
 class _LifetimeFields(StrictModel):
@@ -39,7 +41,7 @@ class _LifetimeFields(StrictModel):
     life_time: Duration | None = None
     over_time: Duration | None = None
     rand_time: Duration | None = Field(default=None, validate_default=True)
-    rekey_fraction: float | SideValue | None = None
+    rekey_fraction: StrictFloat | SideValue | None = None
     RAND_DEFAULT: ClassVar[str] = ""
     """How rand_time is derived when not given (for messages)."""
 
@@ -90,6 +92,15 @@ class _LifetimeFields(StrictModel):
         return v
 
 
+def _proposal_list(v: object) -> object:
+    """``proposals`` is one strongSwan proposal string or a list of them."""
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list):
+        raise ValueError(f"expected a proposal string or a list of them, got {input_kind(v)}")
+    return v
+
+
 def _check_proposals(values: list[str], protocol: ProtocolId) -> list[str]:
     for text in values:
         try:
@@ -112,7 +123,7 @@ class IkeModel(_LifetimeFields):
     """Seconds between NAT keepalives while behind a NAT (RFC 3948 §2.3; 0 = none)."""
     fragmentation: bool = True
     """Offer IKE fragmentation (RFC 7383); used only if both ends offer it."""
-    fragment_size: int = Field(default=1280, ge=256, le=65535)
+    fragment_size: StrictInt = Field(default=1280, ge=256, le=65535)
     """Largest IP datagram of an encrypted IKE message before it is split into SKF fragments (strongSwan: 1280)."""
 
     @classmethod
@@ -121,10 +132,7 @@ class IkeModel(_LifetimeFields):
         over = over_time if over_time is not None else 0.1 * rekey_time
         return (life_time if life_time is not None else rekey_time + over), over
 
-    @field_validator("proposals", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: object) -> object:
-        return [v] if isinstance(v, str) else v
+    _one_or_many = field_validator("proposals", mode="before")(_proposal_list)
 
     @field_validator("proposals")
     @classmethod
@@ -145,10 +153,7 @@ class ChildModel(_LifetimeFields):
     start: Duration | None = None
     """When to create this CHILD_SA with CREATE_CHILD_SA (not for the first child, which IKE_AUTH creates)."""
 
-    @field_validator("proposals", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: object) -> object:
-        return [v] if isinstance(v, str) else v
+    _one_or_many = field_validator("proposals", mode="before")(_proposal_list)
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -178,7 +183,7 @@ class AuthModel(StrictModel):
 
     method: Literal["psk", "ecdsa", "ed25519"] = "psk"
     psk: str | None = None
-    chain: int = Field(default=1, ge=1, le=8)
+    chain: StrictInt = Field(default=1, ge=1, le=8)
     """Certificates each end sends: 1 = an end entity issued by the CA; n = the end entity and n - 1
     intermediate CAs (CA -> intermediates -> end entity), all as CERT payloads (RFC 7296 §3.6)."""
 
@@ -200,17 +205,14 @@ EXTRA_CHILD_DELAY = 10.0
 """Default delay after the connection's start before a further child (``children``) is created."""
 
 
-class ConnectionModel(StrictModel):
-    """A tunnel between an initiator node and a responder node.
+class ConnectionBody(StrictModel):
+    """What a connection shares with a fleet's connection template: authentication, identities, IKE_SA and CHILD_SA policies.
 
     Either ``child`` (one CHILD_SA named ``child_name``) or ``children`` (name -> policy): the first
     child is created with IKE_AUTH, each further one by CREATE_CHILD_SA at its ``start`` (default:
     the connection's start + 10 s).
     """
 
-    initiator: str
-    responder: str
-    start: Duration = 0.0
     auth: AuthModel = Field(default_factory=lambda: AuthModel(psk="ikesim-default-psk"))
     ids: IdsModel = Field(default_factory=IdsModel)
     ike: IkeModel = Field(default_factory=IkeModel)
@@ -219,7 +221,7 @@ class ConnectionModel(StrictModel):
     children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
-    def _one_child_form(self) -> ConnectionModel:
+    def _one_child_form(self) -> ConnectionBody:
         if self.child is not None and self.children is not None:
             raise ValueError("give either child or children, not both")
         if self.children is not None and "child_name" in self.model_fields_set:
@@ -228,6 +230,18 @@ class ConnectionModel(StrictModel):
         if first is not None and first.start is not None:
             raise ValueError("the first child is created by IKE_AUTH: it takes no start")
         return self
+
+
+class _Ends(StrictModel):
+    """The nodes at the two ends of a connection and when it starts (listed before the body's keys)."""
+
+    initiator: str
+    responder: str
+    start: Duration = 0.0
+
+
+class ConnectionModel(ConnectionBody, _Ends):
+    """A tunnel between an initiator node and a responder node (``_Ends``), with a ``ConnectionBody``."""
 
     def child_items(self) -> list[tuple[str, ChildModel]]:
         """(name, policy) of every CHILD_SA, the one IKE_AUTH creates first (RFC 7296 §1.2)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from ikesim.scenario.base import StrictModel
 from ikesim.scenario.durations import parse_duration
@@ -33,15 +33,15 @@ class FaultModel(StrictModel):
     to: str | None = None
     exchange: Literal["IKE_SA_INIT", "IKE_AUTH", "CREATE_CHILD_SA", "INFORMATIONAL"] | None = None
     message: Literal["request", "response"] | None = None
-    message_id: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
+    message_id: StrictInt | None = Field(default=None, ge=0, le=0xFFFFFFFF)
     carries: list[str] = Field(default_factory=list)
     after: float | None = None
     before: float | None = None
-    occurrence: int | Literal["first", "every"] = 1
+    occurrence: StrictInt | Literal["first", "every"] = 1
     action: Literal["drop", "delay", "hold", "duplicate", "reorder", "pass"]
     delay: float | None = None
     until: str | None = None
-    copies: int | None = Field(default=None, ge=1, le=100)
+    copies: StrictInt | None = Field(default=None, ge=1, le=100)
 
     @field_validator("after", "before", "delay", mode="before")
     @classmethod

@@ -30,11 +30,11 @@ import ipaddress
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ikesim.rng import Rng
-from ikesim.scenario.base import Duration, Ratio, StrictModel
-from ikesim.scenario.connection_model import AuthModel, ChildModel, ConnectionModel, IkeModel
+from ikesim.scenario.base import Duration, PositiveDuration, Ratio, StrictModel, check_ip_address, check_subnet
+from ikesim.scenario.connection_model import ConnectionBody, ConnectionModel, IdsModel
 from ikesim.scenario.link_model import PathModel
 from ikesim.scenario.node_model import NodeModel
 
@@ -109,23 +109,16 @@ class FleetRebindingModel(StrictModel):
     """Which NATs rebind at random: each with probability ``fraction``, at exponential intervals of mean ``every``."""
 
     fraction: Ratio = 0.0
-    every: Duration = 21600.0
-
-    @field_validator("every")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be more than 0 s")
-        return v
+    every: PositiveDuration = 21600.0
 
 
 class FleetNatModel(StrictModel):
     """Every client (or every ``share`` clients) behind its own NAT box (``nats:``), one public address each."""
 
-    share: int = Field(default=1, ge=1)
+    share: StrictInt = Field(default=1, ge=1)
     public_subnet: str = "100.64.0.0/10"
     type: Literal["endpoint_independent", "address_dependent", "symmetric"] = "endpoint_independent"
-    idle_timeout: Duration = 120.0
+    idle_timeout: PositiveDuration = 120.0
     access_delay: Duration = 0.001
     """Delay of the link from a client to its NAT."""
     rebinding: FleetRebindingModel = Field(default_factory=FleetRebindingModel)
@@ -133,11 +126,7 @@ class FleetNatModel(StrictModel):
     @field_validator("public_subnet")
     @classmethod
     def _subnet(cls, v: str) -> str:
-        try:
-            ipaddress.ip_network(v)
-        except ValueError as exc:
-            raise ValueError(f"invalid subnet {v!r}: {exc}") from None
-        return v
+        return check_subnet(v)
 
 
 class FleetStartModel(StrictModel):
@@ -163,7 +152,7 @@ def _placeholders_ok(v: str) -> str:
     return v
 
 
-class FleetIdsModel(StrictModel):
+class FleetIdsModel(IdsModel):
     """Identities: the client's may use ``{i}`` (its index) and ``{name}`` (its node name)."""
 
     initiator: str = "{name}@sim.test"
@@ -175,15 +164,10 @@ class FleetIdsModel(StrictModel):
         return _placeholders_ok(v)
 
 
-class FleetConnectionModel(StrictModel):
+class FleetConnectionModel(ConnectionBody):
     """Every client's connection: a ``ConnectionModel`` without initiator, responder and start."""
 
-    auth: AuthModel = Field(default_factory=lambda: AuthModel(psk="ikesim-default-psk"))
     ids: FleetIdsModel = Field(default_factory=FleetIdsModel)
-    ike: IkeModel = Field(default_factory=IkeModel)
-    child: ChildModel | None = None
-    child_name: str = "net"
-    children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _valid_connection(self) -> FleetConnectionModel:
@@ -202,7 +186,7 @@ class FleetConnectionModel(StrictModel):
 class FleetModel(StrictModel):
     """``clients`` client nodes, each with its own link and connection to one gateway."""
 
-    clients: int = Field(ge=1, le=1_000_000)
+    clients: StrictInt = Field(ge=1, le=1_000_000)
     client_prefix: str = Field(default="c", pattern=r"^[A-Za-z0-9_.-]+$")
     client_subnet: str = Field(default="10.1.0.0/16", validate_default=True)
     gateway: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -217,10 +201,7 @@ class FleetModel(StrictModel):
     @field_validator("client_subnet")
     @classmethod
     def _subnet_fits(cls, v: str, info: ValidationInfo) -> str:
-        try:
-            net = ipaddress.ip_network(v)
-        except ValueError as exc:
-            raise ValueError(f"invalid subnet {v!r}: {exc}") from None
+        net = ipaddress.ip_network(check_subnet(v))
         clients = info.data.get("clients")
         _, count = host_range(net)
         if clients is not None and count < clients:
@@ -249,10 +230,7 @@ class FleetModel(StrictModel):
     def _address(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
-        try:
-            ip = ipaddress.ip_address(v)
-        except ValueError:
-            raise ValueError(f"invalid IP address {v!r}") from None
+        ip = ipaddress.ip_address(check_ip_address(v))
         clients, subnet = info.data.get("clients"), info.data.get("client_subnet")
         if clients is not None and subnet is not None:
             first, _ = host_range(ipaddress.ip_network(subnet))

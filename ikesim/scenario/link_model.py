@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, StrictFloat, StrictInt, Tag, field_validator, model_validator
 
 from ikesim.scenario.base import Duration, Ratio, StrictModel
 from ikesim.sim import linkmodels as lm
@@ -34,7 +34,7 @@ class DelayDistModel(StrictModel):
     sd: Duration | None = None
     base: Duration | None = None
     median: Duration | None = None
-    sigma: float | None = Field(default=None, ge=0)
+    sigma: StrictFloat | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _keys(self) -> DelayDistModel:
@@ -132,7 +132,7 @@ class PathModel(StrictModel):
     loss: LossSpec = 0.0
     duplicate: Ratio = 0.0
     down: list[DownModel] = Field(default_factory=list)
-    mtu: int = Field(default=1500, ge=68, le=65535)
+    mtu: StrictInt = Field(default=1500, ge=68, le=65535)
     drop_fragments: bool = False
     """Drop every datagram that needs IP fragmentation (a PMTU black hole)."""
 
@@ -155,7 +155,7 @@ class LinkModel(PathModel):
     """A bidirectional link between two nodes (both directions share it; ``ikesim.sim.link``)."""
 
     between: tuple[str, str]
-    cost: tuple[float, float] | None = None
+    cost: tuple[StrictFloat, StrictFloat] | None = None
     """Routing weights [first->second, second->first] (default: the mean delay both ways): unequal costs
     make the two directions take different paths (asymmetric routing)."""
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["describe_errors", "input_kind", "fields_at"]
+__all__ = ["describe_errors", "input_kind", "fields_at", "quoted"]
 
 Loc = tuple[str | int, ...]
 
-_TAG = re.compile(r"^(=.*|\[key\]|[a-z_-]*\[.*\]|function-.*|(float|int|str|bool|none|list|dict|tuple|set)|[A-Z]\w*)$")
+_TAG = re.compile(r"^(=.*|\[key\]|[a-z_-]*\[.*\]|function-.*|constrained-.*|(float|int|str|bool|none|list|dict|tuple|set)|[A-Z]\w*)$")
 """What a union branch's name in a pydantic location looks like (never a field name: ours are lowercase)."""
 
 _NOUNS = {
@@ -46,6 +46,11 @@ _NOUNS = {
 }
 
 
+def quoted(text: str) -> str:
+    """*text* in single quotes as written: a backslash stays one backslash; only unprintable characters are escaped (``\\x01``)."""
+    return "'" + "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text) + "'"
+
+
 def input_kind(v: object) -> str:
     """What a YAML value is, in words: ``a list``, ``the text 'abc'``, ``the number 3``, ``nothing (null)``."""
     if v is None:
@@ -55,7 +60,7 @@ def input_kind(v: object) -> str:
     if isinstance(v, int | float):
         return f"the number {v!r}"
     if isinstance(v, str):
-        return f"the text {v!r}" if len(v) <= 60 else f"the text {v[:57]!r}..."
+        return f"the text {quoted(v)}" if len(v) <= 60 else f"the text {quoted(v[:57])}..."
     if isinstance(v, Sequence):
         return "a list"
     if isinstance(v, Mapping):
@@ -226,8 +231,14 @@ def describe_errors(errors: Sequence[Mapping[str, Any]], data: object, root: typ
     out: list[tuple[Loc, str]] = []
     for loc, errs in groups.items():
         phrases = [_expected(e) for e in errs]
-        if len(errs) > 1 and all(p is not None for p in phrases):
-            choices = list(dict.fromkeys(p.replace("' or '", "', '") for p in phrases if p is not None))
+        if len(errs) > 1 and None in phrases and any(p is not None for p in phrases):
+            errs = [e for e, p in zip(errs, phrases, strict=True) if p is None]  # a branch took the type and refused the value
+        elif len(errs) > 1 and all(p is not None for p in phrases):
+            wanted: list[str] = []
+            for e, p in zip(errs, phrases, strict=True):
+                literals = _choices(e.get("ctx") or {}) if e["type"] in ("literal_error", "enum") else []
+                wanted += [f"'{c}'" for c in literals] or [str(p)]
+            choices = list(dict.fromkeys(wanted))
             joined = choices[0] if len(choices) == 1 else ", ".join(choices[:-1]) + " or " + choices[-1]
             out.append((loc, f"expected {joined}, got {input_kind(errs[0].get('input'))}"))
             continue

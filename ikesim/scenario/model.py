@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ikesim.scenario.base import SEED_MAX, Duration, Ratio, StrictModel
+from ikesim.scenario.base import Duration, PositiveDuration, Ratio, Seed, StrictModel
 from ikesim.scenario.connection_model import (
     EXTRA_CHILD_DELAY,
     AuthModel,
@@ -27,6 +27,7 @@ from ikesim.scenario.expect_model import ExpectModel
 from ikesim.scenario.faults_model import FaultModel
 from ikesim.scenario.fleet import FleetField
 from ikesim.scenario.link_model import DelayDistModel, DownModel, GilbertModel, LinkModel, PathModel
+from ikesim.scenario.messages import quoted
 from ikesim.scenario.network_model import NatModel, RouterModel
 from ikesim.scenario.node_model import CpuModelSpec, NodeModel
 
@@ -92,8 +93,8 @@ class ScenarioModel(StrictModel):
 
     name: str
     """Names the results directory (``results/<name>``): a safe file name."""
-    seed: int = 1
-    duration: Duration
+    seed: Seed = 1
+    duration: PositiveDuration
     warmup: Duration = 0.0
     """The first part of the run that the summary's CPU figures (peak, mean, queue, waits) leave out."""
     nodes: dict[str, NodeModel] = Field(default_factory=dict)
@@ -119,31 +120,17 @@ class ScenarioModel(StrictModel):
         if not v:
             raise ValueError("the name must not be empty")
         if "/" in v or "\\" in v:
-            raise ValueError(f"name {v!r} contains a path separator: give a plain file name")
+            raise ValueError(f"name {quoted(v)} contains a path separator: give a plain file name")
         if any(ord(c) < 32 or ord(c) == 127 for c in v):
-            raise ValueError(f"name {v!r} contains a control character")
+            raise ValueError(f"name {quoted(v)} contains a control character")
         if v in (".", ".."):
-            raise ValueError(f"name {v!r} is not a file name")
+            raise ValueError(f"name {quoted(v)} is not a file name")
         if v.startswith("."):
-            raise ValueError(f"name {v!r} starts with a dot (a hidden file)")
+            raise ValueError(f"name {quoted(v)} starts with a dot (a hidden file)")
         if len(v) > NAME_MAX:
             raise ValueError(f"name is {len(v)} characters long; at most {NAME_MAX}")
         if not _NAME.fullmatch(v):
-            raise ValueError(f"name {v!r} may contain only letters, digits, '_', '-' and '.'")
-        return v
-
-    @field_validator("seed")
-    @classmethod
-    def _seed_range(cls, v: int) -> int:
-        if not 0 <= v <= SEED_MAX:
-            raise ValueError(f"seed {v} is outside 0 .. 2^64 - 1")
-        return v
-
-    @field_validator("duration")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("the run's duration must be more than 0 s")
+            raise ValueError(f"name {quoted(v)} may contain only letters, digits, '_', '-' and '.'")
         return v
 
     @field_validator("warmup")

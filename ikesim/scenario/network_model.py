@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
-from ikesim.scenario.base import Duration, IpAddress, StrictModel
+from ikesim.scenario.base import Duration, IpAddress, PositiveDuration, StrictModel
 
 __all__ = ["NatModel", "RouterModel"]
 
@@ -38,7 +38,7 @@ class RouterModel(StrictModel):
     """A forwarding node; with ``drop_udp`` a firewall dropping UDP to or from those ports."""
 
     addresses: list[IpAddress] = Field(default_factory=list)
-    drop_udp: list[int] = Field(default_factory=list)
+    drop_udp: list[StrictInt] = Field(default_factory=list)
 
     _check_ports = field_validator("drop_udp")(_ports)
 
@@ -49,17 +49,10 @@ class NatModel(StrictModel):
     public: IpAddress
     inside: list[str] = Field(min_length=1)
     type: Literal["endpoint_independent", "address_dependent", "symmetric"] = "endpoint_independent"
-    idle_timeout: Duration = 120.0
+    idle_timeout: PositiveDuration = 120.0
     rebind: list[Duration] = Field(default_factory=list)
-    rebind_every: Duration | None = None
+    rebind_every: PositiveDuration | None = None
     reboot: list[Duration] = Field(default_factory=list)
-    drop_udp: list[int] = Field(default_factory=list)
+    drop_udp: list[StrictInt] = Field(default_factory=list)
 
     _check_ports = field_validator("drop_udp")(_ports)
-
-    @field_validator("idle_timeout", "rebind_every")
-    @classmethod
-    def _positive(cls, v: float | None) -> float | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be more than 0 s")
-        return v

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
-from ikesim.scenario.base import Duration, IpAddress, StrictModel
+from ikesim.scenario.base import Count, Duration, IpAddress, PositiveDuration, StrictModel
 
-__all__ = ["CpuModelSpec", "NodeModel"]
+__all__ = ["CpuModelSpec", "NodeModel", "CookieThreshold"]
+
+CookieThreshold = Count | Literal["always"] | None
+"""A COOKIE threshold: a count (0 = off, as in strongswan.conf), ``always`` or null (off)."""
 
 
 class CpuModelSpec(StrictModel):
     """A node's CPU (``ikesim.sim.cpu``): cores, per-operation costs (default: the shipped table) and a per-job base."""
 
-    cores: int = Field(ge=1, le=1024)
+    cores: StrictInt = Field(ge=1, le=1024)
     costs: str | dict[str, Duration] | None = None
     """A table written by ``ikesim calibrate --out FILE`` (path relative to the working directory), or
     operation name -> duration overriding the shipped table's entries (``ke_keygen:31: 60us``)."""
@@ -54,17 +57,25 @@ class NodeModel(StrictModel):
     """A host: its addresses and node-wide settings."""
 
     addresses: list[IpAddress] = Field(min_length=1)
-    cookie_threshold: int | None = Field(30, ge=0)
-    """Half-open IKE_SAs (all sources) from which IKE_SA_INIT must carry a COOKIE (RFC 7296 §2.6); 0 = always,
-    null = never. strongSwan ``charon.cookie_threshold``: 30."""
-    cookie_threshold_ip: int | None = Field(3, ge=0)
-    """The same, counting one source IP's half-open IKE_SAs; null = never. strongSwan ``charon.cookie_threshold_ip``: 3."""
-    block_threshold: int | None = Field(5, ge=1)
-    """Half-open IKE_SAs from one source IP from which its IKE_SA_INIT requests are dropped; null = never.
+    cookie_threshold: CookieThreshold = 30
+    """Half-open IKE_SAs (all sources) from which IKE_SA_INIT must carry a COOKIE (RFC 7296 §2.6).
+    0 or null = never (as in strongswan.conf); ``always`` = every IKE_SA_INIT. strongSwan ``charon.cookie_threshold``: 30."""
+    cookie_threshold_ip: CookieThreshold = 3
+    """The same, counting one source IP's half-open IKE_SAs; 0 or null = never, ``always`` = every IKE_SA_INIT.
+    strongSwan ``charon.cookie_threshold_ip``: 3."""
+    block_threshold: Count | None = 5
+    """Half-open IKE_SAs from one source IP from which its IKE_SA_INIT requests are dropped; 0 or null = never.
     strongSwan ``charon.block_threshold``: 5."""
-    init_limit_half_open: int | None = Field(None, ge=1)
-    """Half-open IKE_SAs in all from which every IKE_SA_INIT is dropped; null = no limit (strongSwan's 0, off)."""
-    half_open_timeout: Duration = 30.0
-    """How long a responder keeps a half-open IKE_SA. strongSwan ``charon.half_open_timeout``: 30s."""
+    init_limit_half_open: Count | None = None
+    """Half-open IKE_SAs in all from which every IKE_SA_INIT is dropped; 0 or null = no limit (strongSwan's default, 0)."""
+    half_open_timeout: PositiveDuration = 30.0
+    """How long a responder keeps a half-open IKE_SA (more than 0 s). strongSwan ``charon.half_open_timeout``: 30s."""
     cpu: CpuModelSpec | None = None
     """None: the node's work takes no time. Else it queues for ``cores`` (``ikesim.sim.cpu``)."""
+
+    def daemon_threshold(self, key: str) -> int | None:
+        """Threshold *key* as ``DaemonConfig`` counts it: strongSwan's 0 (off) is None, ``always`` is 0 (every request)."""
+        value = getattr(self, key)
+        if value == "always":
+            return 0
+        return value or None

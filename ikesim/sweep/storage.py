@@ -62,10 +62,11 @@ class SweepDir:
         else:
             text = json.dumps({"grid": identity, **describe}, indent=2, sort_keys=True) + "\n"
             atomic_write(self.spec_file, lambda p: p.write_text(text))
-        for d in (self.path, self.parts):
-            for stale in d.glob(".*.tmp"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
+        stale = [*self.parts.glob(".*.parquet.*.tmp"),
+                 *(t for f in (self.spec_file, self.table_file, self.timings_file) for t in self.path.glob(f".{f.name}.*.tmp"))]
+        for tmp in stale:  # only atomic_write's temporaries (ikesim.runner.SWEEP_LAYOUT): never a user's file
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def part_file(self, run_id: str) -> Path:
         """Where the row of run *run_id* is stored."""

@@ -49,7 +49,7 @@ CORPUS: list[tuple[str, str, str]] = [
     # durations: NaN, infinity, negative, zero run, absurd sizes -- on every kind of duration field
     ("duration: 1h", "duration: .inf", "x.yaml:3: duration: a duration must be finite (at most 100 years)"),
     ("duration: 1h", "duration: .nan", "x.yaml:3: duration: a duration must be a number of seconds, not NaN"),
-    ("duration: 1h", "duration: 0", "x.yaml:3: duration: the run's duration must be more than 0 s"),
+    ("duration: 1h", "duration: 0", "x.yaml:3: duration: must be more than 0 s"),
     ("duration: 1h", "duration: 1000000d", "x.yaml:3: duration: duration '1000000d' is longer than 100 years"),
     ("duration: 1h", "duration: 1.0e+400", "x.yaml:3: duration: a duration must be finite (at most 100 years)"),
     ("duration: 1h", "duration: 1" + "0" * 400, "x.yaml:3: duration: a duration must be finite (at most 100 years)"),
@@ -110,7 +110,7 @@ CORPUS: list[tuple[str, str, str]] = [
     ("name: v", "name: .", "x.yaml:1: name: name '.' is not a file name"),
     ("name: v", "name: ..", "x.yaml:1: name: name '..' is not a file name"),
     ("name: v", "name: ../etc", "x.yaml:1: name: name '../etc' contains a path separator: give a plain file name"),
-    ("name: v", 'name: "a\\\\b"', "x.yaml:1: name: name 'a\\\\b' contains a path separator: give a plain file name"),
+    ("name: v", 'name: "a\\\\b"', "x.yaml:1: name: name 'a\\b' contains a path separator: give a plain file name"),
     ("name: v", "name: .hidden", "x.yaml:1: name: name '.hidden' starts with a dot (a hidden file)"),
     ("name: v", 'name: "a\\x01b"', "x.yaml:1: name: name 'a\\x01b' contains a control character"),
     ("name: v", 'name: "a\\0b"', "x.yaml:1: name: name 'a\\x00b' contains a control character"),
@@ -137,7 +137,7 @@ CORPUS: list[tuple[str, str, str]] = [
     ("  gateway: {addresses: [10.0.0.2]}", "  gateway: {addresses: [10.0.0.2]}\n  7: {addresses: [10.0.0.7]}",
      "x.yaml:7: nodes.7: a key must be text, got the number 7"),
     ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], cookie_threshold: lots}",
-     "x.yaml:5: nodes.client.cookie_threshold: expected a whole number, got the text 'lots'"),
+     "x.yaml:5: nodes.client.cookie_threshold: expected a whole number or 'always', got the text 'lots'"),
     ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], cpu: {cores: 0}}",
      "x.yaml:5: nodes.client.cpu.cores: must be at least 1, got 0"),
     ("between: [client, gateway]", "between: [client, gateway, client]", "x.yaml:8: links[0].between: expected at most 2 entries, got 3"),
@@ -163,6 +163,53 @@ CORPUS: list[tuple[str, str, str]] = [
     ("    initiator: client\n", "    initiator: client\n    initiator: gateway\n",
      "x.yaml:14: connections.vpn.initiator: duplicate key 'initiator' (first at line 13)"),
     ("duration: 1h", "duration: 1h\nduration: 2h", "x.yaml:4: duration: duplicate key 'duration' (first at line 3)"),
+    # IPv6 passes nowhere it would become a node's address (the capture writer is IPv4 only)
+    ("[10.0.0.1]", '["2001:db8::1"]', "x.yaml:5: nodes.client.addresses[0]: 2001:db8::1 is an IPv6 address: IPv6 is not supported "
+     "yet; use IPv4"),
+    (_MORE, 'routers:\n  r: {addresses: ["2001:db8::9"]}\n' + _MORE, "x.yaml:12: routers.r.addresses[0]: 2001:db8::9 is an IPv6 "
+     "address: IPv6 is not supported yet; use IPv4"),
+    (_MORE, 'nats:\n  home: {public: "2001:db8::7", inside: [client]}\n' + _MORE, "x.yaml:12: nats.home.public: 2001:db8::7 is "
+     "an IPv6 address: IPv6 is not supported yet; use IPv4"),
+    (_MORE, "fleet:\n  clients: 2\n  client_subnet: 2001:db8:1::/64\n" + _MORE, "x.yaml:13: fleet.client_subnet: 2001:db8:1::/64 "
+     "is an IPv6 subnet: IPv6 is not supported yet; use IPv4"),
+    (_MORE, 'fleet:\n  clients: 2\n  gateway_address: "2001:db8::1"\n' + _MORE, "x.yaml:13: fleet.gateway_address: 2001:db8::1 "
+     "is an IPv6 address: IPv6 is not supported yet; use IPv4"),
+    (_MORE, 'fleet:\n  clients: 2\n  nat: {public_subnet: "2001:db8:2::/64"}\n' + _MORE, "x.yaml:13: fleet.nat.public_subnet: "
+     "2001:db8:2::/64 is an IPv6 subnet: IPv6 is not supported yet; use IPv4"),
+    # whole numbers are whole numbers: not true (pydantic's lax int reads it as 1), not text, not 1.0
+    ("seed: 1", "seed: true", "x.yaml:2: seed: expected a whole number, got true"),
+    ("seed: 1", "seed: '12'", "x.yaml:2: seed: expected a whole number, got the text '12'"),
+    ("seed: 1", "seed: 1.0", "x.yaml:2: seed: expected a whole number, got the number 1.0"),
+    ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], cpu: {cores: true}}",
+     "x.yaml:5: nodes.client.cpu.cores: expected a whole number, got true"),
+    (_MORE, "fleet:\n  clients: true\n" + _MORE, "x.yaml:12: fleet.clients: expected a whole number, got true"),
+    (_IKE, "    ike: {rekey_time: 4h, retransmit: {tries: true}}", "x.yaml:15: connections.vpn.ike.retransmit.tries: expected a whole "
+     "number, got true"),
+    (_IKE, "    ike: {rekey_time: 4h, retransmit: {base: true}}", "x.yaml:15: connections.vpn.ike.retransmit.base: expected a number, "
+     "got true"),
+    (_IKE, "    ike: {rekey_time: 4h, fragment_size: '1280'}", "x.yaml:15: connections.vpn.ike.fragment_size: expected a whole number, "
+     "got the text '1280'"),
+    ("    delay: 10ms", "    delay: 10ms\n    mtu: true", "x.yaml:10: links[0].mtu: expected a whole number, got true"),
+    (_MORE, "faults:\n  - {action: drop, occurrence: true}\n" + _MORE, "x.yaml:12: faults[0].occurrence: expected a whole number, "
+     "'first' or 'every', got true"),
+    (_MORE, "routers:\n  r: {drop_udp: [true]}\n" + _MORE, "x.yaml:12: routers.r.drop_udp[0]: expected a whole number, got true"),
+    ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], block_threshold: true}",
+     "x.yaml:5: nodes.client.block_threshold: expected a whole number, got true"),
+    # flood settings: counts, 'always' for the COOKIE thresholds only, a half-open timeout above 0 s
+    ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], cookie_threshold: -1}",
+     "x.yaml:5: nodes.client.cookie_threshold: must be at least 0, got -1"),
+    ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], block_threshold: always}",
+     "x.yaml:5: nodes.client.block_threshold: expected a whole number, got the text 'always'"),
+    ("  client: {addresses: [10.0.0.1]}", "  client: {addresses: [10.0.0.1], half_open_timeout: 0s}",
+     "x.yaml:5: nodes.client.half_open_timeout: must be more than 0 s"),
+    (_MORE, "nats:\n  home: {public: 203.0.113.3, inside: [client], idle_timeout: 0}\n" + _MORE,
+     "x.yaml:12: nats.home.idle_timeout: must be more than 0 s"),
+    (_MORE, "fleet:\n  clients: 2\n  nat: {idle_timeout: 0}\n" + _MORE, "x.yaml:13: fleet.nat.idle_timeout: must be more than 0 s"),
+    # proposals: one string or a list of them
+    (_IKE, "    ike: {rekey_time: 4h, proposals: 5}", "x.yaml:15: connections.vpn.ike.proposals: expected a proposal string or a "
+     "list of them, got the number 5"),
+    (_LIFE, _LIFE + "\n      proposals: {aes256gcm16: 1}", "x.yaml:19: connections.vpn.child.proposals: expected a proposal string "
+     "or a list of them, got a mapping"),
 ]
 
 STILL_RIGHT: list[tuple[str, str, str]] = [
@@ -281,6 +328,8 @@ def _write(tmp_path: Path, old: str, new: str) -> Path:
     ("duration: 1h", "duration: .inf", "bad.yaml:3: duration: a duration must be finite (at most 100 years)"),
     (_LINK, "links: []\n", "bad.yaml:9: connections.vpn: no route from client to gateway (no chain of links joins them)"),
     ("name: v", "name: ..", "bad.yaml:1: name: name '..' is not a file name"),
+    ("[10.0.0.1]", '["2001:db8::1"]', "bad.yaml:5: nodes.client.addresses[0]: 2001:db8::1 is an IPv6 address: IPv6 is not "
+     "supported yet; use IPv4"),
 ])
 def test_cli_run_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str,
                                             expected: str) -> None:
@@ -310,6 +359,17 @@ def test_cli_seed_and_run_out_of_range_exit_2(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "out").exists()
 
 
+def test_ipv6_traffic_selectors_negotiate_and_the_capture_is_written(tmp_path: Path) -> None:
+    """IPv6 inside the tunnel is fine (only node addresses reach the IPv4 capture writer): both CHILD_SAs install, pcap written."""
+    import ikesim
+
+    text = BASE.replace(_LIFE, _LIFE + '\n      local_ts: ["2001:db8:1::/48", 10.1.0.0/16]\n      remote_ts: ["2001:db8:2::/48"]', 1)
+    results = ikesim.run(load_scenario_text(text.replace("duration: 1h", "duration: 2min"), "x.yaml"))
+    assert results.summary["sas"]["ike_established"] == 2 and results.summary["sas"]["child_installed"] == 2
+    results.write(tmp_path)
+    assert (tmp_path / "capture.pcap").stat().st_size > 24
+
+
 def test_check_reports_a_connection_without_route_as_an_error(tmp_path: Path) -> None:
     """``ikesim check`` no longer passes a scenario whose ends cannot reach each other."""
     [outcome] = check_file(_write(tmp_path, _LINK, "links: []\n"))
@@ -326,6 +386,30 @@ def test_every_shipped_scenario_still_loads() -> None:
     assert files
     for f in files:
         assert load_scenarios(f)
+
+
+_CHILD = "    child:\n      rekey_time: 1h\n      life_time: 66min\n"
+
+CHILD_FORMS = [
+    ("    child: {rekey_time: 1h}\n    children: {a: {rekey_time: 1h}}\n", "give either child or children, not both"),
+    ("    child_name: x\n    children: {a: {rekey_time: 1h}}\n", "child_name goes with child; with children the keys are the names"),
+    ("    child: {rekey_time: 1h, start: 1min}\n", "the first child is created by IKE_AUTH: it takes no start"),
+]
+
+
+@pytest.mark.parametrize("keys,message", CHILD_FORMS)
+def test_connection_and_fleet_template_share_one_body(keys: str, message: str) -> None:
+    """``ConnectionBody`` holds the keys and child rules of a connection and of a fleet's template: one message, each at its key."""
+    from ikesim.scenario.connection_model import ConnectionBody, ConnectionModel
+    from ikesim.scenario.fleet import FleetConnectionModel
+
+    assert issubclass(ConnectionModel, ConnectionBody) and issubclass(FleetConnectionModel, ConnectionBody)
+    assert list(ConnectionModel.model_fields) == ["initiator", "responder", "start", *ConnectionBody.model_fields]
+    assert _error(BASE.replace(_CHILD, keys, 1)) == f"x.yaml:12: connections.vpn: {message}"
+    fleet = f"name: f\nduration: 1h\nfleet:\n  clients: 2\n  connection:\n{keys}"
+    with pytest.raises(ConfigError) as err:
+        load_scenario_text(fleet, "f.yaml")
+    assert str(err.value) == f"f.yaml:5: fleet.connection: {message}"
 
 
 PARTS = ["base", "durations", "node_model", "link_model", "connection_model", "network_model", "faults_model", "fleet",
