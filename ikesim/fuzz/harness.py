@@ -30,12 +30,20 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ikesim.errors import IkesimError
 from ikesim.fuzz.checks import divergence, rekey_check
 from ikesim.fuzz.mutate import mutate_bytes, mutate_payloads, pick
 from ikesim.fuzz.pairs import CLIENT, GATEWAY, Pair, Template, capture_templates, make_pair
+from ikesim.fuzz.plan import (
+    _REQ_LABELS,
+    _TARGET_TOTAL,
+    _TARGETS,
+    _Built,
+    _Episode,
+    _FragmentPlan,
+    _held_fragments,
+)
 from ikesim.fuzz.seal import inner_plaintext, seal_fragment, seal_message, sender_protector
 from ikesim.fuzz.stats import Escape, FuzzStats, normalize_reason
 from ikesim.ike import events as ev
@@ -53,40 +61,6 @@ __all__ = ["FuzzStats", "Fuzzer", "Escape", "run_fuzz", "HANG_SECONDS"]
 
 HANG_SECONDS = 2.0
 """A datagram whose ``receive_datagram`` takes longer than this (wall clock) is reported as a hang."""
-
-_TARGETS: tuple[tuple[int, str], ...] = (
-    (40, "request"), (17, "response"), (10, "fragment"), (12, "init_request"), (5, "init_response"),
-    (9, "auth_request"), (7, "auth_response"),
-)
-_TARGET_TOTAL = sum(w for w, _ in _TARGETS)
-_SEALED_TARGETS = frozenset(("request", "response", "fragment", "auth_request", "auth_response"))
-_REQ_LABELS = ("rekey_child", "create_child", "rekey_ike", "liveness", "delete_child", "delete_ike", "ike_auth")
-_Built = tuple[str, bytes, IkeDaemon, Address, Address, bool, list[str]]
-"""(target, datagram, victim, src, dst, sealed with real keys, mutation names)."""
-
-
-@dataclass
-class _Episode:
-    """A response episode: the victim's exchange in flight and the real answer held back."""
-
-    victim: IkeDaemon
-    spi: bytes
-    message_id: int
-    exchange: ExchangeType
-    real: list[Datagram]
-    payloads: tuple[Payload, ...]
-
-
-@dataclass
-class _FragmentPlan:
-    """The SKF fragments still to send for one fragmented mutant."""
-
-    datagrams: list[bytes]
-    victim: IkeDaemon
-    src: Address
-    dst: Address
-    mutations: str
-
 
 class Fuzzer:
     """One worker's fuzz state: its pairs, templates and totals."""
@@ -616,11 +590,6 @@ class Fuzzer:
         self._rebuild("established", "batch")
         self._rebuild("half_open", "batch")
         self._rebuild("waiting", "batch")
-
-def _held_fragments(d: IkeDaemon) -> tuple[tuple[int, int, int], ...]:
-    """What SKF fragments *d* holds for reassembly (RFC 7383 §2.6), over all its IKE_SAs."""
-    return tuple((id(s), s.message_id, len(s.chunks)) for sa in d.sas.values() for s in sa.reassembly.values())
-
 
 def run_fuzz(count: int, seed: int, worker: int = 0, batch: int = 1000) -> FuzzStats:
     """Run one worker's share: *count* datagrams from stream (*seed*, *worker*)."""
