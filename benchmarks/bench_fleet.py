@@ -16,9 +16,9 @@ import json
 import resource
 import time
 
-from _steps import count_steps
+from _steps import build_tables, count_steps, median_costs
 
-from ikesim.calibration import crypto_floor, measure_op_costs
+from ikesim.calibration import crypto_floor
 from ikesim.scenario.build import build_simulation
 from ikesim.scenario.durations import parse_duration
 from ikesim.scenario.load import load_scenario
@@ -30,12 +30,15 @@ def main() -> None:
     ap.add_argument("scenario")
     ap.add_argument("--until", default=None, help="simulated duration (default: the scenario's)")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--trace", choices=("full", "exchanges", "summary"), default=None,
+                    help="trace level (default: the scenario's)")
+    ap.add_argument("--calibrations", type=int, default=5, help="calibration runs; the per-operation median is used")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     model = load_scenario(args.scenario)
-    sim = build_simulation(model, seed=args.seed)
+    sim = build_simulation(model, seed=args.seed, trace=args.trace)
     build_s = time.perf_counter() - t0
     until = parse_duration(args.until) if args.until else model.duration
     steps = count_steps(sim.env)
@@ -44,10 +47,11 @@ def main() -> None:
     run_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     results = sim.results(duration=until)
+    build_tables(results)
     tables_s = time.perf_counter() - t2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     s = results.summary
-    floor = crypto_floor(s["crypto_ops"], measure_op_costs())
+    floor = crypto_floor(s["crypto_ops"], median_costs(args.calibrations))
     d = s["datagrams"]
     figures = {
         "scenario": model.name, "simulated_h": until / 3600, "nodes": len(sim.nodes), "boxes": len(sim.boxes),
@@ -55,6 +59,10 @@ def main() -> None:
         "peak_rss_mb": round(peak_mb), "sim_events": steps(), "events_per_s": round(steps() / run_s),
         "exchanges": len(results.exchanges), "crypto_floor_s": round(floor, 2),
         "run_over_floor": round(run_s / floor, 2) if floor else None,
+        "total_s": round(build_s + run_s + tables_s, 2),
+        "total_over_floor": round((build_s + run_s + tables_s) / floor, 2) if floor else None,
+        "trace": results.level, "tunnels": len(sim.nodes) - 1,
+        "rss_per_tunnel_kb": round(peak_mb * 1024 / max(1, len(sim.nodes) - 1), 1),
         "collisions": s["collisions"], "collisions_by_kind": s.get("collisions_by_kind"),
         "rekeys": s["rekeys"], "rekey_latency": s["rekey_latency"], "retransmissions": s["retransmissions"],
         "datagrams_sent": d["sent"], "datagrams_lost": d["lost"], "datagrams_by_fate": d.get("by_fate"),

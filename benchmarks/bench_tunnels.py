@@ -2,22 +2,25 @@
 
     python benchmarks/bench_tunnels.py --tunnels 100 --hours 24
 
-Prints wall time of the simulation proper (building the Results tables is
-timed separately), simulated events per second, IKE exchanges per second of
-wall time, and the crypto floor: the same run's crypto operation counts
-times per-operation costs measured in this process (``ikesim.calibration``).
-The ratio wall / floor is the engine + Python overhead to drive down.
+Prints wall time of the simulation proper and, separately, of building every
+Results table the trace level records (events, exchanges, SAs, packets, ...,
+summary), simulated events per second, IKE exchanges per second of wall
+time, and the crypto floor: the same run's crypto operation counts times
+per-operation costs measured in this process (``ikesim.calibration``, the
+median of ``--calibrations`` calibration runs). ``total_over_floor`` =
+(simulation + tables) / floor is the engine + Python overhead to drive down.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 
-from _steps import count_steps
+from _steps import build_tables, count_steps, median_costs
 
-from ikesim.calibration import crypto_floor, measure_op_costs
+from ikesim.calibration import crypto_floor
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
 from ikesim.rng import Rng
 from ikesim.sim.faults import FaultRule
@@ -26,9 +29,9 @@ from ikesim.types import Address
 from ikesim.wire.iana import ExchangeType
 
 
-def build(tunnels: int, seed: int, invariants: bool = True, faults: str = "none") -> Simulation:
+def build(tunnels: int, seed: int, invariants: bool = True, faults: str = "none", trace: str = "full") -> Simulation:
     """N client nodes, each with its own tunnel to one gateway (strongSwan defaults, 25 ms, 1 % loss)."""
-    sim = Simulation(seed=seed, name=f"bench-{tunnels}", invariants=invariants)
+    sim = Simulation(seed=seed, name=f"bench-{tunnels}", invariants=invariants, trace=trace)  # type: ignore[arg-type]
     psk = Credentials(psk=b"bench-psk-0123456789")
     ike, child = IkePolicy(), ChildPolicy()
     gw_conns = []
@@ -61,10 +64,12 @@ def main() -> None:
     ap.add_argument("--no-invariants", action="store_true", help="run without the invariant checker")
     ap.add_argument("--faults", choices=("none", "header", "decrypt"), default="none",
                     help="add a pass-through fault rule (header fields only, or decrypting every message)")
+    ap.add_argument("--trace", choices=("full", "exchanges", "summary"), default="full", help="trace level")
+    ap.add_argument("--calibrations", type=int, default=5, help="calibration runs; the per-operation median is used")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
-    sim = build(args.tunnels, args.seed, invariants=not args.no_invariants, faults=args.faults)
+    sim = build(args.tunnels, args.seed, invariants=not args.no_invariants, faults=args.faults, trace=args.trace)
     steps = count_steps(sim.env)
     until = args.hours * 3600.0
     t0 = time.perf_counter()
@@ -72,18 +77,21 @@ def main() -> None:
     wall = time.perf_counter() - t0
     t1 = time.perf_counter()
     results = sim.results(duration=until)
+    build_tables(results)
     tables = time.perf_counter() - t1
     s = results.summary
     exchanges = len(results.exchanges)
-    costs = measure_op_costs()
-    floor = crypto_floor(s["crypto_ops"], costs)
+    floor = crypto_floor(s["crypto_ops"], median_costs(args.calibrations))
     figures = {
         "tunnels": args.tunnels, "hours": args.hours, "seed": args.seed,
         "wall_s": round(wall, 3), "results_tables_s": round(tables, 3), "sim_events": steps(), "events_per_s": round(steps() / wall),
         "exchanges": exchanges, "exchanges_per_s": round(exchanges / wall, 1),
         "rekeys": s["rekeys"], "retransmissions": s["retransmissions"], "collisions": s["collisions"],
         "invariants": not args.no_invariants, "faults": args.faults, "invariant_violations": s["invariant_violations"],
-        "crypto_floor_s": round(floor, 3), "wall_over_floor": round(wall / floor, 2) if floor else None,
+        "trace": args.trace, "crypto_floor_s": round(floor, 3),
+        "wall_over_floor": round(wall / floor, 2) if floor else None,
+        "total_over_floor": round((wall + tables) / floor, 2) if floor else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     width = max(map(len, figures))
     for k, v in figures.items():

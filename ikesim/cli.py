@@ -130,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         with run_progress(Console(stderr=True), enabled=not args.quiet) as hook:
-            results = run(model, seed=args.seed, until=args.until, run=args.run, on_progress=hook)
+            results = run(model, seed=args.seed, until=args.until, run=args.run, on_progress=hook, trace=args.trace)
         write_results_atomically(results, out, protect=(args.scenario,), keys=not args.no_keys)
     except ConfigError:
         raise
@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--variant", default=None, help="the variant to run, for a scenario that declares variants")
     p.add_argument("--no-keys", action="store_true", help="do not write the key tables (ikev2_decryption_table, esp_sa)")
+    p.add_argument("--trace", choices=("full", "exchanges", "summary"), default=None,
+                   help="what to record and write (default: the scenario's trace, else full)")
     c = sub.add_parser("check", help="run scenarios (every variant) and check their expectations; exit 0 only if all pass")
     c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, or folders searched for *.yaml/*.yml")
     c.add_argument("--junit", default=None, metavar="FILE", help="write a JUnit XML report")

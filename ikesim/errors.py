@@ -40,6 +40,10 @@ class ConfigError(IkesimError):
     """A scenario, policy or proposal string is invalid; the message names what and where."""
 
 
+class TraceNotRecorded(IkesimError, LookupError):
+    """A results table that the run's trace level did not record (``trace: exchanges`` has no events table)."""
+
+
 class WireError(IkesimError):
     """Base class for codec errors."""
 

@@ -74,9 +74,11 @@ class OutputRefused(ConfigError):
 
 def run(
     scenario: str | Path | ScenarioModel, *, seed: int | None = None, until: float | str | None = None, run: int = 0,
-    on_progress: ProgressHook | None = None,
+    on_progress: ProgressHook | None = None, trace: str | None = None,
 ) -> Results:
     """Run a scenario (file, YAML text or model) and return its Results; ``seed`` overrides the file's.
+
+    ``trace`` (``full``, ``exchanges`` or ``summary``) overrides the scenario's trace level.
 
     ``until`` (seconds or a duration such as ``"6h"``) overrides the scenario's duration. ``on_progress``
     is called as simulated time passes; the results are the same with or without it.
@@ -88,7 +90,7 @@ def run(
         raise ConfigError(f"until: {exc}") from None
     if end <= 0:
         raise ConfigError(f"until: the run must last longer than 0 s (got {end:g})")
-    sim = build_simulation(model, seed=seed, run=run)
+    sim = build_simulation(model, seed=seed, run=run, trace=trace)
     return sim.run(end) if on_progress is None else sim.run(end, on_progress=on_progress)
 
 

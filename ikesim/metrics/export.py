@@ -22,7 +22,7 @@ from typing import Any
 
 from ikesim.types import Address
 
-__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines", "esp_sa_lines",
+__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines", "ikev2_decryption_line", "esp_sa_lines", "esp_sa_line_pairs",
            "esp_wireshark_names", "write_secret", "KEY_TABLES"]
 
 PCAP_EPOCH = 1767225600
@@ -122,6 +122,12 @@ def write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
+def ikev2_decryption_line(e: Any) -> str:
+    """The Wireshark ikev2_decryption_table line of one IKE_SA (from an IkeSaKeysDerived / IkeSaEstablished event)."""
+    return (f'{e.spi_i.hex()},{e.spi_r.hex()},{e.sk_ei.hex()},{e.sk_er.hex()},"{e.encr_wireshark}",'
+            f'{e.sk_ai.hex()},{e.sk_ar.hex()},"{e.integ_wireshark}"')
+
+
 def ikev2_decryption_lines(established: Sequence[Any]) -> list[str]:
     """Wireshark ikev2_decryption_table lines, one per IKE_SA (from IkeSaKeysDerived / IkeSaEstablished events)."""
     lines, seen = [], set()
@@ -130,24 +136,28 @@ def ikev2_decryption_lines(established: Sequence[Any]) -> list[str]:
         if key in seen:
             continue
         seen.add(key)
-        lines.append(
-            f'{e.spi_i.hex()},{e.spi_r.hex()},{e.sk_ei.hex()},{e.sk_er.hex()},"{e.encr_wireshark}",'
-            f'{e.sk_ai.hex()},{e.sk_ar.hex()},"{e.integ_wireshark}"'
-        )
+        lines.append(ikev2_decryption_line(e))
     return lines
+
+
+def esp_sa_line_pairs(e: Any, encr: str, integ: str) -> list[tuple[bytes, str]]:
+    """(SPI, Wireshark esp_sa line) for both directions of a CHILD_SA (a ChildSaInstalled event), outbound first."""
+    out = []
+    for spi, key, ikey, src, dst in (
+        (e.spi_out, e.encr_key_out, e.integ_key_out, e.local.ip, e.peer.ip),
+        (e.spi_in, e.encr_key_in, e.integ_key_in, e.peer.ip, e.local.ip),
+    ):
+        ik = f"0x{ikey.hex()}" if ikey else ""
+        out.append((spi, f'"IPv4","{src}","{dst}","0x{spi.hex()}","{encr}","0x{key.hex()}","{integ}","{ik}"'))
+    return out
 
 
 def esp_sa_lines(installed: Sequence[tuple[Any, str, str]]) -> list[str]:
     """Wireshark esp_sa lines (one per direction) from (ChildSaInstalled, encr name, integ name)."""
     lines, seen = [], set()
     for e, encr, integ in installed:
-        for spi, key, ikey, src, dst in (
-            (e.spi_out, e.encr_key_out, e.integ_key_out, e.local.ip, e.peer.ip),
-            (e.spi_in, e.encr_key_in, e.integ_key_in, e.peer.ip, e.local.ip),
-        ):
-            if spi in seen:
-                continue
-            seen.add(spi)
-            ik = f"0x{ikey.hex()}" if ikey else ""
-            lines.append(f'"IPv4","{src}","{dst}","0x{spi.hex()}","{encr}","0x{key.hex()}","{integ}","{ik}"')
+        for spi, line in esp_sa_line_pairs(e, encr, integ):
+            if spi not in seen:
+                seen.add(spi)
+                lines.append(line)
     return lines

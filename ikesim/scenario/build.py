@@ -16,6 +16,7 @@ from ikesim.ike.config import (
     Lifetime,
     RetransmitPolicy,
 )
+from ikesim.metrics.trace import TRACE_LEVELS, Trace
 from ikesim.rng import Rng
 from ikesim.scenario.base import check_seed
 from ikesim.scenario.faults_model import fault_rules
@@ -129,14 +130,19 @@ def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
                 sim.nat_event(t, name, "rebind")
 
 
-def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0) -> Simulation:
-    """Build a ready-to-run Simulation from a validated scenario (seed overrides the file's; ConfigError if out of range)."""
+def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
+                     trace: str | Trace | None = None) -> Simulation:
+    """Build a ready-to-run Simulation from a validated scenario (seed and trace level, or a Trace, override the file's)."""
     if seed is not None:
         check_seed(seed, "seed")
     if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ConfigError(f"run number {run!r}: runs are numbered 0, 1, 2, ...")
     m = expand_fleet(m, seed=seed)
-    sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name, warmup=m.warmup)
+    level = m.trace if trace is None else trace
+    if isinstance(level, str) and level not in TRACE_LEVELS:
+        raise ConfigError(f"trace {level!r}: expected one of {', '.join(TRACE_LEVELS)}")
+    sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name, warmup=m.warmup,
+                     trace=level)  # type: ignore[arg-type]
     try:
         for cfg in daemon_configs(m, seed=seed):
             spec = m.nodes[cfg.name].cpu

@@ -97,6 +97,9 @@ class ScenarioModel(StrictModel):
     duration: PositiveDuration
     warmup: Duration = 0.0
     """The first part of the run that the summary's CPU figures (peak, mean, queue, waits) leave out."""
+    trace: Literal["full", "exchanges", "summary"] = "full"
+    """What the run records (``ikesim.metrics.trace``): ``full`` (every table, capture, key tables),
+    ``exchanges`` (exchanges and SAs tables and the summary) or ``summary`` (the summary only)."""
     nodes: dict[str, NodeModel] = Field(default_factory=dict)
     links: list[LinkModel] = Field(default_factory=list)
     connections: dict[str, ConnectionModel] = Field(default_factory=dict)

@@ -7,7 +7,9 @@ direction, so adding a node does not shift another's draws.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import networkx as nx
@@ -18,8 +20,9 @@ from ikesim.errors import ConfigError, LocalProtocolError
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import NatTraversalStarted
-from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, Collector
+from ikesim.metrics.recorder import ActionExecuted, ActionSkipped
 from ikesim.metrics.results import Results
+from ikesim.metrics.trace import Trace, TraceLevel
 from ikesim.rng import Rng
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.datagram import SimDatagram
@@ -33,6 +36,28 @@ from ikesim.sim.topology import Topology
 from ikesim.types import Address, Datagram
 
 __all__ = ["Simulation", "ACTIONS", "PINS"]
+
+_GC_GEN0 = 50_000
+"""Allocations between young-generation collections while a run advances (CPython's default is 700)."""
+
+
+@contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """Keep the collector off what a run built: freeze it, collect the young generation less often, undo after.
+
+    Configuration, daemons, links and boxes live as long as the run and are never garbage; frozen, the
+    collector stops walking them on every collection (``gc.freeze``). Per-message objects are freed by
+    reference counting, so fewer young collections find the same garbage. Both are undone when the run
+    stops advancing, so frozen objects become collectable again once the simulation is dropped.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], _GC_GEN0), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 ACTIONS = ("initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
            "pin_nonce", "pin_child_spi", "pin_ike_spi")
@@ -55,7 +80,8 @@ class Simulation:
     """A network of IKE nodes on virtual time."""
 
     def __init__(self, *, seed: int, run: int = 0, name: str = "sim", capture: bool = True,
-                 invariants: bool = True, settle: float = 10.0, warmup: float = 0.0) -> None:
+                 invariants: bool = True, settle: float = 10.0, warmup: float = 0.0,
+                 trace: TraceLevel | Trace = "full") -> None:
         self.seed = int(seed)
         self.warmup = float(warmup)
         """Seconds at the start that the summary's CPU figures leave out (a connection storm, say)."""
@@ -64,7 +90,8 @@ class Simulation:
         self.capture = capture
         self.env = simpy.Environment()
         self.rng = Rng(self.seed, f"run{self.run_number}")
-        self.collector = Collector()
+        self.collector = trace if isinstance(trace, Trace) else Trace(trace)
+        """Where nodes, links and boxes record what happened (``ikesim.metrics.trace``; *trace*: its level, or a Trace)."""
         self.topology = Topology()
         self.graph: nx.DiGraph = self.topology.graph
         self.nodes: dict[str, Node] = {}
@@ -216,7 +243,7 @@ class Simulation:
         for node in self.nodes.values():
             for k, v in node.meter.counts.items():
                 ops[k] = ops.get(k, 0) + v
-        return Results.from_collector(
+        return Results(
             self.collector, name=self.name, seed=self.seed, run=self.run_number, duration=duration,
             owners=dict(self.topology.owners), nodes=list(self.nodes), crypto_ops=dict(sorted(ops.items())),
             keepalives=sum(k.count(duration) for k in self.keepalives.values()),
@@ -237,14 +264,15 @@ class Simulation:
             interval = (until - self.env.now) / ticks
 
             def tick(_ev: object) -> None:
-                on_progress(self.env.now, until, len(self.collector.events))
+                on_progress(self.env.now, until, self.collector.recorded)
                 if self.env.now + interval < until:
                     self.env.timeout(interval).callbacks.append(tick)
 
             self.env.timeout(interval).callbacks.append(tick)
-        self.env.run(until=until)
+        with _quiet_gc():
+            self.env.run(until=until)
         if on_progress is not None:
-            on_progress(self.env.now, until, len(self.collector.events))
+            on_progress(self.env.now, until, self.collector.recorded)
         for box in self.boxes.values():
             if isinstance(box, NatBox):
                 box.sweep(self.env.now)  # note the mappings that expired unnoticed

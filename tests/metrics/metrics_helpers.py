@@ -6,6 +6,7 @@ import pytest
 
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy
 from ikesim.metrics.results import Results
+from ikesim.metrics.trace import Trace
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
 
@@ -23,6 +24,34 @@ SCRIPT = [
 """(time, node, action, child): every scripted action, each on an otherwise idle IKE_SA."""
 
 
+def run_keeping_events(sim: Simulation, until: float) -> Results:
+    """``sim.run(until)``, with the recorded ``(time, node, event)`` tuples kept as ``results.raw_events``.
+
+    The trace keeps no event objects (and no key material outside the key tables); tests that look at
+    events' key fields see them here.
+    """
+    raw: list[tuple[float, str, object]] = []
+    record = sim.collector.record
+
+    def keep(event: object, *, now: float, node: str) -> None:
+        raw.append((now, node, event))
+        record(event, now=now, node=node)
+
+    sim.collector.record = keep  # type: ignore[method-assign]
+    results = sim.run(until)
+    results.raw_events = raw  # type: ignore[attr-defined]
+    return results
+
+
+def results_of(raw: list[tuple[float, str, object]], *, owners: dict[str, str] | None = None, name: str = "x",
+               seed: int = 0, run: int = 0, duration: float = 10.0) -> Results:
+    """Results of a trace that recorded exactly *raw* (no datagrams)."""
+    trace = Trace()
+    for t, node, e in raw:
+        trace.record(e, now=t, node=node)
+    return Results(trace, name=name, seed=seed, run=run, duration=duration, owners=owners or {}, crypto_ops={})
+
+
 def scripted_run(seed: int = 21, until: float = 300.0) -> Results:
     """Client and gateway, PSK, aes256gcm16-prfsha256-x25519, children "net" (GCM) and "extra" (CBC)."""
     psk = Credentials(psk=b"metrics-test-psk-0123")
@@ -38,7 +67,7 @@ def scripted_run(seed: int = 21, until: float = 300.0) -> Results:
     sim.add_link("client", "gw", delay=DELAY)
     for at, node, action, child in SCRIPT:
         sim.schedule(at, node, action, connection="vpn", child=child)
-    return sim.run(until)
+    return run_keeping_events(sim, until)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +89,7 @@ def psk_mismatch_run(seed: int = 3) -> Results:
     sim.add_node(DaemonConfig("gw", (Address("10.0.0.2"),), (g,)))
     sim.add_link("client", "gw", delay=DELAY)
     sim.schedule(0.0, "client", "initiate", connection="vpn")
-    return sim.run(30.0)
+    return run_keeping_events(sim, 30.0)
 
 
 def cookie_run(seed: int = 4) -> Results:

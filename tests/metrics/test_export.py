@@ -100,7 +100,7 @@ def test_ikev2_decryption_lines_have_the_strongswan_table_shape(tmp_path: Path) 
     from metrics_helpers import scripted_run
 
     r = scripted_run(until=100.0)
-    est = [e for _t, _n, e in r._raw if isinstance(e, ev.IkeSaEstablished)]
+    est = [e for _t, _n, e in r.raw_events if isinstance(e, ev.IkeSaEstablished)]
     lines = ikev2_decryption_lines(est)
     assert len(est) == 4 and len(lines) == 2  # both nodes report each IKE_SA once
     ours = list(csv.reader(lines))
@@ -149,7 +149,9 @@ def test_esp_wireshark_names(encr: str, integ: str, names: tuple[str, str]) -> N
 
 def test_results_without_events_still_build() -> None:
     """An empty run gives empty tables with their columns and a zeroed summary."""
-    r = Results(name="e", seed=1, run=2, duration=5.0, raw_events=[], datagrams=[], fates={}, owners={}, crypto_ops={})
+    from metrics_helpers import results_of
+
+    r = results_of([], name="e", seed=1, run=2, duration=5.0)
     assert len(r.events) == len(r.exchanges) == len(r.sas) == len(r.packets) == 0
     assert {"time_sent", "fate", "time_delivered", "exchange"} <= set(r.packets.columns)
     assert r.summary["datagrams"]["sent"] == 0 and r.summary["rekeys"] == {"child": 0, "ike": 0}

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from metrics_helpers import DELAY, SCRIPT, cookie_run, one_bad_one_good_run, psk_mismatch_run, scripted_run
+from metrics_helpers import (
+    DELAY,
+    SCRIPT,
+    cookie_run,
+    one_bad_one_good_run,
+    psk_mismatch_run,
+    results_of,
+    scripted_run,
+)
 
 from ikesim.ike import events as ev
 from ikesim.metrics.results import Results
@@ -88,7 +96,7 @@ def test_events_table_has_no_key_material(scripted: Results) -> None:
     events = scripted.events
     assert events.columns[:6].tolist() == ["time", "node", "event", "spi_i", "spi_r", "connection"]
     assert not [c for c in events.columns if re.search(r"^sk_|_key", c)]
-    keys = {getattr(e, f).hex() for _t, _n, e in scripted._raw if isinstance(e, ev.IkeSaEstablished | ev.ChildSaInstalled)
+    keys = {getattr(e, f).hex() for _t, _n, e in scripted.raw_events if isinstance(e, ev.IkeSaEstablished | ev.ChildSaInstalled)
             for f in ("sk_ei", "sk_er", "sk_ai", "sk_ar", "encr_key_in", "encr_key_out") if hasattr(e, f)}
     keys.discard("")
     assert len(keys) == 2 * 2 + 4 * 2  # two IKE_SAs (GCM: no SK_a), four CHILD_SAs (in and out)
@@ -170,8 +178,7 @@ def test_collisions_are_counted_per_collision_not_per_report(
 ) -> None:
     """Each peer reports a collision once; a lost report still counts it; a repeated collision counts again."""
     raw = [_collision(*r) for r in reports]
-    r = Results(name="x", seed=0, run=0, duration=10.0, raw_events=raw, datagrams=[], fates={},
-                owners={"10.0.0.1": "a"}, crypto_ops={})
+    r = results_of(raw, owners={"10.0.0.1": "a"})
     assert r.summary["collisions"] == expected
     assert r.summary["collisions_by_kind"] == ({"ike_rekey": expected} if expected else {})
     assert r.summary["redundant_sas"] == {"child": 0, "ike": sum(not w for _t, _n, w in reports)}
@@ -199,7 +206,7 @@ def test_write_without_keys_writes_no_key_table(scripted: Results, tmp_path: Pat
     scripted.write(tmp_path, keys=False)
     assert sorted(f.name for f in tmp_path.iterdir()) == sorted(
         ["events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "summary.json", "capture.pcap"])
-    keys = {e.sk_ei.hex() for _t, _n, e in scripted._raw if isinstance(e, ev.IkeSaEstablished)}
+    keys = {e.sk_ei.hex() for _t, _n, e in scripted.raw_events if isinstance(e, ev.IkeSaEstablished)}
     assert len(keys) == 2
     blob = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert not [k for k in keys if bytes.fromhex(k) in blob or k.encode() in blob]
@@ -209,7 +216,7 @@ def test_decryption_table_has_the_ike_sa_whose_ike_auth_failed(tmp_path: Path) -
     """PSK mismatch: no IKE_SA is established, yet the table has its row, from IkeSaKeysDerived (RFC 7296 §2.14)."""
     r = psk_mismatch_run()
     assert r.summary["sas"]["ike_established"] == 0 and r.summary["auth_failures"] == 2
-    derived = [e for _t, _n, e in r._raw if isinstance(e, ev.IkeSaKeysDerived)]
+    derived = [e for _t, _n, e in r.raw_events if isinstance(e, ev.IkeSaKeysDerived)]
     assert sorted(e.initiator for e in derived) == [False, True]
     assert len({(e.spi_i, e.spi_r, e.sk_ei, e.sk_er) for e in derived}) == 1  # both ends derived the same keys
     r.write(tmp_path)

@@ -1,0 +1,245 @@
+"""Table builders fed event by event as the run goes: each keeps only open rows and small state.
+
+Each builder declares ``handlers`` (event type -> method); the trace calls them in recording order. A
+finished exchange goes to a spool at once; what has to wait for a later event (an SA until it is deleted, a
+rekey until it completes) stays as a compact row. The rules each table follows are in ``ikesim.metrics.results``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from ikesim.ike import events as ev
+from ikesim.metrics.export import esp_sa_line_pairs, esp_wireshark_names, ikev2_decryption_line
+from ikesim.metrics.recorder import InvariantViolated, NatEvent
+from ikesim.metrics.spool import ROWS_PER_GROUP, Spool, SpoolDir
+
+__all__ = ["ExchangeRows", "SaRows", "RekeyRows", "CollisionRows", "Counts", "NatRows", "KeyLines", "Handler",
+           "EXCHANGE_SCHEMA"]
+
+Handler = Callable[[float, str, Any], None]
+
+EXCHANGE_SCHEMA = pa.schema([
+    ("exchange", pa.string()), ("purpose", pa.string()), ("initiator", pa.string()), ("responder", pa.string()),
+    ("connection", pa.string()), ("spi_i", pa.string()), ("spi_r", pa.string()), ("message_id", pa.int64()),
+    ("start", pa.float64()), ("end", pa.float64()), ("latency", pa.float64()), ("retransmissions", pa.int64()),
+    ("outcome", pa.string()), ("reason", pa.string()),
+])
+"""The exchanges table as spooled; ``responder`` holds the peer's IP until the table maps it to its node."""
+
+
+class ExchangeRows:
+    """One row per exchange (RFC 7296 §1.2): opened by ``ExchangeStarted``, spooled at ``ExchangeCompleted``."""
+
+    def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        self.spool = Spool(spool_dir, "exchanges", EXCHANGE_SCHEMA, rows_per_group)
+        self.open: dict[tuple[str, bytes, str, int], list[Any]] = {}
+        self.handlers: dict[type, Handler] = {ev.ExchangeStarted: self.started, ev.ExchangeCompleted: self.completed}
+
+    def started(self, t: float, node: str, e: ev.ExchangeStarted) -> None:
+        """An exchange this node initiated: its row is open until the exchange completes."""
+        self.open[(node, e.spi_i, e.exchange, e.message_id)] = [
+            e.exchange, e.purpose, node, e.peer.ip, e.connection, e.spi_i.hex(), e.spi_r.hex(), e.message_id,
+            t, None, None, 0, "open", e.reason]
+
+    def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
+        """The exchange ended (answered, failed, timed out): its row is final."""
+        row = self.open.pop((node, e.spi_i, e.exchange, e.message_id), None)
+        if row is None:
+            return
+        row[9], row[10], row[11], row[12], row[6] = t, t - row[8], e.retransmissions, e.outcome, e.spi_r.hex()
+        self.spool.rows.append(tuple(row))
+        self.spool.maybe_flush()
+
+    def table(self) -> pa.Table:
+        """Finished rows in completion order, then the open ones in start order."""
+        done = self.spool.read()
+        if not self.open:
+            return done
+        still = pa.table([pa.array(c, type=f.type) for c, f in zip(zip(*self.open.values(), strict=True),
+                                                                    EXCHANGE_SCHEMA, strict=True)], schema=EXCHANGE_SCHEMA)
+        return pa.concat_tables([done, still])
+
+
+_SA_COLUMNS = ["node", "kind", "connection", "spi_i", "spi_r", "spi_in", "spi_out", "initiator", "created",
+               "rekey_planned", "expire_planned", "rekeyed_at", "deleted_at", "delete_reason"]
+
+
+class SaRows:
+    """One row per IKE_SA and CHILD_SA per node: created, planned rekey/expiry, rekeyed and deleted at."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], list[Any]] = {}
+        self.handlers: dict[type, Handler] = {
+            ev.IkeSaEstablished: self.ike, ev.ChildSaInstalled: self.child, ev.RekeyCompleted: self.rekeyed,
+            ev.IkeSaDeleted: self.ike_deleted, ev.ChildSaDeleted: self.child_deleted}
+
+    def ike(self, t: float, node: str, e: ev.IkeSaEstablished) -> None:
+        """A new IKE_SA (RFC 7296 §1.2, §1.3.2)."""
+        local = (e.spi_i if e.initiator else e.spi_r).hex()
+        self.rows[(node, "ike", local)] = [
+            node, "ike", e.connection, e.spi_i.hex(), e.spi_r.hex(), local, (e.spi_r if e.initiator else e.spi_i).hex(),
+            e.initiator, t, e.rekey_at, e.expire_at, None, None, None]
+
+    def child(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
+        """A new CHILD_SA pair (RFC 7296 §1.3)."""
+        spi_in = e.spi_in.hex()
+        self.rows[(node, "child", spi_in)] = [
+            node, "child", e.connection, e.spi_i.hex(), e.spi_r.hex(), spi_in, e.spi_out.hex(), e.initiator, t,
+            e.rekey_at, e.expire_at, None, None, None]
+
+    def rekeyed(self, t: float, node: str, e: ev.RekeyCompleted) -> None:
+        """The SA was replaced (the first rekey counts)."""
+        r = self.rows.get((node, e.kind.value, e.old_spi.hex()))
+        if r is not None and r[11] is None:
+            r[11] = t
+
+    def ike_deleted(self, t: float, node: str, e: ev.IkeSaDeleted) -> None:
+        """The IKE_SA is gone (its row is found by either SPI)."""
+        si = e.spi_i.hex()
+        for key in ((node, "ike", si), (node, "ike", e.spi_r.hex())):
+            r = self.rows.get(key)
+            if r is not None and r[3] == si and r[12] is None:
+                r[12], r[13] = t, e.reason
+
+    def child_deleted(self, t: float, node: str, e: ev.ChildSaDeleted) -> None:
+        """The CHILD_SA is gone."""
+        r = self.rows.get((node, "child", e.spi_in.hex()))
+        if r is not None and r[12] is None:
+            r[12], r[13] = t, e.reason
+
+    def frame_rows(self) -> tuple[list[list[Any]], list[str]]:
+        """The rows (creation order) and their column names."""
+        return list(self.rows.values()), _SA_COLUMNS
+
+
+class RekeyRows:
+    """The first ``RekeyStarted`` per SA and node and the first ``RekeyCompleted`` per old SPI and side."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, str, bytes], tuple[float, bytes]] = {}
+        self.done_by_old: dict[tuple[str, bytes, bool], tuple[float, str]] = {}
+        self.initiated = {"child": 0, "ike": 0}
+        """Rekeys completed by their initiator, per kind (the summary's ``rekeys``)."""
+        self.handlers: dict[type, Handler] = {ev.RekeyStarted: self.on_started, ev.RekeyCompleted: self.on_completed}
+
+    def on_started(self, t: float, node: str, e: ev.RekeyStarted) -> None:
+        """A rekey was triggered (RFC 7296 §2.8)."""
+        self.started.setdefault((node, e.kind.value, e.old_spi), (t, e.old_spi_out))
+
+    def on_completed(self, t: float, node: str, e: ev.RekeyCompleted) -> None:
+        """A new SA replaced the old one on this node."""
+        self.done_by_old.setdefault((e.kind.value, e.old_spi, e.initiator), (t, node))
+        if e.initiator:
+            self.initiated[e.kind.value] += 1
+
+
+class CollisionRows:
+    """Rekey collision reports keyed by SA pair, exchange collisions, and the exchanges collisions wasted."""
+
+    def __init__(self) -> None:
+        self.out_of: dict[tuple[str, bytes], bytes] = {}
+        """(node, spi_in) -> spi_out of every CHILD_SA installed (a collision report names one half; a report can
+        come after the SA was deleted, so none is forgotten)."""
+        self.per: dict[tuple[str, bytes, bytes], dict[str, list[Any]]] = {}
+        self.first: dict[tuple[str, bytes, bytes], float] = {}
+        self.exchange_cases: dict[tuple[Any, ...], str] = {}
+        self.redundant = {"child": 0, "ike": 0}
+        self.last_done: dict[str, tuple[float, ev.ExchangeCompleted]] = {}
+        self.wasted: set[tuple[str, bytes, int]] = set()
+        self.handlers: dict[type, Handler] = {
+            ev.ChildSaInstalled: self.installed, ev.RekeyCollision: self.collision,
+            ev.ExchangeCompleted: self.completed, ev.ExchangeCollision: self.exchange_collision}
+
+    def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
+        """Remember the pair's outbound SPI."""
+        self.out_of[(node, e.spi_in)] = e.spi_out
+
+    def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
+        """The last exchange a node completed: a redundant SA reported in the same instant came from it."""
+        self.last_done[node] = (t, e)
+
+    def collision(self, t: float, node: str, e: ev.RekeyCollision) -> None:
+        """A rekey collision report (RFC 7296 §2.8.1, §2.8.2)."""
+        if e.kind is ev.SaKind.CHILD:
+            a, b = sorted((e.old_spi, self.out_of.get((node, e.old_spi), b"")))
+            key = ("child", a, b)
+        else:
+            key = ("ike", e.spi_i, e.spi_r)
+        self.per.setdefault(key, {}).setdefault(node, []).append(e)
+        self.first.setdefault(key, t)
+        if not e.won and e.resolution == "nonces":
+            self.redundant[e.kind.value] += 1
+            done = self.last_done.get(node)
+            if done is not None and done[0] == t:
+                self.wasted.add((node, done[1].spi_i, done[1].message_id))
+
+    def exchange_collision(self, t: float, node: str, e: ev.ExchangeCollision) -> None:
+        """An exchange collision (RFC 7296 §2.25), counted once per SA even when both peers see it."""
+        key = (e.case, *sorted((e.spi, e.spi_out))) if e.spi_out else (e.case, e.spi_i, e.spi_r)
+        self.exchange_cases.setdefault(key, e.case)
+
+
+class Counts:
+    """How many events of each type were recorded (the summary's counters)."""
+
+    def __init__(self) -> None:
+        self.by_type: Counter[str] = Counter()
+
+    def count(self, kind: type, n: int = 1) -> None:
+        """Count *n* events of *kind*."""
+        self.by_type[kind.__name__] += n
+
+
+class NatRows:
+    """NAT mapping changes and the peers that followed an inside host to its new endpoint (RFC 7296 §2.23)."""
+
+    def __init__(self) -> None:
+        self.nat_events: list[tuple[str, NatEvent]] = []
+        self.follows: dict[str, list[tuple[float, str]]] = {}
+        self.violations: list[tuple[float, str, InvariantViolated]] = []
+        self.handlers: dict[type, Handler] = {NatEvent: self.nat, ev.PeerAddressChanged: self.peer_moved,
+                                              InvariantViolated: self.violated}
+
+    def nat(self, t: float, node: str, e: NatEvent) -> None:
+        """A NAT created, expired, rebound or rebooted a mapping."""
+        self.nat_events.append((node, e))
+
+    def peer_moved(self, t: float, node: str, e: ev.PeerAddressChanged) -> None:
+        """A peer followed the other end to a new address."""
+        self.follows.setdefault(str(e.old), []).append((t, node))
+
+    def violated(self, t: float, node: str, e: InvariantViolated) -> None:
+        """The invariant checker recorded a violation."""
+        self.violations.append((t, node, e))
+
+
+class KeyLines:
+    """Wireshark key-table lines as SAs derive keys: in memory, then in 0600 files in the spool directory."""
+
+    def __init__(self) -> None:
+        self.ike: list[str] = []
+        self.esp: list[str] = []
+        self._seen_ike: set[tuple[bytes, bytes]] = set()
+        self._seen_esp: set[bytes] = set()
+        self.handlers: dict[type, Handler] = {
+            ev.IkeSaKeysDerived: self.derived, ev.IkeSaEstablished: self.derived, ev.ChildSaInstalled: self.installed}
+
+    def derived(self, t: float, node: str, e: ev.IkeSaKeysDerived | ev.IkeSaEstablished) -> None:
+        """One ikev2_decryption_table line per IKE_SA, from the first event that carries its keys."""
+        key = (e.spi_i, e.spi_r)
+        if key not in self._seen_ike:
+            self._seen_ike.add(key)
+            self.ike.append(ikev2_decryption_line(e))
+
+    def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
+        """esp_sa lines for both directions of a CHILD_SA (each SPI once)."""
+        encr, integ = esp_wireshark_names(e.encr, e.integ)
+        for spi, line in esp_sa_line_pairs(e, encr, integ):
+            if spi not in self._seen_esp:
+                self._seen_esp.add(spi)
+                self.esp.append(line)

@@ -1,0 +1,104 @@
+"""Events as columns: a batch of ``(time, node, event)`` becomes one Arrow table, one column per event field.
+
+The columns of each event type are read with one ``getattr`` per field and batch, not a field scan per
+event. Key material (``sk_*``, ``*_key_*``) never becomes a column. ``events_frame`` turns the batches back
+into the events table: one row per event in the order recorded, ``time, node, event, spi_i, spi_r,
+connection`` first, then every other field in the order it first appears; a field an event does not have is
+empty (NaN for numbers, None otherwise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ikesim.types import Address
+
+__all__ = ["events_batch", "events_frame", "field_names", "LEADING"]
+
+LEADING = ["time", "node", "event", "spi_i", "spi_r", "connection"]
+_SECRET = re.compile(r"^sk_|_key_|_key$|^key_")
+"""Event fields holding key material (``sk_*``, ``*_key_*``): kept out of the events table."""
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind) if not _SECRET.search(f.name))
+    return names
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """One field's values as an Arrow array: bytes as hex, addresses as ``ip[port]``, enums as their value."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, bytes):
+        return pa.array([None if v is None else v.hex() for v in values], pa.string())
+    if isinstance(first, Address):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if isinstance(first, enum.Enum):
+        return pa.array([None if v is None else v.value for v in values])
+    if isinstance(first, tuple):  # FaultApplied.copies: kept as a list, made a tuple again by events_frame
+        return pa.array([None if v is None else list(v) for v in values], pa.list_(pa.int64()))
+    if isinstance(first, bool):
+        return pa.array(values, pa.bool_())
+    if isinstance(first, float) or any(type(v) is float for v in values):
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array(values)
+
+
+def events_batch(rows: Sequence[tuple[int, float, str, Any]]) -> pa.Table:
+    """``(seq, time, node, event)`` rows as one table: ``seq, time, node, event`` and every field of every type."""
+    by_type: dict[type, list[tuple[int, float, str, Any]]] = {}
+    for row in rows:
+        by_type.setdefault(type(row[3]), []).append(row)
+    parts = []
+    for kind, items in by_type.items():
+        cols: dict[str, pa.Array] = {
+            "seq": pa.array([r[0] for r in items], pa.int64()),
+            "time": pa.array([r[1] for r in items], pa.float64()),
+            "node": pa.array([r[2] for r in items], pa.string()),
+            "event": pa.array([kind.__name__] * len(items), pa.string()),
+        }
+        for name in _fields(kind):
+            cols[name] = _column([getattr(r[3], name) for r in items])
+        parts.append(pa.table(cols))
+    table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+    return table.sort_by("seq")
+
+
+def field_names(kind: type) -> tuple[str, ...]:
+    """The columns an event of *kind* fills: ``time, node, event`` and its fields without key material."""
+    return ("time", "node", "event", *_fields(kind))
+
+
+def events_frame(batches: Sequence[pa.Table], kinds: Sequence[type]) -> pd.DataFrame:
+    """The events table from the recorded batches; *kinds*: the event types in the order they first occurred."""
+    if not batches:
+        return pd.DataFrame(columns=LEADING)
+    table = pa.concat_tables(batches, promote_options="permissive")
+    order: dict[str, None] = {}
+    for kind in kinds:  # a field's position: where the first event that has it appears (as pandas would put it)
+        order.update(dict.fromkeys(field_names(kind)))
+    columns = [c for c in LEADING if c in order] + [c for c in order if c not in LEADING]
+    table = table.select(columns)
+    df = table.to_pandas()
+    for c in df.columns:
+        kind = table.schema.field(c).type
+        if pa.types.is_null(kind):  # only None values: pandas makes that NaN if some events lack the field
+            having = {k.__name__ for k in kinds if c in field_names(k)}
+            if len(having) < len(kinds):
+                df[c] = df[c].astype("float64")
+            else:
+                df[c] = pd.Series([None] * len(df), dtype=object)
+        elif pa.types.is_list(kind):
+            df[c] = pd.Series([None if v is None else tuple(int(x) for x in v) for v in df[c]], dtype=object)
+        elif df[c].dtype == object:
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df

@@ -1,0 +1,59 @@
+"""The packets table and the capture's records, read from the trace's datagram spool and fate arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+
+from ikesim.metrics.trace import Trace
+from ikesim.types import Address
+from ikesim.wire.codec import IKE_HEADER_LENGTH
+from ikesim.wire.iana import ExchangeType
+
+__all__ = ["packets_table", "pcap_records", "PACKET_COLUMNS"]
+
+PACKET_COLUMNS = ["id", "time_sent", "node", "src", "dst", "size", "ike_length", "fate", "time_delivered",
+                  "fate_time", "fate_at", "exchange", "spi_i", "spi_r", "message_id", "response"]
+"""``size`` is the IPv4 datagram (20 + 8 + non-ESP marker + IKE message), as the link's MTU sees it."""
+_EXCHANGE_NAMES = {int(x): x.name for x in ExchangeType}
+
+
+def _datagrams(trace: Trace) -> Iterator[tuple[int, float, str, Address, Address, bytes]]:
+    """(id, time sent, node, src, dst, payload) of every datagram, in the order sent."""
+    assert trace.datagrams is not None
+    table = trace.datagrams.read()
+    addresses = trace.addresses
+    cols = [table.column(c).to_pylist() for c in ("id", "time_sent", "node", "src", "dst", "data")]
+    for ident, t, node, src, dst, data in zip(*cols, strict=True):
+        yield ident, t, node, addresses[src], addresses[dst], data
+
+
+def pcap_records(trace: Trace) -> Iterator[tuple[int, float, Address, Address, bytes]]:
+    """(id, time, src, dst, payload) records for ``write_pcap``, in the order sent."""
+    for ident, t, _node, src, dst, data in _datagrams(trace):
+        yield ident, t, src, dst, data
+
+
+def packets_table(trace: Trace) -> pd.DataFrame:
+    """One row per datagram: who sent it when, its size, its fate and the IKE header fields (RFC 7296 §3.1)."""
+    rows = []
+    fates, fate_time, fate_at = trace.fate, trace.fate_time, trace.fate_at
+    names, places = trace.fate_names, trace.places
+    for ident, t, node, src, dst, data in _datagrams(trace):
+        i = ident - 1
+        code = fates[i]
+        if code < 0:
+            fate, ft, where = "in_flight", None, ""
+        else:
+            fate, ft, where = names[code], fate_time[i], places[fate_at[i]]
+        marker = 4 if 4500 in (src.port, dst.port) else 0
+        if len(data) >= IKE_HEADER_LENGTH:
+            xchg, flags = data[18], data[19]
+            exchange, response = _EXCHANGE_NAMES.get(xchg, ""), bool(flags & 0x20)
+            si, sr, mid = data[0:8].hex(), data[8:16].hex(), int.from_bytes(data[20:24], "big")
+        else:
+            exchange, response, mid, si, sr = "", False, -1, "", ""
+        rows.append((ident, t, node, str(src), str(dst), 28 + marker + len(data), len(data), fate,
+                     ft if fate == "delivered" else None, ft, where, exchange, si, sr, mid, response))
+    return pd.DataFrame(rows, columns=PACKET_COLUMNS)

@@ -1,0 +1,192 @@
+"""The run's trace: what models record, kept as columns and spooled to Parquet as the run goes.
+
+``Trace`` is the ``Recorder`` a simulation writes into (ns-3 trace sink); ``ikesim.metrics.results``
+reads it. Events are buffered as they come and handled in batches: each batch feeds the table builders
+(``ikesim.metrics.builders``) in recording order and, with ``trace: full``, becomes one Arrow table of
+the events. Per datagram the trace keeps a few typed array slots (send time, destination, fate), and
+with ``full`` its bytes go to a Parquet spool for the packets table and the capture.
+
+Levels (``TRACE_LEVELS``):
+
+- ``full``: everything: events, exchanges, SAs, packets, capture and key tables;
+- ``exchanges``: the exchanges and SAs tables and the summary; no events, packets, capture or key tables;
+- ``summary``: only what the summary needs (no SA rows either): the level for sweeps over big fleets.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from ikesim.metrics.builders import (
+    CollisionRows,
+    Counts,
+    ExchangeRows,
+    Handler,
+    KeyLines,
+    NatRows,
+    RekeyRows,
+    SaRows,
+)
+from ikesim.metrics.event_rows import events_batch
+from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
+from ikesim.types import Address
+
+__all__ = ["Trace", "TraceLevel", "TRACE_LEVELS"]
+
+TraceLevel = Literal["full", "exchanges", "summary"]
+TRACE_LEVELS: tuple[TraceLevel, ...] = ("full", "exchanges", "summary")
+
+_DATAGRAM_SCHEMA = pa.schema([("id", pa.int64()), ("time_sent", pa.float64()), ("node", pa.string()),
+                              ("src", pa.int32()), ("dst", pa.int32()), ("data", pa.binary())])
+_JOB_SCHEMA = pa.schema([("node", pa.string()), ("arrived", pa.float64()), ("start", pa.float64()),
+                         ("end", pa.float64()), ("what", pa.string())])
+EVENT_BATCH = 32_768
+"""Events buffered before a batch is handled (bounded memory, few Python objects alive)."""
+
+
+class Trace:
+    """Records events, datagrams, their fates and CPU jobs; see the module docstring for the levels."""
+
+    def __init__(self, level: TraceLevel = "full", *, batch: int = EVENT_BATCH, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        if level not in TRACE_LEVELS:
+            raise ValueError(f"trace level {level!r}: expected one of {', '.join(TRACE_LEVELS)}")
+        self.level: TraceLevel = level
+        self.dir = SpoolDir()
+        self._batch = batch
+        self._buf: list[tuple[float, str, Any]] = []
+        self._seq = 0
+        self.kinds: list[type] = []
+        """Event types in the order they first occurred (the events table's column order follows it)."""
+        self.counts = Counts()
+        self.exchanges = ExchangeRows(self.dir, rows_per_group)
+        self.sas = SaRows() if level != "summary" else None
+        self.rekeys = RekeyRows()
+        self.collisions = CollisionRows()
+        self.nat = NatRows()
+        self.keys = KeyLines() if level == "full" else None
+        self.events = BatchSpool(self.dir, "events", rows_per_group) if level == "full" else None
+        self._by_kind: dict[type, list[Handler]] = {}
+        self._builders = [b for b in (self.exchanges, self.sas, self.rekeys, self.collisions, self.nat, self.keys)
+                          if b is not None]
+        # per datagram (index = id - 1): send time, destination, fate, when and where it met it
+        self.addresses: list[Address] = []
+        self._address_code: dict[Address, int] = {}
+        self.sent_time = array("d")
+        self.sent_dst = array("i")
+        self.fate = array("b")
+        self.fate_time = array("d")
+        self.fate_at = array("i")
+        self.fate_names: list[str] = []
+        self._fate_code: dict[str, int] = {}
+        self.places: list[str] = []
+        self._place_code: dict[str, int] = {}
+        self.datagrams = Spool(self.dir, "datagrams", _DATAGRAM_SCHEMA, rows_per_group) if level == "full" else None
+        self.fragments: dict[int, int] = {}
+        """Datagram id -> MTU of the first link that IP-fragmented it (the capture writes its fragments)."""
+        self.jobs = Spool(self.dir, "jobs", _JOB_SCHEMA, rows_per_group)
+        """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
+
+    # --- the Recorder interface -------------------------------------------------------------
+
+    def record(self, event: Any, *, now: float, node: str) -> None:
+        """Record *event* seen on *node* at simulated time *now*."""
+        self._buf.append((now, node, event))
+        if len(self._buf) >= self._batch:
+            self.flush()
+
+    def record_sent(self, dgram_id: int, now: float, node: str, src: Address, dst: Address, data: bytes) -> None:
+        """Record a datagram as it leaves its sender (ids count up from 1)."""
+        code = self._address_code.get(dst)
+        if code is None:
+            code = self._intern(dst)
+        self.sent_time.append(now)
+        self.sent_dst.append(code)
+        self.fate.append(-1)
+        self.fate_time.append(math.nan)
+        self.fate_at.append(0)
+        if self.datagrams is not None:
+            src_code = self._address_code.get(src)
+            if src_code is None:
+                src_code = self._intern(src)
+            self.datagrams.rows.append((dgram_id, now, node, src_code, code, data))
+            self.datagrams.maybe_flush()
+
+    def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
+        """Record what became of a datagram (a later fate replaces an earlier one: a held datagram is released)."""
+        code = self._fate_code.get(fate)
+        if code is None:
+            code = self._fate_code[fate] = len(self.fate_names)
+            self.fate_names.append(fate)
+        place = self._place_code.get(where)
+        if place is None:
+            place = self._place_code[where] = len(self.places)
+            self.places.append(where)
+        i = dgram_id - 1
+        self.fate[i] = code
+        self.fate_time[i] = now
+        self.fate_at[i] = place
+
+    def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
+        """Record one CPU job (``ikesim.sim.cpu``): when it arrived, started and ended."""
+        self.jobs.rows.append((node, arrived, start, end, what))
+        self.jobs.maybe_flush()
+
+    def record_fragmented(self, dgram_id: int, mtu: int) -> None:
+        """Record that a link of *mtu* IP-fragmented a datagram (the first such link on its path counts)."""
+        self.fragments.setdefault(dgram_id, mtu)
+
+    @property
+    def fates(self) -> dict[int, tuple[str, float, str]]:
+        """Datagram id -> (fate, time, where) of every datagram that met one (read from the fate arrays)."""
+        names, places = self.fate_names, self.places
+        return {i + 1: (names[code], self.fate_time[i], places[self.fate_at[i]])
+                for i, code in enumerate(self.fate) if code >= 0}
+
+    # --- batches ------------------------------------------------------------------------------
+
+    @property
+    def recorded(self) -> int:
+        """Events recorded so far."""
+        return self._seq + len(self._buf)
+
+    def _intern(self, address: Address) -> int:
+        code = self._address_code[address] = len(self.addresses)
+        self.addresses.append(address)
+        return code
+
+    def _handlers(self, kind: type) -> list[Handler]:
+        """The builders' handlers for events of *kind* (first sight of a type also fixes its column order)."""
+        hs = [b.handlers[kind] for b in self._builders if kind in b.handlers]
+        self._by_kind[kind] = hs
+        self.kinds.append(kind)
+        return hs
+
+    def flush(self) -> None:
+        """Hand the buffered events to the builders and, with ``full``, spool them as one columnar batch."""
+        buf, self._buf = self._buf, []
+        if not buf:
+            return
+        by_kind = self._by_kind
+        counts: dict[type, int] = {}
+        for t, node, e in buf:
+            kind = type(e)
+            hs = by_kind.get(kind)
+            if hs is None:
+                hs = self._handlers(kind)
+            counts[kind] = counts.get(kind, 0) + 1
+            for h in hs:
+                h(t, node, e)
+        for kind, n in counts.items():
+            self.counts.count(kind, n)
+        if self.events is not None:
+            seq = self._seq
+            self.events.add(events_batch([(seq + i, t, node, e) for i, (t, node, e) in enumerate(buf)]))
+        self._seq += len(buf)
+
+    def close(self) -> None:
+        """Remove the spool directory (the trace can no longer be read)."""
+        self.dir.remove()

@@ -1,0 +1,86 @@
+"""The columnar trace: levels record less and agree with ``full``; spooling to Parquet changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ikesim.errors import TraceNotRecorded
+from ikesim.metrics.trace import Trace
+from ikesim.runner import run
+from ikesim.scenario.build import build_simulation
+from ikesim.scenario.load import load_scenario, load_scenarios
+
+ROOT = Path(__file__).resolve().parents[2]
+NAT = ROOT / "scenarios" / "nat-rebinding.yaml"
+RACE = ROOT / "scenarios" / "races" / "child-simultaneous-lost-response.yaml"
+
+
+def _without_trace_key(summary: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in summary.items() if k != "trace"}
+
+
+@pytest.mark.parametrize("level", ["exchanges", "summary"])
+def test_lower_levels_give_the_same_summary_and_exchanges(level: str) -> None:
+    """``exchanges`` and ``summary`` compute the same summary and exchanges table as ``full``; the summary says the level."""
+    full, low = run(NAT), run(NAT, trace=level)
+    assert low.summary["trace"] == level and "trace" not in full.summary
+    assert _without_trace_key(low.summary) == full.summary
+    pd.testing.assert_frame_equal(low.exchanges, full.exchanges)
+    pd.testing.assert_frame_equal(low.rekey_latencies, full.rekey_latencies)
+    pd.testing.assert_frame_equal(low.nat_paths, full.nat_paths)
+    with pytest.raises(TraceNotRecorded, match=f"events table is not recorded with trace: {level}"):
+        _ = low.events
+    with pytest.raises(TraceNotRecorded, match="packets"):
+        _ = low.packets
+    if level == "exchanges":
+        pd.testing.assert_frame_equal(low.sas, full.sas)
+    else:
+        with pytest.raises(TraceNotRecorded, match="sas table .* needs trace: exchanges"):
+            _ = low.sas
+
+
+@pytest.mark.parametrize(("level", "files"), [
+    ("exchanges", {"exchanges.parquet", "sas.parquet", "nat_paths.parquet", "summary.json"}),
+    ("summary", {"nat_paths.parquet", "summary.json"}),
+])
+def test_lower_levels_write_only_their_files(level: str, files: set[str], tmp_path: Path) -> None:
+    """No events, packets, capture or key tables below ``full``; ``written_files`` names exactly what is written."""
+    r = run(NAT, trace=level)
+    r.write(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == files == set(r.written_files())
+
+
+def test_spooled_trace_gives_identical_tables() -> None:
+    """Tiny batches and row groups (every table spilled to many Parquet files) give the same tables as in memory."""
+    model = load_scenarios(RACE)[0]
+    mem = run(model)
+    small = Trace("full", batch=3, rows_per_group=2)
+    sim = build_simulation(model, trace=small)
+    spooled = sim.run(model.duration)
+    spill = sorted(p.name for p in small.dir.path.iterdir())
+    assert any(n.startswith("events-") for n in spill) and any(n.startswith("exchanges-") for n in spill)
+    assert any(n.startswith("datagrams-") for n in spill)
+    for name in ("events", "exchanges", "sas", "packets", "rekey_latencies", "collisions"):
+        pd.testing.assert_frame_equal(getattr(spooled, name), getattr(mem, name), check_exact=True)
+    assert spooled.summary == mem.summary
+
+
+def test_spool_directory_is_private_and_removed() -> None:
+    """The spool is a 0700 directory, and closing the trace removes it with everything in it."""
+    t = Trace("full", batch=1, rows_per_group=1)
+    model = load_scenario(ROOT / "scenarios" / "quickstart.yaml")
+    sim = build_simulation(model, trace=t)
+    sim.run(3600.0)
+    d = t.dir.path
+    assert d.stat().st_mode & 0o777 == 0o700 and any(d.iterdir())
+    t.close()
+    assert not d.exists()
+
+
+def test_unknown_trace_level_is_refused() -> None:
+    """A typo in the level is a ValueError naming the choices, not a silent full trace."""
+    with pytest.raises(ValueError, match="full, exchanges, summary"):
+        Trace("everything")  # type: ignore[arg-type]
