@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small runs, to check the script")
     ap.add_argument("--skip-fleet", action="store_true", help="leave out the two fleet-10k runs")
+    ap.add_argument("--parallel-fleet", action="store_true",
+                    help="run the two fleet-10k runs at once (needs 2 idle cores; each run is single-threaded)")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
     args = ap.parse_args()
     n, fleet_until = (100, "2h") if args.quick else (1000, "24h")
@@ -98,9 +101,12 @@ def main() -> None:
                           "ratio_2n": round(w_2n / w_n, 3), "ratio_2t": round(w_2t / w_n, 3)}
     figures["race"] = _race_ms()
     figures["check"] = _check_s()
-    if not args.skip_fleet:
-        figures["fleet"] = _script(["bench_fleet.py", fleet, "--until", fleet_until, "--trace", "full"])
-        figures["fleet_summary"] = _script(["bench_fleet.py", fleet, "--until", fleet_until, "--trace", "summary"])
+    if not args.skip_fleet:  # the two fleet runs side by side, one process (one core) each
+        with ThreadPoolExecutor(2 if args.parallel_fleet else 1) as pool:
+            full = pool.submit(_script, ["bench_fleet.py", fleet, "--until", fleet_until, "--trace", "full"])
+            summary = pool.submit(_script, ["bench_fleet.py", fleet, "--until", fleet_until, "--trace", "summary"])
+            figures["fleet"], figures["fleet_summary"] = full.result(), summary.result()
+        figures["fleet_parallel"] = args.parallel_fleet
     figures["bench_wall_s"] = round(time.perf_counter() - started, 1)
     _report(figures)
     if args.json:

@@ -117,36 +117,49 @@ class SaRows:
         return list(self.rows.values()), _SA_COLUMNS
 
 
-class RekeyRows:
-    """The first ``RekeyStarted`` per SA and node and the first ``RekeyCompleted`` per old SPI and side."""
+_REKEY_STARTED = pa.schema([("node", pa.string()), ("kind", pa.string()), ("old_spi", pa.binary()),
+                            ("triggered", pa.float64()), ("old_spi_out", pa.binary())])
+_REKEY_DONE = pa.schema([("kind", pa.string()), ("old_spi", pa.binary()), ("initiator", pa.bool_()),
+                         ("time", pa.float64()), ("node", pa.string())])
+_INSTALLED = pa.schema([("node", pa.string()), ("spi_in", pa.binary()), ("spi_out", pa.binary())])
 
-    def __init__(self) -> None:
-        self.started: dict[tuple[str, str, bytes], tuple[float, bytes]] = {}
-        self.done_by_old: dict[tuple[str, bytes, bool], tuple[float, str]] = {}
+
+class RekeyRows:
+    """Every ``RekeyStarted`` and ``RekeyCompleted``, spooled; ``rekey_latencies`` joins them after the run."""
+
+    def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        self.started = Spool(spool_dir, "rekey_started", _REKEY_STARTED, rows_per_group)
+        self.done = Spool(spool_dir, "rekey_done", _REKEY_DONE, rows_per_group)
         self.initiated = {"child": 0, "ike": 0}
         """Rekeys completed by their initiator, per kind (the summary's ``rekeys``)."""
         self.handlers: dict[type, Handler] = {ev.RekeyStarted: self.on_started, ev.RekeyCompleted: self.on_completed}
 
     def on_started(self, t: float, node: str, e: ev.RekeyStarted) -> None:
         """A rekey was triggered (RFC 7296 §2.8)."""
-        self.started.setdefault((node, e.kind.value, e.old_spi), (t, e.old_spi_out))
+        self.started.rows.append((node, e.kind.value, e.old_spi, t, e.old_spi_out))
+        self.started.maybe_flush()
 
     def on_completed(self, t: float, node: str, e: ev.RekeyCompleted) -> None:
         """A new SA replaced the old one on this node."""
-        self.done_by_old.setdefault((e.kind.value, e.old_spi, e.initiator), (t, node))
+        self.done.rows.append((e.kind.value, e.old_spi, e.initiator, t, node))
+        self.done.maybe_flush()
         if e.initiator:
             self.initiated[e.kind.value] += 1
 
 
 class CollisionRows:
-    """Rekey collision reports keyed by SA pair, exchange collisions, and the exchanges collisions wasted."""
+    """Rekey collision reports, exchange collisions, and the exchanges collisions wasted.
 
-    def __init__(self) -> None:
-        self.out_of: dict[tuple[str, bytes], bytes] = {}
-        """(node, spi_in) -> spi_out of every CHILD_SA installed (a collision report names one half; a report can
-        come after the SA was deleted, so none is forgotten)."""
-        self.per: dict[tuple[str, bytes, bytes], dict[str, list[Any]]] = {}
-        self.first: dict[tuple[str, bytes, bytes], float] = {}
+    A CHILD_SA collision report names the node's inbound SPI; the pair's outbound SPI comes from the
+    CHILD_SAs installed before the report (spooled: a report can come after its SA was deleted, so every
+    installed SA has to stay findable).
+    """
+
+    def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        self.installs = Spool(spool_dir, "child_installed", _INSTALLED, rows_per_group)
+        self._installed = 0
+        self.reports: list[tuple[int, float, str, ev.RekeyCollision]] = []
+        """(CHILD_SAs installed before it, time, node, report) of every rekey collision report."""
         self.exchange_cases: dict[tuple[Any, ...], str] = {}
         self.redundant = {"child": 0, "ike": 0}
         self.last_done: dict[str, tuple[float, ev.ExchangeCompleted]] = {}
@@ -157,7 +170,9 @@ class CollisionRows:
 
     def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
         """Remember the pair's outbound SPI."""
-        self.out_of[(node, e.spi_in)] = e.spi_out
+        self.installs.rows.append((node, e.spi_in, e.spi_out))
+        self.installs.maybe_flush()
+        self._installed += 1
 
     def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
         """The last exchange a node completed: a redundant SA reported in the same instant came from it."""
@@ -165,13 +180,7 @@ class CollisionRows:
 
     def collision(self, t: float, node: str, e: ev.RekeyCollision) -> None:
         """A rekey collision report (RFC 7296 §2.8.1, §2.8.2)."""
-        if e.kind is ev.SaKind.CHILD:
-            a, b = sorted((e.old_spi, self.out_of.get((node, e.old_spi), b"")))
-            key = ("child", a, b)
-        else:
-            key = ("ike", e.spi_i, e.spi_r)
-        self.per.setdefault(key, {}).setdefault(node, []).append(e)
-        self.first.setdefault(key, t)
+        self.reports.append((self._installed, t, node, e))
         if not e.won and e.resolution == "nonces":
             self.redundant[e.kind.value] += 1
             done = self.last_done.get(node)
@@ -182,6 +191,34 @@ class CollisionRows:
         """An exchange collision (RFC 7296 §2.25), counted once per SA even when both peers see it."""
         key = (e.case, *sorted((e.spi, e.spi_out))) if e.spi_out else (e.case, e.spi_i, e.spi_r)
         self.exchange_cases.setdefault(key, e.case)
+
+    def grouped(self) -> tuple[dict[tuple[str, bytes, bytes], dict[str, list[Any]]], dict[tuple[str, bytes, bytes], float]]:
+        """Reports per collided SA pair and node, and when each pair first collided (in report order).
+
+        A CHILD_SA pair is keyed by its two SPIs (sorted), an IKE_SA by (spi_i, spi_r), so both nodes' reports
+        land on one key.
+        """
+        wanted = {e.old_spi for _n, _t, _node, e in self.reports if e.kind is ev.SaKind.CHILD}
+        out_of: dict[tuple[str, bytes], list[tuple[int, bytes]]] = {}
+        if wanted:
+            table = self.installs.read()
+            spi_in = table.column("spi_in").to_pylist()
+            nodes, spi_out = table.column("node").to_pylist(), table.column("spi_out").to_pylist()
+            for i, spi in enumerate(spi_in):
+                if spi in wanted:
+                    out_of.setdefault((nodes[i], spi), []).append((i, spi_out[i]))
+        per: dict[tuple[str, bytes, bytes], dict[str, list[Any]]] = {}
+        first: dict[tuple[str, bytes, bytes], float] = {}
+        for before, t, node, e in self.reports:
+            if e.kind is ev.SaKind.CHILD:
+                earlier = [out for i, out in out_of.get((node, e.old_spi), ()) if i < before]
+                a, b = sorted((e.old_spi, earlier[-1] if earlier else b""))
+                key = ("child", a, b)
+            else:
+                key = ("ike", e.spi_i, e.spi_r)
+            per.setdefault(key, {}).setdefault(node, []).append(e)
+            first.setdefault(key, t)
+        return per, first
 
 
 class Counts:

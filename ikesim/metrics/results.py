@@ -28,6 +28,7 @@ from ikesim.metrics.cpu_tables import cpu_summary, cpu_table, processing_table
 from ikesim.metrics.event_rows import events_frame
 from ikesim.metrics.export import write_pcap, write_secret
 from ikesim.metrics.packets import packets_table, pcap_records
+from ikesim.metrics.rekeys import rekey_latency_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
 
@@ -120,19 +121,13 @@ class Results:
 
     @cached_property
     def rekey_latencies(self) -> pd.DataFrame:
-        """One row per triggered rekey: who triggered it, when, and its latency on each side."""
-        rk = self.trace.rekeys
-        rows = []
-        for (node, kind, old), (t0, old_out) in rk.started.items():
-            ini = rk.done_by_old.get((kind, old, True))
-            resp = rk.done_by_old.get((kind, old_out, False))
-            rows.append({
-                "node": node, "kind": kind, "old_spi": old.hex(), "triggered": t0,
-                "initiator_latency": (ini[0] - t0) if ini and ini[1] == node else None,
-                "responder_latency": (resp[0] - t0) if resp and resp[1] != node else None,
-            })
-        return pd.DataFrame(rows, columns=["node", "kind", "old_spi", "triggered", "initiator_latency",
-                                           "responder_latency"])
+        """One row per triggered rekey: who triggered it, when, and its latency on each side.
+
+        The first ``RekeyStarted`` per (node, kind, old SPI) is a row; its initiator latency comes from the
+        first ``RekeyCompleted(initiator=True)`` for that old SPI, if that node completed it, and its responder
+        latency from the first ``RekeyCompleted(initiator=False)`` for the old SPI's outbound half, if the peer did.
+        """
+        return rekey_latency_table(self.trace.rekeys.started.read(), self.trace.rekeys.done.read())
 
     @cached_property
     def collisions(self) -> pd.DataFrame:
@@ -143,12 +138,12 @@ class Results:
         land on one key; the number of collisions on a key is the largest number of reports from one node
         (a retry that collides again counts again).
         """
-        c = self.trace.collisions
+        per, first = self.trace.collisions.grouped()
         rows = []
-        for k, by_node in c.per.items():
+        for k, by_node in per.items():
             reports = [e for es in by_node.values() for e in es]
             winners = sorted(n for n, es in by_node.items() if any(e.won for e in es))
-            rows.append({"kind": k[0], "sa": f"{k[1].hex()}/{k[2].hex()}", "first": c.first[k],
+            rows.append({"kind": k[0], "sa": f"{k[1].hex()}/{k[2].hex()}", "first": first[k],
                          "nodes": ",".join(sorted(by_node)), "reports": len(reports),
                          "count": max(len(es) for es in by_node.values()), "winner": ",".join(winners),
                          "resolution": reports[0].resolution})

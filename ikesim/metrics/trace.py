@@ -64,8 +64,8 @@ class Trace:
         self.counts = Counts()
         self.exchanges = ExchangeRows(self.dir, rows_per_group)
         self.sas = SaRows() if level != "summary" else None
-        self.rekeys = RekeyRows()
-        self.collisions = CollisionRows()
+        self.rekeys = RekeyRows(self.dir, rows_per_group)
+        self.collisions = CollisionRows(self.dir, rows_per_group)
         self.nat = NatRows()
         self.keys = KeyLines() if level == "full" else None
         self.events = BatchSpool(self.dir, "events", rows_per_group) if level == "full" else None
