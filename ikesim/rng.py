@@ -51,6 +51,11 @@ class Rng:
 
     def bytes(self, n: int) -> bytes:
         """Return *n* random bytes."""
+        pos = self._pos
+        end = pos + n
+        if 0 < n and end <= len(self._buffer):  # the common case: a slice of the current block
+            self._pos = end
+            return self._buffer[pos:end]
         out = bytearray()
         while n > 0:
             if self._pos >= len(self._buffer):

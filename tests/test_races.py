@@ -73,7 +73,7 @@ def test_pinned_nonces_reach_the_wire(variant: str, nonces: dict[tuple[str, bool
     sim, r = _run("child-simultaneous", variant)
     inspector = MessageInspector({n: node.daemon for n, node in sim.nodes.items()})
     seen = {}
-    for _id, _t, node, _src, _dst, data in sim.collector.datagrams:
+    for _id, _t, node, _src, _dst, data in sim.collector.datagrams_sent():
         h = inspector.header(data)
         if h is None or h.exchange is not ExchangeType.CREATE_CHILD_SA:
             continue

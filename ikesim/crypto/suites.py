@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ikesim.errors import ConfigError, NoProposalChosen
 from ikesim.wire.iana import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
@@ -90,14 +91,20 @@ class ProposalSpec:
 
     def to_wire(self, number: int, protocol: ProtocolId, spi: bytes) -> Proposal:
         """RFC 7296 §3.3.1: the proposal substructure offering every configured algorithm."""
-        ts: list[Transform] = [Transform.make(TransformType.ENCR, e, bits) for e, bits in self.encr]
-        if protocol == ProtocolId.IKE:
-            ts += [Transform.make(TransformType.PRF, p) for p in self.prf]
-        ts += [Transform.make(TransformType.INTEG, i) for i in self.integ]
-        ts += [Transform.make(TransformType.KE, g) for g in self.ke]
-        if protocol != ProtocolId.IKE:
-            ts += [Transform.make(TransformType.ESN, e) for e in self.esn]
-        return Proposal(number, protocol, spi, tuple(ts))
+        return Proposal(number, protocol, spi, _offer_transforms(self, protocol))
+
+
+@lru_cache(maxsize=1024)
+def _offer_transforms(spec: ProposalSpec, protocol: ProtocolId) -> tuple[Transform, ...]:
+    """RFC 7296 §3.3.2: the transforms *spec* offers, built once per configuration (not per rekey)."""
+    ts: list[Transform] = [Transform.make(TransformType.ENCR, e, bits) for e, bits in spec.encr]
+    if protocol == ProtocolId.IKE:
+        ts += [Transform.make(TransformType.PRF, p) for p in spec.prf]
+    ts += [Transform.make(TransformType.INTEG, i) for i in spec.integ]
+    ts += [Transform.make(TransformType.KE, g) for g in spec.ke]
+    if protocol != ProtocolId.IKE:
+        ts += [Transform.make(TransformType.ESN, e) for e in spec.esn]
+    return tuple(ts)
 
 
 def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
@@ -238,41 +245,53 @@ class Suite:
 
     def to_wire(self, number: int, protocol: ProtocolId, spi: bytes) -> Proposal:
         """RFC 7296 §3.3.1: a proposal with exactly the chosen transforms (a responder's answer)."""
-        ts = [Transform.make(TransformType.ENCR, self.encr_id, self.encr_key_bits)]
-        if protocol == ProtocolId.IKE and self.prf_id is not None:
-            ts.append(Transform.make(TransformType.PRF, self.prf_id))
-        if self.integ_id != IntegId.NONE:
-            ts.append(Transform.make(TransformType.INTEG, self.integ_id))
-        if self.ke_group != KeGroup.NONE:
-            ts.append(Transform.make(TransformType.KE, self.ke_group))
-        if protocol != ProtocolId.IKE:
-            ts.append(Transform.make(TransformType.ESN, self.esn))
-        return Proposal(number, protocol, spi, tuple(ts))
+        return Proposal(number, protocol, spi, _answer_transforms(self, protocol))
 
     @classmethod
     def from_wire(cls, p: Proposal) -> Suite:
         """Read a responder's single-choice proposal; raise NoProposalChosen if it is not one."""
-        by_type: dict[int, list[Transform]] = {}
-        for t in p.transforms:
-            by_type.setdefault(int(t.transform_type), []).append(t)
-        if any(len(v) != 1 for v in by_type.values()):
-            raise NoProposalChosen("answer proposal has several transforms of one type")
-        encr = by_type.get(TransformType.ENCR)
-        if not encr or not _encr_ok(encr[0]):
-            raise NoProposalChosen("answer proposal has no supported encryption")
-        e = encr[0]
-        integ = IntegId(by_type[TransformType.INTEG][0].transform_id) if TransformType.INTEG in by_type else IntegId.NONE
-        prf = PrfId(by_type[TransformType.PRF][0].transform_id) if TransformType.PRF in by_type else None
-        ke = KeGroup(by_type[TransformType.KE][0].transform_id) if TransformType.KE in by_type else KeGroup.NONE
-        esn = EsnId(by_type[TransformType.ESN][0].transform_id) if TransformType.ESN in by_type else EsnId.NO_ESN
-        aead = EncrId(e.transform_id) in _AEAD
-        if (not aead and integ not in INTEG_SPECS) or (aead and integ != IntegId.NONE):
-            raise NoProposalChosen("answer proposal has an unusable integrity algorithm")
-        if p.protocol == ProtocolId.IKE and (prf not in PRF_HASHES or ke not in KE_GROUPS_SUPPORTED):
-            raise NoProposalChosen("answer IKE proposal lacks a supported PRF or group")
-        if ke != KeGroup.NONE and ke not in KE_GROUPS_SUPPORTED:
-            raise NoProposalChosen("answer proposal has an unsupported group")
-        return cls(EncrId(e.transform_id), e.key_length or 0, integ, prf, ke, esn)
+        return _suite_of(p.protocol, p.transforms)
+
+
+@lru_cache(maxsize=1024)
+def _answer_transforms(suite: Suite, protocol: ProtocolId) -> tuple[Transform, ...]:
+    """RFC 7296 §3.3.2: the transforms of a negotiated suite, built once per suite (not per rekey)."""
+    ts = [Transform.make(TransformType.ENCR, suite.encr_id, suite.encr_key_bits)]
+    if protocol == ProtocolId.IKE and suite.prf_id is not None:
+        ts.append(Transform.make(TransformType.PRF, suite.prf_id))
+    if suite.integ_id != IntegId.NONE:
+        ts.append(Transform.make(TransformType.INTEG, suite.integ_id))
+    if suite.ke_group != KeGroup.NONE:
+        ts.append(Transform.make(TransformType.KE, suite.ke_group))
+    if protocol != ProtocolId.IKE:
+        ts.append(Transform.make(TransformType.ESN, suite.esn))
+    return tuple(ts)
+
+
+@lru_cache(maxsize=1024)
+def _suite_of(protocol: ProtocolId, transforms: tuple[Transform, ...]) -> Suite:
+    """``Suite.from_wire``, once per distinct answer (it depends only on protocol and transforms)."""
+    by_type: dict[int, list[Transform]] = {}
+    for t in transforms:
+        by_type.setdefault(int(t.transform_type), []).append(t)
+    if any(len(v) != 1 for v in by_type.values()):
+        raise NoProposalChosen("answer proposal has several transforms of one type")
+    encr = by_type.get(TransformType.ENCR)
+    if not encr or not _encr_ok(encr[0]):
+        raise NoProposalChosen("answer proposal has no supported encryption")
+    e = encr[0]
+    integ = IntegId(by_type[TransformType.INTEG][0].transform_id) if TransformType.INTEG in by_type else IntegId.NONE
+    prf = PrfId(by_type[TransformType.PRF][0].transform_id) if TransformType.PRF in by_type else None
+    ke = KeGroup(by_type[TransformType.KE][0].transform_id) if TransformType.KE in by_type else KeGroup.NONE
+    esn = EsnId(by_type[TransformType.ESN][0].transform_id) if TransformType.ESN in by_type else EsnId.NO_ESN
+    aead = EncrId(e.transform_id) in _AEAD
+    if (not aead and integ not in INTEG_SPECS) or (aead and integ != IntegId.NONE):
+        raise NoProposalChosen("answer proposal has an unusable integrity algorithm")
+    if protocol == ProtocolId.IKE and (prf not in PRF_HASHES or ke not in KE_GROUPS_SUPPORTED):
+        raise NoProposalChosen("answer IKE proposal lacks a supported PRF or group")
+    if ke != KeGroup.NONE and ke not in KE_GROUPS_SUPPORTED:
+        raise NoProposalChosen("answer proposal has an unsupported group")
+    return Suite(EncrId(e.transform_id), e.key_length or 0, integ, prf, ke, esn)
 
 
 def _encr_ok(t: Transform) -> bool:
@@ -298,12 +317,27 @@ def select_proposal(
     offered: Sequence[Proposal], configured: Sequence[ProposalSpec], protocol: ProtocolId
 ) -> tuple[Proposal, Suite] | None:
     """RFC 7296 §2.7: pick the first offered proposal acceptable to a configured one."""
-    for prop in offered:
-        if prop.protocol != protocol:
+    found = _select(tuple([(p.protocol, p.transforms) for p in offered]), tuple(configured), protocol)
+    if found is None:
+        return None
+    index, suite = found
+    prop = offered[index]
+    return suite.to_wire(prop.number, protocol, prop.spi), suite
+
+
+@lru_cache(maxsize=4096)
+def _select(offered: tuple[tuple[ProtocolId, tuple[Transform, ...]], ...], configured: tuple[ProposalSpec, ...],
+            protocol: ProtocolId) -> tuple[int, Suite] | None:
+    """``select_proposal`` on what decides it (protocols and transforms, not numbers or SPIs): once per offer.
+
+    Returns the index of the chosen offered proposal and its suite, or None.
+    """
+    for index, (prop_protocol, transforms) in enumerate(offered):
+        if prop_protocol != protocol:
             continue
         for spec in configured:
             chosen: dict[int, Transform] = {}
-            for t in prop.transforms:
+            for t in transforms:
                 if int(t.transform_type) not in chosen and _acceptable(t, spec):
                     chosen[int(t.transform_type)] = t
             needed = {TransformType.ENCR}
@@ -315,12 +349,12 @@ def select_proposal(
                 needed.add(TransformType.ESN)
                 if spec.ke:
                     needed.add(TransformType.KE)
-            offered_types = {int(t.transform_type) for t in prop.transforms}
+            offered_types = {int(t.transform_type) for t in transforms}
             # A type the peer offered that we cannot match makes the proposal unacceptable.
             if not needed <= chosen.keys() or not offered_types <= chosen.keys() | _optional(spec, protocol):
                 continue
             e = chosen[TransformType.ENCR]
-            suite = Suite(
+            return index, Suite(
                 EncrId(e.transform_id),
                 e.key_length or 0,
                 IntegId(chosen[TransformType.INTEG].transform_id) if TransformType.INTEG in chosen else IntegId.NONE,
@@ -328,7 +362,6 @@ def select_proposal(
                 KeGroup(chosen[TransformType.KE].transform_id) if TransformType.KE in chosen else KeGroup.NONE,
                 EsnId(chosen[TransformType.ESN].transform_id) if TransformType.ESN in chosen else EsnId.NO_ESN,
             )
-            return suite.to_wire(prop.number, protocol, prop.spi), suite
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import Suite
@@ -41,6 +42,18 @@ __all__ = ["IkeCore", "WorkStarter"]
 
 WorkStarter = Callable[["IkeCore", IkeSa, Work, float], bool]
 """Starts a queued request; returns False if the work became moot (e.g. the SA is gone)."""
+
+
+_HEADER_FLAGS = {(initiator, response): HeaderFlag((HeaderFlag.INITIATOR if initiator else 0)
+                                                   | (HeaderFlag.RESPONSE if response else 0))
+                 for initiator in (False, True) for response in (False, True)}
+"""(I, R) -> header flags (RFC 7296 §3.1), built once: ``IntFlag |`` per message goes through ``Enum.__call__``."""
+
+
+@lru_cache(maxsize=256)
+def _schedule(policy: RetransmitPolicy) -> tuple[float, ...]:
+    """The policy's retransmission waits, computed once per configuration (RFC 7296 §2.1)."""
+    return tuple(policy.timeouts())
 
 
 def _reason(work: Work | None) -> str:
@@ -124,20 +137,15 @@ class IkeCore:
 
     def timeouts(self, policy: RetransmitPolicy) -> tuple[float, ...]:
         """The retransmission waits, each jittered once if ``jitter`` > 0 (RFC 7296 §2.1)."""
-        waits = policy.timeouts()
+        waits = _schedule(policy)
         if policy.jitter > 0:
-            waits = [t - self.rng_jitter.uniform(0.0, policy.jitter * t) for t in waits]
-        return tuple(waits)
+            waits = tuple([t - self.rng_jitter.uniform(0.0, policy.jitter * t) for t in waits])
+        return waits
 
     def header(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int,
                response: bool) -> Message:
         """The IKE header for a message on *sa* (RFC 7296 §3.1: I flag = original initiator)."""
-        flags = HeaderFlag.NONE
-        if sa.initiator:
-            flags |= HeaderFlag.INITIATOR
-        if response:
-            flags |= HeaderFlag.RESPONSE
-        return Message(sa.spi_i, sa.spi_r, exchange_type, flags, message_id)
+        return Message(sa.spi_i, sa.spi_r, exchange_type, _HEADER_FLAGS[sa.initiator, response], message_id)
 
     def seal(self, sa: IkeSa, exchange_type: ExchangeType, message_id: int, response: bool,
              inner: Sequence[Payload]) -> bytes:

@@ -125,7 +125,7 @@ class IkeDaemon(IkeCore):
                     self._drop(msg, src, dst, "non-first SKF fragment of a retransmitted request (RFC 7383 §2.6.1)")
                     return True  # only fragment 1 triggers the cached response
             else:
-                unprotect_message(data, sa.protect_in)
+                unprotect_message(data, sa.protect_in, outer=msg)
         except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
             return False
         self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)  # to the retransmission's source
@@ -177,7 +177,7 @@ class IkeDaemon(IkeCore):
                     return
                 full = reassembled
             else:
-                full = unprotect_message(data, sa.protect_in)
+                full = unprotect_message(data, sa.protect_in, outer=msg)
         except IntegrityCheckFailed:
             self._drop(msg, src, dst, "integrity check failed", sa)
             return

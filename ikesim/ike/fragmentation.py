@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ikesim.errors import FragmentIgnored, MalformedMessage
@@ -30,6 +31,7 @@ from ikesim.wire.codec import (
     open_fragment,
     protect_fragment,
     protect_message,
+    protect_serialized,
     reassembled_message,
     serialize_payloads,
 )
@@ -74,9 +76,15 @@ def offered(msg: Message) -> bool:
     return any(n.notify_type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED for n in msg.get_all(NotifyPayload))
 
 
+@lru_cache(maxsize=4096)
+def _ip_header(ip: str) -> int:
+    """IPv4 or IPv6 header bytes for the address *ip* (parsed once per address, not per message)."""
+    return _IPV6 if ipaddress.ip_address(ip).version == 6 else _IPV4
+
+
 def datagram_overhead(sa: IkeSa) -> int:
     """Bytes around an IKE message in its IP datagram: IP + UDP headers, the non-ESP marker on 4500."""
-    ip = _IPV6 if ipaddress.ip_address(sa.local.ip).version == 6 else _IPV4
+    ip = _ip_header(sa.local.ip)
     marker = len(NON_ESP_MARKER) if NATT_PORT in (sa.local.port, sa.peer.port) else 0
     return ip + _UDP + marker
 
@@ -96,12 +104,12 @@ def protect(core: CoreOutlet, sa: IkeSa, head: Message, inner: Sequence[Payload]
     Emits ``MessageFragmented`` when it splits.
     """
     if not sa.fragmentation or head.payloads:
-        return (protect_message(head, tuple(inner), sa.protect_out),)
-    first, plaintext = serialize_payloads(inner)
+        return (protect_message(head, inner, sa.protect_out),)
+    first, plaintext = serialize_payloads(inner)  # once: sized here, then sealed whole or in fragments
     length = IKE_HEADER_LENGTH + 4 + sa.protect_out.sealed_length(len(plaintext))
     max_message = sa.profile.connection.ike.fragment_size - datagram_overhead(sa)
     if length <= max_message:
-        return (protect_message(head, tuple(inner), sa.protect_out),)
+        return (protect_serialized(head, first, plaintext, sa.protect_out),)
     size = _chunk_size(sa, max_message)
     if size <= 0:
         raise ValueError(f"fragment_size {sa.profile.connection.ike.fragment_size} leaves no room for data")

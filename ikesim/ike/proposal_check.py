@@ -10,11 +10,12 @@ lets the responder leave out).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 
 from ikesim.crypto.suites import Suite
 from ikesim.errors import NoProposalChosen
 from ikesim.wire.iana import ProtocolId, TransformType
-from ikesim.wire.payloads import Proposal, SaPayload
+from ikesim.wire.payloads import Proposal, SaPayload, Transform
 
 __all__ = ["check_chosen_proposal"]
 
@@ -43,15 +44,28 @@ def check_chosen_proposal(offered: Sequence[Proposal], answer: SaPayload, *, pro
     offer = next((p for p in offered if p.number == chosen.number and p.protocol == protocol), None)
     if offer is None:
         raise NoProposalChosen(f"answer proposal number {chosen.number} was not offered")
+    problem = _transforms_problem(offer.transforms, chosen.transforms, frozenset(optional))
+    if problem:
+        raise NoProposalChosen(problem)
+    return chosen, Suite.from_wire(chosen)
+
+
+@lru_cache(maxsize=1024)
+def _transforms_problem(offered: tuple[Transform, ...], answered: tuple[Transform, ...],
+                        optional: frozenset[int]) -> str:
+    """RFC 7296 §3.3.6: what is wrong with *answered* as a choice from *offered* ('' if nothing).
+
+    Cached: offers come from the configuration and answers repeat at every rekey.
+    """
     seen: set[int] = set()
-    for t in chosen.transforms:
+    for t in answered:
         kind = int(t.transform_type)
         if kind in seen:
-            raise NoProposalChosen(f"answer has several {_type_name(kind)} transforms")
+            return f"answer has several {_type_name(kind)} transforms"
         seen.add(kind)
-        if t not in offer.transforms:
-            raise NoProposalChosen(f"answer {_type_name(kind)} transform {t.transform_id} was not offered")
-    missing = {int(t.transform_type) for t in offer.transforms} - seen - set(optional)
+        if t not in offered:
+            return f"answer {_type_name(kind)} transform {t.transform_id} was not offered"
+    missing = {int(t.transform_type) for t in offered} - seen - optional
     if missing:
-        raise NoProposalChosen(f"answer has no {_type_name(min(missing))} transform")
-    return chosen, Suite.from_wire(chosen)
+        return f"answer has no {_type_name(min(missing))} transform"
+    return ""

@@ -50,15 +50,23 @@ class DeadlineBook:
 
     def earliest(self) -> float | None:
         """The earliest armed deadline, or None when nothing is armed."""
-        self._clean()
-        return self._heap[0][0] if self._heap else None
+        heap = self._heap
+        if heap:
+            at, _, key = heap[0]
+            if self._deadlines.get(key) == at:  # asked after every driver call: skip _clean when current
+                return at
+            self._clean()
+        return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> TimerKey | None:
         """Pop one key whose deadline is at or before *now* (earliest first), or None."""
+        heap = self._heap
+        if not heap or heap[0][0] > now:
+            return None  # even the earliest entry, stale or not, is later: nothing is due
         self._clean()
-        if not self._heap or self._heap[0][0] > now:
+        if not heap or heap[0][0] > now:
             return None
-        _, _, key = heapq.heappop(self._heap)
+        _, _, key = heapq.heappop(heap)
         del self._deadlines[key]
         return key
 

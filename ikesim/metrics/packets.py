@@ -19,19 +19,9 @@ PACKET_COLUMNS = ["id", "time_sent", "node", "src", "dst", "size", "ike_length",
 _EXCHANGE_NAMES = {int(x): x.name for x in ExchangeType}
 
 
-def _datagrams(trace: Trace) -> Iterator[tuple[int, float, str, Address, Address, bytes]]:
-    """(id, time sent, node, src, dst, payload) of every datagram, in the order sent."""
-    assert trace.datagrams is not None
-    table = trace.datagrams.read()
-    addresses = trace.addresses
-    cols = [table.column(c).to_pylist() for c in ("id", "time_sent", "node", "src", "dst", "data")]
-    for ident, t, node, src, dst, data in zip(*cols, strict=True):
-        yield ident, t, node, addresses[src], addresses[dst], data
-
-
 def pcap_records(trace: Trace) -> Iterator[tuple[int, float, Address, Address, bytes]]:
     """(id, time, src, dst, payload) records for ``write_pcap``, in the order sent."""
-    for ident, t, _node, src, dst, data in _datagrams(trace):
+    for ident, t, _node, src, dst, data in trace.datagrams_sent():
         yield ident, t, src, dst, data
 
 
@@ -40,7 +30,7 @@ def packets_table(trace: Trace) -> pd.DataFrame:
     rows = []
     fates, fate_time, fate_at = trace.fate, trace.fate_time, trace.fate_at
     names, places = trace.fate_names, trace.places
-    for ident, t, node, src, dst, data in _datagrams(trace):
+    for ident, t, node, src, dst, data in trace.datagrams_sent():
         i = ident - 1
         code = fates[i]
         if code < 0:

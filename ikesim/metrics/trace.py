@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
 
+from ikesim.errors import TraceNotRecorded
 from ikesim.metrics.builders import (
     CollisionRows,
     Counts,
@@ -145,6 +147,16 @@ class Trace:
         names, places = self.fate_names, self.places
         return {i + 1: (names[code], self.fate_time[i], places[self.fate_at[i]])
                 for i, code in enumerate(self.fate) if code >= 0}
+
+    def datagrams_sent(self) -> Iterator[tuple[int, float, str, Address, Address, bytes]]:
+        """(id, time sent, node, src, dst, payload) of every datagram, in the order sent (``trace: full``)."""
+        if self.datagrams is None:
+            raise TraceNotRecorded(f"datagrams are not recorded with trace: {self.level} (they need trace: full)")
+        table = self.datagrams.read()
+        addresses = self.addresses
+        cols = [table.column(c).to_pylist() for c in ("id", "time_sent", "node", "src", "dst", "data")]
+        for ident, t, node, src, dst, data in zip(*cols, strict=True):
+            yield ident, t, node, addresses[src], addresses[dst], data
 
     # --- batches ------------------------------------------------------------------------------
 

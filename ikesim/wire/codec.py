@@ -32,6 +32,7 @@ __all__ = [
     "parse_payloads",
     "serialize_payloads",
     "protect_message",
+    "protect_serialized",
     "unprotect_message",
     "protect_fragment",
     "open_fragment",
@@ -48,6 +49,10 @@ _SK_TYPES = frozenset((int(PayloadType.SK), int(PayloadType.SKF)))
 _SK_CLASSES = (SkPayload, SkfPayload)
 _EXCHANGE_TYPES = EnumTable(ExchangeType)
 _FLAGS = {v: HeaderFlag(v) for v in range(0, _FLAG_MASK + 1, 8)}
+_CHAIN_TYPES: dict[type, int] = {
+    cls: cls.payload_type for cls in SERIALIZERS if issubclass(cls, Payload) and cls is not UnknownPayload
+}
+"""Payload class -> its Next Payload value (``UnknownPayload`` carries its own number)."""
 
 
 # --- payload chains ----------------------------------------------------------------------------
@@ -89,33 +94,44 @@ def _type_of(p: Payload) -> int:
     return p.type_number if type(p) is UnknownPayload else p.payload_type
 
 
+def _types_of(payloads: Sequence[Payload]) -> list[int]:
+    """The Next Payload values announcing *payloads*; TypeError for an object that is not a payload."""
+    try:
+        return [_CHAIN_TYPES[type(p)] for p in payloads]  # one dict hit per payload on the common path
+    except KeyError:
+        pass
+    try:
+        return [_type_of(p) for p in payloads]
+    except AttributeError:
+        raise TypeError(f"cannot serialize {[type(p).__name__ for p in payloads]}") from None
+
+
 def _serialize_chain(payloads: Sequence[Payload], last_next: int | None) -> tuple[int, bytes]:
     """Chain *payloads*; the last one's Next Payload is *last_next* (None: 0, or SK's first inner type)."""
     if not payloads:
         return PayloadType.NONE, b""
-    try:
-        types = [_type_of(p) for p in payloads]
-    except AttributeError:
-        raise TypeError(f"cannot serialize {[type(p).__name__ for p in payloads]}") from None
+    types = _types_of(payloads)
+    nexts = types[1:]
+    nexts.append(last_next or PayloadType.NONE)
+    last = len(nexts) - 1
     parts: list[bytes] = []
-    last = len(payloads) - 1
+    append = parts.append
+    pack = _GENERIC.pack
+    serializers = SERIALIZERS
     try:
         for i, p in enumerate(payloads):
-            serializer = SERIALIZERS.get(type(p))
+            serializer = serializers.get(type(p))
             if serializer is None:
                 raise TypeError(f"cannot serialize {type(p).__name__}")
+            nxt = nexts[i]
             if type(p) in _SK_CLASSES:
                 # §3.14: SK is last and its Next Payload is the first inner payload's type.
                 if i != last or last_next is not None:
                     raise ValueError(f"{type(p).__name__} must be the last payload")
                 nxt = p.first_payload  # type: ignore[attr-defined]
-            elif i < last:
-                nxt = types[i + 1]
-            else:
-                nxt = last_next or PayloadType.NONE
             body = serializer(p)
-            parts.append(_GENERIC.pack(nxt, _CRITICAL if p.critical else 0, 4 + len(body)))  # type: ignore[attr-defined]
-            parts.append(body)
+            append(pack(nxt, _CRITICAL if p.critical else 0, 4 + len(body)))  # type: ignore[attr-defined]
+            append(body)
     except struct.error as exc:
         raise ValueError(f"cannot serialize {type(p).__name__}: {exc}") from None
     return types[0], b"".join(parts)
@@ -180,12 +196,18 @@ def serialize_message(msg: Message) -> bytes:
 
 
 def protect_message(msg: Message, inner: Sequence[Payload], protector: Protector) -> bytes:
-    """RFC 7296 §3.14: header, ``msg.payloads`` in clear, then *inner* sealed into a final SK payload.
-
-    The total length is known before sealing (``protector.sealed_length``), so
-    the header and the SK generic header passed as ``aad`` are final.
-    """
+    """RFC 7296 §3.14: header, ``msg.payloads`` in clear, then *inner* sealed into a final SK payload."""
     inner_first, plaintext = _serialize_chain(inner, None)
+    return protect_serialized(msg, inner_first, plaintext, protector)
+
+
+def protect_serialized(msg: Message, inner_first: int, plaintext: bytes, protector: Protector) -> bytes:
+    """RFC 7296 §3.14: ``protect_message`` for an inner chain already serialized (``serialize_payloads``).
+
+    The caller that needs the plaintext length first (RFC 7383 §2.5: fragment or not) serializes
+    once and seals these bytes. The total length is known before sealing
+    (``protector.sealed_length``), so the header and the SK generic header passed as ``aad`` are final.
+    """
     sealed_length = protector.sealed_length(len(plaintext))
     if msg.payloads:
         first, outer = _serialize_chain(msg.payloads, PayloadType.SK)

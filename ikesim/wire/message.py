@@ -34,6 +34,9 @@ IKE_HEADER_LENGTH = 28
 """RFC 7296 §3.1: the fixed IKE header is 28 octets."""
 
 P = TypeVar("P", bound=Payload)
+# Flag tests on plain ints: ``IntFlag & IntFlag`` builds an enum member through ``Enum.__call__`` (slow per message).
+_RESPONSE = int(HeaderFlag.RESPONSE)
+_INITIATOR = int(HeaderFlag.INITIATOR)
 
 
 class Protector(Protocol):
@@ -58,9 +61,12 @@ class Protector(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Message:
-    """An IKEv2 message (RFC 7296 §3.1): header fields plus payloads."""
+    """An IKEv2 message (RFC 7296 §3.1): header fields plus payloads.
+
+    A value, never mutated; not ``frozen`` only because that makes it slower to build (see ``payloads``).
+    """
 
     spi_i: bytes
     spi_r: bytes
@@ -76,17 +82,17 @@ class Message:
     @property
     def is_response(self) -> bool:
         """RFC 7296 §3.1: the R flag."""
-        return bool(self.flags & HeaderFlag.RESPONSE)
+        return bool(int(self.flags) & _RESPONSE)
 
     @property
     def is_request(self) -> bool:
         """Not a response."""
-        return not self.flags & HeaderFlag.RESPONSE
+        return not int(self.flags) & _RESPONSE
 
     @property
     def from_original_initiator(self) -> bool:
         """RFC 7296 §3.1: the I flag, set by the original initiator of the IKE_SA."""
-        return bool(self.flags & HeaderFlag.INITIATOR)
+        return bool(int(self.flags) & _INITIATOR)
 
     def get(self, kind: type[P]) -> P | None:
         """Return the first payload of class *kind*, or None."""

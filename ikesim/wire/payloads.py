@@ -1,9 +1,16 @@
-"""IKEv2 payloads as frozen dataclasses (RFC 7296 §3.3–§3.16; RFC 7383 §2.5).
+"""IKEv2 payloads as value dataclasses (RFC 7296 §3.3–§3.16; RFC 7383 §2.5).
 
 These are plain values: construction does no I/O and no crypto. The codec
 (``ikesim.wire.codec``) turns them into bytes and back. Every payload has a
 ``critical`` flag (RFC 7296 §3.2) that is preserved on round trip; builders
 leave it False as real implementations do.
+
+They compare and hash by value (selectors are dict keys, proposals cache
+keys) and are never mutated: change one with ``dataclasses.replace``. They
+are not declared ``frozen``: a frozen dataclass sets every field through
+``object.__setattr__``, which made building and parsing each message's
+payloads about three times slower (issue 12); ``unsafe_hash`` keeps the
+value hash that ``frozen`` gave.
 """
 
 from __future__ import annotations
@@ -55,14 +62,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Payload:
     """Base of every payload; ``payload_type`` is the RFC 7296 §3.2 Next Payload value."""
 
     payload_type: ClassVar[int] = PayloadType.NONE
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TransformAttribute:
     """RFC 7296 §3.3.5 transform attribute: TV form when ``value`` is an int, TLV when bytes."""
 
@@ -70,7 +77,7 @@ class TransformAttribute:
     value: int | bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Transform:
     """RFC 7296 §3.3.2 Transform substructure."""
 
@@ -93,7 +100,7 @@ class Transform:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Proposal:
     """RFC 7296 §3.3.1 Proposal substructure; ``spi`` is empty for IKE_SA_INIT."""
 
@@ -103,7 +110,7 @@ class Proposal:
     transforms: tuple[Transform, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SaPayload(Payload):
     """RFC 7296 §3.3 Security Association payload."""
 
@@ -112,7 +119,7 @@ class SaPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class KePayload(Payload):
     """RFC 7296 §3.4 Key Exchange payload."""
 
@@ -122,7 +129,7 @@ class KePayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IdPayload(Payload):
     """RFC 7296 §3.5 Identification payload body (shared by IDi and IDr)."""
 
@@ -135,21 +142,21 @@ class IdPayload(Payload):
         return bytes([int(self.id_type), 0, 0, 0]) + self.data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IdiPayload(IdPayload):
     """RFC 7296 §3.5 IDi."""
 
     payload_type: ClassVar[int] = PayloadType.IDi
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IdrPayload(IdPayload):
     """RFC 7296 §3.5 IDr."""
 
     payload_type: ClassVar[int] = PayloadType.IDr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CertPayload(Payload):
     """RFC 7296 §3.6 Certificate payload."""
 
@@ -159,7 +166,7 @@ class CertPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CertReqPayload(Payload):
     """RFC 7296 §3.7 Certificate Request payload (data: concatenated SHA-1 hashes of CA keys)."""
 
@@ -169,7 +176,7 @@ class CertReqPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AuthPayload(Payload):
     """RFC 7296 §3.8 Authentication payload."""
 
@@ -179,7 +186,7 @@ class AuthPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NoncePayload(Payload):
     """RFC 7296 §3.9 Nonce payload (16..256 bytes)."""
 
@@ -188,7 +195,7 @@ class NoncePayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NotifyPayload(Payload):
     """RFC 7296 §3.10 Notify payload."""
 
@@ -200,7 +207,7 @@ class NotifyPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DeletePayload(Payload):
     """RFC 7296 §3.11 Delete payload; for IKE, ``spi_size`` is 0 and ``spis`` empty."""
 
@@ -211,7 +218,7 @@ class DeletePayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class VendorPayload(Payload):
     """RFC 7296 §3.12 Vendor ID payload."""
 
@@ -220,7 +227,7 @@ class VendorPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TrafficSelector:
     """RFC 7296 §3.13.1 Traffic Selector; addresses as packed bytes (4 or 16)."""
 
@@ -261,7 +268,7 @@ class TrafficSelector:
         return f"{self.start}-{self.end}{proto}[{self.start_port}-{self.end_port}]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TsPayload(Payload):
     """RFC 7296 §3.13 Traffic Selector payload body (shared by TSi and TSr)."""
 
@@ -269,21 +276,21 @@ class TsPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TsiPayload(TsPayload):
     """RFC 7296 §3.13 TSi."""
 
     payload_type: ClassVar[int] = PayloadType.TSi
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TsrPayload(TsPayload):
     """RFC 7296 §3.13 TSr."""
 
     payload_type: ClassVar[int] = PayloadType.TSr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SkPayload(Payload):
     """RFC 7296 §3.14 Encrypted and Authenticated payload, still encrypted.
 
@@ -297,7 +304,7 @@ class SkPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SkfPayload(Payload):
     """RFC 7383 §2.5 Encrypted Fragment payload, still encrypted."""
 
@@ -309,7 +316,7 @@ class SkfPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CpAttribute:
     """RFC 7296 §3.15.1 Configuration attribute."""
 
@@ -317,7 +324,7 @@ class CpAttribute:
     value: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CpPayload(Payload):
     """RFC 7296 §3.15 Configuration payload."""
 
@@ -327,7 +334,7 @@ class CpPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class EapPayload(Payload):
     """RFC 7296 §3.16 EAP payload (the EAP message, opaque)."""
 
@@ -336,7 +343,7 @@ class EapPayload(Payload):
     critical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class UnknownPayload(Payload):
     """A payload of a type this codec does not know; kept raw (RFC 7296 §2.5)."""
 

@@ -203,7 +203,7 @@ def test_inspector_reads_headers_and_rejects_non_ike() -> None:
     """The header view handles a non-ESP marker and refuses what is not an IKE message."""
     sim = make_sim([])
     sim.run(1.0)
-    data = sim.collector.datagrams[0][5]
+    data = next(sim.collector.datagrams_sent())[5]
     h = MessageInspector.header(data)
     assert h is not None and (h.exchange, h.response, h.from_initiator, h.message_id) == (
         ExchangeType.IKE_SA_INIT, False, True, 0)
