@@ -8,13 +8,13 @@ rekey until it completes) stays as a compact row. The rules each table follows a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from ikesim.ike import events as ev
-from ikesim.metrics.export import esp_sa_line_pairs, esp_wireshark_names, ikev2_decryption_line
+from ikesim.metrics.export import esp_sa_line_pairs, esp_wireshark_names, ikev2_decryption_line, open_secret
 from ikesim.metrics.recorder import InvariantViolated, NatEvent
 from ikesim.metrics.spool import ROWS_PER_GROUP, Spool, SpoolDir
 
@@ -256,11 +256,12 @@ class NatRows:
 
 
 class KeyLines:
-    """Wireshark key-table lines as SAs derive keys: in memory, then in 0600 files in the spool directory."""
+    """Wireshark key-table lines as SAs derive keys: in memory, then appended to 0600 files in the spool directory."""
 
-    def __init__(self) -> None:
-        self.ike: list[str] = []
-        self.esp: list[str] = []
+    def __init__(self, spool_dir: SpoolDir, lines_in_memory: int = 4096) -> None:
+        self._dir = spool_dir
+        self._limit = lines_in_memory
+        self._pending: dict[str, list[str]] = {"ikev2_decryption_table": [], "esp_sa": []}
         self._seen_ike: set[tuple[bytes, bytes]] = set()
         self._seen_esp: set[bytes] = set()
         self.handlers: dict[type, Handler] = {
@@ -271,7 +272,7 @@ class KeyLines:
         key = (e.spi_i, e.spi_r)
         if key not in self._seen_ike:
             self._seen_ike.add(key)
-            self.ike.append(ikev2_decryption_line(e))
+            self._add("ikev2_decryption_table", ikev2_decryption_line(e))
 
     def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
         """esp_sa lines for both directions of a CHILD_SA (each SPI once)."""
@@ -279,4 +280,30 @@ class KeyLines:
         for spi, line in esp_sa_line_pairs(e, encr, integ):
             if spi not in self._seen_esp:
                 self._seen_esp.add(spi)
-                self.esp.append(line)
+                self._add("esp_sa", line)
+
+    def _add(self, table: str, line: str) -> None:
+        pending = self._pending[table]
+        pending.append(line)
+        if len(pending) >= self._limit:
+            self._spill(table)
+
+    def _spill(self, table: str) -> None:
+        """Append the pending lines of *table* to its spool file (created 0600: it holds keys)."""
+        with open_secret(self._dir.path / table, append=True) as f:
+            f.write("".join(f"{line}\n" for line in self._pending[table]))
+        self._pending[table] = []
+
+    def text_chunks(self, table: str) -> Iterator[str]:
+        """The whole table (``ikev2_decryption_table`` or ``esp_sa``), one line per SA (direction), in chunks.
+
+        A table without a line is one empty line, as Wireshark's own empty tables are written.
+        """
+        path = self._dir.path / table if self._dir.exists else None
+        spilled = path is not None and path.exists()
+        if spilled:
+            with path.open(encoding="ascii") as f:  # type: ignore[union-attr]
+                while chunk := f.read(1 << 20):
+                    yield chunk
+        pending = self._pending[table]
+        yield "".join(f"{line}\n" for line in pending) if pending or spilled else "\n"

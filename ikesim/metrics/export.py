@@ -18,12 +18,12 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ikesim.types import Address
 
 __all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines", "ikev2_decryption_line", "esp_sa_lines", "esp_sa_line_pairs",
-           "esp_wireshark_names", "write_secret", "KEY_TABLES"]
+           "esp_wireshark_names", "write_secret", "open_secret", "KEY_TABLES"]
 
 PCAP_EPOCH = 1767225600
 """2026-01-01T00:00:00Z: the capture's time origin (simulated time 0)."""
@@ -111,15 +111,26 @@ def write_pcap(path: Path, records: Iterable[tuple[int, float, Address, Address,
     path.write_bytes(bytes(out))
 
 
-def write_secret(path: Path, text: str) -> None:
-    """Write *text* to a file only its owner can read or write (mode 0600), created that way, never chmod-ed later.
+def open_secret(path: Path, *, append: bool = False) -> TextIO:
+    """Open *path* for writing, readable and writable by its owner only (mode 0600), created that way.
 
-    An existing file of that name (an earlier key table) is truncated and set to 0600 before any byte is written.
+    An existing file of that name (an earlier key table) is set to 0600 before any byte is written, and
+    truncated unless *append*. A symbolic link is refused (``O_NOFOLLOW``).
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        os.fchmod(fd, 0o600)
-        f.write(text)
+    mode = os.O_APPEND if append else os.O_TRUNC
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="ascii")
+
+
+def write_secret(path: Path, text: str | Iterable[str]) -> None:
+    """Write *text* (or its chunks) to a file only its owner can read or write (mode 0600), created that way."""
+    with open_secret(path) as f:
+        if isinstance(text, str):
+            f.write(text)
+        else:
+            for chunk in text:
+                f.write(chunk)
 
 
 def ikev2_decryption_line(e: Any) -> str:

@@ -331,5 +331,5 @@ class Results:
         if not keys:
             return
         assert self.trace.keys is not None
-        write_secret(d / "ikev2_decryption_table", "\n".join(self.trace.keys.ike) + "\n")
-        write_secret(d / "esp_sa", "\n".join(self.trace.keys.esp) + "\n")
+        for table in ("ikev2_decryption_table", "esp_sa"):
+            write_secret(d / table, self.trace.keys.text_chunks(table))

@@ -39,6 +39,11 @@ class SpoolDir:
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._path, True)
         return self._path
 
+    @property
+    def exists(self) -> bool:
+        """Whether the directory was made (something was spooled)."""
+        return self._path is not None
+
     def remove(self) -> None:
         """Remove the directory and everything in it (only what the trace wrote there)."""
         if self._finalizer is not None:

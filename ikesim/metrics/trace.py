@@ -69,7 +69,7 @@ class Trace:
         self.rekeys = RekeyRows(self.dir, rows_per_group)
         self.collisions = CollisionRows(self.dir, rows_per_group)
         self.nat = NatRows()
-        self.keys = KeyLines() if level == "full" else None
+        self.keys = KeyLines(self.dir, rows_per_group) if level == "full" else None
         self.events = BatchSpool(self.dir, "events", rows_per_group) if level == "full" else None
         self._by_kind: dict[type, list[Handler]] = {}
         self._builders = [b for b in (self.exchanges, self.sas, self.rekeys, self.collisions, self.nat, self.keys)

@@ -53,8 +53,8 @@ def test_lower_levels_write_only_their_files(level: str, files: set[str], tmp_pa
     assert {p.name for p in tmp_path.iterdir()} == files == set(r.written_files())
 
 
-def test_spooled_trace_gives_identical_tables() -> None:
-    """Tiny batches and row groups (every table spilled to many Parquet files) give the same tables as in memory."""
+def test_spooled_trace_gives_identical_tables(tmp_path: Path) -> None:
+    """Tiny batches and row groups (every table and key table spilled to files) give the same results as in memory."""
     model = load_scenarios(RACE)[0]
     mem = run(model)
     small = Trace("full", batch=3, rows_per_group=2)
@@ -66,6 +66,13 @@ def test_spooled_trace_gives_identical_tables() -> None:
     for name in ("events", "exchanges", "sas", "packets", "rekey_latencies", "collisions"):
         pd.testing.assert_frame_equal(getattr(spooled, name), getattr(mem, name), check_exact=True)
     assert spooled.summary == mem.summary
+    assert any(n in ("esp_sa", "ikev2_decryption_table") for n in spill)
+    (tmp_path / "mem").mkdir()
+    (tmp_path / "spooled").mkdir()
+    mem.write(tmp_path / "mem")
+    spooled.write(tmp_path / "spooled")
+    for name in ("capture.pcap", "ikev2_decryption_table", "esp_sa", "summary.json"):
+        assert (tmp_path / "spooled" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes(), name
 
 
 def test_spool_directory_is_private_and_removed() -> None:
