@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import pandas as pd
@@ -54,23 +55,30 @@ def _column(values: list[Any]) -> pa.Array:
 
 
 def events_batch(rows: Sequence[tuple[int, float, str, Any]]) -> pa.Table:
-    """``(seq, time, node, event)`` rows as one table: ``seq, time, node, event`` and every field of every type."""
+    """``(seq, time, node, event)`` rows as one table: ``seq, time, node, event`` and every field of every type.
+
+    Rows are grouped by event type (``seq`` keeps the recording order; ``events_frame`` sorts by it once).
+    """
     by_type: dict[type, list[tuple[int, float, str, Any]]] = {}
     for row in rows:
         by_type.setdefault(type(row[3]), []).append(row)
     parts = []
     for kind, items in by_type.items():
+        seq, times, nodes, events = zip(*items, strict=True)
         cols: dict[str, pa.Array] = {
-            "seq": pa.array([r[0] for r in items], pa.int64()),
-            "time": pa.array([r[1] for r in items], pa.float64()),
-            "node": pa.array([r[2] for r in items], pa.string()),
+            "seq": pa.array(seq, pa.int64()),
+            "time": pa.array(times, pa.float64()),
+            "node": pa.array(nodes, pa.string()),
             "event": pa.array([kind.__name__] * len(items), pa.string()),
         }
-        for name in _fields(kind):
-            cols[name] = _column([getattr(r[3], name) for r in items])
+        names = _fields(kind)
+        if len(names) == 1:
+            cols[names[0]] = _column([getattr(e, names[0]) for e in events])
+        elif names:
+            for name, values in zip(names, zip(*map(attrgetter(*names), events), strict=True), strict=True):
+                cols[name] = _column(list(values))
         parts.append(pa.table(cols))
-    table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
-    return table.sort_by("seq")
+    return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
 
 
 def field_names(kind: type) -> tuple[str, ...]:
@@ -82,7 +90,7 @@ def events_frame(batches: Sequence[pa.Table], kinds: Sequence[type]) -> pd.DataF
     """The events table from the recorded batches; *kinds*: the event types in the order they first occurred."""
     if not batches:
         return pd.DataFrame(columns=LEADING)
-    table = pa.concat_tables(batches, promote_options="permissive")
+    table = pa.concat_tables(batches, promote_options="permissive").sort_by("seq")
     order: dict[str, None] = {}
     for kind in kinds:  # a field's position: where the first event that has it appears (as pandas would put it)
         order.update(dict.fromkeys(field_names(kind)))
