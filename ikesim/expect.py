@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import sys
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,26 +60,29 @@ def evaluate(expect: ExpectModel | None, results: Results) -> list[Mismatch]:
     """Every expectation of *expect* that *results* does not meet (empty: all met); None checks violations only."""
     e = expect if expect is not None else ExpectModel()
     out: list[Mismatch] = []
-    nodes = [str(n) for n in results.summary.get("nodes", [])]
+    nodes = list(results.nodes)
+    cells = _Cells(results)
     _violations(e.violations, results, out)
     if e.collisions is not None:
-        _per_kind("collisions", e.collisions, _collision_counts(results), out)
+        _per_kind("collisions", e.collisions, _collision_counts(cells), out)
     if e.rekeys is not None:
-        _per_kind("rekeys", e.rekeys, {k: int(results.summary["rekeys"].get(k, 0)) for k in _KINDS}, out)
-    known = event_fields() if e.events else {}
-    for name, spec in e.events.items():
-        _events(name, spec, results, known, nodes, out)
-    if e.notifies is not None:
-        _notifies(e.notifies, results, nodes, out)
+        _per_kind("rekeys", e.rekeys, {k: int(results.rekeys.get(k, 0)) for k in _KINDS}, out)
+    if e.events or e.notifies is not None:
+        table = _Events(cells)
+        known = functools.cache(event_fields)
+        for name, spec in e.events.items():
+            _events(name, spec, table, known, nodes, out)
+        if e.notifies is not None:
+            _notifies(e.notifies, table, nodes, out)
     for purpose, xspec in e.exchanges.items():
-        _exchanges(purpose, xspec, results, nodes, out)
+        _exchanges(purpose, xspec, cells, nodes, out)
     if e.survivors is not None:
         for kind in _KINDS:
             spec_set = getattr(e.survivors, kind)
             if spec_set is not None:
-                _survivors(kind, spec_set, e.survivors.connection, results, nodes, out)
+                _survivors(kind, spec_set, e.survivors.connection, cells, nodes, out)
     if e.max_rekey_latency is not None:
-        _latency(e.max_rekey_latency, results, out)
+        _latency(e.max_rekey_latency, cells, out)
     for key, value in e.summary.items():
         _summary(key, value, results.summary, out)
     return out
@@ -174,6 +179,63 @@ def _same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
+# --- the tables, as Python lists --------------------------------------------------------
+
+
+class _Cells:
+    """The columns an evaluation reads, each turned into a Python list once.
+
+    Races record tens of rows: a pandas filter or comparison costs far more than the loop over them, and
+    touching only the tables an expectation needs leaves the others unbuilt (``Results`` builds them lazily).
+    ``tolist`` yields the same cells as ``Series.map``: Python str, int, float, bool, None and NaN.
+    """
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+        self._lists: dict[tuple[str, str, bool], list[Any]] = {}
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table of the results (``events``, ``exchanges``, ``sas``, ...)."""
+        table: pd.DataFrame = getattr(self.results, name)
+        return table
+
+    def column(self, table: str, column: str, *, numeric: bool = False) -> list[Any]:
+        """The cells of *column*; ``numeric``: as ``pd.to_numeric(errors="coerce")`` makes them (NaN if not a number)."""
+        key = (table, column, numeric)
+        if key not in self._lists:
+            col = self.table(table)[column]
+            self._lists[key] = (pd.to_numeric(col, errors="coerce") if numeric else col).tolist()
+        return self._lists[key]
+
+
+class _Events:
+    """The events table, by event name: row positions found once per name, cells read column by column."""
+
+    def __init__(self, cells: _Cells) -> None:
+        self.cells = cells
+        ev = cells.table("events")
+        self.columns = set(ev.columns)
+        self._names = cells.column("events", "event") if len(ev) else []
+        self.seen = set(self._names)
+        """Every event name the run recorded."""
+        self._rows: dict[str, list[int]] = {}
+
+    def rows(self, name: str) -> list[int]:
+        """Positions of the rows of event *name*."""
+        if name not in self._rows:
+            self._rows[name] = [i for i, n in enumerate(self._names) if n == name]
+        return self._rows[name]
+
+    def values(self, name: str, key: str) -> list[Any]:
+        """The *key* cells of the rows of event *name* (``ev[ev["event"] == name][key]``)."""
+        col = self.cells.column("events", key)
+        return [col[i] for i in self.rows(name)]
+
+    def filled(self, name: str, key: str) -> bool:
+        """True when some row of event *name* has a value in column *key* (``notna().any()``)."""
+        return key in self.columns and any(not pd.isna(c) for c in self.values(name, key))
+
+
 # --- the expectations ---------------------------------------------------------------
 
 
@@ -186,10 +248,14 @@ def _violations(spec: CountSpec, results: Results, out: list[Mismatch]) -> None:
     out.append(Mismatch("violations", spec.describe(), f"{len(v)}" + (f" ({'; '.join(shown)}{more})" if shown else "")))
 
 
-def _collision_counts(results: Results) -> dict[str, int]:
-    c = results.collisions
-    by_kind = {str(k): int(n) for k, n in c.groupby("kind")["count"].sum().items()} if len(c) else {}
-    return {k: by_kind.get(k, 0) for k in _KINDS}
+def _collision_counts(cells: _Cells) -> dict[str, int]:
+    """Collided SA pairs per kind: the ``count`` column summed by ``kind`` (missing cells skipped, as groupby does)."""
+    by_kind: dict[str, int] = {}
+    if len(cells.table("collisions")):
+        for k, n in zip(cells.column("collisions", "kind"), cells.column("collisions", "count"), strict=True):
+            if not pd.isna(k) and not pd.isna(n):
+                by_kind[str(k)] = by_kind.get(str(k), 0) + n
+    return {k: int(by_kind.get(k, 0)) for k in _KINDS}
 
 
 def _per_kind(what: str, spec: CountSpec | KindCounts, counts: dict[str, int], out: list[Mismatch]) -> None:
@@ -222,87 +288,83 @@ def event_fields() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _events(name: str, spec: EventSpec, results: Results, known: dict[str, tuple[str, ...]], nodes: list[str],
+def _events(name: str, spec: EventSpec, table: _Events, known: Callable[[], dict[str, tuple[str, ...]]], nodes: list[str],
             out: list[Mismatch]) -> None:
-    ev = results.events
+    """Count the rows of event *name* matching ``where``; *known* (``event_fields``) is asked only when the run cannot tell."""
     what = f"events.{name}{_filters(spec.where.items())}"
-    seen = set(ev["event"]) if len(ev) else set()
-    if name not in known and name not in seen:
-        _unknown(what, "event", name, [*known, *seen], out)
+    if name not in table.seen and name not in known():
+        _unknown(what, "event", name, [*known(), *table.seen], out)
         return
-    rows = ev[ev["event"] == name] if len(ev) else ev
-    fields = {"time", "node", *known.get(name, ()), *(c for c in rows.columns if rows[c].notna().any())}
-    mask = pd.Series(True, index=rows.index)
+    matched = [True] * len(table.rows(name))
     for key, value in spec.where.items():
-        if key not in fields:
+        # a field is one the event declares, or one some of its rows have
+        if key not in ("time", "node") and not table.filled(name, key) and key not in known().get(name, ()):
+            fields = {"time", "node", *known().get(name, ()), *(c for c in table.columns if table.filled(name, c))}
             _unknown(what, f"field of {name}", key, fields, out)
             return
         if key == "node" and not _check_nodes(what, value, nodes, out):
             return
-        if key not in rows.columns:
-            mask &= False
+        if key not in table.columns:
+            matched = [False] * len(matched)
             continue
-        mask &= rows[key].map(lambda cell, value=value: _matches(cell, value)).astype(bool)
-    _check_count(what, spec, int(mask.sum()), out)
+        matched = [m and _matches(cell, value) for m, cell in zip(matched, table.values(name, key), strict=True)]
+    _check_count(what, spec, sum(matched), out)
 
 
-def _notifies(specs: dict[str, NotifySpec], results: Results, nodes: list[str], out: list[Mismatch]) -> None:
-    ev = results.events
-    sent = ev[ev["event"] == "ErrorNotifySent"] if len(ev) else ev
-    names = sent["notify"] if "notify" in sent.columns else pd.Series([], dtype=object)
+def _notifies(specs: dict[str, NotifySpec], table: _Events, nodes: list[str], out: list[Mismatch]) -> None:
+    names = table.values("ErrorNotifySent", "notify") if "notify" in table.columns else []
     for name, spec in specs.items():
         what = f"notifies.{name}{_filters([('node', spec.node)])}"
         if spec.node is not None and not _check_nodes(what, spec.node, nodes, out):
             continue
-        mask = names == name
+        rows = [i for i, n in enumerate(names) if n == name]
         if spec.node is not None:
-            mask &= sent["node"] == spec.node
-        _check_count(what, spec, int(mask.sum()), out)
-    for name, n in names[~names.isin(list(specs))].value_counts().sort_index().items():
-        out.append(Mismatch(f"notifies.{name}", "0 (not listed)", str(int(n))))
+            by = table.values("ErrorNotifySent", "node")
+            rows = [i for i in rows if by[i] == spec.node]
+        _check_count(what, spec, len(rows), out)
+    unlisted = Counter(n for n in names if n not in specs and not pd.isna(n))
+    for name in sorted(unlisted):
+        out.append(Mismatch(f"notifies.{name}", "0 (not listed)", str(unlisted[name])))
 
 
-def _exchanges(purpose: str, spec: ExchangeSpec, results: Results, nodes: list[str], out: list[Mismatch]) -> None:
-    ex = results.exchanges
+def _exchanges(purpose: str, spec: ExchangeSpec, cells: _Cells, nodes: list[str], out: list[Mismatch]) -> None:
     what = f"exchanges.{purpose}{_filters([('outcome', spec.outcome), ('initiator', spec.initiator)])}"
-    seen = set(ex["purpose"]) if len(ex) else set()
-    if purpose not in PURPOSES and purpose not in seen:
-        _unknown(what, "exchange purpose", purpose, [*PURPOSES, *seen], out)
+    purposes = cells.column("exchanges", "purpose")
+    if purpose not in PURPOSES and purpose not in purposes:
+        _unknown(what, "exchange purpose", purpose, [*PURPOSES, *purposes], out)
         return
     if spec.initiator is not None and not _check_nodes(what, spec.initiator, nodes, out):
         return
-    mask = ex["purpose"] == purpose
-    if spec.outcome is not None:
-        mask &= ex["outcome"] == spec.outcome
-    if spec.initiator is not None:
-        mask &= ex["initiator"] == spec.initiator
-    _check_count(what, spec, int(mask.sum()), out)
+    rows = [i for i, p in enumerate(purposes) if p == purpose]
+    for key, value in (("outcome", spec.outcome), ("initiator", spec.initiator)):
+        if value is not None:
+            col = cells.column("exchanges", key)
+            rows = [i for i in rows if col[i] == value]
+    _check_count(what, spec, len(rows), out)
 
 
-def _live(results: Results, kind: str, connection: str | None) -> pd.DataFrame:
-    """SA pairs alive at the end, one row each: on the node that created them, neither deleted nor rekeyed."""
-    sas = results.sas
-    if not len(sas):
-        return sas
-    gone = pd.to_numeric(sas["deleted_at"], errors="coerce").notna() | pd.to_numeric(sas["rekeyed_at"], errors="coerce").notna()
-    mask = (sas["kind"] == kind) & (sas["initiator"] == True) & ~gone  # noqa: E712 (a column of Python bools)
-    if connection is not None:
-        mask &= sas["connection"] == connection
-    return sas[mask]
+def _live(cells: _Cells, kind: str, connection: str | None) -> list[int]:
+    """SA pairs alive at the end (row positions in ``sas``): on the node that created them, neither deleted nor rekeyed."""
+    if not len(cells.table("sas")):
+        return []
+    deleted, rekeyed = (cells.column("sas", c, numeric=True) for c in ("deleted_at", "rekeyed_at"))
+    kinds, initiator, conns = (cells.column("sas", c) for c in ("kind", "initiator", "connection"))
+    return [i for i in range(len(kinds)) if kinds[i] == kind and initiator[i] == True  # noqa: E712 (as pandas compares)
+            and pd.isna(deleted[i]) and pd.isna(rekeyed[i]) and (connection is None or conns[i] == connection)]
 
 
-def _survivors(kind: str, specs: SurvivorSet, connection: str | None, results: Results, nodes: list[str],
+def _survivors(kind: str, specs: SurvivorSet, connection: str | None, cells: _Cells, nodes: list[str],
                out: list[Mismatch]) -> None:
-    live = _live(results, kind, connection)
+    live = _live(cells, kind, connection)
     base = f"survivors.{kind}"
 
     def check(what: str, spec: CountSpec, node: str | None, conn: str | None) -> None:
         rows = live
-        if node is not None:
-            rows = rows[rows["node"] == node]
-        if conn is not None:
-            rows = rows[rows["connection"] == conn]
-        spis = list(rows["spi_in"])
+        for key, value in (("node", node), ("connection", conn)):
+            if value is not None:
+                col = cells.column("sas", key)
+                rows = [i for i in rows if col[i] == value]
+        spis = [cells.column("sas", "spi_in")[i] for i in rows]
         detail = f" (spi {', '.join(map(str, spis))})" if 0 < len(spis) <= 4 else ""
         _check_count(what, spec, len(rows), out, detail)
 
@@ -320,25 +382,25 @@ def _survivors(kind: str, specs: SurvivorSet, connection: str | None, results: R
                 check(what, s.count, s.created_by, s.connection)
 
 
-def _latency(bound: float | KindDurations, results: Results, out: list[Mismatch]) -> None:
-    rl = results.rekey_latencies
+def _latency(bound: float | KindDurations, cells: _Cells, out: list[Mismatch]) -> None:
     checks = [("max_rekey_latency", None, bound)] if not isinstance(bound, KindDurations) else [
         (f"max_rekey_latency.{k}", k, getattr(bound, k)) for k in _KINDS if getattr(bound, k) is not None]
+    kinds = cells.column("rekey_latencies", "kind")
     for what, kind, limit in checks:
         assert isinstance(limit, float)
-        rows = rl if kind is None else rl[rl["kind"] == kind]
-        worst: tuple[float, str, Any] | None = None
+        rows = [i for i, k in enumerate(kinds) if kind is None or k == kind]
+        worst: tuple[float, str, int] | None = None
         for side in ("initiator", "responder"):
-            col = pd.to_numeric(rows[f"{side}_latency"], errors="coerce")
-            if col.notna().any():
-                i = col.idxmax()
-                if worst is None or col[i] > worst[0]:
-                    worst = (float(col[i]), side, rows.loc[i])
+            col = cells.column("rekey_latencies", f"{side}_latency", numeric=True)
+            for i in rows:  # the first row of the largest latency (idxmax), the initiator's on a tie
+                if not pd.isna(col[i]) and (worst is None or col[i] > worst[0]):
+                    worst = (float(col[i]), side, i)
         if worst is not None and worst[0] > limit + 1e-9:
-            row = worst[2]
+            i = worst[2]
+            triggered = float(cells.column("rekey_latencies", "triggered")[i])
             out.append(Mismatch(what, f"at most {_seconds(limit)}",
-                                f"{_seconds(worst[0])} ({worst[1]} latency of the {row['kind']} rekey {row['node']} "
-                                f"triggered at {float(row['triggered']):g}s)"))
+                                f"{_seconds(worst[0])} ({worst[1]} latency of the {kinds[i]} rekey "
+                                f"{cells.column('rekey_latencies', 'node')[i]} triggered at {triggered:g}s)"))
 
 
 def _summary(key: str, expected: Any, summary: dict[str, Any], out: list[Mismatch]) -> None:

@@ -172,7 +172,7 @@ def test_violations_fail_even_without_expectations(tmp_path: Path, monkeypatch: 
     (tmp_path / "a.yaml").write_text(scenario("a"))
     assert [o.status for o in check_paths([tmp_path])] == ["pass"]
     row = pd.DataFrame([{"time": 1.5, "node": "client", "kind": "sa_mismatch", "connection": "vpn", "spi": "ab", "detail": "x"}])
-    monkeypatch.setattr(Results, "_violations_table", lambda self: row)
+    monkeypatch.setattr(Results, "violations", property(lambda self: row))
     [outcome] = check_paths([tmp_path])
     assert outcome.status == "fail" and outcome.lines() == ["violations: expected 0, got 1 (1.5s client sa_mismatch vpn ab: x)"]
 

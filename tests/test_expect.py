@@ -11,6 +11,7 @@ from ikesim.expect import Mismatch, evaluate
 from ikesim.ike import events as ev
 from ikesim.metrics.recorder import InvariantViolated
 from ikesim.metrics.results import Results
+from ikesim.metrics.trace import Trace
 from ikesim.scenario.expect_model import ExpectModel
 from ikesim.scenario.load import load_scenario_text
 from ikesim.types import Address
@@ -82,8 +83,11 @@ STORY: list[tuple[float, str, Any]] = [
 
 def results(extra: list[tuple[float, str, Any]] | None = None) -> Results:
     """The story above as a run's Results (no datagrams)."""
-    return Results(name="story", seed=1, run=0, duration=120.0, raw_events=STORY + (extra or []), datagrams=[], fates={},
-                   owners={a.ip: n for n, a in ADDR.items()}, crypto_ops={}, nodes=["client", "gateway"])
+    trace = Trace()
+    for t, node, e in STORY + (extra or []):
+        trace.record(e, now=t, node=node)
+    return Results(trace, name="story", seed=1, run=0, duration=120.0, owners={a.ip: n for n, a in ADDR.items()},
+                   crypto_ops={}, nodes=["client", "gateway"])
 
 
 @pytest.fixture(scope="module")

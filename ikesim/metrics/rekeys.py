@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pyarrow as pa
 
 __all__ = ["rekey_latency_table", "REKEY_COLUMNS"]
 
 REKEY_COLUMNS = ["node", "kind", "old_spi", "triggered", "initiator_latency", "responder_latency"]
-
-
-def _latency(end: pd.Series, start: pd.Series, keep: pd.Series) -> pd.Series:
-    """``end - start`` where *keep*, else missing: NaN, or None throughout if no row has a value."""
-    values = (end - start).where(keep)
-    if values.isna().all():
-        return pd.Series([None] * len(values), dtype=object, index=values.index)
-    return values.astype("float64")
 
 
 def rekey_latency_table(started: pa.Table, done: pa.Table) -> pd.DataFrame:
@@ -25,17 +19,20 @@ def rekey_latency_table(started: pa.Table, done: pa.Table) -> pd.DataFrame:
     completed it. Responder latency: the first ``RekeyCompleted(initiator=False)`` for (kind, the old SA's
     outbound SPI), if another node did.
     """
-    if not started.num_rows:
-        return pd.DataFrame([], columns=REKEY_COLUMNS)
-    s = started.to_pandas().drop_duplicates(["node", "kind", "old_spi"], keep="first").reset_index(drop=True)
-    d = done.to_pandas().drop_duplicates(["kind", "old_spi", "initiator"], keep="first")
-    ini = d[d["initiator"]][["kind", "old_spi", "time", "node"]].rename(columns={"time": "ini_t", "node": "ini_node"})
-    resp = d[~d["initiator"]][["kind", "old_spi", "time", "node"]].rename(
-        columns={"old_spi": "old_spi_out", "time": "resp_t", "node": "resp_node"})
-    s = s.merge(ini, on=["kind", "old_spi"], how="left", sort=False)
-    s = s.merge(resp, on=["kind", "old_spi_out"], how="left", sort=False)
-    return pd.DataFrame({
-        "node": s["node"], "kind": s["kind"], "old_spi": [b.hex() for b in s["old_spi"]], "triggered": s["triggered"],
-        "initiator_latency": _latency(s["ini_t"], s["triggered"], s["ini_node"] == s["node"]),
-        "responder_latency": _latency(s["resp_t"], s["triggered"], s["resp_node"].notna() & (s["resp_node"] != s["node"])),
-    }, columns=REKEY_COLUMNS)
+    first_done: dict[tuple[str, bytes, bool], tuple[float, str]] = {}
+    for kind, old, initiator, t, node in zip(*(done.column(c).to_pylist() for c in done.column_names), strict=True):
+        first_done.setdefault((kind, old, initiator), (t, node))
+    seen: set[tuple[str, str, bytes]] = set()
+    rows: list[dict[str, Any]] = []
+    for node, kind, old, t0, old_out in zip(*(started.column(c).to_pylist() for c in started.column_names), strict=True):
+        if (node, kind, old) in seen:
+            continue
+        seen.add((node, kind, old))
+        ini = first_done.get((kind, old, True))
+        resp = first_done.get((kind, old_out, False))
+        rows.append({
+            "node": node, "kind": kind, "old_spi": old.hex(), "triggered": t0,
+            "initiator_latency": (ini[0] - t0) if ini and ini[1] == node else None,
+            "responder_latency": (resp[0] - t0) if resp and resp[1] != node else None,
+        })
+    return pd.DataFrame(rows, columns=REKEY_COLUMNS)

@@ -76,6 +76,16 @@ class Results:
         """
         return cls(trace, **kwargs)
 
+    @property
+    def nodes(self) -> list[str]:
+        """The run's IKE nodes, sorted (the summary's ``nodes``)."""
+        return list(self._nodes)
+
+    @property
+    def rekeys(self) -> dict[str, int]:
+        """Rekeys completed by their initiator, per kind (``child``, ``ike``: the summary's ``rekeys``)."""
+        return dict(self.trace.rekeys.initiated)
+
     def _need(self, table: str, level: str) -> None:
         if self.level == "summary" or (level == "full" and self.level != "full"):
             raise TraceNotRecorded(f"the {table} table is not recorded with trace: {self.level} "
@@ -273,7 +283,7 @@ class Results:
             "exchanges_by_type": counts,
             "exchange_outcomes": outcomes,
             "exchanges_failed": failed,
-            "rekeys": dict(self.trace.rekeys.initiated),
+            "rekeys": self.rekeys,
             "rekey_latency": latency,
             "retransmissions": names["Retransmitted"],
             "collisions": int(self.collisions["count"].sum()) if len(self.collisions) else 0,

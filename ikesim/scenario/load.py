@@ -7,7 +7,6 @@ named ``<name>[<variant>]``: ``load_scenarios`` returns them all, ``load_scenari
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -17,6 +16,7 @@ from ikesim.scenario.fleet import MAX_REBINDS
 from ikesim.scenario.messages import describe_errors
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.variants import VariantText, expand_variants
+from ikesim.scenario.yaml_parse import compose_and_load
 from ikesim.sim.topology import Topology
 
 __all__ = ["load_scenario", "load_scenario_text", "load_scenarios", "load_scenarios_text", "load_variants", "read_scenario_text"]
@@ -64,8 +64,7 @@ def _dotted(loc: Path_) -> str:
 def _validate_text(text: str, source: str) -> ScenarioModel:
     """Parse and validate the YAML of one scenario (variables already substituted)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        root, data = compose_and_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

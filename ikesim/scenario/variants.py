@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ikesim.errors import ConfigError
+from ikesim.scenario.yaml_parse import compose_and_load
 
 __all__ = ["Variant", "VariantText", "split_variants", "substitute", "expand_variants", "find_placeholders", "declared_name"]
 
@@ -106,6 +107,8 @@ def find_placeholders(text: str) -> list[tuple[int, str]]:
     """``(line, variable)`` of every ``${variable}`` outside comments, in order."""
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
+        if "${" not in line:
+            continue
         body = line[:_comment_start(line)]
         for m in _PLACEHOLDER.finditer(body):
             if m.group(0) != "$${":
@@ -118,6 +121,9 @@ def substitute(template: str, variant: Variant, source: str) -> str:
     errors = []
     out = []
     for n, line in enumerate(template.splitlines(keepends=True), start=1):
+        if "${" not in line:  # nothing to substitute: skip the scan for a comment
+            out.append(line)
+            continue
         cut = _comment_start(line.rstrip("\r\n"))
         body, rest = line[:cut], line[cut:]
 
@@ -286,8 +292,7 @@ def split_variants(text: str, source: str = "<string>") -> tuple[str, list[Varia
     start, end = span
     block = "\n" * start + "".join(lines[start:end])
     try:
-        root = yaml.compose(block, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(block)
+        root, data = compose_and_load(block)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else start + 1
