@@ -12,16 +12,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from operator import attrgetter
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ikesim.types import Address
 
-__all__ = ["events_batch", "events_frame", "field_names", "LEADING"]
+__all__ = ["events_batch", "events_frame", "write_events", "field_names", "LEADING"]
 
 LEADING = ["time", "node", "event", "spi_i", "spi_r", "connection"]
 _SECRET = re.compile(r"^sk_|_key_|_key$|^key_")
@@ -110,3 +112,41 @@ def events_frame(batches: Sequence[pa.Table], kinds: Sequence[type]) -> pd.DataF
         elif df[c].dtype == object:
             df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
+
+
+def _schema(schemas: Sequence[pa.Schema], kinds: Sequence[type]) -> pa.Schema:
+    """The events table's Arrow schema: columns as ``events_frame`` orders them, each batch's types unified.
+
+    A column that is null in every batch is float64 when some events lack the field (pandas' NaN), as in
+    ``events_frame``.
+    """
+    unified = pa.unify_schemas(list(schemas), promote_options="permissive")
+    order: dict[str, None] = {}
+    for kind in kinds:
+        order.update(dict.fromkeys(field_names(kind)))
+    columns = [c for c in LEADING if c in order] + [c for c in order if c not in LEADING]
+    fields = []
+    for c in columns:
+        kind = unified.field(c).type
+        if pa.types.is_null(kind) and any(c not in field_names(k) for k in kinds):
+            kind = pa.float64()
+        fields.append(pa.field(c, kind))
+    return pa.schema(fields)
+
+
+def write_events(path: Path, batches: Iterable[pa.Table], schemas: Sequence[pa.Schema], kinds: Sequence[type]) -> None:
+    """Write the events table to *path* one batch (row group) at a time, never the whole table in memory.
+
+    ``pandas.read_parquet`` of the file gives ``events_frame``'s table (a tuple field reads back as an array).
+    """
+    if not schemas:
+        pd.DataFrame(columns=LEADING).to_parquet(path, index=False)
+        return
+    schema = _schema(schemas, kinds)
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in batches:
+            batch = batch.sort_by("seq")
+            n = batch.num_rows
+            cols = [batch.column(f.name).cast(f.type) if f.name in batch.column_names else pa.nulls(n, f.type)
+                    for f in schema]
+            writer.write_table(pa.table(cols, schema=schema))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ikesim.metrics.trace import Trace
 from ikesim.types import Address
 from ikesim.wire.codec import IKE_HEADER_LENGTH
 from ikesim.wire.iana import ExchangeType
 
-__all__ = ["packets_table", "pcap_records", "PACKET_COLUMNS"]
+__all__ = ["packets_table", "pcap_records", "write_packets", "PACKET_COLUMNS"]
 
 PACKET_COLUMNS = ["id", "time_sent", "node", "src", "dst", "size", "ike_length", "fate", "time_delivered",
                   "fate_time", "fate_at", "exchange", "spi_i", "spi_r", "message_id", "response"]
@@ -25,12 +29,12 @@ def pcap_records(trace: Trace) -> Iterator[tuple[int, float, Address, Address, b
         yield ident, t, src, dst, data
 
 
-def packets_table(trace: Trace) -> pd.DataFrame:
-    """One row per datagram: who sent it when, its size, its fate and the IKE header fields (RFC 7296 §3.1)."""
+def _rows(trace: Trace, datagrams: Iterable[tuple[int, float, str, Address, Address, bytes]]) -> list[tuple[Any, ...]]:
+    """Packets-table rows of *datagrams*: sender, size, fate and the IKE header fields (RFC 7296 §3.1)."""
     rows = []
     fates, fate_time, fate_at = trace.fate, trace.fate_time, trace.fate_at
     names, places = trace.fate_names, trace.places
-    for ident, t, node, src, dst, data in trace.datagrams_sent():
+    for ident, t, node, src, dst, data in datagrams:
         i = ident - 1
         code = fates[i]
         if code < 0:
@@ -46,4 +50,27 @@ def packets_table(trace: Trace) -> pd.DataFrame:
             exchange, response, mid, si, sr = "", False, -1, "", ""
         rows.append((ident, t, node, str(src), str(dst), 28 + marker + len(data), len(data), fate,
                      ft if fate == "delivered" else None, ft, where, exchange, si, sr, mid, response))
-    return pd.DataFrame(rows, columns=PACKET_COLUMNS)
+    return rows
+
+
+def packets_table(trace: Trace) -> pd.DataFrame:
+    """One row per datagram: who sent it when, its size, its fate and the IKE header fields (RFC 7296 §3.1)."""
+    return pd.DataFrame(_rows(trace, trace.datagrams_sent()), columns=PACKET_COLUMNS)
+
+
+_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("time_sent", pa.float64()), ("node", pa.string()), ("src", pa.string()),
+    ("dst", pa.string()), ("size", pa.int64()), ("ike_length", pa.int64()), ("fate", pa.string()),
+    ("time_delivered", pa.float64()), ("fate_time", pa.float64()), ("fate_at", pa.string()),
+    ("exchange", pa.string()), ("spi_i", pa.string()), ("spi_r", pa.string()), ("message_id", pa.int64()),
+    ("response", pa.bool_()),
+])
+
+
+def write_packets(path: Path, trace: Trace) -> None:
+    """Write the packets table to *path* one spool file (row group) at a time, never the whole table in memory."""
+    with pq.ParquetWriter(path, _SCHEMA) as writer:
+        for chunk in trace.datagram_chunks():
+            cols = list(zip(*_rows(trace, chunk), strict=True)) or [()] * len(_SCHEMA)
+            writer.write_table(pa.table([pa.array(c, type=f.type) for c, f in zip(cols, _SCHEMA, strict=True)],
+                                        schema=_SCHEMA))

@@ -25,9 +25,9 @@ import pandas as pd
 from ikesim._version import __version__
 from ikesim.errors import TraceNotRecorded
 from ikesim.metrics.cpu_tables import cpu_summary, cpu_table, processing_table
-from ikesim.metrics.event_rows import events_frame
+from ikesim.metrics.event_rows import events_frame, write_events
 from ikesim.metrics.export import write_pcap, write_secret
-from ikesim.metrics.packets import packets_table, pcap_records
+from ikesim.metrics.packets import packets_table, pcap_records, write_packets
 from ikesim.metrics.rekeys import rekey_latency_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
@@ -329,7 +329,14 @@ class Results:
         """
         d = Path(directory)
         for name in _WRITTEN[self.level]:
-            getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
+            if name == "events":  # the two big tables go straight from the spool, one row group at a time
+                assert self.trace.events is not None
+                write_events(d / "events.parquet", self.trace.events.iter_tables(), self.trace.events.schemas(),
+                             self.trace.kinds)
+            elif name == "packets":
+                write_packets(d / "packets.parquet", self.trace)
+            else:
+                getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
         for name in ("nat_paths", "processing", "cpu"):
             table = getattr(self, name)
             if len(table):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,12 @@ class Spool:
         parts.append(pending.select(columns) if columns is not None else pending)
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
+    def batches(self) -> Iterator[pa.Table]:
+        """Every row so far, one file (row group) at a time, then the pending rows: little memory at once."""
+        for p in self._files:
+            yield pq.read_table(p)
+        yield self._batch()
+
     def __len__(self) -> int:
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self._files) + len(self.rows)
 
@@ -117,6 +123,16 @@ class BatchSpool:
             self._files.append(path)
         self._pending = []
 
-    def tables(self, read: Callable[[Path], pa.Table] = pq.read_table) -> list[pa.Table]:
+    def tables(self) -> list[pa.Table]:
         """Every table, in the order added."""
-        return [read(p) for p in self._files] + list(self._pending)
+        return list(self.iter_tables())
+
+    def iter_tables(self) -> Iterator[pa.Table]:
+        """Every table, in the order added, one at a time."""
+        for p in self._files:
+            yield pq.read_table(p)
+        yield from self._pending
+
+    def schemas(self) -> list[pa.Schema]:
+        """The schema of every table (read from the files' footers, not their data)."""
+        return [pq.read_schema(p) for p in self._files] + [t.schema for t in self._pending]

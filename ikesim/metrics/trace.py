@@ -150,13 +150,18 @@ class Trace:
 
     def datagrams_sent(self) -> Iterator[tuple[int, float, str, Address, Address, bytes]]:
         """(id, time sent, node, src, dst, payload) of every datagram, in the order sent (``trace: full``)."""
+        for chunk in self.datagram_chunks():
+            yield from chunk
+
+    def datagram_chunks(self) -> Iterator[list[tuple[int, float, str, Address, Address, bytes]]]:
+        """``datagrams_sent`` one spool file at a time (a list per file), so a long run's never all in memory."""
         if self.datagrams is None:
             raise TraceNotRecorded(f"datagrams are not recorded with trace: {self.level} (they need trace: full)")
-        table = self.datagrams.read()
         addresses = self.addresses
-        cols = [table.column(c).to_pylist() for c in ("id", "time_sent", "node", "src", "dst", "data")]
-        for ident, t, node, src, dst, data in zip(*cols, strict=True):
-            yield ident, t, node, addresses[src], addresses[dst], data
+        for table in self.datagrams.batches():
+            cols = [table.column(c).to_pylist() for c in ("id", "time_sent", "node", "src", "dst", "data")]
+            yield [(ident, t, node, addresses[src], addresses[dst], data)
+                   for ident, t, node, src, dst, data in zip(*cols, strict=True)]
 
     # --- batches ------------------------------------------------------------------------------
 

@@ -91,3 +91,14 @@ def test_unknown_trace_level_is_refused() -> None:
     """A typo in the level is a ValueError naming the choices, not a silent full trace."""
     with pytest.raises(ValueError, match="full, exchanges, summary"):
         Trace("everything")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch", [32_768, 5])
+def test_streamed_files_read_back_as_the_tables(batch: int, tmp_path: Path) -> None:
+    """events.parquet and packets.parquet, written from the spool one row group at a time, read back as the tables."""
+    model = load_scenario(NAT)
+    r = build_simulation(model, trace=Trace("full", batch=batch, rows_per_group=max(2, batch))).run(model.duration)
+    r.write(tmp_path)
+    for name in ("events", "packets"):
+        back = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pd.testing.assert_frame_equal(back, getattr(r, name), check_exact=True)
