@@ -6,7 +6,7 @@ Each measurement runs in its own process (so peak RSS is that run's alone), and 
 a crypto floor measured in that same process (the median of 5 calibration runs):
 
 - ``tunnels``: ``bench_tunnels.py`` 1,000 tunnels x 24 h, simulation + every table / floor (target <= 5);
-- ``fleet``: fleet-10k x 24 h, build + run + every table / floor (target <= 6) and peak RSS (<= 2 GB);
+- ``fleet``: fleet-10k x 24 h, build + run + writing every result file / floor (target <= 6) and peak RSS (<= 2 GB);
 - ``fleet_summary``: the same with ``trace: summary``, peak RSS per tunnel (<= 20 KB);
 - ``scaling``: wall(2N) / wall(N) and wall(2T) / wall(T) of bench_tunnels (<= 2.1 each);
 - ``race``: one race scenario in-process (load, run, evaluate its expectations), median of 25 (<= 20 ms);
