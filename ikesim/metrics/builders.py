@@ -65,56 +65,55 @@ class ExchangeRows:
         return pa.concat_tables([done, still])
 
 
-_SA_COLUMNS = ["node", "kind", "connection", "spi_i", "spi_r", "spi_in", "spi_out", "initiator", "created",
-               "rekey_planned", "expire_planned", "rekeyed_at", "deleted_at", "delete_reason"]
+SA_OPS = pa.schema([
+    ("seq", pa.int64()), ("op", pa.int8()), ("node", pa.string()), ("key", pa.binary()), ("key2", pa.binary()),
+    ("time", pa.float64()), ("connection", pa.string()), ("spi_i", pa.binary()), ("spi_r", pa.binary()),
+    ("spi_out", pa.binary()), ("initiator", pa.bool_()), ("rekey_at", pa.float64()), ("expire_at", pa.float64()),
+    ("reason", pa.string()),
+])
+"""What happened to an SA, one row per event: ``op`` is one of ``SA_OPS_CODES``; ``key`` the SA's inbound SPI
+(a deleted IKE_SA: its spi_i, and ``key2`` its spi_r)."""
+IKE_CREATED, CHILD_CREATED, REKEYED_IKE, REKEYED_CHILD, IKE_DELETED, CHILD_DELETED = range(6)
 
 
 class SaRows:
-    """One row per IKE_SA and CHILD_SA per node: created, planned rekey/expiry, rekeyed and deleted at."""
+    """What happened to every IKE_SA and CHILD_SA, spooled; ``ikesim.metrics.sas`` makes the table after the run."""
 
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str], list[Any]] = {}
+    def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        self.ops = Spool(spool_dir, "sa_ops", SA_OPS, rows_per_group)
+        self._seq = 0
         self.handlers: dict[type, Handler] = {
             ev.IkeSaEstablished: self.ike, ev.ChildSaInstalled: self.child, ev.RekeyCompleted: self.rekeyed,
             ev.IkeSaDeleted: self.ike_deleted, ev.ChildSaDeleted: self.child_deleted}
 
+    def _add(self, row: tuple[Any, ...]) -> None:
+        self._seq += 1
+        self.ops.rows.append((self._seq, *row))
+        self.ops.maybe_flush()
+
     def ike(self, t: float, node: str, e: ev.IkeSaEstablished) -> None:
         """A new IKE_SA (RFC 7296 §1.2, §1.3.2)."""
-        local = (e.spi_i if e.initiator else e.spi_r).hex()
-        self.rows[(node, "ike", local)] = [
-            node, "ike", e.connection, e.spi_i.hex(), e.spi_r.hex(), local, (e.spi_r if e.initiator else e.spi_i).hex(),
-            e.initiator, t, e.rekey_at, e.expire_at, None, None, None]
+        local, remote = (e.spi_i, e.spi_r) if e.initiator else (e.spi_r, e.spi_i)
+        self._add((IKE_CREATED, node, local, None, t, e.connection, e.spi_i, e.spi_r, remote, e.initiator,
+                   e.rekey_at, e.expire_at, None))
 
     def child(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
         """A new CHILD_SA pair (RFC 7296 §1.3)."""
-        spi_in = e.spi_in.hex()
-        self.rows[(node, "child", spi_in)] = [
-            node, "child", e.connection, e.spi_i.hex(), e.spi_r.hex(), spi_in, e.spi_out.hex(), e.initiator, t,
-            e.rekey_at, e.expire_at, None, None, None]
+        self._add((CHILD_CREATED, node, e.spi_in, None, t, e.connection, e.spi_i, e.spi_r, e.spi_out, e.initiator,
+                   e.rekey_at, e.expire_at, None))
 
     def rekeyed(self, t: float, node: str, e: ev.RekeyCompleted) -> None:
-        """The SA was replaced (the first rekey counts)."""
-        r = self.rows.get((node, e.kind.value, e.old_spi.hex()))
-        if r is not None and r[11] is None:
-            r[11] = t
+        """The SA was replaced (the first rekey after its creation counts)."""
+        op = REKEYED_IKE if e.kind is ev.SaKind.IKE else REKEYED_CHILD
+        self._add((op, node, e.old_spi, None, t, None, None, None, None, None, None, None, None))
 
     def ike_deleted(self, t: float, node: str, e: ev.IkeSaDeleted) -> None:
         """The IKE_SA is gone (its row is found by either SPI)."""
-        si = e.spi_i.hex()
-        for key in ((node, "ike", si), (node, "ike", e.spi_r.hex())):
-            r = self.rows.get(key)
-            if r is not None and r[3] == si and r[12] is None:
-                r[12], r[13] = t, e.reason
+        self._add((IKE_DELETED, node, e.spi_i, e.spi_r, t, None, None, None, None, None, None, None, e.reason))
 
     def child_deleted(self, t: float, node: str, e: ev.ChildSaDeleted) -> None:
         """The CHILD_SA is gone."""
-        r = self.rows.get((node, "child", e.spi_in.hex()))
-        if r is not None and r[12] is None:
-            r[12], r[13] = t, e.reason
-
-    def frame_rows(self) -> tuple[list[list[Any]], list[str]]:
-        """The rows (creation order) and their column names."""
-        return list(self.rows.values()), _SA_COLUMNS
+        self._add((CHILD_DELETED, node, e.spi_in, None, t, None, None, None, None, None, None, None, e.reason))
 
 
 _REKEY_STARTED = pa.schema([("node", pa.string()), ("kind", pa.string()), ("old_spi", pa.binary()),

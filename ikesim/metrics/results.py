@@ -29,6 +29,7 @@ from ikesim.metrics.event_rows import events_frame, write_events
 from ikesim.metrics.export import write_pcap, write_secret
 from ikesim.metrics.packets import packets_table, pcap_records, write_packets
 from ikesim.metrics.rekeys import rekey_latency_table
+from ikesim.metrics.sas import sas_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
 
@@ -116,12 +117,7 @@ class Results:
         """One row per IKE_SA and CHILD_SA per node: SPIs, created, planned and actual rekey, deletion."""
         self._need("sas", "exchanges")
         assert self.trace.sas is not None
-        rows, cols = self.trace.sas.frame_rows()
-        df = pd.DataFrame(rows, columns=cols)
-        df["planned_lifetime"] = pd.to_numeric(df["rekey_planned"], errors="coerce") - df["created"]
-        end = pd.to_numeric(df["rekeyed_at"], errors="coerce").fillna(pd.to_numeric(df["deleted_at"], errors="coerce"))
-        df["actual_lifetime"] = end - df["created"]
-        return df
+        return sas_table(self.trace.sas.ops.read())
 
     @cached_property
     def packets(self) -> pd.DataFrame:

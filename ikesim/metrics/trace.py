@@ -65,7 +65,7 @@ class Trace:
         """Event types in the order they first occurred (the events table's column order follows it)."""
         self.counts = Counts()
         self.exchanges = ExchangeRows(self.dir, rows_per_group)
-        self.sas = SaRows() if level != "summary" else None
+        self.sas = SaRows(self.dir, rows_per_group) if level != "summary" else None
         self.rekeys = RekeyRows(self.dir, rows_per_group)
         self.collisions = CollisionRows(self.dir, rows_per_group)
         self.nat = NatRows()

@@ -12,7 +12,8 @@ datagram sent. Violations (``InvariantViolated``, kinds in ``VIOLATION_KINDS``):
 - ``used_after_hard_lifetime``: an SA is still outbound after its hard lifetime (RFC 7296 §2.8);
 - ``message_id_reused``: a node sent two different requests with one message ID on one IKE_SA (§2.2).
 
-Cheap enough to leave on: a few dict lookups per event batch, one deferred check per changed tunnel.
+Cheap enough to leave on: a few dict lookups per event batch and one deferred check per changed tunnel, run
+between engine events by the checker's own clock (``ikesim.sim.checkclock``), not as engine events.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
 from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.metrics.recorder import InvariantViolated
+from ikesim.sim.checkclock import CheckClock
 from ikesim.sim.view import NodeView, SimView
 from ikesim.types import Datagram
 from ikesim.wire.codec import peek_header
@@ -33,8 +35,37 @@ __all__ = ["InvariantChecker"]
 _LIVE = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
 _UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed")
 """An IKE_SA removed for these reasons went away without the peer's agreement: no instant check."""
-_CHILD_EVENTS = (ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInstalled, ev.IkeSaDeleted,
-                 ev.IkeSaEstablished, ev.RekeyCompleted)
+_CHILD_EVENTS = frozenset((ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInstalled, ev.IkeSaDeleted,
+                           ev.IkeSaEstablished, ev.RekeyCompleted))
+
+
+class _Settling:
+    """A (node, connection) whose tunnel changed and is not checked yet: ``last`` is the time of its last change."""
+
+    __slots__ = ("node", "conn", "last")
+
+    def __init__(self, node: NodeView, conn: str, last: float) -> None:
+        self.node, self.conn, self.last = node, conn, last
+
+
+class _HardCheck:
+    """The check at a CHILD_SA's hard lifetime: moot once the node no longer holds the SA (RFC 7296 §2.8)."""
+
+    __slots__ = ("node", "spi_in", "expire_at")
+
+    def __init__(self, node: NodeView, spi_in: bytes, expire_at: float) -> None:
+        self.node, self.spi_in, self.expire_at = node, spi_in, expire_at
+
+
+class _Requests:
+    """The requests sent on one IKE_SA (RFC 7296 §2.2), kept while a node that sent them still holds it."""
+
+    __slots__ = ("senders", "seen")
+
+    def __init__(self) -> None:
+        self.senders: set[str] = set()
+        self.seen: dict[int, int] = {}
+        """(message ID, fragment number, Initiator flag) packed in one int -> hash of the request's bytes."""
 
 
 class InvariantChecker:
@@ -43,67 +74,84 @@ class InvariantChecker:
     def __init__(self, sim: SimView, *, settle: float = 10.0) -> None:
         self.sim = sim
         self.settle = settle
-        self._requests: dict[tuple[bytes, bytes, int, int, int], int] = {}
+        self._clock = CheckClock(sim.env, self._due, self._moot)
+        self._requests: dict[tuple[bytes, bytes], _Requests] = {}
+        """(spi_i, spi_r) -> the requests sent on that IKE_SA. A message ID is never reused within an IKE_SA
+        (§2.2: the SA is rekeyed before the counter wraps), so every earlier request of a live SA is kept; once
+        each node that sent on it has removed it (IkeSaDeleted), it can send nothing more there and the
+        entry goes: memory follows the live IKE_SAs, not every request ever sent."""
         self._reported: set[tuple[str, str]] = set()
         self._ike_index: dict[tuple[str, str], set[bytes]] = {}
         """(node, connection) -> SPIs of its established IKE_SAs (so a gateway's 10,000 SAs are not scanned per check)."""
         self._given_up: set[tuple[bytes, bytes]] = set()
         """IKE SPI pairs one peer removed unilaterally (timeout, DPD): the other may hold them until it notices."""
-        self._pending: dict[tuple[str, str], float] = {}
-        """(node, connection) -> time of the last change, while a settle check is scheduled."""
+        self._settling: dict[tuple[str, str], _Settling] = {}
+        """(node, connection) -> its pending settle check."""
         self.checks = 0
 
     # ------------------------------------------------------------------ hooks
     def on_send(self, node: str, d: Datagram) -> None:
         """A node sent a datagram: no message ID may carry two different requests (RFC 7296 §2.2)."""
+        data = d.data
         try:
-            spi_i, spi_r, xchg, flags, mid = peek_header(d.data)
+            spi_i, spi_r, xchg, flags, mid = peek_header(data)
         except MalformedMessage:
             return
         if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT:
             return  # responses; IKE_SA_INIT is resent changed after COOKIE / INVALID_KE (§2.6, §1.2)
         # RFC 7383 §2.5: SKF fragments of one request are told apart by their Fragment Number.
-        fragment = int.from_bytes(d.data[32:34], "big") if d.data[16] == PayloadType.SKF else 0
-        key = (spi_i, spi_r, flags & 0x08, mid, fragment)
-        digest = hash(d.data)
-        seen = self._requests.setdefault(key, digest)
+        fragment = int.from_bytes(data[32:34], "big") if data[16] == PayloadType.SKF else 0
+        sa = self._requests.get((spi_i, spi_r))
+        if sa is None:
+            sa = self._requests[(spi_i, spi_r)] = _Requests()
+        sa.senders.add(node)
+        digest = hash(data)
+        seen = sa.seen.setdefault((mid << 17) | (fragment << 1) | (flags & 0x08 and 1), digest)
         if seen != digest:
             self._violate(node, "message_id_reused", "", f"{spi_i.hex()}/{spi_r.hex()}",
                           f"message ID {mid} carried two different requests")
 
     def on_events(self, node: NodeView, events: list[Any]) -> None:
         """A node's daemon reported *events* (one batch, one instant)."""
-        removed_ike = {(e.spi_i, e.spi_r): e.reason for e in events if type(e) is ev.IkeSaDeleted}
+        name = node.name
+        removed_ike: dict[tuple[bytes, bytes], str] | None = None
         index = self._ike_index
         for e in events:
             kind = type(e)
             if kind is ev.IkeSaEstablished:
-                index.setdefault((node.name, e.connection), set()).update((e.spi_i, e.spi_r))
+                index.setdefault((name, e.connection), set()).update((e.spi_i, e.spi_r))
             elif kind is ev.IkeSaDeleted:
-                spis = index.get((node.name, e.connection))
+                spis = index.get((name, e.connection))
                 if spis is not None:
                     spis.discard(e.spi_i)
                     spis.discard(e.spi_r)
-        for pair, reason in removed_ike.items():
-            if reason in _UNREACHABLE:
-                self._given_up.add(pair)
-        touched: set[str] = set()
+                if removed_ike is None:
+                    removed_ike = {}
+                removed_ike[(e.spi_i, e.spi_r)] = e.reason
+                self._forget_requests(name, e.spi_i, e.spi_r)
+        if removed_ike is not None:
+            for pair, reason in removed_ike.items():
+                if reason in _UNREACHABLE:
+                    self._given_up.add(pair)
+        touched: dict[str, None] = {}
         for e in events:
             kind = type(e)
             if kind not in _CHILD_EVENTS:
                 continue
-            touched.add(e.connection)
+            touched[e.connection] = None
             if kind is ev.ChildSaDeleted:
-                reason = removed_ike.get((e.spi_i, e.spi_r), "") if e.reason == "ike_deleted" else e.reason
+                reason = e.reason
+                if reason == "ike_deleted":
+                    reason = removed_ike.get((e.spi_i, e.spi_r), "") if removed_ike is not None else ""
                 if reason not in _UNREACHABLE:
                     self._peer_still_sends(node, e)
             elif kind is ev.ChildSaOutboundInstalled or (kind is ev.ChildSaInstalled and e.outbound
                                                          and e.rekey_of is not None):
                 self._peer_can_decrypt(node, e)
             if kind is ev.ChildSaInstalled and e.expire_at is not None:
-                self._at(e.expire_at + 1e-6, lambda n=node, s=e.spi_in, t=e.expire_at: self._hard_check(n, s, t))
-        for conn in touched:
-            self._schedule_settle(node, conn)
+                self._clock.at(e.expire_at + 1e-6, _HardCheck(node, e.spi_in, e.expire_at))
+        for conn in touched:  # first-touched order: the checks of one instant run in a reproducible order
+            self._changed(node, conn)
 
     # ------------------------------------------------------------------ checks
     def _peer(self, node: NodeView, address: Any) -> NodeView | None:
@@ -140,41 +188,57 @@ class InvariantChecker:
             self._violate(node.name, "outbound_without_inbound", e.connection, e.spi_out.hex(),
                           f"{node.name} sends with SPI {e.spi_out.hex()} which {peer.name} has no inbound SA for")
 
-    def _hard_check(self, node: NodeView, spi_in: bytes, expire_at: float) -> None:
-        child = node.daemon.children.get(spi_in)
+    def _hard_check(self, check: _HardCheck) -> None:
+        """At the hard lifetime (plus 1 µs) the CHILD_SA must no longer be outbound (RFC 7296 §2.8)."""
+        spi_in, expire_at = check.spi_in, check.expire_at
+        child = check.node.daemon.children.get(spi_in)
         if child is not None and child.expire_at == expire_at and child.outbound:
-            self._violate(node.name, "used_after_hard_lifetime", child.name, spi_in.hex(),
+            self._violate(check.node.name, "used_after_hard_lifetime", child.name, spi_in.hex(),
                           f"CHILD_SA {spi_in.hex()} still outbound after its hard lifetime at {expire_at:.3f} s")
 
-    def _schedule_settle(self, node: NodeView, conn: str) -> None:
-        key = (node.name, conn)
+    # ------------------------------------------------------------------ settling
+    def _changed(self, node: NodeView, conn: str) -> None:
+        """*conn* changed on *node* now: it is checked once nothing changed for ``settle`` s."""
         now = self.sim.env.now
-        if key in self._pending:
-            self._pending[key] = now
+        st = self._settling.get((node.name, conn))
+        if st is not None:
+            st.last = now  # the pending wake-up will see it and wait longer
             return
-        self._pending[key] = now
-        self._at(now + self.settle, lambda: self._settle_check(node, conn))
+        st = self._settling[(node.name, conn)] = _Settling(node, conn, now)
+        self._clock.at(now + self.settle, st)
 
-    def _settle_check(self, node: NodeView, conn: str) -> None:
-        key = (node.name, conn)
+    def _settle_check(self, st: _Settling) -> None:
+        """A settle wake-up: wait on if it changed since; else compare the peers, again later if still busy."""
         now = self.sim.env.now
-        last = self._pending[key]
-        if last + self.settle > now + 1e-9:
-            self._at(last + self.settle, lambda: self._settle_check(node, conn))
-            return
-        busy = self._compare(node, conn)
-        if busy:
-            self._pending[key] = now
-            self._at(now + self.settle, lambda: self._settle_check(node, conn))
+        if st.last + self.settle > now + 1e-9:
+            self._clock.at(st.last + self.settle, st)
+        elif self._compare(st.node, st.conn):
+            st.last = now
+            self._clock.at(now + self.settle, st)
         else:
-            del self._pending[key]
+            del self._settling[(st.node.name, st.conn)]
+
+    def _due(self, check: _Settling | _HardCheck) -> None:
+        """The clock reached a check (``ikesim.sim.checkclock``)."""
+        if type(check) is _HardCheck:
+            self._hard_check(check)
+        else:
+            self._settle_check(check)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _moot(check: _Settling | _HardCheck) -> bool:
+        """True for a hard-lifetime check whose CHILD_SA the node no longer holds (it would find nothing)."""
+        return type(check) is _HardCheck and check.spi_in not in check.node.daemon.children
 
     def _compare(self, node: NodeView, conn: str) -> bool:
         """Compare *node*'s live SAs of *conn* with its peers'; return True if an exchange is still in flight."""
         self.checks += 1
+        spis = self._ike_index.get((node.name, conn))
+        if not spis:
+            return False
         d = node.daemon
         outbound: dict[str, list[bytes]] = {}
-        for spi in sorted(self._ike_index.get((node.name, conn), ())):
+        for spi in sorted(spis):
             sa = d.sas.get(spi)
             if sa is None or sa.local_spi != spi or sa.name != conn:
                 continue
@@ -187,38 +251,49 @@ class InvariantChecker:
             if theirs is not None and (theirs.active is not None or theirs.queue or theirs.collision is not None
                                        or theirs.redundant):
                 return True
-            pair = f"{sa.spi_i.hex()}/{sa.spi_r.hex()}"
             if theirs is None and (sa.spi_i, sa.spi_r) in self._given_up:
                 continue  # the peer gave up on it unilaterally (no answer, RFC 7296 §2.4): DPD on our side will tell
             if theirs is None or theirs.peer_spi != sa.local_spi or theirs.state is not IkeSaState.ESTABLISHED:
+                pair = f"{sa.spi_i.hex()}/{sa.spi_r.hex()}"
                 self._violate(node.name, "sa_mismatch", conn, pair,
                               f"IKE_SA {pair} is established on {node.name} but not on {peer.name}")
                 continue
-            mine = {(c.spi_in, c.spi_out) for c in sa.children.values() if c.state in _LIVE and not c.expired}
-            other = {(c.spi_out, c.spi_in) for c in theirs.children.values() if c.state in _LIVE and not c.expired}
+            self._compare_children(node, peer, conn, sa, theirs, outbound)
+        for child, spis_out in outbound.items():
+            if len(spis_out) > 1:
+                self._violate(node.name, "duplicate_outbound", conn, ",".join(s.hex() for s in sorted(spis_out)),
+                              f"{len(spis_out)} outbound CHILD_SAs for child {child!r} after settling")
+        return False
+
+    def _compare_children(self, node: NodeView, peer: NodeView, conn: str, sa: Any, theirs: Any,
+                          outbound: dict[str, list[bytes]]) -> None:
+        """The CHILD_SAs of one settled IKE_SA pair: live on both sides, used both ways (RFC 7296 §2.8)."""
+        mine = {(c.spi_in, c.spi_out) for c in sa.children.values() if c.state in _LIVE and not c.expired}
+        other = {(c.spi_out, c.spi_in) for c in theirs.children.values() if c.state in _LIVE and not c.expired}
+        if mine != other:
             for spi_in, spi_out in sorted(mine ^ other):
                 where = node.name if (spi_in, spi_out) in mine else peer.name
                 self._violate(node.name, "sa_mismatch", conn, spi_in.hex(),
                               f"CHILD_SA {spi_in.hex()}/{spi_out.hex()} is live only on {where} after settling")
-            for c in sa.children.values():
-                if c.outbound:
-                    outbound.setdefault(c.name, []).append(c.spi_in)
-                t = theirs.children.get(c.spi_out)
-                if (c.spi_in, c.spi_out) in other and t is not None and t.outbound and not c.outbound:
+        peer_children = theirs.children
+        for c in sa.children.values():
+            if c.outbound:
+                outbound.setdefault(c.name, []).append(c.spi_in)
+            elif (c.spi_in, c.spi_out) in other:
+                t = peer_children.get(c.spi_out)
+                if t is not None and t.outbound:
                     self._violate(node.name, "sa_mismatch", conn, c.spi_in.hex(),
                                   f"CHILD_SA {c.spi_in.hex()}/{c.spi_out.hex()} is used one way only: "
                                   f"{peer.name} sends with it, {node.name} never switched to it")
-        for child, spis in outbound.items():
-            if len(spis) > 1:
-                self._violate(node.name, "duplicate_outbound", conn, ",".join(s.hex() for s in sorted(spis)),
-                              f"{len(spis)} outbound CHILD_SAs for child {child!r} after settling")
-        return False
 
     # ------------------------------------------------------------------ plumbing
-    def _at(self, when: float, action: Any) -> None:
-        env = self.sim.env
-        timeout = env.timeout(max(0.0, when - env.now))
-        timeout.callbacks.append(lambda _e: action())
+    def _forget_requests(self, node: str, spi_i: bytes, spi_r: bytes) -> None:
+        """*node* removed an IKE_SA: it sends nothing more on it; the last such sender drops its requests."""
+        sa = self._requests.get((spi_i, spi_r))
+        if sa is not None:
+            sa.senders.discard(node)
+            if not sa.senders:
+                del self._requests[(spi_i, spi_r)]
 
     def _violate(self, node: str, kind: str, connection: str, spi: str, detail: str) -> None:
         if (kind, spi) in self._reported:

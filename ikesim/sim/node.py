@@ -5,7 +5,9 @@ collector (stamped with ``env.now`` and the node), send what it wants sent,
 re-arm the wake-up. The node keeps at most one pending wake-up per distinct
 deadline and only schedules a new one when the daemon's deadline is earlier
 than every pending one; SimPy timeouts cannot be cancelled, so a wake-up
-that finds nothing due simply re-arms.
+that finds nothing due simply re-arms. Each new wake-up is earlier than all
+pending ones, so their deadlines form a decreasing list whose last entry is
+the earliest.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import ChildSaInstalled, NatTraversalStarted
+from ikesim.ike.events import ChildSaDeleted, ChildSaInstalled, NatTraversalStarted
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
@@ -58,7 +60,8 @@ class Node:
         self.meter = meter
         self._collector = collector
         self._send = send
-        self._pending: set[float] = set()
+        self._pending: list[float] = []
+        """Deadlines of the pending wake-ups, latest first (so the last one is the earliest)."""
         self.checker: EventWatcher | None = None
         """Told about every batch of events: the simulation's invariant checker (None = off, ``ikesim.sim.invariants``)."""
         self.on_natt: Callable[[Node, NatTraversalStarted], None] | None = None
@@ -120,37 +123,44 @@ class Node:
 
     def service(self, *, hold: bool = False) -> list[Datagram]:
         """Drain events, send datagrams (or return them with *hold*) and re-arm the timer (after any call into the daemon)."""
+        daemon = self.daemon
         now = self.env.now
-        daemon, collector, name = self.daemon, self._collector, self.name
-        checker = self.checker
-        batch: list[Any] | None = [] if checker is not None else None
-        while True:
-            event = daemon.next_event()
-            if event is None:
-                break
-            if type(event) is ChildSaInstalled:
-                self.child_names[event.spi_in] = event.child
-            elif type(event) is NatTraversalStarted and self.on_natt is not None:
-                self.on_natt(self, event)
-            collector.record(event, now=now, node=name)
-            if batch is not None:
-                batch.append(event)
-        if checker is not None and batch:
-            checker.on_events(self, batch)
+        event = daemon.next_event()
+        if event is not None:
+            self._drain(event, now)
         out = daemon.datagrams_to_send(now)
         if not hold:
             for d in out:
-                self._send(name, d)
+                self._send(self.name, d)
         deadline = daemon.get_timer()
-        if deadline is None or (self._pending and deadline >= min(self._pending)):
+        pending = self._pending
+        if deadline is None or (pending and deadline >= pending[-1]):
             return out
-        self._pending.add(deadline)
-        timeout = self.env.timeout(max(0.0, deadline - now))
-        timeout.callbacks.append(lambda _ev, t=deadline: self._wake(t))
+        pending.append(deadline)
+        self.env.timeout(max(0.0, deadline - now), deadline).callbacks.append(self._wake)
         return out
 
-    def _wake(self, armed: float) -> None:
-        self._pending.discard(armed)
+    def _drain(self, event: Any, now: float) -> None:
+        """Record *event* and the rest of the daemon's events; hand the batch to the checker."""
+        daemon, record, name, checker = self.daemon, self._collector.record, self.name, self.checker
+        batch = []
+        while event is not None:
+            kind = type(event)
+            if kind is ChildSaInstalled:
+                self.child_names[event.spi_in] = event.child
+            elif kind is ChildSaDeleted:
+                self.child_names.pop(event.spi_in, None)  # only installed SPIs are looked up (scripted actions)
+            elif kind is NatTraversalStarted and self.on_natt is not None:
+                self.on_natt(self, event)
+            record(event, now=now, node=name)
+            batch.append(event)
+            event = daemon.next_event()
+        if checker is not None:
+            checker.on_events(self, batch)
+
+    def _wake(self, event: Any) -> None:
+        """A wake-up fired (its value: the deadline it was armed for): run the daemon's due timers, or queue a timer job."""
+        self._pending.remove(event.value)
         if self.cpu is not None:
             if not any(job[0] == "timer" for _t, job in self._jobs):  # one waiting timer job is enough
                 self._enqueue(("timer",))

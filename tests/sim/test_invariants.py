@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import simpy
 from test_network import _two_nodes
 
 from ikesim.ike.config import Lifetime
 from ikesim.ike.core import IkeCore
 from ikesim.metrics.results import Results
+from ikesim.sim.checkclock import CheckClock
 from ikesim.sim.simulation import Simulation
 
 NO_REKEY = Lifetime(rekey_time=0, life_time=0, rand_time=0)
@@ -140,3 +142,54 @@ def test_checker_off_records_nothing() -> None:
     r = _race(patch=patch, child_life=Lifetime(rekey_time=0, life_time=100.0, rand_time=0), actions=(),
               invariants=False)
     assert r.summary["invariant_violations"] == 0 and len(r.violations) == 0
+
+
+def _steps(invariants: bool) -> tuple[Simulation, int]:
+    """A client rekeying its CHILD_SA every 30 s and its IKE_SA at 100 s, 20 ms from the gateway, for 200 s."""
+    sim = Simulation(seed=7, invariants=invariants)
+    _two_nodes(sim, child_life=Lifetime(rekey_time=30.0, life_time=40.0, rand_time=0), ike_life=NO_REKEY)
+    sim.add_link("client", "gw", delay=0.02)
+    sim.schedule(0.0, "client", "initiate", connection="vpn")
+    sim.schedule(100.0, "client", "rekey_ike", connection="vpn")
+    steps = 0
+    step = sim.env.step
+
+    def counting() -> None:
+        nonlocal steps
+        steps += 1
+        step()
+
+    sim.env.step = counting  # type: ignore[method-assign]
+    sim.advance(200.0)
+    return sim, steps
+
+
+def test_checks_are_no_engine_events() -> None:
+    """The checker's settle and hard-lifetime checks run between engine events: the engine steps the same."""
+    sim, with_checker = _steps(True)
+    _off, without = _steps(False)
+    assert sim.checker is not None and sim.checker.checks > 0
+    assert with_checker == without
+
+
+def test_request_history_goes_with_the_ike_sa() -> None:
+    """Requests are remembered per IKE_SA (RFC 7296 §2.2) only while a node that sent them still holds it."""
+    sim, _steps_run = _steps(True)
+    assert sim.checker is not None
+    live = {(sa.spi_i, sa.spi_r) for sa in sim.nodes["client"].daemon.sas.values()}
+    assert len(live) == 1 and set(sim.checker._requests) == live  # the rekeyed IKE_SA's requests are gone
+    assert set(sim.nodes["client"].child_names) == set(sim.nodes["client"].daemon.children)
+
+
+def test_clock_runs_checks_in_the_place_of_timeouts() -> None:
+    """A check runs among same-instant events where a timeout scheduled when it was would (SimPy FIFO)."""
+    env = simpy.Environment()
+    log: list[object] = []
+    env.timeout(5.0).callbacks.append(lambda _e: log.append("before"))
+    clock = CheckClock(env, lambda c: log.append((c, env.now)), lambda c: c == "moot")
+    clock.at(5.0, "check")
+    clock.at(5.0, "moot")
+    env.timeout(5.0).callbacks.append(lambda _e: log.append("after"))
+    clock.at(2.0, "early")
+    env.run(until=10.0)
+    assert log == [("early", 2.0), "before", ("check", 5.0), "after"]
