@@ -66,7 +66,7 @@ class ExchangeRows:
 
 
 SA_OPS = pa.schema([
-    ("seq", pa.int64()), ("op", pa.int8()), ("node", pa.string()), ("key", pa.binary()), ("key2", pa.binary()),
+    ("op", pa.int8()), ("node", pa.string()), ("key", pa.binary()), ("key2", pa.binary()),
     ("time", pa.float64()), ("connection", pa.string()), ("spi_i", pa.binary()), ("spi_r", pa.binary()),
     ("spi_out", pa.binary()), ("initiator", pa.bool_()), ("rekey_at", pa.float64()), ("expire_at", pa.float64()),
     ("reason", pa.string()),
@@ -81,14 +81,12 @@ class SaRows:
 
     def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
         self.ops = Spool(spool_dir, "sa_ops", SA_OPS, rows_per_group)
-        self._seq = 0
         self.handlers: dict[type, Handler] = {
             ev.IkeSaEstablished: self.ike, ev.ChildSaInstalled: self.child, ev.RekeyCompleted: self.rekeyed,
             ev.IkeSaDeleted: self.ike_deleted, ev.ChildSaDeleted: self.child_deleted}
 
     def _add(self, row: tuple[Any, ...]) -> None:
-        self._seq += 1
-        self.ops.rows.append((self._seq, *row))
+        self.ops.rows.append(row)
         self.ops.maybe_flush()
 
     def ike(self, t: float, node: str, e: ev.IkeSaEstablished) -> None:

@@ -117,7 +117,7 @@ class Results:
         """One row per IKE_SA and CHILD_SA per node: SPIs, created, planned and actual rekey, deletion."""
         self._need("sas", "exchanges")
         assert self.trace.sas is not None
-        return sas_table(self.trace.sas.ops.read())
+        return sas_table(self.trace.sas.ops.batches())
 
     @cached_property
     def packets(self) -> pd.DataFrame:
