@@ -98,19 +98,14 @@ def events_frame(batches: Sequence[pa.Table], kinds: Sequence[type]) -> pd.DataF
         order.update(dict.fromkeys(field_names(kind)))
     columns = [c for c in LEADING if c in order] + [c for c in order if c not in LEADING]
     table = table.select(columns)
-    df = table.to_pandas()
+    df = table.to_pandas()  # Arrow nulls come out as NaN (numbers) or None (objects), as pandas would have them
     for c in df.columns:
         kind = table.schema.field(c).type
         if pa.types.is_null(kind):  # only None values: pandas makes that NaN if some events lack the field
-            having = {k.__name__ for k in kinds if c in field_names(k)}
-            if len(having) < len(kinds):
+            if any(c not in field_names(k) for k in kinds):
                 df[c] = df[c].astype("float64")
-            else:
-                df[c] = pd.Series([None] * len(df), dtype=object)
         elif pa.types.is_list(kind):
             df[c] = pd.Series([None if v is None else tuple(int(x) for x in v) for v in df[c]], dtype=object)
-        elif df[c].dtype == object:
-            df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
 
 
