@@ -354,3 +354,23 @@ def test_run_writes_key_tables_0600_and_no_keys_leaves_them_out(tmp_path: Path) 
         "ikev2_decryption_table": 0o600, "esp_sa": 0o600}
     assert main(["run", str(QUICK), "--until", "10min", "--out", str(out), "--quiet", "--no-keys"]) == 0
     assert {p.name for p in out.iterdir()} == FILES - {"ikev2_decryption_table", "esp_sa"}
+
+
+def test_run_trace_summary_writes_only_the_summary(tmp_path: Path) -> None:
+    """``--trace summary``: summary.json (with ``trace: summary``) and the marker listing it, nothing else; a full
+    run over it afterwards replaces it (the marker lists what ikesim wrote)."""
+    out = tmp_path / "res"
+    assert main(["run", str(QUICK), "--until", "2h", "--out", str(out), "--quiet", "--trace", "summary"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".ikesim-results.json", "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["trace"] == "summary"
+    assert main(["run", str(QUICK), "--until", "2h", "--out", str(out), "--quiet"]) == 0
+    assert {"events.parquet", "capture.pcap", "summary.json"} <= {p.name for p in out.iterdir()}
+
+
+def test_scenario_trace_key_is_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad ``trace:`` value is a scenario error naming file, line and key (exit 2), before anything runs."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(QUICK.read_text() + "trace: everything\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "trace" in err and not (tmp_path / "res").exists()
