@@ -49,13 +49,16 @@ def run_task(task: RunTask) -> RunResult:
     start = time.perf_counter()
     g = task.grid_run
     try:
-        results = run(load_scenario_text(task.text, "<sweep>"), run=g.run)
+        # a run whose files are not kept only gives its summary row: record no more than that (trace: summary)
+        trace = None if task.keep_dir is not None else "summary"
+        results = run(load_scenario_text(task.text, "<sweep>"), run=g.run, trace=trace)
         if task.keep_dir is not None:
             write_results_atomically(results, Path(task.keep_dir))
     except Exception as exc:
         params = ", ".join(f"{k}={v!r}" for k, v in g.values) or "no params"
         raise RunFailed(f"sweep run {g.run_id} ({params}, run {g.run}) failed: {type(exc).__name__}: {exc}") from None
-    return RunResult(make_row(g, results.summary), time.perf_counter() - start)
+    summary = {k: v for k, v in results.summary.items() if k != "trace"}  # the same at every trace level
+    return RunResult(make_row(g, summary), time.perf_counter() - start)
 
 
 def execute(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], *, workers: int | None = None,
