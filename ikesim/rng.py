@@ -26,6 +26,18 @@ class Rng:
     def __init__(self, seed: int, *path: str) -> None:
         self.seed = int(seed)
         self.path: tuple[str, ...] = tuple(str(p) for p in path)
+        self._key: bytes | None = None
+        """Derived from the seed and the path on the first draw: a fleet builds streams it never draws from."""
+        self._counter = 0
+        self._buffer = b""
+        self._pos = 0
+        self._forced: dict[str, list[bytes]] | None = None
+
+    def child(self, *names: str) -> Rng:
+        """Return the independent stream named ``self.path + names``."""
+        return Rng(self.seed, *self.path, *names)
+
+    def _derive_key(self) -> bytes:
         h = hashlib.blake2b(digest_size=32, person=b"ikesim-rng-v1")
         h.update(struct.pack(">Q", self.seed))  # seeds are 0 .. 2^64 - 1 (same bytes as ">q" for 0 .. 2^63 - 1)
         for name in self.path:
@@ -33,18 +45,11 @@ class Rng:
             h.update(struct.pack(">I", len(encoded)))
             h.update(encoded)
         self._key = h.digest()
-        self._counter = 0
-        self._buffer = b""
-        self._pos = 0
-        self._forced: dict[str, list[bytes]] = {}
-
-    def child(self, *names: str) -> Rng:
-        """Return the independent stream named ``self.path + names``."""
-        return Rng(self.seed, *self.path, *names)
+        return self._key
 
     def _refill(self) -> None:
         self._buffer = hashlib.blake2b(
-            self._counter.to_bytes(16, "big"), key=self._key, digest_size=_BLOCK
+            self._counter.to_bytes(16, "big"), key=self._key or self._derive_key(), digest_size=_BLOCK
         ).digest()
         self._counter += 1
         self._pos = 0
@@ -84,7 +89,12 @@ class Rng:
                 return r
 
     def random(self) -> float:
-        """Return a uniform float in ``[0, 1)`` with 53 random bits."""
+        """Return a uniform float in ``[0, 1)`` with 53 random bits (``bits(53)``, inlined: jitter per request)."""
+        pos = self._pos
+        end = pos + 7
+        if end <= len(self._buffer):
+            self._pos = end
+            return (int.from_bytes(self._buffer[pos:end], "big") >> 3) / 9007199254740992.0
         return self.bits(53) / 9007199254740992.0
 
     def uniform(self, a: float, b: float) -> float:
@@ -93,6 +103,8 @@ class Rng:
 
     def force(self, purpose: str, value: bytes) -> None:
         """Queue *value* to be returned by the next ``draw(purpose, ...)`` (pinned nonces)."""
+        if self._forced is None:
+            self._forced = {}
         self._forced.setdefault(purpose, []).append(value)
 
     def draw(self, purpose: str, n: int) -> bytes:
@@ -100,7 +112,7 @@ class Rng:
 
         A forced value shorter than *n* is a prefix: the rest is drawn at random.
         """
-        queue = self._forced.get(purpose)
+        queue = self._forced.get(purpose) if self._forced is not None else None
         if queue:
             prefix = queue.pop(0)[:n]
             return prefix + self.bytes(n - len(prefix))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import PRF_HASHES, Suite
 
@@ -50,21 +53,30 @@ def prf(prf_id: int, key: bytes, data: bytes, meter: OpCounter | None = None) ->
     return hmac.digest(key, data, PRF_HASHES[prf_id][0])
 
 
+_HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+_OCTETS = [bytes([n]) for n in range(256)]
+
+
 def prf_plus(prf_id: int, key: bytes, seed: bytes, length: int, meter: OpCounter | None = None) -> bytes:
-    """RFC 7296 §2.13: prf+ (K,S) = T1 | T2 | ... with Tn = prf(K, Tn-1 | S | n)."""
+    """RFC 7296 §2.13: prf+ (K,S) = T1 | T2 | ... with Tn = prf(K, Tn-1 | S | n).
+
+    The HMAC is keyed once and copied per block: the key schedule is the same for every Tn.
+    """
     if meter is not None:
         meter.add("prf_plus")
-    name = PRF_HASHES[prf_id][0]
-    out = bytearray()
+    name, size = PRF_HASHES[prf_id]
+    blocks = -(-length // size)
+    if blocks > 255:
+        raise ValueError("prf+ cannot produce that much keying material")
+    keyed = HMAC(key, _HASHES[name])
+    out = []
     t = b""
-    n = 1
-    while len(out) < length:
-        if n > 255:
-            raise ValueError("prf+ cannot produce that much keying material")
-        t = hmac.digest(key, t + seed + bytes([n]), name)
-        out += t
-        n += 1
-    return bytes(out[:length])
+    for n in range(1, blocks + 1):
+        h = keyed.copy()
+        h.update(t + seed + _OCTETS[n])
+        t = h.finalize()
+        out.append(t)
+    return b"".join(out)[:length]
 
 
 def compute_skeyseed(

@@ -7,6 +7,7 @@ objects are built once per SA direction; IVs come from the injected ``Rng``.
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -25,6 +26,12 @@ _GCM_ICV = 16
 _CBC_BLOCK = 16
 
 
+@lru_cache(maxsize=64)
+def _op_names(encr_name: str) -> tuple[str, str]:
+    """The meter's operation names for one cipher, shared by every SA direction (RFC 7296 §3.14)."""
+    return f"sk_seal:{encr_name}", f"sk_open:{encr_name}"
+
+
 class SkProtector:
     """Protects or unprotects SK payload bodies for one direction of one IKE_SA."""
 
@@ -34,8 +41,7 @@ class SkProtector:
         self._aead = suite.aead
         self._rng = rng
         self._meter = meter
-        self._op_seal = f"sk_seal:{suite.encr_name}"
-        self._op_open = f"sk_open:{suite.encr_name}"
+        self._op_seal, self._op_open = _op_names(suite.encr_name)
         if self._aead:
             self._gcm = AESGCM(sk_e[:-4])
             self._salt = sk_e[-4:]

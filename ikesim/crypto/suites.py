@@ -89,6 +89,11 @@ class ProposalSpec:
     ke: tuple[KeGroup, ...]
     esn: tuple[EsnId, ...]
 
+    def __hash__(self) -> int:
+        """The text's (cached by str): equal specs have equal texts, and hashing the fields calls
+        ``Enum.__hash__`` in Python for each algorithm, on every cached ``to_wire`` and selection."""
+        return hash(self.text)
+
     def to_wire(self, number: int, protocol: ProtocolId, spi: bytes) -> Proposal:
         """RFC 7296 §3.3.1: the proposal substructure offering every configured algorithm."""
         return Proposal(number, protocol, spi, _offer_transforms(self, protocol))

@@ -102,5 +102,4 @@ def make_child(core: IkeCore, sa: IkeSa, profile: ChildProfile, suite: Suite, *,
     else:
         e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
     return ChildSa(profile, spi_in, spi_out, suite, initiator, local_ts, remote_ts, e_in, a_in,
-                   e_out, a_out, now, sa.local_spi, pfs_group=pfs_group, nonce_i=nonce_i,
-                   nonce_r=nonce_r)
+                   e_out, a_out, now, sa.local_spi, pfs_group=pfs_group)

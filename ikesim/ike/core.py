@@ -8,8 +8,8 @@ inbound SPI, deadlines, outbox, event queue). The per-exchange modules
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from ikesim.crypto.meter import OpCounter
@@ -74,11 +74,10 @@ class IkeCore:
         self.meter = meter
         self.rng = rng
         """Nonces, IKE SPIs and CHILD SPIs are drawn here with ``draw(purpose, n)`` (pinnable)."""
-        self.rng_ke = rng.child("ke")
-        self.rng_iv = rng.child("iv")
-        self.rng_jitter = rng.child("jitter")
-        self.cookies = CookieJar(rng.child("cookie"))
-        """Cookie secrets and threshold clocks of the responder (RFC 7296 §2.6; ``ike.cookies``)."""
+        self._rng_ke: Rng | None = None
+        self._rng_iv: Rng | None = None
+        self._rng_jitter: Rng | None = None
+        self._cookies: CookieJar | None = None
         self.profiles = {c.name: ConnectionProfile.build(c) for c in config.connections}
         self.responder_profiles: dict[str | None, list[ConnectionProfile]] = {}
         """Connections that can answer (no remote_addr) by expected remote identity (None = any),
@@ -99,9 +98,41 @@ class IkeCore:
         """The latest ``now`` the driver handed in (for bookkeeping that has no ``now`` argument)."""
         self.timers = DeadlineBook()
         self.outbox: list[Datagram] = []
-        self.events: deque[ev.IkeEvent] = deque()
+        self.events: list[ev.IkeEvent] = []
+        """Events for ``next_event()``, oldest first (a list: an empty deque is 760 bytes per daemon)."""
         self.starters: dict[str, WorkStarter] = {}
         """purpose -> function that builds and sends the request (filled by the daemon)."""
+
+    # ------------------------------------------------------------------ streams, built on first use
+    # A stream's draws depend only on its seed and name, not on when it is built: a fleet's clients
+    # never make cookies, and a daemon's streams are built when first drawn from.
+    @property
+    def rng_ke(self) -> Rng:
+        """Key exchange private values (RFC 7296 §1.2, §2.18)."""
+        if self._rng_ke is None:
+            self._rng_ke = self.rng.child("ke")
+        return self._rng_ke
+
+    @property
+    def rng_iv(self) -> Rng:
+        """SK payload IVs (RFC 7296 §3.14)."""
+        if self._rng_iv is None:
+            self._rng_iv = self.rng.child("iv")
+        return self._rng_iv
+
+    @property
+    def rng_jitter(self) -> Rng:
+        """Retransmission, lifetime and collision-retry jitter (RFC 7296 §2.1, §2.8, §2.25)."""
+        if self._rng_jitter is None:
+            self._rng_jitter = self.rng.child("jitter")
+        return self._rng_jitter
+
+    @property
+    def cookies(self) -> CookieJar:
+        """Cookie secrets and threshold clocks of the responder (RFC 7296 §2.6; ``ike.cookies``)."""
+        if self._cookies is None:
+            self._cookies = CookieJar(self.rng.child("cookie"))
+        return self._cookies
 
     # ------------------------------------------------------------------ basics
     def emit(self, event: ev.IkeEvent) -> None:
@@ -199,7 +230,7 @@ class IkeCore:
     def enqueue(self, sa: IkeSa, work: Work, now: float, *, front: bool = False) -> None:
         """Queue a request behind the one in flight (window size 1, RFC 7296 §2.3)."""
         if front:
-            sa.queue.appendleft(work)
+            sa.queue.insert(0, work)
         else:
             sa.queue.append(work)
         self.pump(sa, now)
@@ -209,7 +240,7 @@ class IkeCore:
         while sa.active is None and sa.queue and sa.state in (
             IkeSaState.ESTABLISHED, IkeSaState.REKEYED, IkeSaState.DELETING
         ):
-            work = sa.queue.popleft()
+            work = sa.queue.pop(0)
             if sa.state is not IkeSaState.ESTABLISHED and work.purpose not in ("delete_ike",
                                                                                  "delete_child"):
                 continue
@@ -286,6 +317,7 @@ class IkeCore:
         self.arm_ike_timers(sa, now)
         suite, keys = sa.suite, sa.keys
         assert suite is not None and keys is not None
+        sa.keys = replace(keys, sk_pi=b"", sk_pr=b"")  # RFC 7296 §2.15: only AUTH uses them, and AUTH is done
         conn = sa.profile.connection
         self.emit(ev.IkeSaEstablished(
             **sa.ids(), initiator=sa.initiator, local=sa.local, peer=sa.peer,

@@ -22,7 +22,7 @@ from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import ke_group_name, proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
-from ikesim.ike.sa import ChildSa, IkeSa
+from ikesim.ike.sa import NO_ENTRIES, ChildSa, IkeSa
 from ikesim.ike.state import ChildSaState, ChildSaTrigger, IkeSaState, next_child_state
 from ikesim.wire.iana import ExchangeType, KeGroup, NotifyType, ProtocolId, TransformType
 from ikesim.wire.message import Message
@@ -240,8 +240,11 @@ def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: in
         core.timers.arm(("retry_child", child.spi_in), core.collision_retry_at(sa, now))
 
 
-def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, now: float) -> None:
-    """Initiator: install the CHILD_SA our exchange created and settle any collision (RFC 7296 §2.8.1)."""
+def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, peer_nonce: bytes, now: float) -> None:
+    """Initiator: install the CHILD_SA our exchange created and settle any collision (RFC 7296 §2.8.1).
+
+    *peer_nonce* is the responder's Nr of our exchange: with ours, it decides a collision.
+    """
     old: ChildSa | None = ex.child
     col: Collision | None = old.collision if old is not None else None
     if old is None or col is None:
@@ -257,7 +260,7 @@ def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, now: fl
             core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
         return
     peer_new: ChildSa = col.peer_new
-    ours_lowest = lowest_nonce_is_ours((ex.nonce, child.nonce_r), col.peer_nonces, tie_ours=sa.initiator)
+    ours_lowest = lowest_nonce_is_ours((ex.nonce, peer_nonce), col.peer_nonces, tie_ours=sa.initiator)
     if ours_lowest:
         # RFC 7296 §2.8.1: ours is redundant; we delete it, the peer deletes the old SA.
         core.install_child(sa, child, now, rekey_of=old, outbound=False)
@@ -309,7 +312,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     """Initiator: install the new CHILD_SA; a rekey then deletes the old one (RFC 7296 §1.3.3, §2.8.1)."""
     # RFC 7296 §1.4.1: SPIs the peer deleted while this exchange was in flight matter only to it.
     peer_deleted = set(sa.peer_deleted)
-    sa.peer_deleted.clear()
+    sa.peer_deleted = NO_ENTRIES
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     if errors:
         notify = errors[0].notify_type
@@ -351,7 +354,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                        initiator=True, nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared,
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now,
                        pfs_group=ke_group_name(ex.ke.group) if shared else "none")
-    _install_own(core, sa, ex, child, now)
+    _install_own(core, sa, ex, child, nonce.data, now)
     if child.spi_out in peer_deleted:
         # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response.
         core.remove_child(sa, child, "deleted_by_peer")

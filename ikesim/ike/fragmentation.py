@@ -188,9 +188,12 @@ def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, 
         return msg
     _check_numbers(skf)
     key = msg.is_response
-    current = sa.reassembly.get(key)
+    if not isinstance(sa.reassembly, dict):
+        sa.reassembly = {}  # it starts as the shared empty table (``ike.sa.NO_ENTRIES``)
+    pending = sa.reassembly
+    current = pending.get(key)
     if current is not None and (current.message_id != msg.message_id or now - current.started > REASSEMBLY_TIMEOUT):
-        del sa.reassembly[key]  # a newer message, or a set that will never complete
+        del pending[key]  # a newer message, or a set that will never complete
         current = None
     if current is not None:
         if skf.total_fragments < current.total:  # §2.6: fewer Total Fragments than seen: ignore
@@ -200,13 +203,13 @@ def receive(core: CoreOutlet, sa: IkeSa, msg: Message, data: bytes, now: float, 
     _skf, chunk = open_fragment(data, sa.protect_in, outer=msg)  # ICV checked before it is kept
     if current is None or skf.total_fragments > current.total:
         current = _FragmentSet(msg.message_id, skf.total_fragments, now)  # §2.6: more fragments: start anew
-        sa.reassembly[key] = current
+        pending[key] = current
     current.chunks[skf.fragment_number] = chunk
     if skf.fragment_number == 1:
         current.first_payload = skf.first_payload
     if len(current.chunks) < current.total:
         return None
-    del sa.reassembly[key]
+    del pending[key]
     plaintext = b"".join(current.chunks[i] for i in range(1, current.total + 1))
     full = reassembled_message(msg, current.first_payload, plaintext)
     core.emit(ev.MessageReassembled(**sa.ids(), exchange=msg.exchange_type.name, message_id=msg.message_id,

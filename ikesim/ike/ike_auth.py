@@ -234,6 +234,10 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         informational.send_notification(core, sa, NotifyType.AUTHENTICATION_FAILED, now)
         core.remove_ike_sa(sa, "auth_failed")
         return
+    # RFC 7296 §2.15: the IKE_SA_INIT messages are signed octets only until both AUTHs are checked; the
+    # initiator never answers an IKE_SA_INIT again, so it keeps neither (the responder keeps its pair for
+    # retransmitted IKE_SA_INIT requests, ``ike_sa_init.handle_request``).
+    sa.init_request = sa.init_response = b""
     core.complete(sa, ex, "ok")
     core.establish(sa, now)
     pending = sa.pending_child

@@ -108,10 +108,13 @@ def _remember_peer_deleted(sa: IkeSa, spi_out: bytes, now: float) -> None:
 
     The newest are kept, not the first: a burst of bogus SPIs must not push out the real one that follows.
     """
-    sa.peer_deleted.pop(spi_out, None)
-    while len(sa.peer_deleted) >= PEER_DELETED_LIMIT:
-        del sa.peer_deleted[next(iter(sa.peer_deleted))]
-    sa.peer_deleted[spi_out] = now
+    if not isinstance(sa.peer_deleted, dict):
+        sa.peer_deleted = {}  # it starts as the shared empty table (``ike.sa.NO_ENTRIES``)
+    deleted = sa.peer_deleted
+    deleted.pop(spi_out, None)
+    while len(deleted) >= PEER_DELETED_LIMIT:
+        del deleted[next(iter(deleted))]
+    deleted[spi_out] = now
 
 
 def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: float

@@ -7,8 +7,10 @@ daemon is built, never per message (speed: a fleet runs millions of exchanges).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from functools import lru_cache
+from types import MappingProxyType
 
 from ikesim.crypto.suites import ProposalSpec, parse_proposal
 from ikesim.ike.config import ChildPolicy, Connection
@@ -107,6 +109,24 @@ class ChildProfile:
     groups: frozenset[int]
 
 
+@lru_cache(maxsize=1024)
+def _ike_parts(proposals: tuple[str, ...]) -> tuple[tuple[ProposalSpec, ...], int, frozenset[int]]:
+    """IKE proposals parsed, their first and all KE groups: once per configuration, shared by a fleet's connections."""
+    specs = tuple(parse_proposal(s, ProtocolId.IKE) for s in proposals)
+    return specs, _first_group(specs), _groups(specs, ProtocolId.IKE)
+
+
+@lru_cache(maxsize=1024)
+def _child_profiles(children: tuple[ChildPolicy, ...]) -> Mapping[str, ChildProfile]:
+    """The ESP proposals of each child policy parsed (RFC 7296 §3.3), shared by connections with equal policies."""
+    out = {}
+    for child in children:
+        specs = tuple(parse_proposal(s, ProtocolId.ESP) for s in child.proposals)
+        out[child.name] = ChildProfile(child, specs, tuple(spec_without_ke(s) for s in specs), _first_group(specs),
+                                       _groups(specs, ProtocolId.ESP))
+    return MappingProxyType(out)
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionProfile:
     """A ``Connection`` with everything parsed that messages need."""
@@ -116,21 +136,13 @@ class ConnectionProfile:
     ike_group: int
     """KE group to try first in IKE_SA_INIT (RFC 7296 §1.2)."""
     ike_groups: frozenset[int]
-    children: dict[str, ChildProfile]
+    children: Mapping[str, ChildProfile]
+    """Read-only: shared by every connection with the same child policies."""
 
     @classmethod
     def build(cls, conn: Connection) -> ConnectionProfile:
         """Parse every proposal string of *conn* once (raises ConfigError naming a bad token)."""
-        ike_specs = tuple(parse_proposal(s, ProtocolId.IKE) for s in conn.ike.proposals)
-        children = {}
-        for child in conn.children:
-            specs = tuple(parse_proposal(s, ProtocolId.ESP) for s in child.proposals)
-            children[child.name] = ChildProfile(
-                child, specs, tuple(spec_without_ke(s) for s in specs), _first_group(specs),
-                _groups(specs, ProtocolId.ESP)
-            )
-        return cls(conn, ike_specs, _first_group(ike_specs), _groups(ike_specs, ProtocolId.IKE),
-                   children)
+        return cls(conn, *_ike_parts(conn.ike.proposals), _child_profiles(conn.children))
 
     @property
     def first_child(self) -> ChildProfile | None:
@@ -182,6 +194,10 @@ def _intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None
     sa, ea = max(a.start_address, b.start_address), min(a.end_address, b.end_address)
     if sp > ep or sa > ea:
         return None
+    for same in (b, a):  # usually one covers the other: share it, a CHILD_SA's selectors live for hours
+        if (same.ip_protocol, same.start_port, same.end_port, same.start_address, same.end_address) == \
+                (proto, sp, ep, sa, ea):
+            return same
     return TrafficSelector(a.ts_type, proto, sp, ep, sa, ea)
 
 

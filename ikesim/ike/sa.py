@@ -7,8 +7,9 @@ introspection API hands out.
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ikesim.crypto.prf import IkeKeys
@@ -19,13 +20,18 @@ from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.types import Address
 from ikesim.wire.payloads import TrafficSelector
 
-__all__ = ["ChildSa", "IkeSa", "IkeSaInfo", "ZERO_SPI", "PEER_DELETED_LIMIT"]
+__all__ = ["ChildSa", "IkeSa", "IkeSaInfo", "NO_ENTRIES", "ZERO_SPI", "PEER_DELETED_LIMIT"]
 
 ZERO_SPI = bytes(8)
 """The responder SPI of an IKE_SA_INIT request (RFC 7296 §3.1)."""
 PEER_DELETED_LIMIT = 16
 """Most unknown CHILD SPIs remembered from the peer's Deletes while one CREATE_CHILD_SA of ours is in
 flight (only the one its response brings matters, RFC 7296 §1.4.1); the most recent are kept."""
+
+
+NO_ENTRIES: Mapping[Any, Any] = MappingProxyType({})
+"""The shared, read-only empty table ``IkeSa.reassembly`` and ``IkeSa.peer_deleted`` start as: most IKE_SAs
+never hold an entry, and two empty dicts are 128 bytes per IKE_SA. Writers swap in a dict of their own."""
 
 
 @dataclass(slots=True, eq=False)
@@ -60,9 +66,6 @@ class ChildSa:
     life_bytes: int = 0
     rekey_packets: int = 0
     life_packets: int = 0
-    nonce_i: bytes = b""
-    """Nonces of the exchange that created it (for IKE_AUTH children: those of IKE_SA_INIT)."""
-    nonce_r: bytes = b""
     outbound: bool = False
     """True while this node sends with it (RFC 7296 §2.8: one outbound SA per CHILD_SA at a time)."""
     expired: bool = False
@@ -115,11 +118,12 @@ class IkeSa:
     message, or all its SKF fragments (RFC 7383 §2.5)."""
     fragmentation: bool = False
     """Both ends sent N(IKEV2_FRAGMENTATION_SUPPORTED) in IKE_SA_INIT (RFC 7383 §2.3)."""
-    reassembly: dict[bool, Any] = field(default_factory=dict)
+    reassembly: Mapping[bool, Any] = field(default_factory=lambda: NO_ENTRIES)
     """SKF fragments being collected, by ``is_response`` (``ikesim.ike.fragmentation``, RFC 7383 §2.6)."""
     active: Exchange | None = None
     """Our request in flight (window size 1, RFC 7296 §2.3)."""
-    queue: deque[Work] = field(default_factory=deque)
+    queue: list[Work] = field(default_factory=list)
+    """Requests waiting for the window (a list: an empty deque is 760 bytes, one per IKE_SA of a fleet)."""
     children: dict[bytes, ChildSa] = field(default_factory=dict)
     rekey_at: float | None = None
     expire_at: float | None = None
@@ -138,7 +142,7 @@ class IkeSa:
     """``Collision`` while the peer rekeys this IKE_SA at the same time as we do (RFC 7296 §2.8.2)."""
     redundant: bool = False
     """Lost a simultaneous IKE_SA rekey (RFC 7296 §2.8.2): to be deleted."""
-    peer_deleted: dict[bytes, float] = field(default_factory=dict)
+    peer_deleted: Mapping[bytes, float] = field(default_factory=lambda: NO_ENTRIES)
     """CHILD SPIs the peer deleted before we knew them (a response still in flight), with the time:
     the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25). Kept only
     while our CREATE_CHILD_SA is in flight (cleared by its response), the ``PEER_DELETED_LIMIT`` most recent."""

@@ -99,10 +99,16 @@ CHILD_SA_TRANSITIONS: dict[tuple[ChildSaState, ChildSaTrigger], ChildSaState] = 
 """RFC 7296 §1.3.3 (rekey: new SA first, then delete the old one), §2.8, §1.4.1."""
 
 
+_IKE_BY_VALUE = {(s._value_, t._value_): n for (s, t), n in IKE_SA_TRANSITIONS.items()}
+_CHILD_BY_VALUE = {(s._value_, t._value_): n for (s, t), n in CHILD_SA_TRANSITIONS.items()}
+"""The tables keyed by the members' values: a str hashes in C (and caches it), an Enum member's
+``__hash__`` is Python code, and a fleet changes states millions of times."""
+
+
 def next_ike_state(state: IkeSaState, trigger: IkeSaTrigger) -> IkeSaState:
     """Return the IKE_SA state after *trigger* (RFC 7296 §1.2, §1.4.1); raise if illegal."""
     try:
-        return IKE_SA_TRANSITIONS[(state, trigger)]
+        return _IKE_BY_VALUE[state._value_, trigger._value_]
     except KeyError:
         raise LocalProtocolError(
             f"cannot handle {trigger.value} in IKE_SA state {state.value}"
@@ -112,7 +118,7 @@ def next_ike_state(state: IkeSaState, trigger: IkeSaTrigger) -> IkeSaState:
 def next_child_state(state: ChildSaState, trigger: ChildSaTrigger) -> ChildSaState:
     """Return the CHILD_SA state after *trigger* (RFC 7296 §1.3.3, §2.8); raise if illegal."""
     try:
-        return CHILD_SA_TRANSITIONS[(state, trigger)]
+        return _CHILD_BY_VALUE[state._value_, trigger._value_]
     except KeyError:
         raise LocalProtocolError(
             f"cannot handle {trigger.value} in CHILD_SA state {state.value}"

@@ -133,6 +133,39 @@ def test_nonce_can_be_pinned() -> None:
     assert nonce is not None and nonce.data[:3] == b"\x00\x00\x00" and len(nonce.data) == 32
 
 
+def test_streams_are_built_on_first_draw_and_draw_the_same_bytes() -> None:
+    """A daemon builds its ke/iv/jitter/cookie streams when first drawn from (a fleet's clients make no
+    cookies); a stream depends only on its seed and name, so a late one draws what an early one would."""
+    from ikesim.rng import Rng
+
+    p = make_peers(seed=11)
+    assert p.client._cookies is None and p.client._rng_ke is None
+    p.establish(0.0)
+    assert p.client._cookies is None and p.client._rng_ke is not None
+    assert p.gateway._cookies is not None  # the responder asks whether cookies are required (RFC 7296 §2.6)
+    parent = Rng(11, "client")
+    early = parent.child("ke")
+    parent.bytes(40)
+    assert parent.child("ke").bytes(8) == early.bytes(8)
+
+
+def test_connections_with_equal_policies_share_their_parsed_proposals() -> None:
+    """Proposals are parsed once per configuration, not once per connection: a fleet's gateway has one
+    connection per client (RFC 7296 §3.3 proposals, §2.9 child policies)."""
+    from dataclasses import replace
+
+    from ikesim.ike.profile import ConnectionProfile
+
+    p = make_peers()
+    conn = p.gateway.profiles["vpn"].connection
+    a = ConnectionProfile.build(replace(conn, name="a", remote_id="a@sim.test"))
+    b = ConnectionProfile.build(replace(conn, name="b", remote_id="b@sim.test",
+                                        children=tuple(replace(c) for c in conn.children)))
+    assert a.ike_specs is b.ike_specs and a.children is b.children and a.connection.name == "a"
+    with pytest.raises(TypeError):
+        a.children["x"] = a.children["net"]  # type: ignore[index]  # shared: read-only
+
+
 def _ike_imports(module: str) -> set[str]:
     """ikesim.ike modules *module* imports, TYPE_CHECKING-only imports included (a circle for mypy all the same)."""
     import ast

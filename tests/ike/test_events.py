@@ -115,5 +115,6 @@ def test_key_holders_do_not_show_their_keys() -> None:
     assert child.encr_key_in.hex() not in repr(child) and repr(child.encr_key_in)[2:-1] not in repr(child)
     assert "encr_key_in=" not in repr(child) and repr(child).startswith("ChildSa(")
     assert (sa.local, sa.peer) == (CLIENT, GATEWAY) and sa.keys is not None
-    for key in (sa.keys.sk_d, sa.keys.sk_ei, sa.keys.sk_er, sa.keys.sk_pi, sa.keys.sk_pr):
+    assert sa.keys.sk_pi == sa.keys.sk_pr == b""  # RFC 7296 §2.15: dropped once AUTH is done
+    for key in (sa.keys.sk_d, sa.keys.sk_ei, sa.keys.sk_er):
         assert key.hex() not in repr(sa) and repr(key)[2:-1] not in repr(sa)
