@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from ikesim.crypto.auth import make_ca, make_end_entity, make_intermediate
 from ikesim.errors import ConfigError
@@ -26,6 +27,8 @@ from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
 
 __all__ = ["build_simulation", "daemon_configs"]
+
+_C = TypeVar("_C")
 
 
 def _fraction(v: float | SideValue | None, side: str) -> float | None:
@@ -77,13 +80,21 @@ def _child_policy(name: str, m: ChildModel, side: str) -> ChildPolicy:
                        local_ts=tuple(ts_local), remote_ts=tuple(ts_remote), delete_rekeyed_delay=m.delete_rekeyed_delay)
 
 
+def _interned(pool: dict[object, object], config: _C) -> _C:
+    """*config*, or the equal frozen config made before: a fleet's connections share one policy object each."""
+    return pool.setdefault(config, config)  # type: ignore[return-value]
+
+
 def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonConfig]:
     """One DaemonConfig per node, a Connection per side of every tunnel (RFC 7296 §2.15 credentials)."""
     m = expand_fleet(m, seed=seed)
     rng = Rng(m.seed if seed is None else seed, "scenario")
     per_node: dict[str, list[Connection]] = {n: [] for n in m.nodes}
+    pool: dict[object, object] = {}
     for name, c in m.connections.items():
         cred_i, cred_r = _credentials(name, c, rng)
+        if cred_i.method == AuthMethodName.PSK:  # certificates and keys are per connection
+            cred_i = cred_r = _interned(pool, cred_i)
         resp_addr = m.nodes[c.responder].addresses[0]
         for side, node, cred, local_id, remote_id in (
             ("initiator", c.initiator, cred_i, c.ids.initiator, c.ids.responder),
@@ -91,13 +102,13 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
         ):
             per_node[node].append(Connection(
                 name=name, local_id=local_id, remote_id=remote_id,
-                remote_addr=Address(resp_addr) if side == "initiator" else None,
+                remote_addr=_interned(pool, Address(resp_addr)) if side == "initiator" else None,
                 credentials=cred,
-                ike=IkePolicy(proposals=tuple(c.ike.proposals), lifetime=_lifetime(c.ike, side),
-                              retransmit=_retransmit(c.ike), dpd_delay=c.ike.dpd_delay,
-                              nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
-                              fragment_size=c.ike.fragment_size),
-                children=tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items()),
+                ike=_interned(pool, IkePolicy(
+                    proposals=tuple(c.ike.proposals), lifetime=_lifetime(c.ike, side), retransmit=_retransmit(c.ike),
+                    dpd_delay=c.ike.dpd_delay, nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
+                    fragment_size=c.ike.fragment_size)),
+                children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
             ))
     return [
         DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),

@@ -22,6 +22,8 @@ What ``put`` does to a datagram, in order (each step records a fate and stops, o
 
 Every probability of 0 (or 1) and a fixed delay draw nothing from the link's stream, so a plain
 link draws exactly as before: one loss draw (if loss > 0), then one jitter draw (if jitter > 0).
+A direction none of whose options can draw never derives its stream (a fleet's access links: one
+object fewer each), and the queue and fragment bookkeeping exist only once needed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ import simpy
 
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
-from ikesim.sim.linkmodels import Delay, LossModel, as_delay, as_loss, fragment_count, parse_bandwidth, parse_queue
+from ikesim.sim.linkmodels import (
+    Bernoulli,
+    Delay,
+    Fixed,
+    LossModel,
+    as_delay,
+    as_loss,
+    fragment_count,
+    parse_bandwidth,
+    parse_queue,
+)
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Collector
@@ -55,11 +67,24 @@ def ip_udp_size(d: SimDatagram) -> int:
     return IPV4_UDP_OVERHEAD + marker + len(d.data)
 
 
+class _NoStream(Rng):
+    """The stream of a direction whose every outcome is certain: it never draws, so none is derived."""
+
+    __slots__ = ()
+
+    def bytes(self, n: int) -> bytes:
+        """Never called: ``Link._may_draw`` said no option of this direction draws."""
+        raise AssertionError("a link without a stream drew a random number")
+
+
+_NO_STREAM = _NoStream(0, "link-without-stream")
+
+
 class Link:
     """A unidirectional link from node *a* to node *b* (``ikesim.sim.linkmodels`` for delay and loss models)."""
 
     __slots__ = ("env", "a", "b", "delay", "jitter", "loss", "mtu", "reorder", "bandwidth", "queue", "duplicate",
-                 "down", "drop_fragments", "fragmented", "_where", "_rng", "_deliver", "_collector", "_copy",
+                 "down", "drop_fragments", "_fragmented", "_rng", "_deliver", "_collector", "_copy",
                  "_channel", "_free_at", "_waiting", "_q_packets", "_q_bytes", "_last_arrival")
 
     def __init__(
@@ -82,11 +107,13 @@ class Link:
         down: Sequence[tuple[float, float]] = (),
         drop_fragments: bool = False,
         copy: Callable[[str, SimDatagram], SimDatagram] | None = None,
+        stream: Sequence[str] = (),
     ) -> None:
+        """*rng* is the direction's stream, or with *stream* names the parent of ``rng.child(*stream)``."""
         where = f"{a}->{b}"
         if not jitter >= 0 or mtu < 68 or not 0 <= duplicate <= 1:
             raise ValueError(f"invalid link {where}: jitter={jitter} mtu={mtu} duplicate={duplicate}")
-        self.env, self.a, self.b, self._where = env, a, b, where
+        self.env, self.a, self.b = env, a, b
         self.delay: Delay = as_delay(delay)
         self.loss: LossModel = as_loss(loss)
         self.jitter, self.mtu, self.reorder, self.duplicate = float(jitter), int(mtu), bool(reorder), float(duplicate)
@@ -101,24 +128,37 @@ class Link:
         if self.duplicate > 0 and copy is None:
             raise ValueError(f"invalid link {where}: duplication needs a copy function")
         self.drop_fragments = bool(drop_fragments)
-        self.fragmented: set[int] = set()
-        """Ids of the datagrams this direction sent as more than one IP fragment."""
-        self._rng = rng
+        self._fragmented: set[int] | None = None
+        self._rng: Rng = (rng.child(*stream) if stream else rng) if self._may_draw() else _NO_STREAM
         self._deliver = deliver
         self._collector = collector
         self._copy = copy
         self._channel = self.loss.process()
         self._free_at = 0.0
-        self._waiting: deque[tuple[float, int, int]] = deque()
+        self._waiting: deque[tuple[float, int, int]] | None = None if self.queue is None else deque()
         self._q_packets = 0
         self._q_bytes = 0
         self._last_arrival = 0.0
+
+    def _may_draw(self) -> bool:
+        """Whether any option can draw: a duplicate or loss probability strictly between 0 and 1, a delay distribution, jitter."""
+        loss = self.loss
+        certain_loss = isinstance(loss, Bernoulli) and loss.p in (0.0, 1.0)
+        return 0 < self.duplicate < 1 or self.jitter > 0 or not isinstance(self.delay, Fixed) or not certain_loss
+
+    @property
+    def fragmented(self) -> set[int]:
+        """Ids of the datagrams this direction sent as more than one IP fragment."""
+        return set() if self._fragmented is None else self._fragmented
+
+    def _drop(self, d: SimDatagram, fate: str, now: float) -> None:
+        self._collector.record_fate(d.id, fate, now, f"{self.a}->{self.b}")
 
     def put(self, d: SimDatagram) -> None:
         """Carry *d* to node *b*: drop it (recording why) or schedule its arrival."""
         now = self.env.now
         if self.down and any(f <= now < u for f, u in self.down):
-            self._collector.record_fate(d.id, "link_down", now, self._where)
+            self._drop(d, "link_down", now)
             return
         if self.duplicate > 0 and (self.duplicate >= 1 or self._rng.random() < self.duplicate):
             copy = self._copy(self.a, d)  # type: ignore[misc]
@@ -132,10 +172,12 @@ class Link:
         n = 1
         if size > self.mtu:
             n = fragment_count(size, self.mtu)
-            self.fragmented.add(d.id)
+            if self._fragmented is None:
+                self._fragmented = set()
+            self._fragmented.add(d.id)
             self._collector.record_fragmented(d.id, self.mtu)  # the capture shows these fragments, even if dropped
             if self.drop_fragments:
-                self._collector.record_fate(d.id, "fragments_dropped", now, self._where)
+                self._drop(d, "fragments_dropped", now)
                 return
             size += IPV4_HEADER * (n - 1)
         sent = now
@@ -143,6 +185,7 @@ class Link:
             start = self._free_at if self._free_at > now else now
             if self.queue is not None:
                 waiting = self._waiting
+                assert waiting is not None  # made with the queue limit
                 while waiting and waiting[0][0] <= now:
                     _s, p, nbytes = waiting.popleft()
                     self._q_packets -= p
@@ -150,7 +193,7 @@ class Link:
                 if start > now:
                     limit, unit = self.queue
                     if (self._q_packets + n if unit == "packets" else self._q_bytes + size) > limit:
-                        self._collector.record_fate(d.id, "queue_overflow", now, self._where)
+                        self._drop(d, "queue_overflow", now)
                         return
                     waiting.append((start, n, size))
                     self._q_packets += n
@@ -165,7 +208,7 @@ class Link:
                 if channel.lost(rng):
                     lost = True
         if lost:
-            self._collector.record_fate(d.id, "fragment_lost" if n > 1 else "lost", now, self._where)
+            self._drop(d, "fragment_lost" if n > 1 else "lost", now)
             return
         delay = self.delay.sample(rng)
         if self.jitter > 0:

@@ -22,7 +22,7 @@ dropped with fate ``nat_no_mapping``; one a firewall rule refuses with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ikesim.metrics.recorder import NatEvent
@@ -89,10 +89,11 @@ class NatBox(Router):
     public: str = ""
     kind: str = "endpoint_independent"
     idle_timeout: float = 120.0
-    inside: frozenset[str] = frozenset()
-    """Inside IP addresses (those of the hosts behind it)."""
+    inside: Collection[str] = ()
+    """Inside IP addresses (those of the hosts behind it): a tuple when few (a fleet's home NAT: one), else a frozenset."""
     rng: Rng | None = None
-    record: Callable[[NatEvent, float], None] | None = None
+    record: Callable[..., None] | None = None
+    """Where NAT events go: a collector's ``record(event, now=, node=)`` (one shared by every box)."""
     keepalive: Callable[[Address], KeepaliveStream | None] | None = None
     """Inside endpoint -> its keepalive stream, if any."""
     mappings: dict[tuple[Address, Address | None], Mapping] = field(default_factory=dict)
@@ -143,7 +144,7 @@ class NatBox(Router):
     def _note(self, kind: str, now: float, inside: Address | None, old: str, new: str, *, at: float | None = None) -> None:
         if self.record is not None:
             self.record(NatEvent(kind=kind, inside=str(inside) if inside else "", old=old, new=new,
-                                 at=now if at is None else at), now)
+                                 at=now if at is None else at), now=now, node=self.name)
 
     # ------------------------------------------------------------------ traffic
     def outbound(self, sd: SimDatagram, now: float) -> SimDatagram:

@@ -12,6 +12,7 @@ the earliest.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import ChildSaDeleted, ChildSaInstalled, NatTraversalStarted
+from ikesim.ike.events import NatTraversalStarted
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
@@ -38,13 +39,17 @@ def _describe(data: bytes) -> str:
     """A CPU job's datagram as ``CREATE_CHILD_SA request`` (or ``datagram`` if it is no IKE message)."""
     try:
         _si, _sr, xchg, flags, _mid = peek_header(data)
-        return f"{ExchangeType(xchg).name} {'response' if flags & HeaderFlag.RESPONSE else 'request'}"
+        # interned: the CPU table keeps one per job, and there are only a few distinct ones
+        return sys.intern(f"{ExchangeType(xchg).name} {'response' if flags & HeaderFlag.RESPONSE else 'request'}")
     except IkesimError:
         return "datagram"
 
 
 class Node:
     """A host: an IkeDaemon plus its wiring to the network."""
+
+    __slots__ = ("env", "daemon", "name", "meter", "_collector", "_send", "_pending", "checker", "on_natt", "cpu",
+                 "_jobs", "_busy", "_wake_cb")
 
     def __init__(
         self,
@@ -68,10 +73,15 @@ class Node:
         """Told when an IKE_SA floats to port 4500 (the simulation starts NAT keepalives, ``ikesim.sim.nat``)."""
         self.cpu: CpuModel | None = None
         """None: work takes no time. Else datagrams and timers queue for its cores (``ikesim.sim.cpu``)."""
-        self._jobs: deque[tuple[float, tuple]] = deque()  # type: ignore[type-arg]
+        self._jobs: deque[tuple[float, tuple]] | None = None  # type: ignore[type-arg]
+        """Jobs waiting for a core (made on the first one: a node without a CPU model never has any)."""
         self._busy = 0
-        self.child_names: dict[bytes, str] = {}
-        """spi_in -> child configuration name, for every CHILD_SA this node installed (scripted actions)."""
+        self._wake_cb = self._wake  # bound once: a fleet's gateway has thousands of wake-ups pending
+
+    @property
+    def child_names(self) -> dict[bytes, str]:
+        """spi_in -> child configuration name, for every CHILD_SA this node installed (and has not deleted)."""
+        return {spi: child.name for spi, child in self.daemon.children.items()}
 
     def receive(self, data: bytes, src: Address, dst: Address) -> None:
         """A datagram addressed to this node arrived (called from a link callback)."""
@@ -84,14 +94,16 @@ class Node:
 
     # ------------------------------------------------------------------ CPU model (ikesim.sim.cpu)
     def _enqueue(self, job: tuple) -> None:  # type: ignore[type-arg]
+        if self._jobs is None:
+            self._jobs = deque()
         self._jobs.append((self.env.now, job))
         self._dispatch()
 
     def _dispatch(self) -> None:
-        cpu = self.cpu
-        assert cpu is not None
-        while self._busy < cpu.cores and self._jobs:
-            arrived, job = self._jobs.popleft()
+        cpu, jobs = self.cpu, self._jobs
+        assert cpu is not None and jobs is not None
+        while self._busy < cpu.cores and jobs:
+            arrived, job = jobs.popleft()
             self._busy += 1
             self._run(arrived, job)
 
@@ -137,7 +149,7 @@ class Node:
         if deadline is None or (pending and deadline >= pending[-1]):
             return out
         pending.append(deadline)
-        self.env.timeout(max(0.0, deadline - now), deadline).callbacks.append(self._wake)
+        self.env.timeout(max(0.0, deadline - now), deadline).callbacks.append(self._wake_cb)
         return out
 
     def _drain(self, event: Any, now: float) -> None:
@@ -145,12 +157,7 @@ class Node:
         daemon, record, name, checker = self.daemon, self._collector.record, self.name, self.checker
         batch = []
         while event is not None:
-            kind = type(event)
-            if kind is ChildSaInstalled:
-                self.child_names[event.spi_in] = event.child
-            elif kind is ChildSaDeleted:
-                self.child_names.pop(event.spi_in, None)  # only installed SPIs are looked up (scripted actions)
-            elif kind is NatTraversalStarted and self.on_natt is not None:
+            if type(event) is NatTraversalStarted and self.on_natt is not None:
                 self.on_natt(self, event)
             record(event, now=now, node=name)
             batch.append(event)
@@ -162,7 +169,7 @@ class Node:
         """A wake-up fired (its value: the deadline it was armed for): run the daemon's due timers, or queue a timer job."""
         self._pending.remove(event.value)
         if self.cpu is not None:
-            if not any(job[0] == "timer" for _t, job in self._jobs):  # one waiting timer job is enough
+            if not any(job[0] == "timer" for _t, job in self._jobs or ()):  # one waiting timer job is enough
                 self._enqueue(("timer",))
             return
         now = self.env.now

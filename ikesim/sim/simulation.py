@@ -8,11 +8,11 @@ direction, so adding a node does not shift another's draws.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar, cast
 
-import networkx as nx
 import simpy
 
 from ikesim.crypto.meter import OpCounter
@@ -29,11 +29,14 @@ from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.link import Link
-from ikesim.sim.linkmodels import Delay, LossModel, as_delay
+from ikesim.sim.linkmodels import Bernoulli, Delay, Fixed, LossModel, as_delay, as_loss
 from ikesim.sim.nat import KeepaliveStream, NatBox, Router
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
 from ikesim.types import Address, Datagram
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Simulation", "ACTIONS", "PINS"]
 
@@ -67,6 +70,35 @@ PINS = {"pin_nonce": "nonce", "pin_child_spi": "child_spi", "pin_ike_spi": "ike_
 
 
 @dataclass(frozen=True, slots=True)
+class _Calls:
+    """The callbacks a Simulation hands to its nodes, links, boxes and timeouts, bound once."""
+
+    send: Callable[[str, Datagram], None]
+    start_keepalives: Callable[[Node, NatTraversalStarted], None]
+    arrive: Callable[[str, SimDatagram], None]
+    copy: Callable[[str, SimDatagram], SimDatagram]
+    record: Callable[..., None]
+    keepalive: Callable[[Address], KeepaliveStream | None]
+    do: Callable[[simpy.Event], None]
+    nat_event: Callable[[simpy.Event], None]
+
+
+_M = TypeVar("_M")
+
+_NO_PORTS: frozenset[int] = frozenset()
+"""The firewall ports of a box that drops nothing (one shared empty set)."""
+
+
+_FEW = 8
+"""Up to this many addresses a tuple is searched as fast as a frozenset is hashed."""
+
+
+def _addresses(ips: Sequence[str]) -> Collection[str]:
+    """*ips* to test membership in: a tuple for a few (a fleet's NATs: a quarter of a frozenset's size), else a frozenset."""
+    return tuple(dict.fromkeys(ips)) if len(ips) <= _FEW else frozenset(ips)
+
+
+@dataclass(frozen=True, slots=True)
 class _Action:
     at: float
     node: str
@@ -93,7 +125,6 @@ class Simulation:
         self.collector = trace if isinstance(trace, Trace) else Trace(trace)
         """Where nodes, links and boxes record what happened (``ikesim.metrics.trace``; *trace*: its level, or a Trace)."""
         self.topology = Topology()
-        self.graph: nx.DiGraph = self.topology.graph
         self.nodes: dict[str, Node] = {}
         self._links: dict[tuple[str, str], Link] = {}
         self._next_id = 0
@@ -106,6 +137,17 @@ class Simulation:
         """Routers and NAT boxes (``add_router``, ``add_nat``): forwarding nodes without an IKE daemon."""
         self.keepalives: dict[Address, KeepaliveStream] = {}
         """Inside endpoint -> its NAT keepalive stream (RFC 3948 §2.3, ``ikesim.sim.nat``)."""
+        # One bound method each, shared by every node, link and box (a fleet would make thousands).
+        self._calls = _Calls(self._send, self._start_keepalives, self._arrive, self.copy_datagram,
+                             self.collector.record, self.keepalives.get, self._do_scheduled,
+                             self._do_nat_event)
+        self._models: dict[object, object] = {}
+        """Delay and loss configs by value: equal ones (a fleet's access links) are one shared frozen object."""
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The links as a networkx graph (the topology's own: routes are computed on it), each edge's cost as ``delay``."""
+        return self.topology.graph
 
     # --- building -------------------------------------------------------------------
 
@@ -116,9 +158,9 @@ class Simulation:
         self.topology.add_node(config.name, [addr.ip for addr in config.addresses])
         meter = OpCounter()
         daemon = IkeDaemon(config, rng=self.rng.child("node", config.name, "ike"), meter=meter)
-        node = Node(self.env, daemon, meter, self.collector, self._send)
+        node = Node(self.env, daemon, meter, self.collector, self._calls.send)
         node.checker = self.checker
-        node.on_natt = self._start_keepalives
+        node.on_natt = self._calls.start_keepalives
         node.cpu = cpu
         self.nodes[config.name] = node
         return node
@@ -140,21 +182,30 @@ class Simulation:
         for n in (a, b):
             if n not in self.nodes and n not in self.boxes:
                 raise ConfigError(f"link {a}-{b}: unknown node {n!r}")
+        delay_model = self._shared(as_delay(delay))
+        loss_model = self._shared(as_loss(loss))
+        calls = self._calls
         for x, y in ((a, b), (b, a)):
             self._links[(x, y)] = Link(
-                self.env, x, y, delay=delay, jitter=jitter, loss=loss, mtu=mtu,
-                rng=self.rng.child("link", x, y), deliver=self._arrive, collector=self.collector,
+                self.env, x, y, delay=delay_model, jitter=jitter, loss=loss_model, mtu=mtu,
+                rng=self.rng, stream=("link", x, y), deliver=calls.arrive, collector=self.collector,
                 reorder=reorder, bandwidth=bandwidth, queue=queue, duplicate=duplicate, down=down,
-                drop_fragments=drop_fragments, copy=self.copy_datagram,
+                drop_fragments=drop_fragments, copy=calls.copy,
             )
-        mean = as_delay(delay).mean
+        mean = delay_model.mean
         self.topology.add_link(a, b, delay=mean, cost=cost[0] if cost else None, cost_back=cost[1] if cost else None)
+
+    def _shared(self, model: _M) -> _M:
+        """*model*, or an equal frozen config made before (``Fixed`` and ``Bernoulli``: stateless, safe to share)."""
+        if isinstance(model, (Fixed, Bernoulli)):
+            return self._models.setdefault(model, model)  # type: ignore[return-value]
+        return model
 
     def add_router(self, name: str, *, addresses: Sequence[str] = (), drop_udp: Sequence[int] = ()) -> Router:
         """Add a forwarding node; ``drop_udp`` ports make it a firewall dropping UDP to or from them."""
         self._check_new(name)
         self.topology.add_node(name, list(addresses))
-        box = Router(name, frozenset(drop_udp))
+        box = Router(name, frozenset(drop_udp) if drop_udp else _NO_PORTS)
         self.boxes[name] = box
         return box
 
@@ -164,10 +215,9 @@ class Simulation:
         self._check_new(name)
         self.topology.add_node(name, [public])
         try:
-            box = NatBox(name, frozenset(drop_udp), public=public, kind=kind, idle_timeout=float(idle_timeout),
-                         inside=frozenset(inside), rng=self.rng.child("nat", name),
-                         record=lambda e, t, n=name: self.collector.record(e, now=t, node=n),
-                         keepalive=self.keepalives.get)
+            box = NatBox(name, frozenset(drop_udp) if drop_udp else _NO_PORTS, public=public, kind=kind,
+                         idle_timeout=float(idle_timeout), inside=_addresses(inside), rng=self.rng.child("nat", name),
+                         record=self._calls.record, keepalive=self._calls.keepalive)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.boxes[name] = box
@@ -181,7 +231,7 @@ class Simulation:
         if kind not in ("rebind", "reboot"):
             raise ConfigError(f"unknown NAT event {kind!r} (rebind or reboot)")
         action = box.rebind if kind == "rebind" else box.reboot
-        self.env.timeout(max(0.0, at - self.env.now)).callbacks.append(lambda _ev: action(self.env.now))
+        self.env.timeout(max(0.0, at - self.env.now), action).callbacks.append(self._calls.nat_event)
 
     def resolve(self, address: Address) -> str | None:
         """The node that receives datagrams sent to *address* now (through a NAT's mapping), or None."""
@@ -226,8 +276,7 @@ class Simulation:
         if (action in PINS) != bool(value):
             raise ConfigError(f"action {action!r}: {'needs' if action in PINS else 'takes no'} value")
         a = _Action(float(at), node, action, connection, child, bytes(value))
-        timeout = self.env.timeout(max(0.0, a.at - self.env.now))
-        timeout.callbacks.append(lambda _ev: self._do(a))
+        self.env.timeout(max(0.0, a.at - self.env.now), a).callbacks.append(self._calls.do)
 
     # --- running --------------------------------------------------------------------
 
@@ -280,6 +329,14 @@ class Simulation:
 
     # --- internals ------------------------------------------------------------------
 
+    def _do_scheduled(self, event: simpy.Event) -> None:
+        """A scheduled action's timeout fired (its value: the action)."""
+        self._do(cast(_Action, event.value))
+
+    def _do_nat_event(self, event: simpy.Event) -> None:
+        """A NAT event's timeout fired (its value: the box's ``rebind`` or ``reboot``)."""
+        cast(Callable[[float], None], event.value)(self.env.now)
+
     def _do(self, a: _Action) -> None:
         node = self.nodes[a.node]
         d = node.daemon
@@ -297,7 +354,7 @@ class Simulation:
             elif a.action in ("rekey_child", "delete_child"):
                 spis = d.child_sa_spis(a.connection)
                 if a.child is not None:
-                    spis = [s for s in spis if node.child_names.get(s) == a.child]
+                    spis = [s for s in spis if d.children[s].name == a.child]
                 if not spis:
                     raise LocalProtocolError(f"no installed CHILD_SA{f' {a.child!r}' if a.child else ''}")
                 (d.rekey_child_sa if a.action == "rekey_child" else d.delete_child_sa)(spis[0], now)
