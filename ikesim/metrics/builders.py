@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ikesim.ike import events as ev
 from ikesim.metrics.export import esp_sa_line_pairs, esp_wireshark_names, ikev2_decryption_line, open_secret
@@ -198,12 +199,14 @@ class CollisionRows:
         wanted = {e.old_spi for _n, _t, _node, e in self.reports if e.kind is ev.SaKind.CHILD}
         out_of: dict[tuple[str, bytes], list[tuple[int, bytes]]] = {}
         if wanted:
-            table = self.installs.read()
-            spi_in = table.column("spi_in").to_pylist()
-            nodes, spi_out = table.column("node").to_pylist(), table.column("spi_out").to_pylist()
-            for i, spi in enumerate(spi_in):
-                if spi in wanted:
-                    out_of.setdefault((nodes[i], spi), []).append((i, spi_out[i]))
+            offset = 0
+            for table in self.installs.batches():  # only the installs of reported SPIs become Python objects
+                hits = pc.indices_nonzero(pc.is_in(table.column("spi_in"), value_set=pa.array(list(wanted), pa.binary())))
+                sub = table.take(hits)
+                for i, node, spi, out in zip(hits.to_pylist(), *(sub.column(c).to_pylist() for c in
+                                                                  ("node", "spi_in", "spi_out")), strict=True):
+                    out_of.setdefault((node, spi), []).append((offset + i, out))
+                offset += table.num_rows
         per: dict[tuple[str, bytes, bytes], dict[str, list[Any]]] = {}
         first: dict[tuple[str, bytes, bytes], float] = {}
         for before, t, node, e in self.reports:

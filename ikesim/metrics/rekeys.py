@@ -23,16 +23,16 @@ def rekey_latency_table(started: pa.Table, done: pa.Table) -> pd.DataFrame:
     for kind, old, initiator, t, node in zip(*(done.column(c).to_pylist() for c in done.column_names), strict=True):
         first_done.setdefault((kind, old, initiator), (t, node))
     seen: set[tuple[str, str, bytes]] = set()
-    rows: list[dict[str, Any]] = []
+    cols: list[list[Any]] = [[] for _ in REKEY_COLUMNS]
     for node, kind, old, t0, old_out in zip(*(started.column(c).to_pylist() for c in started.column_names), strict=True):
         if (node, kind, old) in seen:
             continue
         seen.add((node, kind, old))
         ini = first_done.get((kind, old, True))
         resp = first_done.get((kind, old_out, False))
-        rows.append({
-            "node": node, "kind": kind, "old_spi": old.hex(), "triggered": t0,
-            "initiator_latency": (ini[0] - t0) if ini and ini[1] == node else None,
-            "responder_latency": (resp[0] - t0) if resp and resp[1] != node else None,
-        })
-    return pd.DataFrame(rows, columns=REKEY_COLUMNS)
+        for col, value in zip(cols, (node, kind, old.hex(), t0, (ini[0] - t0) if ini and ini[1] == node else None,
+                                     (resp[0] - t0) if resp and resp[1] != node else None), strict=True):
+            col.append(value)
+    if not cols[0]:
+        return pd.DataFrame([], columns=REKEY_COLUMNS)
+    return pd.DataFrame(dict(zip(REKEY_COLUMNS, cols, strict=True)), columns=REKEY_COLUMNS)
