@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ikesim._version import __version__
 from ikesim.errors import TraceNotRecorded
@@ -39,6 +41,12 @@ _EXCHANGE_COLUMNS = ["exchange", "purpose", "initiator", "responder", "connectio
                      "message_id", "start", "end", "latency", "retransmissions", "outcome", "reason"]
 _WRITTEN = {"full": ("events", "exchanges", "sas", "packets"), "exchanges": ("exchanges", "sas"), "summary": ()}
 """The tables ``write`` always writes, per trace level (plus nat_paths, processing and cpu when not empty)."""
+
+
+def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    """How often each value occurs, by value (sorted): pandas' ``value_counts().sort_index()`` as a dict."""
+    counts = pc.value_counts(column)
+    return dict(sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)))
 
 
 class Results:
@@ -102,9 +110,14 @@ class Results:
         return events_frame(self.trace.events.tables(), self.trace.kinds)
 
     @cached_property
+    def _exchange_columns(self) -> pa.Table:
+        """The spooled exchange rows as Arrow columns (what the summary counts, without a DataFrame)."""
+        return self.trace.exchanges.table()
+
+    @cached_property
     def exchanges(self) -> pd.DataFrame:
         """One row per exchange: purpose, initiator, responder, start, end, latency, retransmissions, outcome."""
-        table = self.trace.exchanges.table()
+        table = self._exchange_columns
         if not table.num_rows:
             return pd.DataFrame(columns=_EXCHANGE_COLUMNS)
         df = table.to_pandas()
@@ -225,17 +238,22 @@ class Results:
         c = self.trace.collisions
         for case in c.exchange_cases.values():
             by_kind[case] = by_kind.get(case, 0) + 1
-        ex = self.exchanges
+        ex = self._exchange_columns
         messages = exchanges = 0
-        if len(ex):
-            mask = (ex["outcome"] == "TEMPORARY_FAILURE") | (ex["reason"] == "redundant")
+        if ex.num_rows:  # on the spooled Arrow columns: the summary never builds the exchanges DataFrame
+            mask = pc.or_(pc.equal(ex["outcome"], "TEMPORARY_FAILURE"), pc.equal(ex["reason"], "redundant"))
             if c.wasted:
-                keys = list(zip(ex["initiator"], ex["spi_i"], ex["message_id"], strict=True))
                 hexed = {(n, s.hex(), m) for n, s, m in c.wasted}
-                mask |= pd.Series([k in hexed for k in keys], index=ex.index)
-            extra = ex[mask]
-            exchanges = len(extra)
-            messages = int((extra["retransmissions"] + 2).sum())
+                maybe = pc.is_in(ex["spi_i"], value_set=pa.array(sorted({s for _n, s, _m in hexed}), pa.string()))
+                hits = pc.indices_nonzero(maybe).to_pylist()
+                wasted = [False] * ex.num_rows
+                for i, n, s, m in zip(hits, *(ex[col].take(hits).to_pylist() for col in ("initiator", "spi_i",
+                                                                                        "message_id")), strict=True):
+                    wasted[i] = (n, s, m) in hexed
+                mask = pc.or_(mask, pa.array(wasted, pa.bool_()))
+            extra = ex.filter(mask)
+            exchanges = extra.num_rows
+            messages = int(pc.sum(extra["retransmissions"]).as_py() or 0) + 2 * exchanges
         return {"collisions_by_kind": dict(sorted(by_kind.items())), "redundant_sas": dict(c.redundant),
                 "collision_overhead": {"exchanges": exchanges, "messages": messages}}
 
@@ -259,10 +277,10 @@ class Results:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """Counts, latency percentiles and crypto operation counts (deterministic: no wall time)."""
-        ex = self.exchanges
-        counts = {str(k): int(v) for k, v in ex["purpose"].value_counts().sort_index().items()} if len(ex) else {}
-        failed = int((~ex["outcome"].isin(["ok"])).sum()) if len(ex) else 0
-        outcomes = {str(k): int(v) for k, v in ex["outcome"].value_counts().sort_index().items()} if len(ex) else {}
+        ex = self._exchange_columns
+        counts = _value_counts(ex["purpose"])
+        outcomes = _value_counts(ex["outcome"])
+        failed = ex.num_rows - outcomes.get("ok", 0)
         names = self.trace.counts.by_type
         rl = self.rekey_latencies
         latency: dict[str, Any] = {}

@@ -102,3 +102,22 @@ def test_streamed_files_read_back_as_the_tables(batch: int, tmp_path: Path) -> N
     for name in ("events", "packets"):
         back = pd.read_parquet(tmp_path / f"{name}.parquet")
         pd.testing.assert_frame_equal(back, getattr(r, name), check_exact=True)
+
+
+def test_rekey_latency_join_keeps_first_reports_and_trigger_order() -> None:
+    """The first start per SA and node counts, the first completion per old SPI and side, rows in trigger order."""
+    import pyarrow as pa
+
+    from ikesim.metrics.builders import _REKEY_DONE, _REKEY_STARTED
+    from ikesim.metrics.rekeys import rekey_latency_table
+
+    started = pa.table([["a", "b", "a"], ["child"] * 3, [b"\x01", b"\x02", b"\x01"], [1.0, 2.0, 9.0],
+                        [b"\x11", b"\x12", b"\x11"]], schema=_REKEY_STARTED)
+    empty = rekey_latency_table(started, _REKEY_DONE.empty_table())
+    assert empty["old_spi"].tolist() == ["01", "02"] and empty["initiator_latency"].tolist() == [None, None]
+    done = pa.table([["child"] * 4, [b"\x01", b"\x01", b"\x11", b"\x02"], [True, True, False, True],
+                     [1.5, 7.0, 1.25, 2.5], ["a", "a", "b", "a"]], schema=_REKEY_DONE)
+    t = rekey_latency_table(started, done)
+    assert t["initiator_latency"].tolist()[0] == 0.5  # the first completion, not the one at 7.0
+    assert t["responder_latency"].tolist()[0] == 0.25
+    assert pd.isna(t["initiator_latency"].tolist()[1])  # completed by another node: no initiator latency
