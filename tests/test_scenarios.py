@@ -19,7 +19,7 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 
 BENCHMARK_ONLY = {"fleet-10k"}
-"""Too big for a test (about 17 min, 11 GB): run and measured with benchmarks/bench_fleet.py instead."""
+"""Too big for a test (about 11 min, 2 GB): run and measured with benchmarks/bench_fleet.py instead."""
 FAILS_BY_DESIGN = {"fragmentation-off"}
 """Scenarios whose IKE_SA never comes up, by design (their ``expect:`` block says how)."""
 
