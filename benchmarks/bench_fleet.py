@@ -67,7 +67,7 @@ def main() -> None:
         "build_s": round(build_s, 2), "run_s": round(run_s, 2), "results_s": round(tables_s, 2),
         "written_mb": round(written_mb, 1), "tables_in_memory": args.tables,
         "peak_rss_mb": round(peak_mb), "sim_events": steps(), "events_per_s": round(steps() / run_s),
-        "exchanges": len(results.exchanges), "crypto_floor_s": round(floor, 2),
+        "exchanges": sum(s["exchanges_by_type"].values()), "crypto_floor_s": round(floor, 2),
         "run_over_floor": round(run_s / floor, 2) if floor else None,
         "total_s": round(build_s + run_s + tables_s, 2),
         "total_over_floor": round((build_s + run_s + tables_s) / floor, 2) if floor else None,
