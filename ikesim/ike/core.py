@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import Suite
@@ -74,10 +74,6 @@ class IkeCore:
         self.meter = meter
         self.rng = rng
         """Nonces, IKE SPIs and CHILD SPIs are drawn here with ``draw(purpose, n)`` (pinnable)."""
-        self._rng_ke: Rng | None = None
-        self._rng_iv: Rng | None = None
-        self._rng_jitter: Rng | None = None
-        self._cookies: CookieJar | None = None
         self.profiles = {c.name: ConnectionProfile.build(c) for c in config.connections}
         self.responder_profiles: dict[str | None, list[ConnectionProfile]] = {}
         """Connections that can answer (no remote_addr) by expected remote identity (None = any),
@@ -106,33 +102,25 @@ class IkeCore:
     # ------------------------------------------------------------------ streams, built on first use
     # A stream's draws depend only on its seed and name, not on when it is built: a fleet's clients
     # never make cookies, and a daemon's streams are built when first drawn from.
-    @property
+    @cached_property
     def rng_ke(self) -> Rng:
         """Key exchange private values (RFC 7296 §1.2, §2.18)."""
-        if self._rng_ke is None:
-            self._rng_ke = self.rng.child("ke")
-        return self._rng_ke
+        return self.rng.child("ke")
 
-    @property
+    @cached_property
     def rng_iv(self) -> Rng:
         """SK payload IVs (RFC 7296 §3.14)."""
-        if self._rng_iv is None:
-            self._rng_iv = self.rng.child("iv")
-        return self._rng_iv
+        return self.rng.child("iv")
 
-    @property
+    @cached_property
     def rng_jitter(self) -> Rng:
         """Retransmission, lifetime and collision-retry jitter (RFC 7296 §2.1, §2.8, §2.25)."""
-        if self._rng_jitter is None:
-            self._rng_jitter = self.rng.child("jitter")
-        return self._rng_jitter
+        return self.rng.child("jitter")
 
-    @property
+    @cached_property
     def cookies(self) -> CookieJar:
         """Cookie secrets and threshold clocks of the responder (RFC 7296 §2.6; ``ike.cookies``)."""
-        if self._cookies is None:
-            self._cookies = CookieJar(self.rng.child("cookie"))
-        return self._cookies
+        return CookieJar(self.rng.child("cookie"))
 
     # ------------------------------------------------------------------ basics
     def emit(self, event: ev.IkeEvent) -> None:
