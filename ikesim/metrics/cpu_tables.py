@@ -67,16 +67,15 @@ def cpu_summary(processing: pd.DataFrame, cpu: pd.DataFrame, cores_of: dict[str,
     span = duration - warmup
     for node, cores in sorted(cores_of.items()):
         jobs = processing[(processing["node"] == node) & (processing["arrived"] >= warmup)]
-        marks = sorted([(t, 1) for t in jobs["arrived"]] + [(t, -1) for t in jobs["start"]])
-        waiting = peak = 0
-        for _t, step in marks:  # at equal times a start (-1) sorts before an arrival (+1)
-            waiting += step
-            peak = max(peak, waiting)
+        times = np.concatenate([jobs["arrived"].to_numpy(float), jobs["start"].to_numpy(float)])
+        steps = np.concatenate([np.ones(len(jobs), dtype=np.int64), -np.ones(len(jobs), dtype=np.int64)])
+        order = np.lexsort((steps, times))  # at equal times a start (-1) sorts before an arrival (+1)
+        peak = max(0, int(np.cumsum(steps[order]).max())) if len(jobs) else 0
         util = cpu[(cpu["node"] == node) & (cpu["time"] >= warmup)]["utilisation"]
         out[node] = {
             "cores": cores, "from": warmup, "jobs": len(jobs), "busy_s": float(jobs["service"].sum()),
             "mean_utilisation": float(jobs["service"].sum() / (cores * span)) if span > 0 else 0.0,
             "peak_utilisation": float(util.max()) if len(util) else 0.0, "max_queue": int(peak),
-            "wait_s": percentiles([float(x) for x in jobs["wait"]]),
+            "wait_s": percentiles(jobs["wait"].to_numpy(float)),
         }
     return out

@@ -323,10 +323,14 @@ class Results:
 
     # --- files ------------------------------------------------------------------------
 
+    def _small_tables(self) -> tuple[str, ...]:
+        """The optional tables ``write`` writes when not empty: one row per CPU job only with ``trace: full``."""
+        return ("nat_paths", "processing", "cpu") if self.level == "full" else ("nat_paths", "cpu")
+
     def written_files(self, *, keys: bool = True) -> list[str]:
         """The names ``write`` creates for this run (depends on the trace level and which tables are empty)."""
         names = [f"{t}.parquet" for t in _WRITTEN[self.level]]
-        names += [f"{t}.parquet" for t in ("nat_paths", "processing", "cpu") if len(getattr(self, t))]
+        names += [f"{t}.parquet" for t in self._small_tables() if len(getattr(self, t))]
         names.append("summary.json")
         if self.level == "full":
             names.append("capture.pcap")
@@ -351,7 +355,7 @@ class Results:
                 write_packets(d / "packets.parquet", self.trace)
             else:
                 getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
-        for name in ("nat_paths", "processing", "cpu"):
+        for name in self._small_tables():
             table = getattr(self, name)
             if len(table):
                 table.to_parquet(d / f"{name}.parquet", index=False)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = ["percentiles"]
 
 
-def percentiles(values: list[float]) -> dict[str, float | int | None]:
+def percentiles(values: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
     """p50, p95, max and count of *values* (None when empty)."""
-    if not values:
+    if not len(values):
         return {"n": 0, "p50": None, "p95": None, "max": None}
     a = np.asarray(values, dtype="float64")
     p50, p95 = np.quantile(a, [0.5, 0.95])  # linear interpolation, as pandas' Series.quantile
