@@ -219,14 +219,11 @@ def _write_plots(out: Path, names: list[str], draw: Callable[[Path], list[Path]]
     import shutil
     import tempfile
 
-    from ikesim.runner import MARKER, ikesim_wrote, register_files
+    from ikesim.runner import refuse_targets, register_files
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"refusing to write figures into {out}: it is a file, not a directory")
-    for name in names:
-        target = out / name
-        if (target.exists() or target.is_symlink()) and not ikesim_wrote(target):
-            raise ConfigError(f"refusing to overwrite {target}: ikesim did not write it (not listed in {out / MARKER})")
+    refusal = refuse_targets(out, names, "figures")
+    if refusal is not None:
+        raise ConfigError(refusal)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".ikesim-plot-", dir=out))
     try:

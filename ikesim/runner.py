@@ -266,6 +266,20 @@ def ikesim_wrote(path: str | Path) -> bool:
     return p.name in listed
 
 
+def refuse_targets(d: Path, names: Iterable[str], what: str) -> str | None:
+    """Why *names* may not be written into *d* (None if they may): *d* is a file, or one exists that ikesim did not write.
+
+    *what* names the files in the message (``figures``, ``executed notebooks``).
+    """
+    if d.exists() and not d.is_dir():
+        return f"refusing to write {what} into {d}: it is a file, not a directory"
+    for name in names:
+        target = d / name
+        if (target.exists() or target.is_symlink()) and not ikesim_wrote(target):
+            return f"refusing to overwrite {target}: ikesim did not write it (not listed in {d / MARKER})"
+    return None
+
+
 def register_files(d: str | Path, names: Iterable[str], kind: Kind = "plots") -> None:
     """Add *names* (relative to *d*) to *d*'s marker, keeping its kind; without one, a new *kind* marker listing only
     *names* (so ikesim may replace them later, and nothing else there). A legacy run gets no marker (it is known by

@@ -47,16 +47,13 @@ class Refused(Exception):
 def check_executed(executed: Path, notebooks: list[str]) -> None:
     """Raise Refused unless the executed copies of *notebooks* may be written into *executed*: never the committed
     notebooks' folder, never over a file ikesim did not write (one the folder's marker does not list)."""
-    from ikesim.runner import MARKER, ikesim_wrote
+    from ikesim.runner import refuse_targets
 
     if executed.resolve() == HERE:
         raise Refused(f"refusing to write executed notebooks into {executed}: it holds the committed notebooks")
-    if executed.exists() and not executed.is_dir():
-        raise Refused(f"refusing to write executed notebooks into {executed}: it is a file, not a directory")
-    for name in notebooks:
-        target = executed / name
-        if (target.exists() or target.is_symlink()) and not ikesim_wrote(target):
-            raise Refused(f"refusing to overwrite {target}: ikesim did not write it (not listed in {executed / MARKER})")
+    refusal = refuse_targets(executed, notebooks, "executed notebooks")
+    if refusal is not None:
+        raise Refused(refusal)
 
 
 def execute(notebook: str, *, size: str = "small", results: Path | None = None, executed: Path,

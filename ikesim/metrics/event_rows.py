@@ -13,8 +13,8 @@ import dataclasses
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

@@ -22,8 +22,9 @@ from typing import Any, TextIO
 
 from ikesim.types import Address
 
-__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines", "ikev2_decryption_line", "esp_sa_lines", "esp_sa_line_pairs",
-           "esp_wireshark_names", "write_secret", "open_secret", "KEY_TABLES"]
+__all__ = ["PCAP_EPOCH", "write_pcap", "ipv4_udp_packet", "ipv4_fragments", "ikev2_decryption_lines",
+           "ikev2_decryption_line", "esp_sa_lines", "esp_sa_line_pairs", "esp_wireshark_names", "write_secret",
+           "open_secret", "KEY_TABLES"]
 
 PCAP_EPOCH = 1767225600
 """2026-01-01T00:00:00Z: the capture's time origin (simulated time 0)."""

@@ -1,4 +1,4 @@
-"""Trace sinks: the Recorder protocol and the default Collector (plain lists, tables built once)."""
+"""What models record besides the protocol events, and the Recorder protocol (``ikesim.metrics.trace`` implements it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from ikesim.types import Address
 
-__all__ = ["Recorder", "Collector", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent"]
+__all__ = ["Recorder", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,39 +74,18 @@ class Recorder(Protocol):
         """Record *event* seen on *node* at simulated time *now*."""
         ...
 
-
-class Collector:
-    """Appends events and datagram fates to lists; ``ikesim.metrics.results`` turns them into tables."""
-
-    __slots__ = ("events", "datagrams", "fates", "jobs", "fragments")
-
-    def __init__(self) -> None:
-        self.events: list[tuple[float, str, Any]] = []
-        self.datagrams: list[tuple[int, float, str, Address, Address, bytes]] = []
-        """(id, time sent, node sending, src, dst, payload)."""
-        self.fates: dict[int, tuple[str, float, str]] = {}
-        """id -> (fate, time, where)."""
-        self.jobs: list[tuple[str, float, float, float, str]] = []
-        """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
-        self.fragments: dict[int, int] = {}
-        """id -> MTU of the first link that IP-fragmented the datagram (the capture writes those fragments)."""
-
-    def record(self, event: Any, *, now: float, node: str) -> None:
-        """Record an event."""
-        self.events.append((now, node, event))
-
     def record_sent(self, dgram_id: int, now: float, node: str, src: Address, dst: Address, data: bytes) -> None:
         """Record a datagram as it leaves its sender."""
-        self.datagrams.append((dgram_id, now, node, src, dst, data))
-
-    def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
-        """Record one CPU job (``ikesim.sim.cpu``): when it arrived, started and ended."""
-        self.jobs.append((node, arrived, start, end, what))
-
-    def record_fragmented(self, dgram_id: int, mtu: int) -> None:
-        """Record that a link of *mtu* IP-fragmented a datagram (the first such link on its path counts)."""
-        self.fragments.setdefault(dgram_id, mtu)
+        ...
 
     def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
-        """Record what became of a datagram: delivered, or why not (lost, fragment_lost, firewall, ...; see the summary)."""
-        self.fates[dgram_id] = (fate, now, where)
+        """Record what became of a datagram (delivered, or why not)."""
+        ...
+
+    def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
+        """Record one CPU job: when it arrived, started and ended."""
+        ...
+
+    def record_fragmented(self, dgram_id: int, mtu: int) -> None:
+        """Record that a link of *mtu* IP-fragmented a datagram."""
+        ...

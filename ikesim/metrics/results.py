@@ -63,6 +63,12 @@ class Results:
         crypto_ops: dict[str, int], nodes: list[str] | None = None, keepalives: int = 0, fragmented: int = 0,
         cores: dict[str, int] | None = None, warmup: float = 0.0,
     ) -> None:
+        """The results of a run from its *trace* and what the run knows (``Simulation.results`` builds this).
+
+        *owners*: IP address -> node; *crypto_ops*: operation -> count over all nodes; *keepalives*: NAT
+        keepalives sent; *fragmented*: datagrams IP-fragmented on some link; *cores*: node -> CPU cores, for
+        nodes with a CPU model. ``ikesim.metrics`` never sees a ``Simulation``.
+        """
         trace.flush()
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
         self.trace = trace
@@ -74,16 +80,6 @@ class Results:
         self._fragmented = fragmented
         self._cores = cores or {}
         self.warmup = warmup
-
-    @classmethod
-    def from_collector(cls, trace: Trace, **kwargs: Any) -> Results:
-        """The results of a run from its *trace* and what the run knows (an alias of the constructor).
-
-        *owners*: IP address -> node; *crypto_ops*: operation -> count over all nodes; *keepalives*: NAT
-        keepalives sent; *fragmented*: datagrams IP-fragmented on some link; *cores*: node -> CPU cores, for
-        nodes with a CPU model. ``Simulation.results`` calls this; ``ikesim.metrics`` never sees a ``Simulation``.
-        """
-        return cls(trace, **kwargs)
 
     @property
     def nodes(self) -> list[str]:

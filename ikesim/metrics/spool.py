@@ -95,9 +95,6 @@ class Spool:
             yield pq.read_table(p)
         yield self._batch()
 
-    def __len__(self) -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self._files) + len(self.rows)
-
 
 class BatchSpool:
     """Whole Arrow tables, each its own file once the pending ones reach ``rows_per_group`` rows."""

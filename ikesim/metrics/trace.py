@@ -141,13 +141,6 @@ class Trace:
         """Record that a link of *mtu* IP-fragmented a datagram (the first such link on its path counts)."""
         self.fragments.setdefault(dgram_id, mtu)
 
-    @property
-    def fates(self) -> dict[int, tuple[str, float, str]]:
-        """Datagram id -> (fate, time, where) of every datagram that met one (read from the fate arrays)."""
-        names, places = self.fate_names, self.places
-        return {i + 1: (names[code], self.fate_time[i], places[self.fate_at[i]])
-                for i, code in enumerate(self.fate) if code >= 0}
-
     def datagrams_sent(self) -> Iterator[tuple[int, float, str, Address, Address, bytes]]:
         """(id, time sent, node, src, dst, payload) of every datagram, in the order sent (``trace: full``)."""
         for chunk in self.datagram_chunks():

@@ -50,7 +50,7 @@ from ikesim.sim.linkmodels import (
 )
 
 if TYPE_CHECKING:
-    from ikesim.metrics.recorder import Collector
+    from ikesim.metrics.recorder import Recorder
 
 __all__ = ["Link", "ip_udp_size", "IPV4_HEADER", "IPV4_UDP_OVERHEAD"]
 
@@ -99,7 +99,7 @@ class Link:
         mtu: int = 1500,
         rng: Rng,
         deliver: Callable[[str, SimDatagram], None],
-        collector: Collector,
+        collector: Recorder,
         reorder: bool = True,
         bandwidth: float | str | None = None,
         queue: int | str | tuple[int, str] | None = None,

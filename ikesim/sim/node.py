@@ -30,7 +30,7 @@ from ikesim.wire.codec import peek_header
 from ikesim.wire.iana import ExchangeType, HeaderFlag
 
 if TYPE_CHECKING:
-    from ikesim.metrics.recorder import Collector
+    from ikesim.metrics.recorder import Recorder
 
 __all__ = ["Node"]
 
@@ -56,7 +56,7 @@ class Node:
         env: simpy.Environment,
         daemon: IkeDaemon,
         meter: OpCounter,
-        collector: Collector,
+        collector: Recorder,
         send: Callable[[str, Datagram], None],
     ) -> None:
         self.env = env

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import simpy
 
     from ikesim.ike.daemon import IkeDaemon
-    from ikesim.metrics.recorder import Collector
+    from ikesim.metrics.trace import Trace
     from ikesim.sim.datagram import SimDatagram
     from ikesim.types import Address
 
@@ -49,7 +49,7 @@ class SimView(Protocol):
         ...
 
     @property
-    def collector(self) -> Collector: ...
+    def collector(self) -> Trace: ...
 
     @property
     def nodes(self) -> Mapping[str, NodeView]: ...

@@ -23,7 +23,6 @@ from ikesim.metrics.export import (
     write_pcap,
     write_secret,
 )
-from ikesim.metrics.results import Results
 from ikesim.types import Address
 
 

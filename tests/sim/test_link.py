@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import simpy
+from list_recorder import ListRecorder
 
-from ikesim.metrics.recorder import Collector
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.link import Link, ip_udp_size
@@ -16,9 +16,9 @@ A500, B500 = Address("10.0.0.1", 500), Address("10.0.0.2", 500)
 A4500, B4500 = Address("10.0.0.1", 4500), Address("10.0.0.2", 4500)
 
 
-def _link(**kw: object) -> tuple[simpy.Environment, Link, Collector, list[tuple[float, str, int]]]:
+def _link(**kw: object) -> tuple[simpy.Environment, Link, ListRecorder, list[tuple[float, str, int]]]:
     env = simpy.Environment()
-    col = Collector()
+    col = ListRecorder()
     got: list[tuple[float, str, int]] = []
     params = {"delay": 0.0, "jitter": 0.0, "loss": 0.0, "mtu": 1500} | kw
     link = Link(env, "a", "b", rng=Rng(99, "link-test"), deliver=lambda n, d: got.append((env.now, n, d.id)),

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import simpy
+from list_recorder import ListRecorder
 
 from ikesim.errors import ConfigError
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy, Lifetime
-from ikesim.metrics.recorder import Collector
 from ikesim.rng import Rng
 from ikesim.scenario.build import build_simulation
 from ikesim.scenario.load import load_scenario_text
@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICK = (ROOT / "scenarios" / "quickstart.yaml").read_text()
 
 
-def _link(**kw: object) -> tuple[simpy.Environment, Link, Collector, list[tuple[float, int]]]:
+def _link(**kw: object) -> tuple[simpy.Environment, Link, ListRecorder, list[tuple[float, int]]]:
     env = simpy.Environment()
-    col = Collector()
+    col = ListRecorder()
     got: list[tuple[float, int]] = []
     next_id = [1000]
 

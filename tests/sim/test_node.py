@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import simpy
+from list_recorder import ListRecorder
 
 from ikesim.crypto.meter import OpCounter
-from ikesim.metrics.recorder import Collector
 from ikesim.sim.node import Node
 from ikesim.types import Address, Datagram
 
@@ -65,9 +65,9 @@ class FakeDaemon:
         return self.events.pop(0) if self.events else None
 
 
-def _node(daemon: FakeDaemon) -> tuple[CountingEnv, Node, Collector, list[tuple[float, str, Datagram]]]:
+def _node(daemon: FakeDaemon) -> tuple[CountingEnv, Node, ListRecorder, list[tuple[float, str, Datagram]]]:
     env = CountingEnv()
-    col = Collector()
+    col = ListRecorder()
     sent: list[tuple[float, str, Datagram]] = []
     node = Node(env, daemon, OpCounter(), col, lambda n, d: sent.append((env.now, n, d)))  # type: ignore[arg-type]
     return env, node, col, sent
