@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 import simpy
