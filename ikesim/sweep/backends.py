@@ -46,8 +46,11 @@ def run_task(task: RunTask) -> RunResult:
     from ikesim.scenario.load import load_scenario_text
     from ikesim.sweep.rows import make_row
 
+    if _Worker.interrupted:  # queued before Ctrl-C reached this worker: not started
+        raise KeyboardInterrupt
     start = time.perf_counter()
     g = task.grid_run
+    _Worker.in_run = True
     try:
         # a run whose files are not kept only gives its summary row: record no more than that (trace: summary)
         trace = None if task.keep_dir is not None else "summary"
@@ -57,6 +60,8 @@ def run_task(task: RunTask) -> RunResult:
     except Exception as exc:
         params = ", ".join(f"{k}={v!r}" for k, v in g.values) or "no params"
         raise RunFailed(f"sweep run {g.run_id} ({params}, run {g.run}) failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        _Worker.in_run = False
     summary = {k: v for k, v in results.summary.items() if k != "trace"}  # the same at every trace level
     return RunResult(make_row(g, summary), time.perf_counter() - start)
 
@@ -92,10 +97,12 @@ def execute(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], *, w
                 for fut in done:
                     on_done(fut.result())
         except KeyboardInterrupt:
-            for fut in pending:
-                fut.cancel()
+            # Each worker is told, not killed: a worker killed inside the pool's queue can leave half a
+            # message in the pipe for another to choke on. A worker in a run unwinds it (temporaries are
+            # removed); an idle one, and any task still queued to it, ends without running anything.
             for proc in set(multiprocessing.active_children()) - before:
-                proc.terminate()  # SIGTERM: _worker_signals turns it into SystemExit, so temp dirs are removed
+                if proc.pid is not None:
+                    os.kill(proc.pid, signal.SIGINT)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         except BaseException:
@@ -103,10 +110,24 @@ def execute(tasks: Sequence[RunTask], on_done: Callable[[RunResult], None], *, w
             raise
 
 
+class _Worker:
+    """A local worker's interruption state: whether a run is under way, and whether Ctrl-C has come."""
+
+    in_run = False
+    interrupted = False
+
+
 def _worker_signals() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (no traceback per worker); SIGTERM exits cleanly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """In a worker: Ctrl-C interrupts the run under way, once (no traceback); SIGTERM exits cleanly."""
+    signal.signal(signal.SIGINT, _interrupt_on_sigint)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _interrupt_on_sigint(signum: int, frame: object) -> None:
+    first = not _Worker.interrupted
+    _Worker.interrupted = True
+    if first and _Worker.in_run:
+        raise KeyboardInterrupt
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
