@@ -20,6 +20,7 @@ from ikesim.scenario.durations import parse_duration
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["main", "run_progress"]
 
@@ -82,8 +83,34 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
         o.add_row("datagrams dropped by fault scripts", str(d["dropped_by_fault"]))
         o.add_row("datagrams still held by fault scripts", str(d["held_by_fault"]))
     console.print(o)
+    if "traffic" in summary:
+        console.print(_traffic_table(summary["traffic"]))
     if out is not None:
         console.print(f"results written to [bold]{out}[/]")
+
+
+def _traffic_table(tr: dict[str, Any]) -> Table:
+    """The summary's user-traffic figures: packets by fate, loss per CHILD rekey, time to restore per event kind."""
+    from rich.table import Table
+
+    t = Table(title="user traffic (ESP)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("packets sent", str(tr["sent"]))
+    t.add_row("packets delivered", str(tr["delivered"]))
+    t.add_row("packets lost", str(tr["lost"]))
+    for reason, n in tr["lost_by_reason"].items():
+        t.add_row(f"  lost: {reason}", str(n))
+    for event, n in tr["lost_by_event"].items():
+        t.add_row(f"  lost in: {event}", str(n))
+    pr = tr["loss_per_child_rekey"]
+    if pr:
+        t.add_row(f"loss per CHILD rekey ({pr['rekeys']} rekeys): mean / p95 / max",
+                  f"{pr['mean']:.2f} / {pr['p95']:.1f} / {pr['max']}")
+    for event, r in tr["time_to_restore"].items():
+        t.add_row(f"time to restore after {event} ({r['outages']} outages): p50 / p95 / max",
+                  f"{_fmt(r['p50'])} / {_fmt(r['p95'])} / {_fmt(r['max'])}")
+    return t
 
 
 @contextmanager

@@ -53,18 +53,18 @@ def _checksum(header: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def _ipv4_header(src: Address, dst: Address, length: int, ident: int, flags_offset: int) -> bytes:
-    """An IPv4 header (RFC 791 §3.1), no options, TTL 64, protocol UDP, with its checksum."""
+def _ipv4_header(src: Address, dst: Address, length: int, ident: int, flags_offset: int, proto: int = 17) -> bytes:
+    """An IPv4 header (RFC 791 §3.1), no options, TTL 64, protocol UDP (or *proto*), with its checksum."""
     hdr = struct.pack(
-        ">BBHHHBBH4s4s", 0x45, 0, length, ident & 0xFFFF, flags_offset, 64, 17, 0,
+        ">BBHHHBBH4s4s", 0x45, 0, length, ident & 0xFFFF, flags_offset, 64, proto, 0,
         ipaddress.IPv4Address(src.ip).packed, ipaddress.IPv4Address(dst.ip).packed,
     )
     return hdr[:10] + struct.pack(">H", _checksum(hdr)) + hdr[12:]
 
 
-def _udp(src: Address, dst: Address, payload: bytes) -> bytes:
-    """The UDP datagram (RFC 768, checksum 0: allowed on IPv4), with the non-ESP marker on port 4500."""
-    if 4500 in (src.port, dst.port):
+def _udp(src: Address, dst: Address, payload: bytes, *, esp: bool = False) -> bytes:
+    """The UDP datagram (RFC 768, checksum 0: allowed on IPv4), with the non-ESP marker on port 4500 (not for ESP)."""
+    if not esp and 4500 in (src.port, dst.port):
         payload = b"\x00\x00\x00\x00" + payload
     return struct.pack(">HHHH", src.port, dst.port, 8 + len(payload), 0) + payload
 
@@ -73,6 +73,12 @@ def ipv4_udp_packet(src: Address, dst: Address, payload: bytes, ident: int) -> b
     """An IPv4 (RFC 791) + UDP (RFC 768) packet carrying *payload*; UDP checksum 0 (allowed on IPv4)."""
     udp = _udp(src, dst, payload)
     return _ipv4_header(src, dst, 20 + len(udp), ident, 0) + udp
+
+
+def ipv4_esp_packet(src: Address, dst: Address, esp: bytes, ident: int) -> bytes:
+    """An ESP packet in IPv4: protocol 50 when the ports are 0 (RFC 4303), else in UDP without a marker (RFC 3948)."""
+    body = esp if dst.port == 0 else _udp(src, dst, esp, esp=True)
+    return _ipv4_header(src, dst, 20 + len(body), ident, 0, 50 if dst.port == 0 else 17) + body
 
 
 def ipv4_fragments(src: Address, dst: Address, payload: bytes, ident: int, mtu: int) -> list[bytes]:
@@ -104,7 +110,12 @@ def write_pcap(path: Path, records: Iterable[tuple[int, float, Address, Address,
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_RAW))
     for ident, t, src, dst, payload in records:
         mtu = fragments.get(ident)
-        pkts = [ipv4_udp_packet(src, dst, payload, ident)] if mtu is None else ipv4_fragments(src, dst, payload, ident, mtu)
+        if ident < 0:  # a user packet: ESP (the capture shows it whole)
+            pkts = [ipv4_esp_packet(src, dst, payload, -ident)]
+        elif mtu is None:
+            pkts = [ipv4_udp_packet(src, dst, payload, ident)]
+        else:
+            pkts = ipv4_fragments(src, dst, payload, ident, mtu)
         usec_total = round(t * 1_000_000)
         sec, usec = divmod(usec_total, 1_000_000)
         for pkt in pkts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,13 @@ _EXCHANGE_NAMES = {int(x): x.name for x in ExchangeType}
 
 
 def pcap_records(trace: Trace) -> Iterator[tuple[int, float, Address, Address, bytes]]:
-    """(id, time, src, dst, payload) records for ``write_pcap``, in the order sent."""
-    for ident, t, _node, src, dst, data in trace.datagrams_sent():
-        yield ident, t, src, dst, data
+    """(id, time, src, dst, payload) records for ``write_pcap``, in the order sent: IKE datagrams, and the
+    captured ESP packets (ids below 0) merged in by send time."""
+    ike = ((ident, t, src, dst, data) for ident, t, _node, src, dst, data in trace.datagrams_sent())
+    if trace.traffic is None or not trace.traffic.captured:
+        yield from ike
+        return
+    yield from heapq.merge(ike, trace.traffic.captured, key=lambda r: r[1])
 
 
 def _rows(trace: Trace, datagrams: Iterable[tuple[int, float, str, Address, Address, bytes]]) -> list[tuple[Any, ...]]:

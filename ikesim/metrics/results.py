@@ -34,6 +34,8 @@ from ikesim.metrics.rekeys import rekey_latency_table
 from ikesim.metrics.sas import sas_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
+from ikesim.metrics.traffic_log import TrafficLog
+from ikesim.metrics.traffic_tables import outages_table, traffic_summary, traffic_table, window_table
 
 __all__ = ["Results", "percentiles"]
 
@@ -41,6 +43,10 @@ _EXCHANGE_COLUMNS = ["exchange", "purpose", "initiator", "responder", "connectio
                      "message_id", "start", "end", "latency", "retransmissions", "outcome", "reason"]
 _WRITTEN = {"full": ("events", "exchanges", "sas", "packets"), "exchanges": ("exchanges", "sas"), "summary": ()}
 """The tables ``write`` always writes, per trace level (plus nat_paths, processing and cpu when not empty)."""
+
+
+_NO_TRAFFIC = TrafficLog()
+"""An empty log: the traffic tables of a run without traffic (their columns, no rows)."""
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:
@@ -170,6 +176,24 @@ class Results:
         rows = [{"time": t, "node": node, "kind": e.kind, "connection": e.connection, "spi": e.spi, "detail": e.detail}
                 for t, node, e in self.trace.nat.violations]
         return pd.DataFrame(rows, columns=["time", "node", "kind", "connection", "spi", "detail"])
+
+    @cached_property
+    def traffic(self) -> pd.DataFrame:
+        """One row per user packet (``ikesim.metrics.traffic_tables``); empty when the run had no traffic."""
+        log = self.trace.traffic
+        if log is None:
+            return traffic_table(_NO_TRAFFIC, self.duration)
+        return traffic_table(log, self.duration)
+
+    @cached_property
+    def outages(self) -> pd.DataFrame:
+        """Runs of undelivered packets per flow direction, with reason, event and time to restore."""
+        return outages_table(self.traffic)
+
+    @cached_property
+    def traffic_windows(self) -> pd.DataFrame:
+        """The control events' windows that losses are attributed to (CHILD and IKE rekeys, NAT rebinds)."""
+        return window_table(self.trace.traffic or _NO_TRAFFIC, self.duration)
 
     @cached_property
     def nat_paths(self) -> pd.DataFrame:
@@ -313,6 +337,8 @@ class Results:
             out["cpu"] = cpu_summary(self.processing, self.cpu, self._cores, self.duration, self.warmup)
         if self._keepalives or self.trace.nat.nat_events:
             out["nat"] = self._nat_summary()
+        if self.trace.traffic is not None:
+            out["traffic"] = traffic_summary(self.traffic, self.outages, self.traffic_windows)
         if self.level != "full":
             out["trace"] = self.level
         return out
@@ -323,10 +349,17 @@ class Results:
         """The optional tables ``write`` writes when not empty: one row per CPU job only with ``trace: full``."""
         return ("nat_paths", "processing", "cpu") if self.level == "full" else ("nat_paths", "cpu")
 
+    def _traffic_tables(self) -> tuple[str, ...]:
+        """The data plane's tables, written whenever the run had traffic (per packet only with ``trace: full``)."""
+        if self.trace.traffic is None:
+            return ()
+        return ("traffic", "outages", "traffic_windows") if self.level == "full" else ("outages", "traffic_windows")
+
     def written_files(self, *, keys: bool = True) -> list[str]:
         """The names ``write`` creates for this run (depends on the trace level and which tables are empty)."""
         names = [f"{t}.parquet" for t in _WRITTEN[self.level]]
         names += [f"{t}.parquet" for t in self._small_tables() if len(getattr(self, t))]
+        names += [f"{t}.parquet" for t in self._traffic_tables()]
         names.append("summary.json")
         if self.level == "full":
             names.append("capture.pcap")
@@ -355,6 +388,8 @@ class Results:
             table = getattr(self, name)
             if len(table):
                 table.to_parquet(d / f"{name}.parquet", index=False)
+        for name in self._traffic_tables():
+            getattr(self, name).to_parquet(d / f"{name}.parquet", index=False)
         (d / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=True) + "\n")
         if self.level != "full":
             return

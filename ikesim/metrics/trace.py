@@ -35,6 +35,7 @@ from ikesim.metrics.builders import (
 )
 from ikesim.metrics.event_rows import events_batch
 from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
+from ikesim.metrics.traffic_log import TrafficLog
 from ikesim.types import Address
 
 __all__ = ["Trace", "TraceLevel", "TRACE_LEVELS"]
@@ -91,6 +92,14 @@ class Trace:
         """Datagram id -> MTU of the first link that IP-fragmented it (the capture writes its fragments)."""
         self.jobs = Spool(self.dir, "jobs", _JOB_SCHEMA, rows_per_group)
         """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
+        self.traffic: TrafficLog | None = None
+        """User packets (``enable_traffic``): None when the run has no data plane."""
+
+    def enable_traffic(self, *, capture_per_sa: int = 20) -> TrafficLog:
+        """Start recording user packets (datagram ids below 0 are theirs); the capture takes ESP only with ``full``."""
+        if self.traffic is None:
+            self.traffic = TrafficLog(capture_per_sa=capture_per_sa if self.level == "full" else 0)
+        return self.traffic
 
     # --- the Recorder interface -------------------------------------------------------------
 
@@ -119,6 +128,10 @@ class Trace:
 
     def record_fate(self, dgram_id: int, fate: str, now: float, where: str) -> None:
         """Record what became of a datagram (a later fate replaces an earlier one: a held datagram is released)."""
+        if dgram_id < 0:
+            assert self.traffic is not None  # only the data plane sends negative ids
+            self.traffic.record_fate(-dgram_id, fate, now, where)
+            return
         code = self._fate_code.get(fate)
         if code is None:
             code = self._fate_code[fate] = len(self.fate_names)

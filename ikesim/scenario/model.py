@@ -30,6 +30,7 @@ from ikesim.scenario.link_model import DelayDistModel, DownModel, GilbertModel, 
 from ikesim.scenario.messages import quoted
 from ikesim.scenario.network_model import NatModel, RouterModel
 from ikesim.scenario.node_model import CpuModelSpec, NodeModel
+from ikesim.scenario.traffic_model import DataPlaneModel, TrafficModel
 
 __all__ = [
     "Duration", "Ratio", "NodeModel", "CpuModelSpec", "DelayDistModel", "GilbertModel", "DownModel", "PathModel", "LinkModel",
@@ -112,6 +113,10 @@ class ScenarioModel(StrictModel):
     """Scripted faults on datagrams (``ikesim.scenario.faults_model``)."""
     fleet: FleetField = Field(default=None, validate_default=True)
     """N client tunnels to one gateway (``ikesim.scenario.fleet``); without it, nodes and connections are required."""
+    traffic: list[TrafficModel] = Field(default_factory=list)
+    """User packet flows through CHILD_SAs (``ikesim.scenario.traffic_model``)."""
+    data_plane: DataPlaneModel = Field(default_factory=DataPlaneModel)
+    """How the traffic is simulated (per packet or from the fleet timeline) and how much of it is captured."""
     description: str = ""
     expect: ExpectModel | None = None
     """What a run must produce (``ikesim.scenario.expect_model``), checked by ``ikesim check`` and the pytest plugin."""
@@ -142,3 +147,18 @@ class ScenarioModel(StrictModel):
         if "duration" in info.data and v >= info.data["duration"]:
             raise ValueError(f"warmup ({v:g} s) must be shorter than duration ({info.data['duration']:g} s)")
         return v
+
+    @model_validator(mode="after")
+    def _traffic_targets(self) -> ScenarioModel:
+        """Every flow names a connection of the scenario and, if it names one, a child of that connection."""
+        for i, t in enumerate(self.traffic):
+            if t.connection is None:
+                raise ValueError(f"traffic[{i}]: connection is required (fleet.traffic gives every client a flow)")
+            conn = self.connections.get(t.connection)
+            if conn is None:
+                raise ValueError(f"traffic[{i}]: unknown connection {quoted(t.connection)}")
+            children = [name for name, _ in conn.child_items()]
+            if t.child is not None and t.child not in children:
+                raise ValueError(f"traffic[{i}]: connection {quoted(t.connection)} has no child {quoted(t.child)}"
+                                 f" (it has {', '.join(children)})")
+        return self

@@ -62,7 +62,12 @@ IPV4_UDP_OVERHEAD = 28
 
 
 def ip_udp_size(d: SimDatagram) -> int:
-    """Size of the IP packet carrying *d* (with the 4-byte non-ESP marker on port 4500, RFC 3948)."""
+    """Size of the IP packet carrying *d* (with the 4-byte non-ESP marker on port 4500, RFC 3948).
+
+    A user packet (id < 0) is ESP: in UDP on port 4500 without a marker (RFC 3948 §2.1), or ESP itself (port 0).
+    """
+    if d.id < 0:
+        return IPV4_HEADER + (8 if d.dst.port else 0) + len(d.data)
     marker = 4 if 4500 in (d.src.port, d.dst.port) else 0
     return IPV4_UDP_OVERHEAD + marker + len(d.data)
 
@@ -85,7 +90,7 @@ class Link:
 
     __slots__ = ("env", "a", "b", "delay", "jitter", "loss", "mtu", "reorder", "bandwidth", "queue", "duplicate",
                  "down", "drop_fragments", "_fragmented", "_rng", "_deliver", "_collector", "_copy",
-                 "_channel", "_free_at", "_waiting", "_q_packets", "_q_bytes", "_last_arrival")
+                 "_channel", "_free_at", "_waiting", "_q_packets", "_q_bytes", "_last_arrival", "_data_rng")
 
     def __init__(
         self,
@@ -139,6 +144,15 @@ class Link:
         self._q_packets = 0
         self._q_bytes = 0
         self._last_arrival = 0.0
+        self._data_rng: Rng | None = None
+
+    def _stream(self, d: SimDatagram) -> Rng:
+        """The stream *d*'s outcomes are drawn from: user packets (id < 0) have their own, so IKE's draws never shift."""
+        if d.id > 0 or self._rng is _NO_STREAM:
+            return self._rng
+        if self._data_rng is None:
+            self._data_rng = self._rng.child("data")
+        return self._data_rng
 
     def _may_draw(self) -> bool:
         """Whether any option can draw: a duplicate or loss probability strictly between 0 and 1, a delay distribution, jitter."""
@@ -160,7 +174,7 @@ class Link:
         if self.down and any(f <= now < u for f, u in self.down):
             self._drop(d, "link_down", now)
             return
-        if self.duplicate > 0 and (self.duplicate >= 1 or self._rng.random() < self.duplicate):
+        if self.duplicate > 0 and (self.duplicate >= 1 or self._stream(d).random() < self.duplicate):
             copy = self._copy(self.a, d)  # type: ignore[misc]
             self._carry(d, now)
             self._carry(copy, now)
@@ -199,7 +213,7 @@ class Link:
                     self._q_packets += n
                     self._q_bytes += size
             sent = self._free_at = start + size * 8 / self.bandwidth
-        channel, rng = self._channel, self._rng
+        channel, rng = self._channel, self._stream(d)
         if n == 1:
             lost = channel.lost(rng)
         else:

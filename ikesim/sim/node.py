@@ -31,6 +31,7 @@ from ikesim.wire.iana import ExchangeType, HeaderFlag
 
 if TYPE_CHECKING:
     from ikesim.metrics.recorder import Recorder
+    from ikesim.sim.dataplane import NodeDataPlane
 
 __all__ = ["Node"]
 
@@ -49,7 +50,7 @@ class Node:
     """A host: an IkeDaemon plus its wiring to the network."""
 
     __slots__ = ("env", "daemon", "name", "meter", "_collector", "_send", "_pending", "checker", "on_natt", "cpu",
-                 "_jobs", "_busy", "_wake_cb")
+                 "_jobs", "_busy", "_wake_cb", "plane")
 
     def __init__(
         self,
@@ -77,6 +78,8 @@ class Node:
         """Jobs waiting for a core (made on the first one: a node without a CPU model never has any)."""
         self._busy = 0
         self._wake_cb = self._wake  # bound once: a fleet's gateway has thousands of wake-ups pending
+        self.plane: NodeDataPlane | None = None
+        """The ESP data plane following this node's daemon (``ikesim.sim.dataplane``); None without traffic."""
 
     @property
     def child_names(self) -> dict[bytes, str]:
@@ -154,11 +157,13 @@ class Node:
 
     def _drain(self, event: Any, now: float) -> None:
         """Record *event* and the rest of the daemon's events; hand the batch to the checker."""
-        daemon, record, name, checker = self.daemon, self._collector.record, self.name, self.checker
+        daemon, record, name, checker, plane = self.daemon, self._collector.record, self.name, self.checker, self.plane
         batch = []
         while event is not None:
             if type(event) is NatTraversalStarted and self.on_natt is not None:
                 self.on_natt(self, event)
+            if plane is not None:
+                plane.on_event(event, now)
             record(event, now=now, node=name)
             batch.append(event)
             event = daemon.next_event()

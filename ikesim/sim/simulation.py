@@ -25,6 +25,7 @@ from ikesim.metrics.results import Results
 from ikesim.metrics.trace import Trace, TraceLevel
 from ikesim.rng import Rng
 from ikesim.sim.cpu import CpuModel
+from ikesim.sim.data_network import DataNetwork
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
@@ -143,6 +144,8 @@ class Simulation:
                              self._do_nat_event)
         self._models: dict[object, object] = {}
         """Delay and loss configs by value: equal ones (a fleet's access links) are one shared frozen object."""
+        self.data: DataNetwork | None = None
+        """The per-packet data plane (``enable_data_plane``): None = no ESP, no traffic."""
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -255,6 +258,16 @@ class Simulation:
         if interval > 0:
             self.keepalives[e.local] = KeepaliveStream(self.env.now, interval)
 
+    def enable_data_plane(self, *, replay_window: int = 32, capture_per_sa: int = 20) -> DataNetwork:
+        """Give every node an ESP data plane following its daemon (``ikesim.sim.data_network``); call after adding nodes."""
+        if self.data is None:
+            log = self.collector.enable_traffic(capture_per_sa=capture_per_sa)
+            self.data = DataNetwork(self.env, self.rng.child("data"), log, replay_window=replay_window,
+                                    forward=self._forward, capture=self.capture)
+            for node in self.nodes.values():
+                self.data.attach(node)
+        return self.data
+
     def add_faults(self, rules: Sequence[FaultRule]) -> None:
         """Apply scripted fault *rules* to every datagram sent from now on (after all nodes are added)."""
         if self.faults is not None:
@@ -335,7 +348,12 @@ class Simulation:
 
     def _do_nat_event(self, event: simpy.Event) -> None:
         """A NAT event's timeout fired (its value: the box's ``rebind`` or ``reboot``)."""
-        cast(Callable[[float], None], event.value)(self.env.now)
+        action = cast(Callable[[float], None], event.value)
+        action(self.env.now)
+        if self.data is not None:
+            box = cast(NatBox, action.__self__)
+            inside = {self.topology.owner(ip) for ip in box.inside}
+            self.data.nat_event(box.name, f"nat_{action.__name__}", inside, self.env.now)
 
     def _do(self, a: _Action) -> None:
         node = self.nodes[a.node]
@@ -394,6 +412,9 @@ class Simulation:
 
     def copy_datagram(self, node: str, sd: SimDatagram) -> SimDatagram:
         """A duplicate of *sd* as a new datagram sent by *node* now (a fault's copy: counted as sent)."""
+        if sd.id < 0:
+            assert self.data is not None  # only the data plane sends negative ids
+            return self.data.copy(sd)
         self._next_id += 1
         copy = SimDatagram(self._next_id, sd.src, sd.dst, sd.data)
         self.collector.record_sent(copy.id, self.env.now, node, sd.src, sd.dst, sd.data)
@@ -429,6 +450,10 @@ class Simulation:
                 self.collector.record_fate(sd.id, fate, self.env.now, node)
                 return
             self._forward(node, inside)
+            return
+        if sd.id < 0:
+            assert self.data is not None  # only the data plane sends negative ids
+            self.data.arrive(node, sd)
             return
         self.collector.record_fate(sd.id, "delivered", self.env.now, node)
         if self.faults is not None:

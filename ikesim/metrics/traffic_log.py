@@ -1,0 +1,129 @@
+"""The data plane's trace: one row of typed array slots per user packet, its flows, and the ESP bytes to capture.
+
+Packets are numbered from 1 in the order sent; on the network a packet travels as the datagram with id
+``-packet`` (IKE datagrams count up from 1), so a link or box that records a datagram's fate records the
+packet's. Control windows (a CHILD or IKE rekey, a NAT rebind) are noted per connection as they open and
+close, so that ``ikesim.metrics.traffic_tables`` can attribute each loss to the event it falls in.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+
+from ikesim.types import Address
+
+__all__ = ["Flow", "TrafficLog", "Window", "DELIVERED"]
+
+DELIVERED = "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One direction of a traffic flow: who sends to whom through which connection's CHILD_SA."""
+
+    flow: int
+    """The flow's index in ``traffic:`` (both directions of a flow share it)."""
+    connection: str
+    child: str
+    direction: str
+    """``forward`` (the connection's initiator sends) or ``reverse``."""
+    sender: str
+    receiver: str
+    pattern: str
+
+
+@dataclass(slots=True)
+class Window:
+    """A control event's window on one connection: packets lost in it are attributed to it."""
+
+    connection: str
+    kind: str
+    """``child_rekey``, ``ike_rekey`` or ``nat_rebind``."""
+    ident: str
+    """Which one: the rekeyed SA's SPI (hex), or the NAT's name and the rebind's time."""
+    start: float
+    end: float = math.nan
+    """When it closed (NaN: still open at the end of the run, or closed by the traffic itself: a NAT rebind)."""
+
+
+class TrafficLog:
+    """Every data packet of a run as typed columns (``trace`` ``full``, ``exchanges`` and ``summary`` alike)."""
+
+    def __init__(self, *, capture_per_sa: int = 20) -> None:
+        self.capture_per_sa = capture_per_sa
+        self.flows: list[Flow] = []
+        self.flow = array("i")
+        self.sent = array("d")
+        self.size = array("i")
+        self.spi = array("q")
+        """The SPI of the SA that protected it (-1: none, the packet was dropped at the sender)."""
+        self.fate = array("b")
+        self.fate_time = array("d")
+        self.fate_at = array("i")
+        self.fate_names: list[str] = []
+        self._fate_code: dict[str, int] = {}
+        self.places: list[str] = []
+        self._place_code: dict[str, int] = {}
+        self.captured: list[tuple[int, float, Address, Address, bytes]] = []
+        """(-packet, time sent, outer src, outer dst, ESP packet) of the packets the capture shows."""
+        self._captured_per_spi: dict[int, int] = {}
+        self.windows: list[Window] = []
+        self._open: dict[tuple[str, str, str], Window] = {}
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+    def add_flow(self, flow: Flow) -> int:
+        """Register one direction of a flow; return its code (the ``flow`` column's value)."""
+        self.flows.append(flow)
+        return len(self.flows) - 1
+
+    def record_sent(self, flow: int, now: float, size: int, spi: int) -> int:
+        """A packet of *flow* was sent (protected by *spi*, or -1); return its number (1, 2, ...)."""
+        self.flow.append(flow)
+        self.sent.append(now)
+        self.size.append(size)
+        self.spi.append(spi)
+        self.fate.append(-1)
+        self.fate_time.append(math.nan)
+        self.fate_at.append(0)
+        return len(self.sent)
+
+    def record_fate(self, packet: int, fate: str, now: float, where: str) -> None:
+        """What became of a packet: ``delivered``, a link's or box's fate, or the ESP drop reason."""
+        code = self._fate_code.get(fate)
+        if code is None:
+            code = self._fate_code[fate] = len(self.fate_names)
+            self.fate_names.append(fate)
+        place = self._place_code.get(where)
+        if place is None:
+            place = self._place_code[where] = len(self.places)
+            self.places.append(where)
+        i = packet - 1
+        self.fate[i] = code
+        self.fate_time[i] = now
+        self.fate_at[i] = place
+
+    def wants_capture(self, spi: int) -> bool:
+        """Whether the capture still takes packets of this SA (the first ``capture_per_sa`` of each)."""
+        return self._captured_per_spi.get(spi, 0) < self.capture_per_sa
+
+    def capture(self, packet: int, now: float, src: Address, dst: Address, data: bytes, spi: int) -> None:
+        """Keep a sent ESP packet for the capture."""
+        self._captured_per_spi[spi] = self._captured_per_spi.get(spi, 0) + 1
+        self.captured.append((-packet, now, src, dst, data))
+
+    def open_window(self, connection: str, kind: str, ident: str, now: float) -> None:
+        """A control event began on *connection* (a second opening of the same one is ignored)."""
+        key = (connection, kind, ident)
+        if key not in self._open:
+            w = self._open[key] = Window(connection, kind, ident, now)
+            self.windows.append(w)
+
+    def close_window(self, connection: str, kind: str, ident: str, now: float) -> None:
+        """A control event ended (a later close of the same one moves its end)."""
+        w = self._open.get((connection, kind, ident))
+        if w is not None:
+            w.end = now

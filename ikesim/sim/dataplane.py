@@ -1,0 +1,201 @@
+"""A node's ESP data plane driven by its IKE daemon's events, as a kernel is driven by strongSwan (RFC 4301 §4.4).
+
+The daemon's CHILD_SA events say when each SA is installed and removed; this module follows them exactly:
+
+- ``ChildSaInstalled``: the inbound SA goes into the SAD at once (before the exchange's last message leaves:
+  the node drains events before it sends), and the outbound SA too when the event says the node sends with it;
+- ``ChildSaOutboundInstalled``: the policy switches to the new outbound SA (a rekey responder, RFC 7296 §2.8);
+- ``SaExpired`` (CHILD): both directions of the SA are expired (hard lifetime: never used again);
+- ``ChildSaDeleted``: the inbound SA leaves the SAD, and the outbound one if the policy still points at it
+  (a rekeyed SA is removed only after its ``delete_rekeyed_delay``, which the core times);
+- ``NatTraversalStarted`` and ``PeerAddressChanged``: the IKE_SA's addresses change, and with them the outer
+  addresses of its CHILD_SAs' ESP (UDP-encapsulated on port 4500 once NAT-T has floated, RFC 3948).
+
+The other way, what the kernel tells the daemon: a byte, packet or sequence-number limit
+(``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
+address (``EspPeerMoved`` -> ``esp_peer_moved``, XFRM_MSG_MAPPING).
+
+A policy is (connection, child): the configuration the CHILD_SAs of one tunnel instantiate, which keeps the
+same outbound slot across rekeys. The control windows the traffic tables attribute losses to are noted here
+too: a CHILD rekey from its ``RekeyStarted`` until both peers have removed the old SA, an IKE rekey until
+the old IKE_SA is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ikesim.esp import EspDataPlane, EspLimitReached, EspLimits, EspPeerMoved
+from ikesim.ike import events as ev
+from ikesim.types import NATT_PORT, Address
+
+if TYPE_CHECKING:
+    from ikesim.crypto.suites import Suite
+    from ikesim.ike.daemon import IkeDaemon
+    from ikesim.metrics.traffic_log import TrafficLog
+    from ikesim.rng import Rng
+
+__all__ = ["NodeDataPlane", "Policy", "outer_addresses"]
+
+Policy = tuple[str, str]
+"""(connection, child): the outbound slot one tunnel's CHILD_SAs share across rekeys."""
+
+
+def outer_addresses(local: Address, peer: Address) -> tuple[Address, Address]:
+    """The ESP packets' outer endpoints: UDP 4500 after NAT-T floated (RFC 3948), else ESP itself (port 0)."""
+    if NATT_PORT in (local.port, peer.port):
+        return local, peer
+    return Address(local.ip, 0), Address(peer.ip, 0)
+
+
+@dataclass(slots=True)
+class _Pair:
+    """What the node needs to switch a CHILD_SA's outbound direction on later."""
+
+    policy: Policy
+    spi_out: bytes
+    suite: Suite
+    encr_key_out: bytes
+    integ_key_out: bytes
+    limits: EspLimits
+    initiator: bool
+    """True on the peer that initiated the exchange that created the pair."""
+
+
+def _pair_ident(spi_in: bytes, spi_out: bytes, initiator: bool) -> str:
+    """A CHILD_SA pair named alike on both peers: the creating initiator's inbound SPI, then the responder's."""
+    first, second = (spi_in, spi_out) if initiator else (spi_out, spi_in)
+    return f"{first.hex()}/{second.hex()}"
+
+
+class NodeDataPlane:
+    """One node's ``EspDataPlane`` kept in step with its ``IkeDaemon`` (see the module docstring)."""
+
+    __slots__ = ("esp", "daemon", "log", "node", "_pairs", "_handlers", "on_outbound", "service")
+
+    def __init__(self, daemon: IkeDaemon, rng: Rng, *, replay_window: int, log: TrafficLog, node: str) -> None:
+        self.esp = EspDataPlane(rng, replay_window=replay_window)
+        self.daemon = daemon
+        self.log = log
+        self.node = node
+        self._pairs: dict[bytes, _Pair] = {}
+        """spi_in -> the pair's outbound half, for every CHILD_SA installed and not deleted."""
+        self.on_outbound: Callable[[Policy], None] | None = None
+        """Told when a policy gets an outbound SA (a flow holding packets sends them)."""
+        self.service: Callable[[], object] | None = None
+        """The node's ``service``: called after the daemon was told something (it may want to send)."""
+        self._handlers: dict[type, Callable[[Any, float], None]] = {
+            ev.ChildSaInstalled: self._installed,
+            ev.ChildSaOutboundInstalled: self._outbound,
+            ev.ChildSaDeleted: self._deleted,
+            ev.SaExpired: self._expired,
+            ev.NatTraversalStarted: self._moved,
+            ev.PeerAddressChanged: self._moved,
+            ev.RekeyStarted: self._rekey_started,
+            ev.IkeSaDeleted: self._ike_deleted,
+        }
+
+    def on_event(self, event: Any, now: float) -> None:
+        """Follow one daemon event (called for every event, in order, before the node sends anything)."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event, now)
+
+    # --- IKE -> ESP ----------------------------------------------------------------------
+
+    def _installed(self, e: ev.ChildSaInstalled, now: float) -> None:
+        child = self.daemon.children.get(e.spi_in)
+        if child is None:
+            return
+        limits = EspLimits(soft_bytes=child.rekey_bytes, hard_bytes=child.life_bytes,
+                           soft_packets=child.rekey_packets, hard_packets=child.life_packets)
+        src, dst = outer_addresses(e.local, e.peer)
+        self.esp.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits)
+        pair = _Pair((e.connection, e.child), e.spi_out, child.suite, e.encr_key_out, e.integ_key_out, limits,
+                     child.initiator)
+        self._pairs[e.spi_in] = pair
+        if e.outbound:
+            self._send_with(pair, src, dst)
+
+    def _outbound(self, e: ev.ChildSaOutboundInstalled, now: float) -> None:
+        pair = self._pairs.get(e.spi_in)
+        if pair is None:
+            return
+        sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
+        if sa is None:
+            return
+        src, dst = outer_addresses(sa.local, sa.peer)
+        self._send_with(pair, src, dst)
+
+    def _send_with(self, pair: _Pair, src: Address, dst: Address) -> None:
+        self.esp.set_outbound(pair.policy, pair.spi_out, pair.suite, pair.encr_key_out, pair.integ_key_out,
+                              src=src, dst=dst, limits=pair.limits)
+        if self.on_outbound is not None:
+            self.on_outbound(pair.policy)
+
+    def _deleted(self, e: ev.ChildSaDeleted, now: float) -> None:
+        self.esp.remove_inbound(e.spi_in)
+        pair = self._pairs.pop(e.spi_in, None)
+        if pair is not None:
+            out = self.esp.outbound(pair.policy)
+            if out is not None and out.spi == e.spi_out:
+                self.esp.clear_outbound(pair.policy)
+            self.log.close_window(e.connection, "child_rekey", _pair_ident(e.spi_in, e.spi_out, pair.initiator), now)
+
+    def _expired(self, e: ev.SaExpired, now: float) -> None:
+        if e.kind is not ev.SaKind.CHILD:
+            return
+        self.esp.expire(e.spi)
+        pair = self._pairs.get(e.spi)
+        if pair is not None:
+            self.esp.expire(pair.spi_out)
+
+    def _moved(self, e: Any, now: float) -> None:
+        """The IKE_SA's addresses changed: its CHILD_SAs' ESP follows (RFC 7296 §2.23, RFC 3948)."""
+        sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
+        if sa is None:
+            return
+        src, dst = outer_addresses(sa.local, sa.peer)
+        for spi_in in sa.children:
+            pair = self._pairs.get(spi_in)
+            if pair is None:
+                continue
+            inbound = self.esp.inbound(spi_in)
+            if inbound is not None:
+                inbound.peer = dst
+            out = self.esp.outbound(pair.policy)
+            if out is not None and out.spi == pair.spi_out:
+                self.esp.move_outbound(pair.policy, src, dst)
+
+    # --- control windows ------------------------------------------------------------------
+
+    def _rekey_started(self, e: ev.RekeyStarted, now: float) -> None:
+        if e.kind is not ev.SaKind.CHILD:
+            self.log.open_window(e.connection, "ike_rekey", e.old_spi.hex(), now)
+            return
+        pair = self._pairs.get(e.old_spi)
+        if pair is not None:
+            self.log.open_window(e.connection, "child_rekey", _pair_ident(e.old_spi, e.old_spi_out, pair.initiator), now)
+
+    def _ike_deleted(self, e: ev.IkeSaDeleted, now: float) -> None:
+        for spi in (e.spi_i, e.spi_r):
+            self.log.close_window(e.connection, "ike_rekey", spi.hex(), now)
+
+    # --- ESP -> IKE -----------------------------------------------------------------------
+
+    def tell_daemon(self, now: float) -> None:
+        """Hand the ESP plane's notes to the daemon (limits reached, peer moved), then let the node send."""
+        esp, daemon = self.esp, self.daemon
+        note = esp.next_event()
+        if note is None:
+            return
+        while note is not None:
+            if type(note) is EspLimitReached:
+                daemon.child_sa_limit_reached(note.spi, hard=note.hard, counter=note.counter, now=now)
+            elif type(note) is EspPeerMoved:
+                daemon.esp_peer_moved(note.spi, note.new, now)
+            note = esp.next_event()
+        if self.service is not None:
+            self.service()
