@@ -78,6 +78,11 @@ class Lifetime:
     ``rekey_fraction`` is set (per-side stagger: the client rekeys at 0.7, the
     gateway at 0.8). The hard deadline is ``life_time`` after creation.
     0 means "never" for each of them.
+
+    CHILD_SAs also have volume lifetimes, which the data plane counts (RFC 4301 §4.4.2.1): the soft byte
+    limit of each CHILD_SA is ``rekey_bytes - U{0..rand_bytes}``, drawn once when it is made (strongSwan
+    ``child_cfg.c`` ``apply_jitter``: a whole number, at least 1), the hard one ``life_bytes``; the same
+    for packets. 0 = no limit.
     """
 
     rekey_time: float = 3600.0
@@ -89,13 +94,17 @@ class Lifetime:
     rekey_fraction: float | None = None
     """If set, rekey at this fraction of ``life_time`` instead of at ``rekey_time``."""
     rekey_bytes: int = 0
-    """Soft byte limit for the data plane (0 = none)."""
+    """Soft byte limit for the data plane, before jitter (0 = none; strongSwan ``rekey_bytes``)."""
     life_bytes: int = 0
-    """Hard byte limit (0 = none)."""
+    """Hard byte limit (0 = none; strongSwan ``life_bytes``)."""
     rekey_packets: int = 0
-    """Soft packet limit (0 = none)."""
+    """Soft packet limit, before jitter (0 = none; strongSwan ``rekey_packets``)."""
     life_packets: int = 0
-    """Hard packet limit (0 = none)."""
+    """Hard packet limit (0 = none; strongSwan ``life_packets``)."""
+    rand_bytes: int = 0
+    """Upper bound of the random number of bytes subtracted from ``rekey_bytes`` (strongSwan ``rand_bytes``)."""
+    rand_packets: int = 0
+    """Upper bound of the random number of packets subtracted from ``rekey_packets`` (strongSwan ``rand_packets``)."""
 
     @classmethod
     def ike_default(cls) -> Lifetime:

@@ -98,6 +98,9 @@ class IkeCore:
         """Events for ``next_event()``, oldest first (a list: an empty deque is 760 bytes per daemon)."""
         self.starters: dict[str, WorkStarter] = {}
         """purpose -> function that builds and sends the request (filled by the daemon)."""
+        self.by_spi_out: dict[bytes, bytes] | None = None
+        """CHILD_SA spi_out -> spi_in, built by the first ``spi_out_index()`` call (a data plane reporting outbound
+        SAs, ``ike.limits``) and kept up to date from then on; None until then, so fleets that never ask pay nothing."""
 
     # ------------------------------------------------------------------ streams, built on first use
     # A stream's draws depend only on its seed and name, not on when it is built: a fleet's clients
@@ -116,6 +119,11 @@ class IkeCore:
     def rng_jitter(self) -> Rng:
         """Retransmission, lifetime and collision-retry jitter (RFC 7296 §2.1, §2.8, §2.25)."""
         return self.rng.child("jitter")
+
+    @cached_property
+    def rng_volume(self) -> Rng:
+        """Jitter of the CHILD_SA soft byte and packet limits (RFC 7296 §2.8; ``ike.limits``)."""
+        return self.rng.child("volume_jitter")
 
     @cached_property
     def cookies(self) -> CookieJar:
@@ -278,12 +286,25 @@ class IkeCore:
         for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike", "redundant_ike"):
             self.timers.cancel((kind, spi))
 
+    def volume_jitter(self, rekey: int, jitter: int) -> int:
+        """A soft volume limit: *rekey* minus a whole number in 0 .. min(*jitter*, *rekey* - 1) (RFC 7296 §2.8).
+
+        strongSwan ``child_cfg.c`` ``apply_jitter``: never 0 (which would mean no limit). Drawn from
+        ``rng_volume`` only when both are set, so lifetimes without volume jitter draw nothing.
+        """
+        if rekey <= 0 or jitter <= 0:
+            return rekey
+        return rekey - self.rng_volume.below(min(jitter + 1, rekey))
+
     def arm_child_timers(self, child: ChildSa, now: float) -> None:
-        """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8)."""
+        """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8); its volume limits (bytes, then
+        packets) are drawn once here too, from their own stream (RFC 4301 §4.4.2.1)."""
         lifetime = child.profile.policy.lifetime
         child.rekey_at, child.expire_at = self._deadlines(lifetime, now)
-        child.rekey_bytes, child.life_bytes = lifetime.rekey_bytes, lifetime.life_bytes
-        child.rekey_packets, child.life_packets = lifetime.rekey_packets, lifetime.life_packets
+        child.rekey_bytes = self.volume_jitter(lifetime.rekey_bytes, lifetime.rand_bytes)
+        child.life_bytes = lifetime.life_bytes
+        child.rekey_packets = self.volume_jitter(lifetime.rekey_packets, lifetime.rand_packets)
+        child.life_packets = lifetime.life_packets
         if child.rekey_at is not None:
             self.timers.arm(("child_soft", child.spi_in), child.rekey_at)
         if child.expire_at is not None:
@@ -354,6 +375,8 @@ class IkeCore:
         """
         sa.children[child.spi_in] = child
         self.children[child.spi_in] = child
+        if self.by_spi_out is not None:
+            self.by_spi_out[child.spi_out] = child.spi_in
         child.ike_spi = sa.local_spi
         self.arm_child_timers(child, now)
         if outbound:
@@ -409,6 +432,8 @@ class IkeCore:
         child.state = next_child_state(child.state, ChildSaTrigger.REMOVED)
         sa.children.pop(child.spi_in, None)
         self.children.pop(child.spi_in, None)
+        if self.by_spi_out is not None and self.by_spi_out.get(child.spi_out) == child.spi_in:
+            del self.by_spi_out[child.spi_out]
         self.emit(ev.ChildSaDeleted(**sa.ids(), child=child.name, spi_in=child.spi_in,
                                     spi_out=child.spi_out, reason=reason))
 
@@ -442,6 +467,12 @@ class IkeCore:
         if child is None:
             raise LocalProtocolError(f"unknown CHILD_SA {spi_in.hex()}")
         return child
+
+    def spi_out_index(self) -> dict[bytes, bytes]:
+        """spi_out -> spi_in of every CHILD_SA, built on first use and kept by install/remove (RFC 4301 §4.4.2)."""
+        if self.by_spi_out is None:
+            self.by_spi_out = {child.spi_out: spi_in for spi_in, child in self.children.items()}
+        return self.by_spi_out
 
     def child_by_spi_out(self, sa: IkeSa, spi_out: bytes) -> ChildSa | None:
         """Our CHILD_SA whose outbound SPI the peer names (RFC 7296 §3.10.1, §3.11)."""

@@ -24,7 +24,7 @@ from ikesim.errors import (
     PeerError,
     UnsupportedCriticalPayload,
 )
-from ikesim.ike import create_child_sa, fragmentation, ike_auth, ike_rekey, ike_sa_init, informational
+from ikesim.ike import create_child_sa, fragmentation, ike_auth, ike_rekey, ike_sa_init, informational, limits
 from ikesim.ike import events as ev
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
@@ -58,6 +58,8 @@ class IkeDaemon(IkeCore):
             "delete_failed_child": informational.start_delete_failed_child,
             "delete_ike": informational.start_delete_ike,
             "dpd": informational.start_dpd,
+            "delete_expired_child": limits.start_delete_expired,
+            "recreate_child": limits.start_recreate,
         })
         self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {}
         """Handlers replacing the class's for one daemon, by timer kind (tests inject faults with it);
@@ -476,6 +478,17 @@ class IkeDaemon(IkeCore):
         """Queue an empty INFORMATIONAL (RFC 7296 §2.4); then call ``datagrams_to_send()``."""
         self.enqueue(self.find_sa(local_spi), Work("dpd"), now)
 
+    # ================================================================== data plane reports (``ike.limits``)
+    def child_sa_limit_reached(self, spi: bytes, *, hard: bool, counter: str, now: float) -> None:
+        """A CHILD_SA (either SPI) reached a soft or hard volume limit (RFC 7296 §2.8, RFC 4301 §4.4.2.1): soft rekeys
+        it, hard expires and deletes it; an unknown SPI is ignored. Then call ``datagrams_to_send()``."""
+        limits.child_sa_limit_reached(self, spi, hard=hard, counter=counter, now=now)
+
+    def esp_peer_moved(self, spi_in: bytes, src: Address, now: float) -> None:
+        """Authenticated UDP-encapsulated ESP (RFC 3948) of *spi_in* came from *src*: move the IKE_SA's peer there
+        if strongSwan would (RFC 7296 §2.23); else, or for an unknown SPI, nothing happens."""
+        limits.esp_peer_moved(self, spi_in, src, now)
+
     # ================================================================== introspection
     def ike_sa_spis(self, connection: str | None = None) -> list[bytes]:
         """Local SPIs of ESTABLISHED IKE_SAs (optionally of one connection)."""
@@ -488,6 +501,10 @@ class IkeDaemon(IkeCore):
         return [spi for spi, child in self.children.items()
                 if child.state in _USABLE_CHILD
                 and (connection is None or self.owner(child).name == connection)]
+
+    def child_sa_volume_limits(self, spi_in: bytes) -> limits.VolumeLimits:
+        """The byte and packet limits a CHILD_SA drew when it was made (RFC 4301 §4.4.2.1); LocalProtocolError if unknown."""
+        return limits.volume_limits(self, spi_in)
 
     def ike_sa_info(self, local_spi: bytes) -> IkeSaInfo:
         """A frozen snapshot of one IKE_SA; LocalProtocolError if unknown."""

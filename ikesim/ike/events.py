@@ -43,6 +43,7 @@ __all__ = [
     "ExchangeCollision",
     "ChildSaOutboundInstalled",
     "SaExpired",
+    "ChildSaLimitReached",
     "AuthFailed",
     "ProposalRejected",
     "NatDetected",
@@ -88,7 +89,8 @@ class ExchangeStarted(IkeEvent):
     peer: Address
     reason: str = ""
     """Why a Delete is sent: ``rekeyed``, ``redundant`` (lost a collision), ``expired``, ``deleted_locally``;
-    ``recreate`` for a CHILD_SA created anew after CHILD_SA_NOT_FOUND (RFC 7296 §2.25.1)."""
+    ``recreate`` for a CHILD_SA created anew after CHILD_SA_NOT_FOUND (RFC 7296 §2.25.1) or after its hard
+    volume limit (``IkeDaemon.child_sa_limit_reached``)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -258,7 +260,8 @@ class RekeyStarted(IkeEvent):
     old_spi_out: bytes
     """CHILD: spi_out of the SA being rekeyed; IKE: the peer's SPI."""
     trigger: str
-    """``soft_lifetime``, ``command``, ``retry``."""
+    """``soft_lifetime``, ``command``, ``retry``; ``soft_bytes``, ``soft_packets``, ``soft_seq`` when the data plane
+    reported a soft volume limit (``IkeDaemon.child_sa_limit_reached``)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -324,6 +327,25 @@ class SaExpired(IkeEvent):
     kind: SaKind
     spi: bytes
     """CHILD: spi_in; IKE: local SPI."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ChildSaLimitReached(IkeEvent):
+    """The data plane reported that a CHILD_SA reached a soft or hard volume limit (RFC 7296 §2.8, RFC 4301
+    §4.4.2.1), as the Linux kernel reports XFRM_MSG_EXPIRE to strongSwan; emitted before what it causes."""
+
+    child: str
+    spi_in: bytes
+    spi_out: bytes
+    counter: str
+    """What reached its limit: ``bytes``, ``packets`` or ``seq`` (the sequence number space)."""
+    hard: bool
+    """True for the hard limit (the SA is no longer used), False for the soft one (time to rekey)."""
+    handling: str
+    """``rekey`` (a rekey is queued); ``expire`` (hard: never sent with again; deleted and created anew, but a
+    rekeyed SA is only dropped and one being deleted only left to that Delete); or why nothing more is done:
+    ``rekey_queued``, ``rekeying``, ``rekeyed``, ``deleting``, ``redundant``, ``expired``, ``ike_sa_<state>``
+    (soft, on an IKE_SA that is not established)."""
 
 
 @dataclass(slots=True, kw_only=True)

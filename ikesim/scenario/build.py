@@ -20,6 +20,7 @@ from ikesim.ike.config import (
 from ikesim.metrics.trace import TRACE_LEVELS, Trace
 from ikesim.rng import Rng
 from ikesim.scenario.base import check_seed
+from ikesim.scenario.build_traffic import add_traffic
 from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
@@ -41,7 +42,9 @@ def _lifetime(m: IkeModel | ChildModel, side: str) -> Lifetime:
     """strongSwan's lifetimes (RFC 7296 §2.8): what the scenario gives, the rest derived (``derived``)."""
     life, rand = m.derived(m.rekey_time, m.life_time, m.over_time)
     rand = m.rand_time if m.rand_time is not None else rand
-    return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side))
+    volume = m.volume() if isinstance(m, ChildModel) else {}  # CHILD_SA byte and packet limits (RFC 4301 §4.4.2.1)
+    return Lifetime(rekey_time=m.rekey_time, life_time=life, rand_time=rand, rekey_fraction=_fraction(m.rekey_fraction, side),
+                    **volume)
 
 
 def _retransmit(m: IkeModel) -> RetransmitPolicy:
@@ -176,4 +179,5 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
         sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child, value=a.value_bytes)
     if m.faults:
         sim.add_faults(fault_rules(m.faults))
+    add_traffic(sim, m)
     return sim

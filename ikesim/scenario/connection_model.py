@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, ValidationInfo, field_validator, model_validator
 
 from ikesim.crypto.suites import parse_proposal
 from ikesim.errors import ConfigError
 from ikesim.scenario.base import Duration, Ratio, StrictModel
-from ikesim.scenario.messages import input_kind
+from ikesim.scenario.messages import input_kind, quoted
 from ikesim.wire.iana import ProtocolId
 
 __all__ = ["RetransmitModel", "SideValue", "IkeModel", "ChildModel", "AuthModel", "IdsModel", "EXTRA_CHILD_DELAY", "ConnectionBody",
-           "ConnectionModel"]
+           "ConnectionModel", "parse_byte_size", "derived_volume"]
 
 
 class RetransmitModel(StrictModel):
@@ -140,8 +141,56 @@ class IkeModel(_LifetimeFields):
         return _check_proposals(v, ProtocolId.IKE)
 
 
+UINT64_MAX = 2**64 - 1
+"""strongSwan keeps volume lifetimes in 64-bit counters."""
+_SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*) *([kKmMgG]?)")
+"""strongSwan ``vici_config.c`` ``parse_bytes``: ``strtoull(v, 0)`` (decimal, 0x hex, 0 octal), spaces, then k, m or g."""
+_SUFFIX = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _whole(key: str, v: object) -> int:
+    """*v* if it is a whole number in 0 .. 2^64 - 1, else ValueError naming *key*."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{key} must be a whole number, got {input_kind(v)}")
+    if v < 0:
+        raise ValueError(f"{key} {v} is negative: give 0 (no limit) or more")
+    if v > UINT64_MAX:
+        raise ValueError(f"{key} {v} is more than 2^64 - 1")
+    return v
+
+
+def parse_byte_size(key: str, v: object) -> int:
+    """A byte count as swanctl.conf takes it (strongSwan ``parse_bytes``): a whole number, or text with an optional
+    k, m or g suffix, 1024-based (``512k`` = 524288, ``1 G`` = 1073741824); ValueError naming *key* otherwise."""
+    if not isinstance(v, str):
+        return _whole(key, v)
+    m = _SIZE.fullmatch(v.strip())
+    if m is None:
+        if v.strip().startswith("-"):
+            raise ValueError(f"{key} {quoted(v)} is negative: give 0 (no limit) or more")
+        raise ValueError(f"{key} {quoted(v)} is not a size: give bytes as a whole number, or with k, m or g "
+                         "(1024-based, as swanctl.conf), e.g. 512k, 2m, 1g")
+    digits = m.group(1)
+    number = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits, 8) if digits[0] == "0" else int(digits)
+    return _whole(key, number * _SUFFIX[m.group(2).lower()])
+
+
+def derived_volume(rekey: int | None, life: int | None, rand: int | None) -> tuple[int, int, int]:
+    """(rekey, life, rand) of a volume lifetime with strongSwan's defaults for the ones not given (``vici_config.c``
+    ``check_lifetimes``): rekey = life / 1.1 (else 0, no limit), life = rekey * 1.1, rand = life - rekey, whole numbers
+    rounded down as strongSwan's 64-bit integers are."""
+    if rekey is None:
+        rekey = int(life / 1.1) if life is not None else 0
+    if life is None:
+        life = min(int(rekey * 1.1), UINT64_MAX)
+    if rand is None:
+        rand = life - min(life, rekey)
+    return rekey, life, rand
+
+
 class ChildModel(_LifetimeFields):
-    """CHILD_SA policy; ``life_time`` defaults to rekey_time + 10 %, rand_time to life - rekey."""
+    """CHILD_SA policy; ``life_time`` defaults to rekey_time + 10 %, rand_time to life - rekey; the byte and packet
+    limits (swanctl.conf's ``rekey_bytes`` ... ``rand_packets``) likewise, as ``derived_volume``."""
 
     RAND_DEFAULT: ClassVar[str] = "= life_time - rekey_time"
 
@@ -152,8 +201,64 @@ class ChildModel(_LifetimeFields):
     delete_rekeyed_delay: Duration = 5.0
     start: Duration | None = None
     """When to create this CHILD_SA with CREATE_CHILD_SA (not for the first child, which IKE_AUTH creates)."""
+    rekey_bytes: int | None = None
+    """Bytes through an SA before it is rekeyed (``512k``, ``2m``, ``1g``: 1024-based); default life_bytes / 1.1, else 0 = no limit."""
+    life_bytes: int | None = Field(default=None, validate_default=True)
+    """Bytes through an SA before it is no longer used and deleted; default rekey_bytes + 10 % (0 = no limit)."""
+    rand_bytes: int | None = Field(default=None, validate_default=True)
+    """Upper bound of the random number of bytes subtracted from rekey_bytes; default life_bytes - rekey_bytes."""
+    rekey_packets: int | None = None
+    """Packets through an SA before it is rekeyed; default life_packets / 1.1, else 0 = no limit."""
+    life_packets: int | None = Field(default=None, validate_default=True)
+    """Packets through an SA before it is no longer used; default rekey_packets + 10 % (0 = no limit)."""
+    rand_packets: int | None = Field(default=None, validate_default=True)
+    """Upper bound of the random number of packets subtracted from rekey_packets; default life_packets - rekey_packets."""
 
     _one_or_many = field_validator("proposals", mode="before")(_proposal_list)
+
+    @field_validator("rekey_bytes", "life_bytes", "rand_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, v: object, info: ValidationInfo) -> int | None:
+        return None if v is None else parse_byte_size(str(info.field_name), v)
+
+    @field_validator("rekey_packets", "life_packets", "rand_packets", mode="before")
+    @classmethod
+    def _packets(cls, v: object, info: ValidationInfo) -> int | None:
+        return None if v is None else _whole(str(info.field_name), v)
+
+    @field_validator("life_bytes", "life_packets")
+    @classmethod
+    def _volume_life_after_rekey(cls, v: int | None, info: ValidationInfo) -> int | None:
+        """The hard volume limit lies beyond the soft one (as life_time > rekey_time); 0 = no hard limit."""
+        unit = str(info.field_name).removeprefix("life_")
+        rekey = info.data.get(f"rekey_{unit}")
+        if v and rekey and v <= rekey:
+            raise ValueError(f"life_{unit} {v} must be more than rekey_{unit} {rekey} (the SA would expire before it is rekeyed)")
+        return v
+
+    @field_validator("rand_bytes", "rand_packets")
+    @classmethod
+    def _volume_rand_below_rekey(cls, v: int | None, info: ValidationInfo) -> int | None:
+        """strongSwan rekeys at rekey minus a random amount up to rand: rand < rekey (as rand_time < rekey_time)."""
+        unit = str(info.field_name).removeprefix("rand_")
+        if f"life_{unit}" not in info.data or f"rekey_{unit}" not in info.data:
+            return v  # refused already
+        rekey, life, rand = derived_volume(info.data.get(f"rekey_{unit}"), info.data[f"life_{unit}"], v)
+        if rekey == 0:
+            return v
+        if v is not None and v >= rekey:
+            raise ValueError(f"rand_{unit} {v} must be less than rekey_{unit} {rekey} (a rekey could fall due at once)")
+        if v is None and rand >= rekey:
+            raise ValueError(f"the default rand_{unit} {rand} (= life_{unit} - rekey_{unit}) is not less than rekey_{unit} "
+                             f"{rekey}: give a rand_{unit} below rekey_{unit}")
+        return v
+
+    def volume(self) -> dict[str, Any]:
+        """``Lifetime`` keywords of the byte and packet limits, strongSwan's defaults filled in (``derived_volume``)."""
+        rb, lb, jb = derived_volume(self.rekey_bytes, self.life_bytes, self.rand_bytes)
+        rp, lp, jp = derived_volume(self.rekey_packets, self.life_packets, self.rand_packets)
+        return {"rekey_bytes": rb, "life_bytes": lb, "rand_bytes": jb,
+                "rekey_packets": rp, "life_packets": lp, "rand_packets": jp}
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:

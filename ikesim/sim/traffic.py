@@ -2,7 +2,7 @@
 
 One ``FlowSender`` per flow direction. Each packet is one SimPy timeout whose callback builds the inner
 IPv4 packet, asks the sender's ESP plane to protect it and hands the ESP datagram to the network (STYLE
-rule 14: no process per flow). Patterns: ``constant`` (every 1/rate s from the start), ``poisson``
+rule 14: no process per flow). Patterns: ``constant`` (packet k at start + k/rate), ``poisson``
 (exponential gaps), ``onoff`` (exponential on and off periods, constant rate while on) and
 ``request_response`` (the responder answers each delivered request after ``think`` s). Draws come from
 the flow direction's own stream, so a flow never shifts another's.
@@ -78,7 +78,7 @@ class FlowSender:
     """Sends one flow direction's packets (see the module docstring)."""
 
     __slots__ = ("spec", "env", "plane", "policy", "rng", "log", "code", "send", "inner_src", "inner_dst", "_held",
-                 "_on_until", "_tick_cb", "_inner", "responder", "_next")
+                 "_on_until", "_tick_cb", "_inner", "responder", "_next", "_origin", "_k")
 
     def __init__(self, spec: FlowSpec, *, env: simpy.Environment, plane: NodeDataPlane, policy: Policy, rng: Rng,
                  log: TrafficLog, send: Callable[[str, Datagram, int, int], None], inner: tuple[str, str]) -> None:
@@ -92,6 +92,9 @@ class FlowSender:
         self.responder: FlowSender | None = None
         """request_response: the reverse direction, which answers each delivered request."""
         self._next = 0.0
+        self._origin = 0.0
+        """Constant rate: packet k of the current on period goes at ``_origin + k / rate`` (no summed rounding)."""
+        self._k = 0
 
     def start(self) -> None:
         """Schedule the first packet (request_response's answering side sends only answers)."""
@@ -103,6 +106,7 @@ class FlowSender:
             self._on_until = first + self._exp(spec.on)
         elif spec.flow.pattern == "poisson":
             first += self._exp(1.0 / spec.rate)
+        self._origin, self._k = first, 0
         self._at(first)
 
     def _exp(self, mean: float) -> float:
@@ -119,11 +123,12 @@ class FlowSender:
         if spec.flow.pattern == "poisson":
             nxt = self._next + self._exp(1.0 / spec.rate)
         else:
-            nxt = self._next + 1.0 / spec.rate
+            self._k += 1
+            nxt = self._origin + self._k / spec.rate
             if nxt >= self._on_until:  # onoff: an off period, then the next on period
                 begin = self._on_until + self._exp(spec.off)
                 self._on_until = begin + self._exp(spec.on)
-                nxt = begin
+                nxt, self._origin, self._k = begin, begin, 0
         self._at(nxt)
 
     def answer(self) -> None:
