@@ -198,6 +198,9 @@ class ChildPolicy:
     """CIDRs; ``dynamic`` means this node's own address /32."""
     remote_ts: tuple[str, ...] = ("dynamic",)
     delete_rekeyed_delay: float = 5.0
+    responder_switch: str = "delete"
+    """When a rekey responder sends with the new SA: ``delete`` (once the old one is deleted, RFC 7296 §2.8) or
+    ``early`` (as soon as it answers the CREATE_CHILD_SA request)."""
     """Seconds the old inbound SA lingers after a rekey so late packets still decrypt."""
     mode: str = "tunnel"
 

@@ -176,8 +176,10 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         inner.append(KePayload(my_ke.group, my_ke.public_bytes))
     inner += [TsiPayload(tsi), TsrPayload(tsr)]
     core.respond(sa, ExchangeType.CREATE_CHILD_SA, msg.message_id, inner)
-    # A rekey responder keeps sending with the old SA until the peer deletes it (RFC 7296 §2.8).
-    core.install_child(sa, child, now, rekey_of=old, outbound=old is None)
+    # A rekey responder keeps sending with the old SA until the peer deletes it (RFC 7296 §2.8), unless
+    # configured to switch as soon as it answers (``responder_switch: early``).
+    early = old is not None and profile.policy.responder_switch == "early" and old.state is not ChildSaState.REKEYING
+    core.install_child(sa, child, now, rekey_of=old, outbound=old is None or early)
     if old is None:
         return
     if old.state is ChildSaState.REKEYING:

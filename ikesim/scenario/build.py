@@ -80,7 +80,8 @@ def _child_policy(name: str, m: ChildModel, side: str) -> ChildPolicy:
     """One side's CHILD_SA policy; the scenario's local_ts/remote_ts are the initiator's view."""
     ts_local, ts_remote = (m.local_ts, m.remote_ts) if side == "initiator" else (m.remote_ts, m.local_ts)
     return ChildPolicy(name=name, proposals=tuple(m.proposals), lifetime=_lifetime(m, side),
-                       local_ts=tuple(ts_local), remote_ts=tuple(ts_remote), delete_rekeyed_delay=m.delete_rekeyed_delay)
+                       local_ts=tuple(ts_local), remote_ts=tuple(ts_remote), delete_rekeyed_delay=m.delete_rekeyed_delay,
+                       responder_switch=m.responder_switch)
 
 
 def _interned(pool: dict[object, object], config: _C) -> _C:

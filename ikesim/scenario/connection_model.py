@@ -199,6 +199,9 @@ class ChildModel(_LifetimeFields):
     local_ts: list[str] = Field(default_factory=lambda: ["dynamic"])
     remote_ts: list[str] = Field(default_factory=lambda: ["dynamic"])
     delete_rekeyed_delay: Duration = 5.0
+    responder_switch: Literal["delete", "early"] = "delete"
+    """When a rekey responder starts sending with the new SA: ``delete`` (when the initiator deletes the old one,
+    RFC 7296 §2.8, strongSwan) or ``early`` (as soon as it answers: what some implementations do)."""
     start: Duration | None = None
     """When to create this CHILD_SA with CREATE_CHILD_SA (not for the first child, which IKE_AUTH creates)."""
     rekey_bytes: int | None = None
