@@ -29,12 +29,15 @@ STUDIES = {
     "01-lifetime-stagger-tuning.ipynb": "tuning",
     "02-rekey-race-timeline.ipynb": "race",
     "03-loss-mtu-nat.ipynb": "path-effects",
+    "04-data-plane.ipynb": "data-plane",
 }
 """Each notebook and the directory under ``--results`` it writes."""
 STUDY_FILES = {
     "tuning": frozenset({"headline.md", "recommendation.txt", "runs.csv", "summary.csv", "tuning.png"}),
     "race": frozenset({"race-events.csv", "race-timeline.png", "variants.csv"}),
     "path-effects": frozenset({"loss.png", "mtu-nat.png", "summary.csv"}),
+    "data-plane": frozenset({"loss-per-rekey.png", "nat-outages.png", "rekey-loss.csv", "nat-rebind.csv",
+                             "byte-lifetime.csv"}),
 }
 """What each notebook writes into its study directory (with ``manifest.json``): how a study written before the
 marker existed is recognised (``ikesim.runner.Legacy``); a study holding anything else is never replaced."""

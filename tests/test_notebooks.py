@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-PUBLIC = {"ikesim", "ikesim.plots", "ikesim.sweep"}
+PUBLIC = {"ikesim", "ikesim.plots", "ikesim.sweep", "ikesim.traffic_plots"}
 """What a notebook may import from ikesim: the package's API, the figures and the sweeps."""
 
 
@@ -69,7 +69,8 @@ def test_only_the_public_api(name: str) -> None:
             assert attr in public, f"{name}: from {module} import {attr} is not public"
 
 
-FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2}
+FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2,
+           "04-data-plane.ipynb": 2}
 
 
 def _run(name: str, tmp_path: Path) -> Path:
@@ -250,3 +251,18 @@ def test_executed_notebook_is_written_atomically_and_listed(tmp_path: Path, monk
         RUNNER.main(["02-rekey-race-timeline.ipynb", "--executed", str(ex)])
     assert sorted(p.name for p in ex.iterdir()) == [MARKER, "02-rekey-race-timeline.ipynb"]
     assert (ex / "02-rekey-race-timeline.ipynb").read_text() == "executed 02-rekey-race-timeline.ipynb\n"
+
+
+def test_data_plane_notebook_small(tmp_path: Path) -> None:
+    out = _run("04-data-plane.ipynb", tmp_path)
+    rekey = pd.read_csv(out / "rekey-loss.csv").set_index(["policy", "link"])
+    assert len(rekey) == 9 and (rekey["rekeys"] == 2).all()
+    assert (rekey.xs("strongswan")["lost"] == 0).all()  # strongSwan's order loses nothing, whatever the link
+    assert rekey.loc[("early", "lost-answer"), "loss_per_rekey_max"] == 400  # 4 s x 100 packets/s
+    assert rekey.loc[("early", "fifo"), "violations"] > 0 and rekey.loc[("strongswan", "fifo"), "violations"] == 0
+    nat = pd.read_csv(out / "nat-rebind.csv").set_index("variant")
+    assert nat.loc["both-none", "lost"] == 2 and nat.loc["reverse-none", "never_restored"] == 1
+    b = pd.read_csv(out / "byte-lifetime.csv").set_index("variant")
+    assert b.loc["no-jitter", "collisions"] == b.loc["no-jitter", "rekeys"] > 0 and b.loc["strongswan-jitter", "collisions"] == 0
+    assert {p.name for p in out.iterdir()} == {"loss-per-rekey.png", "nat-outages.png", "rekey-loss.csv", "nat-rebind.csv",
+                                               "byte-lifetime.csv", "manifest.json", ".ikesim-results.json"}

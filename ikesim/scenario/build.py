@@ -171,7 +171,8 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
                      duplicate=link.duplicate, down=[(d.start, d.until) for d in link.down], drop_fragments=link.drop_fragments,
                      cost=link.cost)
     for name, c in m.connections.items():
-        sim.schedule(c.start, c.initiator, "initiate", connection=name)
+        if c.start_action == "start":
+            sim.schedule(c.start, c.initiator, "initiate", connection=name)
         for i, (child_name, _) in enumerate(c.child_items()):
             at = c.child_start(i)
             if at is not None:

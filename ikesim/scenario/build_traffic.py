@@ -54,7 +54,10 @@ def add_traffic(sim: Simulation, m: ScenarioModel) -> None:
                 response_sizes=sizes(t.response_size) if answering and t.response_size is not None else None,
                 think=t.think if answering else 0.0)
             inner = (m.nodes[sender].addresses[0], m.nodes[receiver].addresses[0])
-            made.append(data.add_flow(spec, policy=(t.connection, child), inner=inner))
+            sent_by = data.add_flow(spec, policy=(t.connection, child), inner=inner)
+            if c.start_action == "trap" and sender == c.initiator:
+                sent_by.trap = t.connection
+            made.append(sent_by)
         if t.pattern == "request_response":
             made[0].responder = made[1]
         senders += made

@@ -346,6 +346,10 @@ class _Ends(StrictModel):
     initiator: str
     responder: str
     start: Duration = 0.0
+    start_action: Literal["start", "trap", "none"] = "start"
+    """strongSwan's ``start_action``: ``start`` initiates at ``start``; ``trap`` installs a trap policy at ``start``
+    and the first packet of a flow from the initiator that finds no CHILD_SA initiates (the kernel's acquire);
+    ``none`` never initiates (scripted actions only)."""
 
 
 class ConnectionModel(ConnectionBody, _Ends):

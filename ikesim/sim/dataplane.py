@@ -36,8 +36,12 @@ if TYPE_CHECKING:
     from ikesim.ike.daemon import IkeDaemon
     from ikesim.metrics.traffic_log import TrafficLog
     from ikesim.rng import Rng
+    from ikesim.sim.fleet_sad import FleetSad
 
-__all__ = ["NodeDataPlane", "Policy", "outer_addresses"]
+__all__ = ["ACQUIRE_EXPIRES", "NodeDataPlane", "Policy", "outer_addresses"]
+
+ACQUIRE_EXPIRES = 30.0
+"""Seconds an acquire stands before a packet may trigger another (Linux ``net.core.xfrm_acq_expires``)."""
 
 Policy = tuple[str, str]
 """(connection, child): the outbound slot one tunnel's CHILD_SAs share across rekeys."""
@@ -73,10 +77,14 @@ def _pair_ident(spi_in: bytes, spi_out: bytes, initiator: bool) -> str:
 class NodeDataPlane:
     """One node's ``EspDataPlane`` kept in step with its ``IkeDaemon`` (see the module docstring)."""
 
-    __slots__ = ("esp", "daemon", "log", "node", "_pairs", "_handlers", "on_outbound", "service")
+    __slots__ = ("esp", "daemon", "log", "node", "_pairs", "_handlers", "on_outbound", "service", "_acquired",
+                 "sad")
 
     def __init__(self, daemon: IkeDaemon, rng: Rng, *, replay_window: int, log: TrafficLog, node: str) -> None:
         self.esp = EspDataPlane(rng, replay_window=replay_window)
+        self.sad: EspDataPlane | FleetSad = self.esp
+        """The SAD the daemon's events drive: ``esp`` (per-packet mode), or fleet mode's crypto-free
+        ``ikesim.sim.fleet_sad.FleetSad``, which keeps the same state and writes its timeline (``use_sad``)."""
         self.daemon = daemon
         self.log = log
         self.node = node
@@ -84,6 +92,8 @@ class NodeDataPlane:
         """spi_in -> the pair's outbound half, for every CHILD_SA installed and not deleted."""
         self.on_outbound: Callable[[Policy], None] | None = None
         """Told when a policy gets an outbound SA (a flow holding packets sends them)."""
+        self._acquired: dict[str, float] = {}
+        """Trapped connection -> when its last acquire initiated it."""
         self.service: Callable[[], object] | None = None
         """The node's ``service``: called after the daemon was told something (it may want to send)."""
         self._handlers: dict[type, Callable[[Any, float], None]] = {
@@ -96,6 +106,10 @@ class NodeDataPlane:
             ev.RekeyStarted: self._rekey_started,
             ev.IkeSaDeleted: self._ike_deleted,
         }
+
+    def use_sad(self, sad: FleetSad) -> None:
+        """Drive *sad* instead of the ESP plane (fleet mode; before the daemon's first event)."""
+        self.sad = sad
 
     def on_event(self, event: Any, now: float) -> None:
         """Follow one daemon event (called for every event, in order, before the node sends anything)."""
@@ -112,7 +126,7 @@ class NodeDataPlane:
         limits = EspLimits(soft_bytes=child.rekey_bytes, hard_bytes=child.life_bytes,
                            soft_packets=child.rekey_packets, hard_packets=child.life_packets)
         src, dst = outer_addresses(e.local, e.peer)
-        self.esp.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits)
+        self.sad.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits)
         pair = _Pair((e.connection, e.child), e.spi_out, child.suite, e.encr_key_out, e.integ_key_out, limits,
                      child.initiator)
         self._pairs[e.spi_in] = pair
@@ -130,27 +144,27 @@ class NodeDataPlane:
         self._send_with(pair, src, dst)
 
     def _send_with(self, pair: _Pair, src: Address, dst: Address) -> None:
-        self.esp.set_outbound(pair.policy, pair.spi_out, pair.suite, pair.encr_key_out, pair.integ_key_out,
+        self.sad.set_outbound(pair.policy, pair.spi_out, pair.suite, pair.encr_key_out, pair.integ_key_out,
                               src=src, dst=dst, limits=pair.limits)
         if self.on_outbound is not None:
             self.on_outbound(pair.policy)
 
     def _deleted(self, e: ev.ChildSaDeleted, now: float) -> None:
-        self.esp.remove_inbound(e.spi_in)
+        self.sad.remove_inbound(e.spi_in)
         pair = self._pairs.pop(e.spi_in, None)
         if pair is not None:
-            out = self.esp.outbound(pair.policy)
+            out = self.sad.outbound(pair.policy)
             if out is not None and out.spi == e.spi_out:
-                self.esp.clear_outbound(pair.policy)
+                self.sad.clear_outbound(pair.policy)
             self.log.close_window(e.connection, "child_rekey", _pair_ident(e.spi_in, e.spi_out, pair.initiator), now)
 
     def _expired(self, e: ev.SaExpired, now: float) -> None:
         if e.kind is not ev.SaKind.CHILD:
             return
-        self.esp.expire(e.spi)
+        self.sad.expire(e.spi)
         pair = self._pairs.get(e.spi)
         if pair is not None:
-            self.esp.expire(pair.spi_out)
+            self.sad.expire(pair.spi_out)
 
     def _moved(self, e: Any, now: float) -> None:
         """The IKE_SA's addresses changed: its CHILD_SAs' ESP follows (RFC 7296 §2.23, RFC 3948)."""
@@ -162,12 +176,12 @@ class NodeDataPlane:
             pair = self._pairs.get(spi_in)
             if pair is None:
                 continue
-            inbound = self.esp.inbound(spi_in)
+            inbound = self.sad.inbound(spi_in)
             if inbound is not None:
                 inbound.peer = dst
-            out = self.esp.outbound(pair.policy)
+            out = self.sad.outbound(pair.policy)
             if out is not None and out.spi == pair.spi_out:
-                self.esp.move_outbound(pair.policy, src, dst)
+                self.sad.move_outbound(pair.policy, src, dst)
 
     # --- control windows ------------------------------------------------------------------
 
@@ -185,9 +199,22 @@ class NodeDataPlane:
 
     # --- ESP -> IKE -----------------------------------------------------------------------
 
+    def acquire(self, connection: str, now: float) -> None:
+        """A packet hit *connection*'s trap policy: initiate it, unless an IKE_SA of it exists or an acquire is
+        younger than ``ACQUIRE_EXPIRES`` (strongSwan's trap_manager and the kernel's acquire state)."""
+        last = self._acquired.get(connection)
+        if last is not None and now - last < ACQUIRE_EXPIRES:
+            return
+        if any(sa.name == connection for sa in self.daemon.sas.values()):
+            return
+        self._acquired[connection] = now
+        self.daemon.initiate(connection, now)
+        if self.service is not None:
+            self.service()
+
     def tell_daemon(self, now: float) -> None:
         """Hand the ESP plane's notes to the daemon (limits reached, peer moved), then let the node send."""
-        esp, daemon = self.esp, self.daemon
+        esp, daemon = self.sad, self.daemon
         note = esp.next_event()
         if note is None:
             return

@@ -78,7 +78,7 @@ class FlowSender:
     """Sends one flow direction's packets (see the module docstring)."""
 
     __slots__ = ("spec", "env", "plane", "policy", "rng", "log", "code", "send", "inner_src", "inner_dst", "_held",
-                 "_on_until", "_tick_cb", "_inner", "responder", "_next", "_origin", "_k")
+                 "_on_until", "_tick_cb", "_inner", "responder", "_next", "_origin", "_k", "trap")
 
     def __init__(self, spec: FlowSpec, *, env: simpy.Environment, plane: NodeDataPlane, policy: Policy, rng: Rng,
                  log: TrafficLog, send: Callable[[str, Datagram, int, int], None], inner: tuple[str, str]) -> None:
@@ -95,6 +95,8 @@ class FlowSender:
         self._origin = 0.0
         """Constant rate: packet k of the current on period goes at ``_origin + k / rate`` (no summed rounding)."""
         self._k = 0
+        self.trap: str | None = None
+        """The connection a packet finding no SA initiates (``start_action: trap``), or None."""
 
     def start(self) -> None:
         """Schedule the first packet (request_response's answering side sends only answers)."""
@@ -156,6 +158,8 @@ class FlowSender:
         if sa is None and self.spec.queue > 0:
             if len(self._held) < self.spec.queue:
                 self._held.append((self.log.record_sent(self.code, now, size, -1), self.inner(size)))
+                if self.trap is not None:
+                    self.plane.acquire(self.trap, now)
                 return
         self._protect(now, size, None)
 
@@ -170,6 +174,8 @@ class FlowSender:
         out = esp.protect(self.policy, self.inner(size)) if sa is not None else NO_SA
         if isinstance(out, str):
             log.record_fate(packet, out, now, self.spec.flow.sender)
+            if sa is None and self.trap is not None:
+                self.plane.acquire(self.trap, now)
         else:
             self.send(self.spec.flow.sender, out, packet, spi)
         self.plane.tell_daemon(now)  # a limit reached: the daemon rekeys

@@ -147,3 +147,18 @@ def test_bitrate_sets_the_packet_rate_from_the_mean_size() -> None:
     r = _run(traffic="  - {connection: vpn, direction: forward, bitrate: 80kbit, size: 1000, start: 1s, stop: 2s}")
     assert len(r.traffic) == 10
     assert np.allclose(np.diff(r.traffic["time_sent"]), 0.1)
+
+
+def test_start_action_trap_initiates_on_the_first_packet_and_drops_or_queues_until_the_sa_exists() -> None:
+    """start_action: trap: nothing happens until the first packet at 2 s; it initiates (IKE_SA_INIT + IKE_AUTH:
+    2 RTT = 100 ms); the 10 packets sent meanwhile are dropped (no_sa), or with queue: 3 the first 3 are held."""
+    text = BASE.format(duration="5s", link="", child="", actions="",
+                       traffic="  - {connection: vpn, direction: forward, rate: 100, size: 200, start: 2s, queue: QUEUE}")
+    text = text.replace("    initiator: client\n", "    initiator: client\n    start_action: trap\n")
+    for queue, fates in ((0, {"delivered": 288, "in_flight": 2, "no_sa": 10}),
+                         (3, {"delivered": 291, "in_flight": 2, "no_sa": 7})):
+        r = ikesim.run(load_scenario(text.replace("QUEUE", str(queue))))
+        started = r.exchanges[r.exchanges["exchange"] == "IKE_SA_INIT"]
+        assert started["start"].tolist() == [2.0]
+        assert r.traffic["fate"].value_counts().to_dict() == fates
+        assert r.traffic[r.traffic["fate"] == "no_sa"]["time_sent"].max() < 2.1
