@@ -88,6 +88,7 @@ LAYER_OF = {
     "": "cli",  # ikesim/__init__.py: the public API re-exports (lazily) from every layer
     "cli": "cli", "check": "cli", "runner": "cli", "sweep": "cli", "pytest_plugin": "cli",
     "plots": "cli",  # `ikesim plot`: figures of sweep tables (parses durations as scenarios do)
+    "traffic_plots": "cli",  # figures of the traffic tables, beside `plots`
     "calibration": "cli",  # `ikesim calibrate`: times the crypto primitives on this machine (reads the clock)
     "scenario": "scenario", "expect": "scenario",  # expectations checked by `ikesim check` (DESIGN layout: scenario/expect)
     "sim": "sim", "udp": "sim",  # the real-UDP driver sits where the SimPy driver does, on top of the sans-IO core
