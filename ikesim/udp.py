@@ -8,8 +8,10 @@ datagram or the daemon's next deadline (``get_timer()``), feeds
 fires ``handle_timer(now)`` and sends ``datagrams_to_send(now)``. On the NAT-T
 flow (our NAT-T socket, or a peer port 4500) IKE messages carry the 4-byte
 non-ESP marker (RFC 3948 §2.2): it is added on send and stripped on receive;
-datagrams without it are ESP, which this driver does not handle (counted in
-``esp_ignored``).
+datagrams without it are ESP (RFC 3948 §2.1). The driver has no ESP of its own:
+given ``on_esp`` it hands each ESP packet to it, otherwise it counts them in
+``esp_ignored``; ``send_esp`` sends an ESP packet in UDP, and ``on_event`` lets an
+ESP data plane follow the daemon's CHILD_SA events as they are collected.
 
 A flood cannot starve the daemon's timers: each ``step`` reads at most
 ``max_per_step`` datagrams per socket before it fires the due deadline. The
@@ -36,10 +38,12 @@ from typing import Any, Protocol
 from ikesim.ike.events import IkeEvent
 from ikesim.types import NATT_PORT, Address, Datagram
 
-__all__ = ["NON_ESP_MARKER", "SansIoDaemon", "UdpDriver", "MAX_PER_STEP", "HISTORY"]
+__all__ = ["NON_ESP_MARKER", "NAT_KEEPALIVE", "SansIoDaemon", "UdpDriver", "MAX_PER_STEP", "HISTORY"]
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 """Prefix of IKE messages on the NAT-T port (RFC 3948 §2.2)."""
+NAT_KEEPALIVE = b"\xff"
+"""A NAT-keepalive packet: the single octet 0xFF (RFC 3948 §2.3); neither IKE nor ESP."""
 
 _MAX_DATAGRAM = 65535
 MAX_PER_STEP = 64
@@ -63,7 +67,8 @@ class UdpDriver:
 
     def __init__(self, daemon: SansIoDaemon, bind: Address, *, natt: Address | None = None,
                  clock: Callable[[], float] = time.monotonic, max_per_step: int = MAX_PER_STEP,
-                 history: int = HISTORY) -> None:
+                 history: int = HISTORY, on_event: Callable[[IkeEvent, float], None] | None = None,
+                 on_esp: Callable[[Datagram], None] | None = None) -> None:
         if max_per_step < 1 or history < 1:
             raise ValueError("max_per_step and history must be at least 1")
         self.daemon = daemon
@@ -84,8 +89,17 @@ class UdpDriver:
         """Datagrams forgotten from ``sent``."""
         self.received_dropped = 0
         """Datagrams forgotten from ``received``."""
+        self.on_event = on_event
+        """Called with each event and ``now`` as the driver collects it, in order (an ESP plane follows the SAs)."""
+        self.on_esp = on_esp
+        """Called with each ESP packet on the NAT-T flow: ``Datagram(esp, src=peer, dst=our socket)``."""
         self.esp_ignored = 0
-        """Datagrams on the NAT-T flow that were ESP, not IKE (not handled here)."""
+        """Datagrams on the NAT-T flow that were neither IKE nor handed to ``on_esp`` (ESP without a handler,
+        NAT-keepalives)."""
+        self.esp_received = 0
+        """ESP packets handed to ``on_esp``."""
+        self.esp_sent = 0
+        """ESP packets sent with ``send_esp``."""
         self._emitted = 0
         self._consumed = 0
         self._selector = selectors.DefaultSelector()
@@ -129,18 +143,30 @@ class UdpDriver:
     def flush(self) -> None:
         """Send everything the daemon has queued, and collect its events."""
         for d in self.daemon.datagrams_to_send(self.now()):
-            sock = self._sockets.get(d.src)
-            if sock is None:
-                # The daemon floated to a port we did not bind: use the socket of the same role.
-                sock = self._sockets[self.natt] if (self.natt is not None and d.src.port == NATT_PORT) \
-                    else self._sockets[self.bind]
-            local = next(a for a, s in self._sockets.items() if s is sock)
+            local = self._local_for(d.src)
             data = NON_ESP_MARKER + d.data if self._natt_flow(local, d.dst) else d.data
-            sock.sendto(data, (d.dst.ip, d.dst.port))
+            self._sockets[local].sendto(data, (d.dst.ip, d.dst.port))
             self.sent_dropped += _push(self.sent, d)
         while (e := self.daemon.next_event()) is not None:
             self.events_dropped += _push(self.events, e)
             self._emitted += 1
+            if self.on_event is not None:
+                self.on_event(e, self.now())
+
+    def _local_for(self, src: Address) -> Address:
+        """The bound address that sends for *src*: itself, or, if the daemon floated to a port we did not
+        bind, the socket of the same role (NAT-T for port 4500)."""
+        if src in self._sockets:
+            return src
+        return self.natt if (self.natt is not None and src.port == NATT_PORT) else self.bind
+
+    def send_esp(self, d: Datagram) -> None:
+        """RFC 3948 §2.1: send the ESP packet ``d.data`` in UDP (no non-ESP marker) from our socket for
+        ``d.src`` to ``d.dst``; plain ESP (port 0, IP protocol 50) needs a raw socket and is refused."""
+        if d.dst.port == 0:
+            raise ValueError("plain ESP (IP protocol 50) is not sent by this driver, only ESP in UDP (RFC 3948)")
+        self._sockets[self._local_for(d.src)].sendto(d.data, (d.dst.ip, d.dst.port))
+        self.esp_sent += 1
 
     def _receive(self, local: Address) -> None:
         """Read at most ``max_per_step`` datagrams, so a flood cannot hold back the timers."""
@@ -155,7 +181,12 @@ class UdpDriver:
             src = Address(peer[0], peer[1])
             if self._natt_flow(local, src):
                 if not data.startswith(NON_ESP_MARKER):
-                    self.esp_ignored += 1
+                    if self.on_esp is None or data == NAT_KEEPALIVE:
+                        self.esp_ignored += 1
+                    else:
+                        self.esp_received += 1
+                        self.on_esp(Datagram(data, src, local))
+                        self.flush()  # the handler may have told the daemon something (RFC 3948 §3)
                     continue
                 data = data[len(NON_ESP_MARKER):]
             self.received_dropped += _push(self.received, Datagram(data, src, local))
