@@ -101,6 +101,9 @@ class IkeCore:
         self.by_spi_out: dict[bytes, bytes] | None = None
         """CHILD_SA spi_out -> spi_in, built by the first ``spi_out_index()`` call (a data plane reporting outbound
         SAs, ``ike.limits``) and kept up to date from then on; None until then, so fleets that never ask pay nothing."""
+        self.child_use: Callable[[bytes], float | None] | None = None
+        """The data plane's use stats: spi_in -> when a packet last arrived on that CHILD_SA (None: never), as
+        strongSwan asks the kernel; DPD counts it as inbound traffic (RFC 7296 §2.4). None: no data plane."""
 
     # ------------------------------------------------------------------ streams, built on first use
     # A stream's draws depend only on its seed and name, not on when it is built: a fleet's clients

@@ -367,7 +367,19 @@ class IkeDaemon(IkeCore):
         if sa.active is not None or any(w.purpose == "dpd" for w in sa.queue):
             self.timers.arm(("dpd", spi), now + delay)  # traffic in flight checks liveness
             return
+        last_in = self._last_esp_in(sa)
+        if last_in is not None and now - last_in < delay:
+            self.timers.arm(("dpd", spi), last_in + delay)  # ESP came in: the peer is alive (strongSwan's send_dpd)
+            return
         self.enqueue(sa, Work("dpd"), now)
+
+    def _last_esp_in(self, sa: IkeSa) -> float | None:
+        """When ESP last arrived on any CHILD_SA of *sa*, from the data plane's use stats (None: unknown, or never)."""
+        use = self.child_use
+        if use is None:
+            return None
+        times = [t for t in map(use, sa.children) if t is not None]
+        return max(times) if times else None
 
     def _on_ike_soft(self, spi: bytes, now: float) -> None:
         sa = self.sas.get(spi)
