@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ikesim.ike.config import IkePolicy
 from ikepeers import make_peers
+
+from ikesim.ike.config import IkePolicy
 
 
 def _dpd_requests(d, now: float) -> int:  # noqa: ANN001
