@@ -64,7 +64,7 @@ def _ipv4_header(src: Address, dst: Address, length: int, ident: int, flags_offs
 
 def _udp(src: Address, dst: Address, payload: bytes, *, esp: bool = False) -> bytes:
     """The UDP datagram (RFC 768, checksum 0: allowed on IPv4), with the non-ESP marker on port 4500 (not for ESP)."""
-    if not esp and 4500 in (src.port, dst.port):
+    if not esp and 4500 in (src.port, dst.port) and payload != b"\xff":  # not on a NAT keepalive (RFC 3948 §2.3)
         payload = b"\x00\x00\x00\x00" + payload
     return struct.pack(">HHHH", src.port, dst.port, 8 + len(payload), 0) + payload
 

@@ -46,7 +46,7 @@ def _rows(trace: Trace, datagrams: Iterable[tuple[int, float, str, Address, Addr
             fate, ft, where = "in_flight", None, ""
         else:
             fate, ft, where = names[code], fate_time[i], places[fate_at[i]]
-        marker = 4 if 4500 in (src.port, dst.port) else 0
+        marker = 4 if 4500 in (src.port, dst.port) and data != b"\xff" else 0  # a NAT keepalive has none
         if len(data) >= IKE_HEADER_LENGTH:
             xchg, flags = data[18], data[19]
             exchange, response = _EXCHANGE_NAMES.get(xchg, ""), bool(flags & 0x20)

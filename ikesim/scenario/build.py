@@ -152,12 +152,14 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
         check_seed(seed, "seed")
     if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ConfigError(f"run number {run!r}: runs are numbered 0, 1, 2, ...")
+    keepalives = m.data_plane.keepalives or ("analytic" if m.fleet is not None else "datagrams")
     m = expand_fleet(m, seed=seed)
     level = m.trace if trace is None else trace
     if isinstance(level, str) and level not in TRACE_LEVELS:
         raise ConfigError(f"trace {level!r}: expected one of {', '.join(TRACE_LEVELS)}")
     sim = Simulation(seed=m.seed if seed is None else seed, run=run, name=m.name, warmup=m.warmup,
                      trace=level)  # type: ignore[arg-type]
+    sim.keepalive_datagrams = keepalives == "datagrams"
     try:
         for cfg in daemon_configs(m, seed=seed):
             spec = m.nodes[cfg.name].cpu

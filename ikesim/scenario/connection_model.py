@@ -328,8 +328,9 @@ class ConnectionBody(StrictModel):
     child_name: str = "net"
     children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
     start_action: Literal["start", "trap", "none"] = "start"
-    """strongSwan's ``start_action``: ``start`` initiates at ``start``; ``trap`` installs a trap policy, and the first packet of a flow from the initiator that finds no CHILD_SA initiates (the kernel's acquire);
-    ``none`` never initiates (scripted actions only)."""
+    """strongSwan's ``start_action``: ``start`` initiates at ``start``; ``trap`` installs a trap policy, and the
+    first packet of a flow from the initiator that finds no CHILD_SA initiates (the kernel's acquire); ``none``
+    never initiates (scripted actions only)."""
 
     @model_validator(mode="after")
     def _one_child_form(self) -> ConnectionBody:

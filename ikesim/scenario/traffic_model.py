@@ -6,6 +6,7 @@
       mode: packet              # packet: real ESP per packet, captured; fleet: figures from the SA/path timeline
       replay_window: 32         # strongSwan's charon.replay_window (packets; 0 = anti-replay off)
       capture_per_sa: 20        # ESP packets per SA and direction written to capture.pcap
+      keepalives: datagrams     # NAT-T keepalives as 1-byte datagrams, or analytic (the default with fleet:)
     traffic:
       - connection: vpn         # the tunnel (fleet: omitted under fleet.traffic, one flow per client)
         child: net              # default: the connection's first child
@@ -165,3 +166,7 @@ class DataPlaneModel(StrictModel):
     """Anti-replay window in packets (strongSwan's ``charon.replay_window``, default 32; 0 = off)."""
     capture_per_sa: Count = 20
     """ESP packets per SA and direction written to capture.pcap (the first ones; 0 = none)."""
+    keepalives: Literal["datagrams", "analytic"] | None = None
+    """NAT-T keepalives (RFC 3948 §2.3): ``datagrams`` (one 0xFF octet when nothing else went to the peer for
+    ``nat_keepalive`` s, as strongSwan; lost like any datagram) or ``analytic`` (no datagrams: the NAT mapping counts
+    as refreshed at every keepalive instant). Default: datagrams, analytic in a scenario with ``fleet:``."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from ikesim.rng import Rng
     from ikesim.sim.node import Node
-    from ikesim.types import Datagram
+    from ikesim.types import Address, Datagram
 
 __all__ = ["DataNetwork"]
 
@@ -38,6 +38,10 @@ class DataNetwork:
         self.senders: list[FlowSender] = []
         """Indexed by flow code (``TrafficLog.flows``)."""
         self._waiting: dict[tuple[str, Policy], list[FlowSender]] = {}
+        self.last_out: dict[tuple[Address, Address], float] | None = None
+        """The simulation's (src, dst) -> last send time, kept for NAT keepalive senders (``ikesim.sim.keepalive``)."""
+        self.on_nat_event: Callable[[str, str, set[str | None], float], None] | None = None
+        """Also told of every NAT rebind or reboot (fleet mode, ``ikesim.sim.fleet_traffic``)."""
 
     def attach(self, node: Node) -> NodeDataPlane:
         """Give *node* an ESP plane that follows its daemon's events."""
@@ -73,9 +77,13 @@ class DataNetwork:
         for flow in self.log.flows:
             if flow.sender in inside or flow.receiver in inside:
                 self.log.open_window(flow.connection, kind, f"{box}@{now:.6f}", now)
+        if self.on_nat_event is not None:
+            self.on_nat_event(box, kind, inside, now)
 
     def send(self, node: str, d: Datagram, packet: int, spi: int) -> None:
         """Put a protected packet on the network (captured if its SA's quota is not used up)."""
+        if self.last_out is not None:
+            self.last_out[(d.src, d.dst)] = self.env.now
         log = self.log
         if self.capture and log.wants_capture(spi):
             log.capture(packet, self.env.now, d.src, d.dst, d.data, spi)
@@ -99,6 +107,7 @@ class DataNetwork:
             log.record_fate(packet, out, now, node)
         else:
             log.record_fate(packet, DELIVERED, now, node)
+            plane.last_in[out[1].spi] = now
             responder = self.senders[log.flow[packet - 1]].responder
             if responder is not None:
                 responder.answer()

@@ -78,7 +78,7 @@ class NodeDataPlane:
     """One node's ``EspDataPlane`` kept in step with its ``IkeDaemon`` (see the module docstring)."""
 
     __slots__ = ("esp", "daemon", "log", "node", "_pairs", "_handlers", "on_outbound", "service", "_acquired",
-                 "sad")
+                 "sad", "last_in")
 
     def __init__(self, daemon: IkeDaemon, rng: Rng, *, replay_window: int, log: TrafficLog, node: str) -> None:
         self.esp = EspDataPlane(rng, replay_window=replay_window)
@@ -92,6 +92,9 @@ class NodeDataPlane:
         """spi_in -> the pair's outbound half, for every CHILD_SA installed and not deleted."""
         self.on_outbound: Callable[[Policy], None] | None = None
         """Told when a policy gets an outbound SA (a flow holding packets sends them)."""
+        self.last_in: dict[bytes, float] = {}
+        """spi_in -> when a packet last arrived on it: the use stats the daemon's DPD asks for (``child_use``)."""
+        daemon.child_use = self.last_in.get
         self._acquired: dict[str, float] = {}
         """Trapped connection -> when its last acquire initiated it."""
         self.service: Callable[[], object] | None = None

@@ -62,13 +62,14 @@ IPV4_UDP_OVERHEAD = 28
 
 
 def ip_udp_size(d: SimDatagram) -> int:
-    """Size of the IP packet carrying *d* (with the 4-byte non-ESP marker on port 4500, RFC 3948).
+    """Size of the IP packet carrying *d* (with the 4-byte non-ESP marker on port 4500, RFC 3948; not on a NAT
+    keepalive, which is the one octet 0xFF, RFC 3948 §2.3).
 
     A user packet (id < 0) is ESP: in UDP on port 4500 without a marker (RFC 3948 §2.1), or ESP itself (port 0).
     """
     if d.id < 0:
         return IPV4_HEADER + (8 if d.dst.port else 0) + len(d.data)
-    marker = 4 if 4500 in (d.src.port, d.dst.port) else 0
+    marker = 4 if 4500 in (d.src.port, d.dst.port) and d.data != b"\xff" else 0  # a keepalive has none
     return IPV4_UDP_OVERHEAD + marker + len(d.data)
 
 

@@ -29,6 +29,7 @@ from ikesim.sim.data_network import DataNetwork
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
 from ikesim.sim.invariants import InvariantChecker
+from ikesim.sim.keepalive import KeepaliveSender
 from ikesim.sim.link import Link
 from ikesim.sim.linkmodels import Bernoulli, Delay, Fixed, LossModel, as_delay, as_loss
 from ikesim.sim.nat import KeepaliveStream, NatBox, Router
@@ -137,7 +138,13 @@ class Simulation:
         self.boxes: dict[str, Router] = {}
         """Routers and NAT boxes (``add_router``, ``add_nat``): forwarding nodes without an IKE daemon."""
         self.keepalives: dict[Address, KeepaliveStream] = {}
-        """Inside endpoint -> its NAT keepalive stream (RFC 3948 §2.3, ``ikesim.sim.nat``)."""
+        """Inside endpoint -> its analytic NAT keepalive stream (RFC 3948 §2.3, ``ikesim.sim.nat``)."""
+        self.keepalive_datagrams = True
+        """NAT keepalives as datagrams (``ikesim.sim.keepalive``); False: the analytic streams of ``keepalives``."""
+        self.keepalive_senders: dict[Address, KeepaliveSender] = {}
+        """Inside endpoint -> its keepalive sender (with ``keepalive_datagrams``)."""
+        self.last_out: dict[tuple[Address, Address], float] = {}
+        """(src, dst) -> when a datagram last went between them: what a keepalive sender waits on."""
         # One bound method each, shared by every node, link and box (a fleet would make thousands).
         self._calls = _Calls(self._send, self._start_keepalives, self._arrive, self.copy_datagram,
                              self.collector.record, self.keepalives.get, self._do_scheduled,
@@ -255,8 +262,16 @@ class Simulation:
         if sa is None or not sa.nat_local or e.local in self.keepalives:
             return
         interval = sa.profile.connection.ike.nat_keepalive
-        if interval > 0:
+        if interval <= 0:
+            return
+        if not self.keepalive_datagrams:
             self.keepalives[e.local] = KeepaliveStream(self.env.now, interval)
+            return
+        sender = self.keepalive_senders.get(e.local)
+        if sender is None:
+            sender = self.keepalive_senders[e.local] = KeepaliveSender(self.env, node, e.local, interval, self._calls.send,
+                                                                       self.last_out)
+        sender.start()
 
     def enable_data_plane(self, *, replay_window: int = 32, capture_per_sa: int = 20) -> DataNetwork:
         """Give every node an ESP data plane following its daemon (``ikesim.sim.data_network``); call after adding nodes."""
@@ -264,6 +279,8 @@ class Simulation:
             log = self.collector.enable_traffic(capture_per_sa=capture_per_sa)
             self.data = DataNetwork(self.env, self.rng.child("data"), log, replay_window=replay_window,
                                     forward=self._forward, capture=self.capture)
+            if self.keepalive_datagrams:
+                self.data.last_out = self.last_out
             for node in self.nodes.values():
                 self.data.attach(node)
         return self.data
@@ -308,7 +325,8 @@ class Simulation:
         return Results(
             self.collector, name=self.name, seed=self.seed, run=self.run_number, duration=duration,
             owners=dict(self.topology.owners), nodes=list(self.nodes), crypto_ops=dict(sorted(ops.items())),
-            keepalives=sum(k.count(duration) for k in self.keepalives.values()),
+            keepalives=sum(k.count(duration) for k in self.keepalives.values())
+            + sum(k.sent for k in self.keepalive_senders.values()),
             fragmented=len(set().union(*(link.fragmented for link in self._links.values()))),
             cores={n: node.cpu.cores for n, node in self.nodes.items() if node.cpu is not None}, warmup=self.warmup,
         )
@@ -400,6 +418,8 @@ class Simulation:
         node.service()
 
     def _send(self, node: str, d: Datagram) -> None:
+        if self.keepalive_datagrams:
+            self.last_out[(d.src, d.dst)] = self.env.now
         self._next_id += 1
         sd = SimDatagram(self._next_id, d.src, d.dst, d.data)
         self.collector.record_sent(sd.id, self.env.now, node, d.src, d.dst, d.data)

@@ -94,7 +94,10 @@ def test_keepalives_keep_the_mapping_and_without_them_it_expires() -> None:
     with_ka = nat_sim(dpd=90.0).run(300.0)
     expired = with_ka.nat_paths[with_ka.nat_paths["kind"] == "expired"]
     assert expired["inside"].tolist() == [f"{CLIENT}[500]"]  # only the IKE_SA_INIT mapping
-    assert with_ka.summary["nat"]["keepalives"] == 14  # from 0.05 s every 20 s until 300 s
+    assert with_ka.summary["nat"]["keepalives"] == 13  # 20 s after the client's last datagram each time
+    sent = with_ka.packets[with_ka.packets["node"] == "client"]
+    gaps = sent["time_sent"].diff()[sent["ike_length"] == 1].round(6)
+    assert len(gaps) == 13 and set(gaps) == {20.0}  # a DPD exchange in between defers the next keepalive
     no_ka = nat_sim(dpd=90.0, keepalive=0.0).run(300.0)
     paths = no_ka.nat_paths
     assert paths[["inside", "broken_from", "restored_at", "sent_to_old"]].round(6).fillna(-1).values.tolist() == [
@@ -122,7 +125,10 @@ def test_reboot_forgets_the_mapping_and_the_gateway_follows_the_new_one() -> Non
 def test_firewall_dropping_4500_stops_ike_auth() -> None:
     """UDP 4500 dropped at the NAT's firewall: IKE_SA_INIT passes, IKE_AUTH and its 5 retransmissions do not."""
     r = nat_sim(drop_udp=(4500,)).run(300.0)
-    assert r.packets["fate"].tolist() == ["delivered", "delivered"] + ["firewall"] * 6
+    ike = r.packets[r.packets["ike_length"] > 1]
+    assert ike["fate"].tolist() == ["delivered", "delivered"] + ["firewall"] * 6
+    keepalives = r.packets[r.packets["ike_length"] == 1]
+    assert len(keepalives) > 0 and set(keepalives["fate"]) == {"firewall"}  # to 4500 as well
     assert ev(r, "IkeSaEstablished").empty
     assert len(ev(r, "Retransmitted", "client")) == 5
 
@@ -183,14 +189,18 @@ def test_tshark_decodes_and_decrypts_the_nat_t_capture(tmp_path: Path) -> None:
         return run_tshark(tmp_path, *args)
 
     assert tshark("-Y", "_ws.malformed") == ""
-    rows = [line.split("\t") for line in tshark("-Y", "udp.port == 4500", "-T", "fields", "-e", "isakmp.exchangetype",
-                                                 "-e", "isakmp.enc.decrypted").splitlines()]
-    assert len(rows) == len(r.packets[r.packets["dst"].str.endswith("[4500]") | r.packets["src"].str.endswith("[4500]")])
+    rows = [line.split("\t") for line in tshark("-Y", "udp.port == 4500 && isakmp", "-T", "fields", "-e",
+                                                 "isakmp.exchangetype", "-e", "isakmp.enc.decrypted").splitlines()]
+    p = r.packets
+    ike_4500 = p[(p["dst"].str.endswith("[4500]") | p["src"].str.endswith("[4500]")) & (p["ike_length"] > 1)]
+    assert len(rows) == len(ike_4500) and len(p) - len(p[p["ike_length"] > 1]) > 0  # NAT keepalives are not IKE
+    keepalives = tshark("-Y", "udp.port == 4500 && !isakmp", "-T", "fields", "-e", "udp.length").split()
+    assert keepalives and set(keepalives) == {"9"}  # 8-byte UDP header + the 0xFF octet, no non-ESP marker
     assert {row[0] for row in rows} == {"35", "36", "37"} and all(row[1] for row in rows)
 
 
 def test_network_scenarios_pass_check() -> None:
-    """scenarios/network/ states its own expectations (e.g. the firewall drops exactly 6 datagrams)."""
+    """scenarios/network/ states its own expectations (e.g. the firewall drops exactly 12 datagrams)."""
     from ikesim.cli import main
 
     assert main(["check", str(ROOT / "scenarios" / "network"), "--quiet"]) == 0
