@@ -262,6 +262,8 @@ def test_data_plane_notebook_small(tmp_path: Path) -> None:
     assert rekey.loc[("early", "fifo"), "violations"] > 0 and rekey.loc[("strongswan", "fifo"), "violations"] == 0
     nat = pd.read_csv(out / "nat-rebind.csv").set_index("variant")
     assert nat.loc["both-none", "lost"] == 2 and nat.loc["reverse-none", "never_restored"] == 1
+    assert nat.loc["reverse-keepalive-dpd", "restore_max_s"] == 30.0  # the client's DPD, dpd_delay after its last ESP
+    assert nat.loc["both-keepalive-dpd", "keepalives"] == 0 == nat.loc["both-keepalive-dpd", "dpd_exchanges"]
     b = pd.read_csv(out / "byte-lifetime.csv").set_index("variant")
     assert b.loc["no-jitter", "collisions"] == b.loc["no-jitter", "rekeys"] > 0 and b.loc["strongswan-jitter", "collisions"] == 0
     assert {p.name for p in out.iterdir()} == {"loss-per-rekey.png", "nat-outages.png", "rekey-loss.csv", "nat-rebind.csv",
