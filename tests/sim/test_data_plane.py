@@ -8,6 +8,7 @@ import pytest
 
 import ikesim
 from ikesim.errors import ConfigError
+from ikesim.scenario.build import build_simulation
 from ikesim.scenario.load import load_scenario
 
 BASE = """
@@ -162,3 +163,26 @@ def test_start_action_trap_initiates_on_the_first_packet_and_drops_or_queues_unt
         assert started["start"].tolist() == [2.0]
         assert r.traffic["fate"].value_counts().to_dict() == fates
         assert r.traffic[r.traffic["fate"] == "no_sa"]["time_sent"].max() < 2.1
+
+
+def test_sequence_number_exhaustion_forces_a_rekey() -> None:
+    """RFC 4303 §3.3.3: a non-ESN SA must not wrap. The client's outbound SA is moved to 10 numbers below the
+    soft threshold (2^32 - 1 - 2^32 // 10, the ESP plane's margin) at 5 s: 10 packets later the plane reports the
+    soft "seq" limit, the daemon rekeys (trigger soft_seq) and the packets go on with the new SA, none lost."""
+    text = BASE.format(duration="10s", link="", child="", actions="",
+                       traffic="  - {connection: vpn, direction: forward, rate: 100, size: 200, start: 1s}")
+    sim = build_simulation(load_scenario(text))
+    sim.advance(5.0)
+    plane = sim.nodes["client"].plane
+    assert plane is not None
+    sa = plane.esp.outbound(("vpn", "net"))
+    soft = 0xFFFFFFFF - 0x100000000 // 10
+    sa.seq = soft - 10
+    r = sim.run(10.0)
+    started = r.events[r.events["event"] == "RekeyStarted"]
+    assert started[["node", "trigger"]].values.tolist() == [["client", "soft_seq"]]
+    assert started["time"].item() == pytest.approx(5.09)  # the 10th packet after 5 s reaches the threshold
+    t = r.traffic
+    old = t[t["spi"] == sa.spi.hex()]
+    assert old["time_sent"].max() < 5.2 and (t["fate"].isin(["delivered", "in_flight"])).all()
+    assert t["spi"].nunique() == 2
