@@ -12,6 +12,7 @@ import math
 from array import array
 from dataclasses import dataclass
 
+from ikesim.metrics.traffic_timeline import IntervalSource, name_code
 from ikesim.types import Address
 
 __all__ = ["Flow", "TrafficLog", "Window", "DELIVERED"]
@@ -71,9 +72,16 @@ class TrafficLog:
         self._captured_per_spi: dict[int, int] = {}
         self.windows: list[Window] = []
         self._open: dict[tuple[str, str, str], Window] = {}
+        self.fleet: IntervalSource | None = None
+        """Fleet mode: the run's SA/path timeline, which the tables turn into interval rows instead of reading
+        per-packet columns (``ikesim.metrics.traffic_timeline``); None in per-packet mode."""
 
     def __len__(self) -> int:
         return len(self.sent)
+
+    def __bool__(self) -> bool:
+        """A log is there even without a packet in it (fleet mode keeps none; ``log or default`` must keep it)."""
+        return True
 
     def add_flow(self, flow: Flow) -> int:
         """Register one direction of a flow; return its code (the ``flow`` column's value)."""
@@ -93,14 +101,8 @@ class TrafficLog:
 
     def record_fate(self, packet: int, fate: str, now: float, where: str) -> None:
         """What became of a packet: ``delivered``, a link's or box's fate, or the ESP drop reason."""
-        code = self._fate_code.get(fate)
-        if code is None:
-            code = self._fate_code[fate] = len(self.fate_names)
-            self.fate_names.append(fate)
-        place = self._place_code.get(where)
-        if place is None:
-            place = self._place_code[where] = len(self.places)
-            self.places.append(where)
+        code = name_code(self._fate_code, self.fate_names, fate)
+        place = name_code(self._place_code, self.places, where)
         i = packet - 1
         self.fate[i] = code
         self.fate_time[i] = now

@@ -13,6 +13,9 @@ An outage is a maximal run of undelivered packets of one flow direction; it last
 undelivered packet's send time to the next delivered packet's send time (the time to restore; NaN when
 nothing was delivered again before the run ended). Its reason is its most frequent drop reason and its
 event the one its first packet is attributed to.
+
+Fleet mode (``data_plane: {mode: fleet}``) has no per-packet columns: the same tables come from intervals of
+constant state (``ikesim.metrics.interval_tables``), with the same definitions.
 """
 
 from __future__ import annotations
@@ -24,18 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ikesim.metrics.interval_tables import interval_outages_table, interval_traffic_table, interval_windows
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.traffic_log import DELIVERED, TrafficLog, Window
+from ikesim.metrics.traffic_windows import GRACE, IN_FLIGHT, NONE, attribute, close_windows
 
-__all__ = ["GRACE", "TRAFFIC_COLUMNS", "traffic_table", "outages_table", "traffic_summary", "window_table"]
-
-GRACE = 1.0
-"""Seconds after a window closes during which drops still count for it (packets in flight)."""
-
-NONE = "none"
-IN_FLIGHT = "in_flight"
-"""The fate of a packet still on its way when the run ended: neither delivered nor lost."""
-
+__all__ = ["GRACE", "NONE", "IN_FLIGHT", "TRAFFIC_COLUMNS", "traffic_table", "outages_table", "traffic_summary", "window_table"]
 
 def _columns(log: TrafficLog) -> pd.DataFrame:
     """Per packet, in the order sent: flow code, times, size, SPI and fate (without attribution)."""
@@ -60,67 +57,38 @@ def _columns(log: TrafficLog) -> pd.DataFrame:
 
 def _closed_windows(log: TrafficLog, df: pd.DataFrame, duration: float) -> list[Window]:
     """The windows with their ends: open rekeys end with the run; a NAT rebind when every direction delivers again."""
-    out = []
     delivered = df[df["fate"] == DELIVERED]
-    flows = log.flows
-    for w in log.windows:
-        end = w.end
-        if w.kind in ("nat_rebind", "nat_reboot"):
-            codes = [i for i, f in enumerate(flows) if f.connection == w.connection]
-            ends = []
-            for code in codes:
-                sent = df["time_sent"].to_numpy()[df["flow_code"].to_numpy() == code]
-                if not len(sent) or not (sent >= w.start).any():
-                    continue  # this direction sent nothing after the rebind
-                after = delivered["time_sent"][(delivered["flow_code"] == code) & (delivered["time_sent"] >= w.start)]
-                ends.append(float(after.iloc[0]) if len(after) else duration)
-            end = max(ends) if ends else w.start
-        elif math.isnan(end):
-            end = duration
-        out.append(Window(w.connection, w.kind, w.ident, w.start, end))
-    return out
 
+    def sends_after(code: int, t: float) -> bool:
+        sent = df["time_sent"].to_numpy()[df["flow_code"].to_numpy() == code]
+        return bool(len(sent)) and bool((sent >= t).any())
 
-def _attribute(log: TrafficLog, df: pd.DataFrame, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
-    """(event kind, event ident) per packet: ``none``/"" for delivered packets and losses outside every window."""
-    kinds = np.full(len(df), NONE, dtype=object)
-    idents = np.full(len(df), "", dtype=object)
-    by_conn: dict[str, list[Window]] = {}
-    for w in sorted(windows, key=lambda w: w.start):
-        by_conn.setdefault(w.connection, []).append(w)
-    if not by_conn:
-        return kinds, idents
-    conn_of = [f.connection for f in log.flows]
-    fate = df["fate"].to_numpy()
-    lost = np.flatnonzero((fate != DELIVERED) & (fate != IN_FLIGHT))
-    codes = df["flow_code"].to_numpy()
-    t_fate = df["time_fate"].to_numpy()
-    t_sent = df["time_sent"].to_numpy()
-    for i in lost:
-        ws = by_conn.get(conn_of[codes[i]])
-        if not ws:
-            continue
-        t = t_fate[i] if not math.isnan(t_fate[i]) else t_sent[i]
-        for w in reversed(ws):  # the latest started window that holds t
-            if w.start <= t <= w.end + GRACE:
-                kinds[i], idents[i] = w.kind, w.ident
-                break
-    return kinds, idents
+    def first_delivered(code: int, t: float) -> float | None:
+        after = delivered["time_sent"][(delivered["flow_code"] == code) & (delivered["time_sent"] >= t)]
+        return float(after.iloc[0]) if len(after) else None
+
+    return close_windows(log, duration, sends_after, first_delivered)
 
 
 _FLOW_COLUMNS = ("flow", "connection", "child", "direction", "sender", "receiver")
+OUTAGE_COLUMNS = [*_FLOW_COLUMNS, "start", "restored", "time_to_restore", "packets", "reason", "event", "event_id"]
 TRAFFIC_COLUMNS = ("packet", *_FLOW_COLUMNS, "time_sent", "size", "spi", "fate", "time_fate", "where", "event", "event_id")
 
 
 def traffic_table(log: TrafficLog, duration: float) -> pd.DataFrame:
-    """One row per user packet: flow, direction, times, size, SPI, fate (``delivered`` or why not) and event."""
+    """One row per user packet: flow, direction, times, size, SPI, fate (``delivered`` or why not) and event.
+
+    Fleet mode: one row per flow direction and interval of constant state (``ikesim.metrics.interval_tables``).
+    """
+    if log.fleet is not None:
+        return interval_traffic_table(log, log.fleet, duration)
     df = _columns(log)
     codes = df["flow_code"].to_numpy()
     for col in _FLOW_COLUMNS:
         values = np.array([getattr(f, col) for f in log.flows] + [None], dtype=object)
         df[col] = values[codes]
     df["flow"] = df["flow"].astype("int64")
-    kinds, idents = _attribute(log, df, _closed_windows(log, df, duration))
+    kinds, idents = attribute(log, df, _closed_windows(log, df, duration))
     df["event"] = kinds
     df["event_id"] = idents
     return df[list(TRAFFIC_COLUMNS)]
@@ -128,14 +96,18 @@ def traffic_table(log: TrafficLog, duration: float) -> pd.DataFrame:
 
 def window_table(log: TrafficLog, duration: float) -> pd.DataFrame:
     """The control windows with their ends (``_closed_windows``)."""
-    df = _columns(log)
-    ws = _closed_windows(log, df, duration)
+    if log.fleet is not None:
+        ws = interval_windows(log, log.fleet, duration)
+    else:
+        ws = _closed_windows(log, _columns(log), duration)
     return pd.DataFrame({"connection": [w.connection for w in ws], "event": [w.kind for w in ws],
                          "event_id": [w.ident for w in ws], "start": [w.start for w in ws], "end": [w.end for w in ws]})
 
 
 def outages_table(traffic: pd.DataFrame) -> pd.DataFrame:
-    """Maximal runs of undelivered packets per flow direction (see the module docstring)."""
+    """Maximal runs of undelivered packets per flow direction (see the module docstring; fleet mode: of intervals)."""
+    if "packets" in traffic.columns:
+        return interval_outages_table(traffic, OUTAGE_COLUMNS)
     rows: list[tuple[Any, ...]] = []
     done = traffic[traffic["fate"] != IN_FLIGHT]
     for (flow, direction), g in done.groupby(["flow", "direction"], sort=True):
@@ -156,8 +128,7 @@ def outages_table(traffic: pd.DataFrame) -> pd.DataFrame:
             reason = Counter(fates[a:b]).most_common(1)[0][0]
             rows.append((int(flow), first["connection"], first["child"], direction, first["sender"], first["receiver"],
                          float(sent[a]), restored, restored - float(sent[a]), int(b - a), reason, events[a], ids[a]))
-    return pd.DataFrame(rows, columns=["flow", "connection", "child", "direction", "sender", "receiver", "start",
-                                       "restored", "time_to_restore", "packets", "reason", "event", "event_id"])
+    return pd.DataFrame(rows, columns=OUTAGE_COLUMNS)
 
 
 def traffic_summary(traffic: pd.DataFrame, outages: pd.DataFrame, windows: pd.DataFrame) -> dict[str, Any]:
@@ -166,7 +137,7 @@ def traffic_summary(traffic: pd.DataFrame, outages: pd.DataFrame, windows: pd.Da
     per_rekey: dict[str, Any] = {}
     rekeys = windows[windows["event"] == "child_rekey"]
     if len(rekeys):
-        counts = lost[lost["event"] == "child_rekey"].groupby("event_id").size()
+        counts = _count_by(lost[lost["event"] == "child_rekey"], "event_id")
         losses = [int(counts.get(ident, 0)) for ident in rekeys["event_id"]]
         per_rekey = {"rekeys": len(losses), "mean": float(np.mean(losses)), "p95": float(np.percentile(losses, 95)),
                      "max": max(losses)}
@@ -175,13 +146,26 @@ def traffic_summary(traffic: pd.DataFrame, outages: pd.DataFrame, windows: pd.Da
         ttr = [float(x) for x in g["time_to_restore"].dropna()]
         restore[str(kind)] = {"outages": len(g), **percentiles(ttr)}
     return {
-        "sent": len(traffic),
-        "delivered": int((traffic["fate"] == DELIVERED).sum()),
-        "lost": len(lost),
-        "in_flight": int((traffic["fate"] == IN_FLIGHT).sum()),
-        "lost_by_reason": {str(k): int(v) for k, v in lost["fate"].value_counts().sort_index().items()},
-        "lost_by_event": {str(k): int(v) for k, v in lost["event"].value_counts().sort_index().items()},
+        "sent": _packets(traffic),
+        "delivered": _packets(traffic[traffic["fate"] == DELIVERED]),
+        "lost": _packets(lost),
+        "in_flight": _packets(traffic[traffic["fate"] == IN_FLIGHT]),
+        "lost_by_reason": {str(k): int(v) for k, v in _count_by(lost, "fate").sort_index().items()},
+        "lost_by_event": {str(k): int(v) for k, v in _count_by(lost, "event").sort_index().items()},
         "loss_per_child_rekey": per_rekey,
         "time_to_restore": restore,
         "outages": len(outages),
     }
+
+
+def _packets(traffic: pd.DataFrame) -> int:
+    """Packets in a traffic table: its rows, or in fleet mode the sum of its intervals' ``packets``."""
+    return int(traffic["packets"].sum()) if "packets" in traffic.columns else len(traffic)
+
+
+def _count_by(traffic: pd.DataFrame, column: str) -> pd.Series:
+    """Packets per value of *column* (per row, or summed ``packets`` in fleet mode); values without any left out."""
+    if "packets" in traffic.columns:
+        counts = traffic.groupby(column, sort=True)["packets"].sum()
+        return counts[counts > 0]
+    return traffic[column].value_counts()

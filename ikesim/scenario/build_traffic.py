@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import accumulate
 
+from ikesim.errors import ConfigError
 from ikesim.metrics.traffic_log import Flow
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.traffic_model import SizeModel, TrafficModel
+from ikesim.sim.data_network import DataNetwork
+from ikesim.sim.dataplane import Policy
+from ikesim.sim.fleet_path import ESP_OVERHEAD_MAX, LinkInfo, Paths
+from ikesim.sim.fleet_traffic import FleetTraffic
+from ikesim.sim.linkmodels import as_delay, as_loss
 from ikesim.sim.simulation import Simulation
 from ikesim.sim.traffic import FlowSpec, Sizes
 
@@ -32,12 +39,8 @@ def _directions(t: TrafficModel) -> list[str]:
     return [t.direction]
 
 
-def add_traffic(sim: Simulation, m: ScenarioModel) -> None:
-    """Enable the data plane and add every flow of *m* (an expanded scenario: no fleet left)."""
-    if not m.traffic:
-        return
-    data = sim.enable_data_plane(replay_window=m.data_plane.replay_window, capture_per_sa=m.data_plane.capture_per_sa)
-    senders = []
+def _flows(m: ScenarioModel) -> Iterator[tuple[TrafficModel, list[tuple[FlowSpec, Policy, tuple[str, str], str | None]]]]:
+    """Per flow of *m*: its directions as (spec, policy, inner addresses, trap connection or None)."""
     for i, t in enumerate(m.traffic):
         assert t.connection is not None  # checked by the model
         c = m.connections[t.connection]
@@ -54,12 +57,59 @@ def add_traffic(sim: Simulation, m: ScenarioModel) -> None:
                 response_sizes=sizes(t.response_size) if answering and t.response_size is not None else None,
                 think=t.think if answering else 0.0)
             inner = (m.nodes[sender].addresses[0], m.nodes[receiver].addresses[0])
-            sent_by = data.add_flow(spec, policy=(t.connection, child), inner=inner)
-            if c.start_action == "trap" and sender == c.initiator:
-                sent_by.trap = t.connection
+            trap = t.connection if c.start_action == "trap" and sender == c.initiator else None
+            made.append((spec, (t.connection, child), inner, trap))
+        yield t, made
+
+
+def add_traffic(sim: Simulation, m: ScenarioModel) -> None:
+    """Enable the data plane and add every flow of *m* (an expanded scenario: no fleet left)."""
+    if not m.traffic:
+        return
+    data = sim.enable_data_plane(replay_window=m.data_plane.replay_window, capture_per_sa=m.data_plane.capture_per_sa)
+    if m.data_plane.mode == "fleet":
+        _add_fleet_traffic(sim, m, data)
+        return
+    senders = []
+    for t, directions in _flows(m):
+        made = []
+        for spec, policy, inner, trap in directions:
+            sent_by = data.add_flow(spec, policy=policy, inner=inner)
+            sent_by.trap = trap
             made.append(sent_by)
         if t.pattern == "request_response":
             made[0].responder = made[1]
         senders += made
     for s in senders:
         s.start()
+
+
+def _add_fleet_traffic(sim: Simulation, m: ScenarioModel, data: DataNetwork) -> None:
+    """Fleet mode: the flows follow the SA/path timeline (``ikesim.sim.fleet_traffic``), no packet is simulated."""
+    fleet = FleetTraffic(sim, data, Paths(sim.topology, sim.boxes, _fleet_links(m)))
+    for _t, directions in _flows(m):
+        for spec, policy, _inner, trap in directions:
+            fleet.add_flow(spec, policy=policy, trap=trap)
+    fleet.start()
+
+
+def _fleet_links(m: ScenarioModel) -> dict[tuple[str, str], LinkInfo]:
+    """Both directions of every link as fleet mode sees them (``ikesim.sim.fleet_path``); ConfigError for a link whose
+    effect on a packet depends on the other packets: a bandwidth (queues), duplication, fragmentation."""
+    largest = max(max(t.size.sizes) for t in m.traffic)
+    links = {}
+    for link in m.links:
+        a, b = link.between
+        what = f"data_plane mode fleet: link {a}-{b}"
+        if link.bandwidth is not None or link.queue is not None:
+            raise ConfigError(f"{what} has a bandwidth; fleet mode does not model queues (use mode: packet)")
+        if link.duplicate:
+            raise ConfigError(f"{what} duplicates datagrams (use mode: packet)")
+        if largest + ESP_OVERHEAD_MAX > link.mtu:
+            raise ConfigError(f"{what}: user packets of up to {largest} bytes may need IP fragmentation (MTU {link.mtu}); "
+                              "fleet mode does not model it (use mode: packet)")
+        delay, loss = as_delay(link.delay_model()).mean, as_loss(link.loss_model()).rate
+        down = tuple(sorted((float(d.start), float(d.until)) for d in link.down))
+        for x, y in ((a, b), (b, a)):
+            links[(x, y)] = LinkInfo(f"{x}->{y}", float(delay), float(loss), down)
+    return links

@@ -14,6 +14,7 @@ shape in code)::
       connection:                    # a connection without initiator, responder and start
         ids: {initiator: "{name}@sim.test"}
         child: {rekey_time: 1h, rekey_fraction: {initiator: 0.7, responder: 0.8}}
+      traffic: {rate: 1, direction: both}   # a flow without connection: every client's connection gets it
 
 Client *i* is node ``<client_prefix><i>``; its connection has the same name,
 is initiated by the client and answered by the gateway, so the gateway carries
@@ -37,6 +38,7 @@ from ikesim.scenario.base import Duration, PositiveDuration, Ratio, StrictModel,
 from ikesim.scenario.connection_model import ConnectionBody, ConnectionModel, IdsModel
 from ikesim.scenario.link_model import PathModel
 from ikesim.scenario.node_model import NodeModel
+from ikesim.scenario.traffic_model import TrafficModel
 
 __all__ = [
     "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
@@ -197,6 +199,15 @@ class FleetModel(StrictModel):
     nat: FleetNatModel | None = None
     start: FleetStartModel = Field(default_factory=FleetStartModel)
     connection: FleetConnectionModel = Field(default_factory=FleetConnectionModel)
+    traffic: TrafficModel | None = None
+    """One flow (``ikesim.scenario.traffic_model``, without ``connection``) that every client's connection gets."""
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_for_all(cls, v: TrafficModel | None) -> TrafficModel | None:
+        if v is not None and v.connection is not None:
+            raise ValueError("fleet.traffic names no connection: every client's connection gets the flow")
+        return v
 
     @field_validator("client_subnet")
     @classmethod

@@ -76,4 +76,8 @@ def expand_fleet(m: ScenarioModel, *, seed: int | None = None) -> ScenarioModel:
             links.append(LinkModel.model_construct(between=(name, box), delay=nat.access_delay, jitter=0.0, loss=0.0, mtu=link.mtu))
         ids = IdsModel.model_construct(initiator=conn.ids.initiator.format(i=i, name=name), responder=conn.ids.responder)
         connections[name] = template.model_copy(update={"initiator": name, "responder": gw, "start": at, "ids": ids})
-    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "nats": nats, "fleet": None})
+    traffic = list(m.traffic)
+    if fleet.traffic is not None:
+        traffic += [fleet.traffic.model_copy(update={"connection": name}) for name in names]
+    return m.model_copy(update={"nodes": nodes, "links": links, "connections": connections, "nats": nats, "fleet": None,
+                                "traffic": traffic})

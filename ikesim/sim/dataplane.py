@@ -15,6 +15,9 @@ The other way, what the kernel tells the daemon: a byte, packet or sequence-numb
 (``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
 address (``EspPeerMoved`` -> ``esp_peer_moved``, XFRM_MSG_MAPPING).
 
+In fleet mode (``ikesim.sim.fleet_traffic``) the same events drive a crypto-free SAD that writes its timeline
+(``sad``, ``ikesim.sim.fleet_sad.FleetSad``) instead of the ESP plane.
+
 A policy is (connection, child): the configuration the CHILD_SAs of one tunnel instantiate, which keeps the
 same outbound slot across rekeys. The control windows the traffic tables attribute losses to are noted here
 too: a CHILD rekey from its ``RekeyStarted`` until both peers have removed the old SA, an IKE rekey until

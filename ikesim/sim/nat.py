@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ikesim.metrics.recorder import NatEvent
 from ikesim.rng import Rng
 from ikesim.sim.datagram import SimDatagram
 from ikesim.types import Address
 
-__all__ = ["NAT_TYPES", "Mapping", "NatEvent", "NatBox", "Router", "KeepaliveStream"]
+__all__ = ["NAT_TYPES", "Mapping", "NatEvent", "NatBox", "Router", "KeepaliveStream", "NatDataHook"]
 
 NAT_TYPES = ("endpoint_independent", "address_dependent", "symmetric")
 _PORTS = (1024, 65535)
@@ -70,6 +71,22 @@ class KeepaliveStream:
         return max(0, int((end - self.start) // self.interval))
 
 
+class NatDataHook(Protocol):
+    """Fleet mode's user traffic as a NAT sees it (``ikesim.sim.fleet_traffic``): no datagrams, but their effect.
+
+    Like a keepalive stream, a flow's packets keep a mapping in use at the last packet instant; and the hook
+    hears of every mapping change (to know, after the run, which public port led where when).
+    """
+
+    def last_used(self, box: NatBox, m: Mapping, now: float) -> float | None:
+        """The last instant at or before *now* a user packet left through *m* (None: none did)."""
+        ...
+
+    def noted(self, box: NatBox, kind: str, old: str, new: str, at: float) -> None:
+        """*box* created, expired, rebound or forgot a mapping (the ``NatEvent`` fields)."""
+        ...
+
+
 @dataclass(slots=True)
 class Router:
     """A forwarding node; optionally a firewall dropping UDP to or from some ports."""
@@ -98,6 +115,8 @@ class NatBox(Router):
     """Inside endpoint -> its keepalive stream, if any."""
     mappings: dict[tuple[Address, Address | None], Mapping] = field(default_factory=dict)
     by_port: dict[int, Mapping] = field(default_factory=dict)
+    data_hook: NatDataHook | None = None
+    """Fleet mode's user traffic (``NatDataHook``); None: user packets pass as datagrams, or there are none."""
 
     def __post_init__(self) -> None:
         if self.kind not in NAT_TYPES:
@@ -112,9 +131,16 @@ class NatBox(Router):
         return inside, remote
 
     def _last_used(self, m: Mapping, now: float) -> float:
+        """When *m* was last used: its own, its keepalive stream's and (fleet mode) user traffic's last instant;
+        the traffic is asked only if the others would let the mapping expire."""
         ka = self.keepalive(m.inside) if self.keepalive is not None else None
         t = ka.last_before(now) if ka is not None else None
-        return m.last_used if t is None else max(m.last_used, t)
+        last = m.last_used if t is None else max(m.last_used, t)
+        if self.data_hook is not None and now - last > self.idle_timeout:  # only needed where it decides
+            d = self.data_hook.last_used(self, m, now)
+            if d is not None and d > last:
+                last = d
+        return last
 
     def _alive(self, m: Mapping, now: float) -> bool:
         last = self._last_used(m, now)
@@ -145,6 +171,8 @@ class NatBox(Router):
         if self.record is not None:
             self.record(NatEvent(kind=kind, inside=str(inside) if inside else "", old=old, new=new,
                                  at=now if at is None else at), now=now, node=self.name)
+        if self.data_hook is not None:
+            self.data_hook.noted(self, kind, old, new, now if at is None else at)
 
     # ------------------------------------------------------------------ traffic
     def outbound(self, sd: SimDatagram, now: float) -> SimDatagram:
@@ -176,6 +204,13 @@ class NatBox(Router):
         """Note every mapping that has expired by *now* (expiry is otherwise noticed when a mapping is next needed)."""
         for m in sorted(self.by_port.values(), key=lambda x: x.port):
             self._alive(m, now)
+
+    def peek_outbound(self, src: Address, dst: Address, now: float) -> int | None:
+        """The public port a datagram from *src* to *dst* would leave with now, if a live mapping has it (no side effects)."""
+        m = self.mappings.get(self._key(src, dst))
+        if m is None or now - self._last_used(m, now) > self.idle_timeout:
+            return None
+        return m.port
 
     def resolve(self, port: int, now: float) -> Address | None:
         """The inside endpoint behind ``public:port`` now (no side effects), or None."""
