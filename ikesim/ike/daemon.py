@@ -368,7 +368,7 @@ class IkeDaemon(IkeCore):
             self.timers.arm(("dpd", spi), now + delay)  # traffic in flight checks liveness
             return
         last_in = self._last_esp_in(sa)
-        if last_in is not None and now - last_in < delay:
+        if last_in is not None and last_in + delay > now:  # compared as armed: a deadline is never at or before now
             self.timers.arm(("dpd", spi), last_in + delay)  # ESP came in: the peer is alive (strongSwan's send_dpd)
             return
         self.enqueue(sa, Work("dpd"), now)
