@@ -15,7 +15,6 @@ Levels (``TRACE_LEVELS``):
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -34,6 +33,7 @@ from ikesim.metrics.builders import (
     SaRows,
 )
 from ikesim.metrics.event_rows import events_batch
+from ikesim.metrics.fates import FateColumns
 from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
 from ikesim.metrics.traffic_log import TrafficLog
 from ikesim.types import Address
@@ -51,7 +51,7 @@ EVENT_BATCH = 32_768
 """Events buffered before a batch is handled (bounded memory, few Python objects alive)."""
 
 
-class Trace:
+class Trace(FateColumns):
     """Records events, datagrams, their fates and CPU jobs; see the module docstring for the levels."""
 
     def __init__(self, level: TraceLevel = "full", *, batch: int = EVENT_BATCH, rows_per_group: int = ROWS_PER_GROUP) -> None:
@@ -80,13 +80,7 @@ class Trace:
         self._address_code: dict[Address, int] = {}
         self.sent_time = array("d")
         self.sent_dst = array("i")
-        self.fate = array("b")
-        self.fate_time = array("d")
-        self.fate_at = array("i")
-        self.fate_names: list[str] = []
-        self._fate_code: dict[str, int] = {}
-        self.places: list[str] = []
-        self._place_code: dict[str, int] = {}
+        FateColumns.__init__(self)
         self.datagrams = Spool(self.dir, "datagrams", _DATAGRAM_SCHEMA, rows_per_group) if level == "full" else None
         self.fragments: dict[int, int] = {}
         """Datagram id -> MTU of the first link that IP-fragmented it (the capture writes its fragments)."""
@@ -116,9 +110,7 @@ class Trace:
             code = self._intern(dst)
         self.sent_time.append(now)
         self.sent_dst.append(code)
-        self.fate.append(-1)
-        self.fate_time.append(math.nan)
-        self.fate_at.append(0)
+        self.pending()
         if self.datagrams is not None:
             src_code = self._address_code.get(src)
             if src_code is None:
@@ -132,18 +124,7 @@ class Trace:
             assert self.traffic is not None  # only the data plane sends negative ids
             self.traffic.record_fate(-dgram_id, fate, now, where)
             return
-        code = self._fate_code.get(fate)
-        if code is None:
-            code = self._fate_code[fate] = len(self.fate_names)
-            self.fate_names.append(fate)
-        place = self._place_code.get(where)
-        if place is None:
-            place = self._place_code[where] = len(self.places)
-            self.places.append(where)
-        i = dgram_id - 1
-        self.fate[i] = code
-        self.fate_time[i] = now
-        self.fate_at[i] = place
+        self.set_fate(dgram_id - 1, fate, now, where)
 
     def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:
         """Record one CPU job (``ikesim.sim.cpu``): when it arrived, started and ended."""

@@ -12,7 +12,8 @@ import math
 from array import array
 from dataclasses import dataclass
 
-from ikesim.metrics.traffic_timeline import IntervalSource, name_code
+from ikesim.metrics.fates import FateColumns
+from ikesim.metrics.traffic_timeline import IntervalSource
 from ikesim.types import Address
 
 __all__ = ["Flow", "TrafficLog", "Window", "DELIVERED"]
@@ -49,7 +50,7 @@ class Window:
     """When it closed (NaN: still open at the end of the run, or closed by the traffic itself: a NAT rebind)."""
 
 
-class TrafficLog:
+class TrafficLog(FateColumns):
     """Every data packet of a run as typed columns (``trace`` ``full``, ``exchanges`` and ``summary`` alike)."""
 
     def __init__(self, *, capture_per_sa: int = 20) -> None:
@@ -60,13 +61,7 @@ class TrafficLog:
         self.size = array("i")
         self.spi = array("q")
         """The SPI of the SA that protected it (-1: none, the packet was dropped at the sender)."""
-        self.fate = array("b")
-        self.fate_time = array("d")
-        self.fate_at = array("i")
-        self.fate_names: list[str] = []
-        self._fate_code: dict[str, int] = {}
-        self.places: list[str] = []
-        self._place_code: dict[str, int] = {}
+        FateColumns.__init__(self)
         self.captured: list[tuple[int, float, Address, Address, bytes]] = []
         """(-packet, time sent, outer src, outer dst, ESP packet) of the packets the capture shows."""
         self._captured_per_spi: dict[int, int] = {}
@@ -94,19 +89,12 @@ class TrafficLog:
         self.sent.append(now)
         self.size.append(size)
         self.spi.append(spi)
-        self.fate.append(-1)
-        self.fate_time.append(math.nan)
-        self.fate_at.append(0)
+        self.pending()
         return len(self.sent)
 
     def record_fate(self, packet: int, fate: str, now: float, where: str) -> None:
         """What became of a packet: ``delivered``, a link's or box's fate, or the ESP drop reason."""
-        code = name_code(self._fate_code, self.fate_names, fate)
-        place = name_code(self._place_code, self.places, where)
-        i = packet - 1
-        self.fate[i] = code
-        self.fate_time[i] = now
-        self.fate_at[i] = place
+        self.set_fate(packet - 1, fate, now, where)
 
     def wants_capture(self, spi: int) -> bool:
         """Whether the capture still takes packets of this SA (the first ``capture_per_sa`` of each)."""
