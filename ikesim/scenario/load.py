@@ -134,6 +134,17 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
             err(("actions", i, "child"), f"connection {a.connection!r} has no child {a.child!r} (has {', '.join(names)})")
         if a.action == "create_child" and a.child is None:
             err(("actions", i), "create_child needs a child")
+    for i, t in enumerate(m.traffic):  # every flow names a connection and, if it names one, a child of it
+        if t.connection is None:
+            err(("traffic", i), "connection is required (fleet.traffic gives every client a flow)")
+            continue
+        conn = m.connections.get(t.connection)
+        if conn is None:
+            err(("traffic", i, "connection"), f"unknown connection {t.connection!r}")
+            continue
+        names = [n for n, _ in conn.child_items()]
+        if t.child is not None and t.child not in names:
+            err(("traffic", i, "child"), f"connection {t.connection!r} has no child {t.child!r} (has {', '.join(names)})")
     names = [f.name for f in m.faults if f.name is not None]
     for i, f in enumerate(m.faults):
         for key in ("from", "to"):

@@ -147,18 +147,3 @@ class ScenarioModel(StrictModel):
         if "duration" in info.data and v >= info.data["duration"]:
             raise ValueError(f"warmup ({v:g} s) must be shorter than duration ({info.data['duration']:g} s)")
         return v
-
-    @model_validator(mode="after")
-    def _traffic_targets(self) -> ScenarioModel:
-        """Every flow names a connection of the scenario and, if it names one, a child of that connection."""
-        for i, t in enumerate(self.traffic):
-            if t.connection is None:
-                raise ValueError(f"traffic[{i}]: connection is required (fleet.traffic gives every client a flow)")
-            conn = self.connections.get(t.connection)
-            if conn is None:
-                raise ValueError(f"traffic[{i}]: unknown connection {quoted(t.connection)}")
-            children = [name for name, _ in conn.child_items()]
-            if t.child is not None and t.child not in children:
-                raise ValueError(f"traffic[{i}]: connection {quoted(t.connection)} has no child {quoted(t.child)}"
-                                 f" (it has {', '.join(children)})")
-        return self

@@ -232,6 +232,31 @@ STILL_RIGHT: list[tuple[str, str, str]] = [
 ]
 """Bad scenarios whose message was already right: kept for the no-pydantic-words check."""
 
+_TRAFFIC = "traffic:\n  - connection: vpn\n"
+"""A flow at the end of the scenario (the item at line 20, its keys from line 21)."""
+TRAFFIC_CORPUS: list[tuple[str, str]] = [
+    ("    rat: 10\n", "x.yaml:21: traffic[0].rat: unknown key (did you mean 'rate'?)"),
+    ("    rate: -3\n", "x.yaml:21: traffic[0].rate: must be more than 0, got -3"),
+    ("    rate: 3\n    size: 10\n", "x.yaml:22: traffic[0].size: packet size 10 is outside 28 .. 65535 bytes"),
+    ("    rate: 3\n    size: {dist: uniform, low: 100}\n", "x.yaml:22: traffic[0].size: uniform size needs low, high"),
+    ("    rate: 3\n    pattern: onoff\n",
+     "x.yaml:20: traffic[0]: on and off (mean periods) go with pattern: onoff, and it needs both"),
+    ("    rate: 3\n    bitrate: 1Mbit\n", "x.yaml:20: traffic[0]: give rate (packets/s) or bitrate (e.g. 100Mbit), one of them"),
+    ("    rate: 3\n    child: web\n", "x.yaml:22: traffic[0].child: connection 'vpn' has no child 'web' (has net)"),
+    ("    rate: 3\n", "x.yaml:20: traffic[0].connection: unknown connection 'vpm'"),
+    ("    rate: 3\n    start: 10s\n    stop: 5s\n", "x.yaml:20: traffic[0]: stop (5 s) must be after start (10 s)"),
+    ("    rate: 3\n    pattern: request_response\n",
+     "x.yaml:20: traffic[0]: request_response: give direction forward (the initiator asks) or reverse"),
+]
+"""Bad flows (``traffic:``), each appended to BASE after ``- connection: vpn``."""
+
+
+@pytest.mark.parametrize("keys,expected", TRAFFIC_CORPUS, ids=[k.strip()[:30] for k, _ in TRAFFIC_CORPUS])
+def test_bad_traffic_is_an_error_naming_file_line_and_key(keys: str, expected: str) -> None:
+    traffic = _TRAFFIC.replace("vpn", "vpm") if "unknown connection" in expected else _TRAFFIC
+    assert _error(BASE + traffic + keys) == expected
+
+
 PYDANTIC_PHRASES = ("Input should be", "instance of", "For further information", "pydantic", "Field required",
                     "Value error", "Extra inputs", "Assertion failed", "validation error")
 

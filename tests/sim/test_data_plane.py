@@ -137,7 +137,7 @@ def test_same_seed_same_traffic_and_capture_holds_the_first_packets_of_each_sa(t
 
 
 def test_traffic_needs_a_known_connection_and_child() -> None:
-    with pytest.raises(ConfigError, match="traffic\\[0\\]: unknown connection 'nope'"):
+    with pytest.raises(ConfigError, match="traffic\\[0\\].connection: unknown connection 'nope'"):
         load_scenario(BASE.format(duration="10s", link="", child="", actions="",
                                   traffic="  - {connection: nope, rate: 1}"))
     with pytest.raises(ConfigError, match="give rate \\(packets/s\\) or bitrate"):
