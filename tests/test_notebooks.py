@@ -256,7 +256,7 @@ def test_executed_notebook_is_written_atomically_and_listed(tmp_path: Path, monk
 def test_data_plane_notebook_small(tmp_path: Path) -> None:
     out = _run("04-data-plane.ipynb", tmp_path)
     rekey = pd.read_csv(out / "rekey-loss.csv").set_index(["policy", "link"])
-    assert len(rekey) == 9 and (rekey["rekeys"] == 2).all()
+    assert len(rekey) == 9 and (rekey["rekeys"] == 1).all()
     assert (rekey.xs("strongswan")["lost"] == 0).all()  # strongSwan's order loses nothing, whatever the link
     assert rekey.loc[("early", "lost-answer"), "loss_per_rekey_max"] == 400  # 4 s x 100 packets/s
     assert rekey.loc[("early", "fifo"), "violations"] > 0 and rekey.loc[("strongswan", "fifo"), "violations"] == 0
