@@ -224,3 +224,23 @@ def test_plot_command_writes_sweep_png(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["plot", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "--y FIGURE" in err and "no column 'nope'" in err and "not a results directory" in err
+
+
+def test_a_run_with_traffic_gets_an_outage_timeline(tmp_path: Path) -> None:
+    """``ikesim plot`` on a run with traffic adds outages.png: one row per flow direction that had outages, a bar
+    per outage coloured by its event, the control windows as ticks; the figure is drawn from the written tables."""
+    from ikesim import traffic_plots
+
+    m = load_scenario(ROOT / "scenarios" / "traffic" / "nat-rebind-loss.yaml", variant="both-none")
+    r = build_simulation(m.model_copy(update={"duration": 900.0})).run(900.0)
+    res = tmp_path / "res"
+    res.mkdir()
+    r.write(res)
+    assert main(["plot", str(res), "--quiet"]) == 0
+    assert (res / "outages.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = traffic_plots.outage_timeline(r.outages, r.traffic_windows, duration=900.0)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["vpn reverse"]
+    bars = [c for c in ax.collections]
+    assert len(bars) == len(r.outages) + len(r.traffic_windows) == 2
+    assert ax.get_xlabel() == "simulated time (min)" and ax.get_legend().get_title().get_text() == "attributed to"
