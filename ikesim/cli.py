@@ -100,9 +100,9 @@ def _traffic_table(tr: dict[str, Any]) -> Table:
     t.add_row("packets delivered", str(tr["delivered"]))
     t.add_row("packets lost", str(tr["lost"]))
     for reason, n in tr["lost_by_reason"].items():
-        t.add_row(f"  lost: {reason}", str(n))
+        t.add_row(f"  reason: {reason}", str(n))
     for event, n in tr["lost_by_event"].items():
-        t.add_row(f"  lost in: {event}", str(n))
+        t.add_row(f"  during: {event.replace('_', ' ')}", str(n))
     pr = tr["loss_per_child_rekey"]
     if pr:
         t.add_row(f"loss per CHILD rekey ({pr['rekeys']} rekeys): mean / p95 / max",

@@ -14,7 +14,8 @@ from ikesim.runner import MARKER
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quickstart.yaml"
 FILES = {"events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "summary.json",
-         "capture.pcap", "ikev2_decryption_table", "esp_sa", MARKER}
+         "capture.pcap", "ikev2_decryption_table", "esp_sa", MARKER,
+         "traffic.parquet", "outages.parquet", "traffic_windows.parquet"}  # the quick start has traffic
 
 
 def test_run_writes_every_result_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -247,13 +248,14 @@ def test_plot_never_overwrites_a_png_ikesim_did_not_write(tmp_path: Path, capsys
     assert [p.name for p in figs.iterdir()] == ["timeline.png"] and (figs / "timeline.png").read_text() == SENTINEL
     for _ in range(2):  # next to the results: drawn, then redrawn over its own PNGs
         assert main(["plot", str(res), "--quiet"]) == 0
-    assert json.loads((res / MARKER).read_text())["files"] == sorted(FILES - {MARKER} | {"timeline.png", "rekey_latency.png"})
+    assert json.loads((res / MARKER).read_text())["files"] == sorted(FILES - {MARKER} | {"timeline.png", "rekey_latency.png",
+                                                                                         "outages.png"})
     assert main(["run", str(QUICK), "--until", "10min", "--out", str(res), "--quiet"]) == 0
     assert {p.name for p in res.iterdir()} == FILES
     fresh = tmp_path / "fresh"
     for _ in range(2):  # a new figures folder gets a plots marker, so redrawing there works too
         assert main(["plot", str(res), "--out", str(fresh), "--quiet"]) == 0
-    assert sorted(p.name for p in fresh.iterdir()) == [MARKER, "rekey_latency.png", "timeline.png"]
+    assert sorted(p.name for p in fresh.iterdir()) == [MARKER, "outages.png", "rekey_latency.png", "timeline.png"]
 
 
 def test_no_progress_when_not_a_terminal_or_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -81,10 +81,15 @@ def test_tshark_decodes_and_decrypts_quickstart(quick_6h: Path, tmp_path: Path) 
     shutil.copy(quick_6h / "esp_sa", keydir / "esp_sa")
     cap = quick_6h / "capture.pcap"
     assert _tshark(cap, keydir, "-Y", "_ws.malformed") == ""
-    rows = _tshark(cap, keydir, "-T", "fields", "-e", "isakmp.exchangetype", "-e", "isakmp.enc.decrypted").splitlines()
+    rows = _tshark(cap, keydir, "-Y", "isakmp", "-T", "fields", "-e", "isakmp.exchangetype",
+                   "-e", "isakmp.enc.decrypted").splitlines()
     enc = [r for r in rows if not r.startswith("34")]
     assert rows and len(enc) == len(rows) - 2
     assert all(r.split("\t")[1] for r in enc), "an SK payload did not decrypt"
+    # the user traffic's ESP (the first packets of each SA): every one decrypts, with a good ICV
+    esp = _tshark(cap, keydir, "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+                  "-Y", "esp", "-T", "fields", "-e", "esp.spi", "-e", "esp.pad_len", "-e", "esp.icv_good").splitlines()
+    assert esp and all(r.split("\t")[1] != "" and r.split("\t")[2] in ("1", "True") for r in esp), esp[:3]
     auth = _tshark(cap, keydir, "-Y", "isakmp.exchangetype == 35", "-V")
     for needle in ("Payload: Identification - Initiator (35)", "Payload: Authentication (39)",
                    "Payload: Security Association (33)", "Payload: Traffic Selector - Initiator (44)",

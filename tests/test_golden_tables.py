@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ikesim.runner import run
-from ikesim.scenario.load import load_scenarios
+from ikesim.scenario.load import load_scenario, load_scenarios
 
 sys.path.insert(0, str(Path(__file__).parent))
 from golden_tables import digests  # noqa: E402
@@ -35,8 +35,25 @@ RUNS: dict[str, tuple[str, str | None]] = {
 """Golden run name -> (scenario file, ``until`` override); every variant of scenarios/races/*.yaml is added."""
 
 
+TRAFFIC_RUNS: list[tuple[str, str, str | None, str]] = [
+    ("scenarios/traffic/esp-natt.yaml", "cbc", None, "packet"),
+    ("scenarios/traffic/nat-rebind-loss.yaml", "reverse-keepalive-dpd", "30min", "packet"),
+    ("scenarios/traffic/agreement-child-rekey.yaml", "early-lost", None, "packet"),
+    ("scenarios/traffic/agreement-child-rekey.yaml", "early-lost", None, "fleet"),
+]
+"""Runs with user traffic: (file, variant, ``until``, data-plane mode); named ``<scenario>[<variant>]`` (+ ``-fleet``)."""
+
+
+def _traffic_case(path: str, variant: str, until: str | None, mode: str) -> tuple[str, object, str | None]:
+    m = load_scenario(ROOT / path, variant=variant)
+    if mode != m.data_plane.mode:
+        m = m.model_copy(update={"data_plane": m.data_plane.model_copy(update={"mode": mode})})
+    return (m.name + ("-fleet" if mode == "fleet" else ""), m, until)
+
+
 def _cases() -> list[tuple[str, object, str | None]]:
     out: list[tuple[str, object, str | None]] = [(k, ROOT / p, u) for k, (p, u) in RUNS.items()]
+    out += [_traffic_case(*c) for c in TRAFFIC_RUNS]
     for path in sorted((ROOT / "scenarios" / "races").glob("*.yaml")):
         for m in load_scenarios(path):
             out.append((m.name, m, None))

@@ -350,8 +350,9 @@ class Results:
         return ("nat_paths", "processing", "cpu") if self.level == "full" else ("nat_paths", "cpu")
 
     def _traffic_tables(self) -> tuple[str, ...]:
-        """The data plane's tables, written whenever the run had traffic (per packet only with ``trace: full``)."""
-        if self.trace.traffic is None:
+        """The data plane's tables of a run with traffic: all with ``trace: full``, outages and windows with
+        ``exchanges``, none with ``summary`` (its summary.json has the traffic figures)."""
+        if self.trace.traffic is None or self.level == "summary":
             return ()
         return ("traffic", "outages", "traffic_windows") if self.level == "full" else ("outages", "traffic_windows")
 
