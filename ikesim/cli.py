@@ -221,10 +221,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         if not (src / "sas.parquet").is_file() or not (src / "events.parquet").is_file():
             raise ConfigError(f"{src} is not a results directory (no sas.parquet and events.parquet); see `ikesim run --out`")
         out = Path(args.out) if args.out else src
-        names = ["timeline.png", "rekey_latency.png", *(["cpu.png"] if (src / "cpu.parquet").is_file() else [])]
+        traffic = (src / "outages.parquet").is_file() and (src / "traffic_windows.parquet").is_file()
+        names = ["timeline.png", "rekey_latency.png", *(["cpu.png"] if (src / "cpu.parquet").is_file() else []),
+                 *(["outages.png"] if traffic else [])]
 
         def draw(d: Path) -> list[Path]:
-            return write_run_plots(src, d, max_tunnels=args.tunnels)
+            from ikesim.traffic_plots import write_outage_plot
+
+            return write_run_plots(src, d, max_tunnels=args.tunnels) + write_outage_plot(src, d, max_rows=args.tunnels)
     try:
         written = _write_plots(out, names, draw)
     except KeyError as exc:

@@ -419,8 +419,8 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def write_run_plots(directory: str | Path, out: str | Path | None = None, *, max_tunnels: int = 20) -> list[Path]:
     """Read a results directory (``ikesim run --out``) and write timeline.png, rekey_latency.png and, if the
-    run has a ``cpu.parquet``, cpu.png, and if it had traffic, outages.png into *out* (default: the directory
-    itself). Returns the files written.
+    run has a ``cpu.parquet``, cpu.png into *out* (default: the directory itself). Returns the files written.
+    (outages.png, of a run with traffic: ``ikesim.traffic_plots.write_outage_plot``.)
 
     Rekey latencies come from ``rekey_latencies.parquet`` if present, else are rebuilt from the events.
     Raises ``FileNotFoundError`` if sas.parquet or events.parquet is missing.
@@ -440,13 +440,6 @@ def write_run_plots(directory: str | Path, out: str | Path | None = None, *, max
     written.append(_save(rekey_latency(latencies, title=f"Rekey latency (ECDF): {run}"), o / "rekey_latency.png"))
     if (d / "cpu.parquet").is_file():
         written.append(_save(cpu(pd.read_parquet(d / "cpu.parquet"), title=f"CPU per node: {run}"), o / "cpu.png"))
-    if (d / "outages.parquet").is_file() and (d / "traffic_windows.parquet").is_file():
-        from ikesim.traffic_plots import outage_timeline  # it draws with this module's time_unit
-
-        fig = outage_timeline(pd.read_parquet(d / "outages.parquet"), pd.read_parquet(d / "traffic_windows.parquet"),
-                              duration=float(summary.get("duration") or 0.0) or 1.0, max_rows=max_tunnels,
-                              title=f"Outages of user traffic: {run}")
-        written.append(_save(fig, o / "outages.png"))
     return written
 
 

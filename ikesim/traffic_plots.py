@@ -6,13 +6,16 @@ figures a study built, and return a matplotlib ``Figure`` (no pyplot state).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ikesim.plots import time_unit
 
-__all__ = ["outage_timeline", "loss_per_rekey", "EVENT_COLOURS"]
+__all__ = ["outage_timeline", "loss_per_rekey", "write_outage_plot", "EVENT_COLOURS"]
 
 EVENT_COLOURS = {"child_rekey": "tab:blue", "ike_rekey": "tab:purple", "nat_rebind": "tab:orange",
                  "nat_reboot": "tab:brown", "none": "tab:red"}
@@ -80,3 +83,22 @@ def loss_per_rekey(table: pd.DataFrame, *, x: str, hue: str, y: str = "loss_per_
     ax.legend(title=hue, fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def write_outage_plot(directory: str | Path, out: str | Path | None = None, *, max_rows: int = 20) -> list[Path]:
+    """Write outages.png for a results directory of a run with traffic (outages.parquet and traffic_windows.parquet)
+    into *out* (default: the directory itself); nothing for a run without traffic. Returns the files written."""
+    d = Path(directory)
+    if not (d / "outages.parquet").is_file() or not (d / "traffic_windows.parquet").is_file():
+        return []
+    o = Path(out) if out is not None else d
+    o.mkdir(parents=True, exist_ok=True)
+    summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else {}
+    name = summary.get("name")
+    run = f"{name} (seed {summary.get('seed')}, run {summary.get('run')})" if name else d.name
+    fig = outage_timeline(pd.read_parquet(d / "outages.parquet"), pd.read_parquet(d / "traffic_windows.parquet"),
+                          duration=float(summary.get("duration") or 0.0) or 1.0, max_rows=max_rows,
+                          title=f"Outages of user traffic: {run}")
+    path = o / "outages.png"
+    fig.savefig(path, dpi=120)
+    return [path]

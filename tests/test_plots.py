@@ -201,7 +201,7 @@ def test_plot_command_writes_run_pngs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["run", str(ROOT / "scenarios" / "quickstart.yaml"), "--until", "3h", "--out", str(res), "--quiet"]) == 0
     figs = tmp_path / "figs"
     assert main(["plot", str(res), "--out", str(figs), "--tunnels", "5"]) == 0
-    assert {p.name for p in figs.iterdir()} == {"timeline.png", "rekey_latency.png", ".ikesim-results.json"}  # the marker
+    assert {p.name for p in figs.iterdir()} == {"timeline.png", "rekey_latency.png", "outages.png", ".ikesim-results.json"}  # the marker
     assert all(_is_png(p) for p in figs.glob("*.png"))
     assert str(figs / "timeline.png") in capsys.readouterr().out
     _cpu_table().to_parquet(res / "cpu.parquet")

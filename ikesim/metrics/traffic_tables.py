@@ -138,7 +138,7 @@ def traffic_summary(traffic: pd.DataFrame, outages: pd.DataFrame, windows: pd.Da
     rekeys = windows[windows["event"] == "child_rekey"]
     if len(rekeys):
         counts = _count_by(lost[lost["event"] == "child_rekey"], "event_id")
-        losses = [int(counts.get(ident, 0)) for ident in rekeys["event_id"]]
+        losses = counts.reindex(rekeys["event_id"].to_numpy(), fill_value=0).to_numpy().astype(np.int64).tolist()
         per_rekey = {"rekeys": len(losses), "mean": float(np.mean(losses)), "p95": float(np.percentile(losses, 95)),
                      "max": max(losses)}
     restore: dict[str, Any] = {}

@@ -24,6 +24,9 @@ NONE = "none"
 IN_FLIGHT = "in_flight"
 """The fate of a packet still on its way when the run ended: neither delivered nor lost."""
 
+_PAIRS = 1 << 20
+"""Row-window pairs ``attribute`` checks at once (bounds its memory)."""
+
 
 def close_windows(log: TrafficLog, duration: float, sends_after: Callable[[int, float], bool],
                   first_delivered: Callable[[int, float], float | None]) -> list[Window]:
@@ -49,27 +52,46 @@ def close_windows(log: TrafficLog, duration: float, sends_after: Callable[[int, 
 
 
 def attribute(log: TrafficLog, df: pd.DataFrame, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
-    """(event kind, event ident) per packet: ``none``/"" for delivered packets and losses outside every window."""
+    """(event kind, event ident) per packet: ``none``/"" for delivered packets and losses outside every window.
+
+    Every lost row is checked against every window of its connection at once (in chunks of at most
+    ``_PAIRS`` row-window pairs); the latest started window that holds its time wins.
+    """
     kinds = np.full(len(df), NONE, dtype=object)
     idents = np.full(len(df), "", dtype=object)
-    by_conn: dict[str, list[Window]] = {}
-    for w in sorted(windows, key=lambda w: w.start):
-        by_conn.setdefault(w.connection, []).append(w)
-    if not by_conn:
+    if not windows:
         return kinds, idents
-    conn_of = [f.connection for f in log.flows]
+    ordered = sorted(windows, key=lambda w: w.start)
+    conn_code: dict[str, int] = {}
+    for w in ordered:
+        conn_code.setdefault(w.connection, len(conn_code))
+    w_conn = np.array([conn_code[w.connection] for w in ordered], dtype=np.int64)
+    by_conn = np.argsort(w_conn, kind="stable")  # per connection, in start order
+    w_conn = w_conn[by_conn]
+    w_start = np.array([w.start for w in ordered], dtype=np.float64)[by_conn]
+    w_until = np.array([w.end for w in ordered], dtype=np.float64)[by_conn] + GRACE
+    w_kind = np.array([w.kind for w in ordered], dtype=object)[by_conn]
+    w_ident = np.array([w.ident for w in ordered], dtype=object)[by_conn]
+    flow_conn = np.array([conn_code.get(f.connection, -1) for f in log.flows] + [-1], dtype=np.int64)
     fate = df["fate"].to_numpy()
     lost = np.flatnonzero((fate != DELIVERED) & (fate != IN_FLIGHT))
-    codes = df["flow_code"].to_numpy()
-    t_fate = df["time_fate"].to_numpy()
-    t_sent = df["time_sent"].to_numpy()
-    for i in lost:
-        ws = by_conn.get(conn_of[codes[i]])
-        if not ws:
+    conn = flow_conn[df["flow_code"].to_numpy()[lost]]
+    t_fate, t_sent = df["time_fate"].to_numpy()[lost], df["time_sent"].to_numpy()[lost]
+    t = np.where(np.isnan(t_fate), t_sent, t_fate)
+    lo, hi = np.searchsorted(w_conn, conn, "left"), np.searchsorted(w_conn, conn, "right")
+    per_row = hi - lo
+    bounds = np.searchsorted(np.cumsum(per_row), np.arange(_PAIRS, int(per_row.sum()) + _PAIRS, _PAIRS), "right")
+    begin = 0
+    for end in np.append(bounds, len(lost)):
+        if end <= begin:
             continue
-        t = t_fate[i] if not math.isnan(t_fate[i]) else t_sent[i]
-        for w in reversed(ws):  # the latest started window that holds t
-            if w.start <= t <= w.end + GRACE:
-                kinds[i], idents[i] = w.kind, w.ident
-                break
+        rows, n = np.arange(begin, end), per_row[begin:end]
+        pair_row = np.repeat(rows, n)
+        pair_w = np.repeat(lo[begin:end] - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        holds = (w_start[pair_w] <= t[pair_row]) & (t[pair_row] <= w_until[pair_w])
+        pair_row, pair_w = pair_row[holds], pair_w[holds]
+        last = np.r_[pair_row[1:] != pair_row[:-1], True] if len(pair_row) else np.zeros(0, dtype=bool)
+        hit = lost[pair_row[last]]
+        kinds[hit], idents[hit] = w_kind[pair_w[last]], w_ident[pair_w[last]]
+        begin = end
     return kinds, idents

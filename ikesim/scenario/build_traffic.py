@@ -86,6 +86,7 @@ def add_traffic(sim: Simulation, m: ScenarioModel) -> None:
 
 def _add_fleet_traffic(sim: Simulation, m: ScenarioModel, data: DataNetwork) -> None:
     """Fleet mode: the flows follow the SA/path timeline (``ikesim.sim.fleet_traffic``), no packet is simulated."""
+    _check_volume_limits(m)
     fleet = FleetTraffic(sim, data, Paths(sim.topology, sim.boxes, _fleet_links(m)))
     for _t, directions in _flows(m):
         for spec, policy, _inner, trap in directions:
@@ -113,3 +114,63 @@ def _fleet_links(m: ScenarioModel) -> dict[tuple[str, str], LinkInfo]:
         for x, y in ((a, b), (b, a)):
             links[(x, y)] = LinkInfo(f"{x}->{y}", float(delay), float(loss), down)
     return links
+
+
+SEQ_SOFT_MIN = 0xFFFFFFFF - 0xFFFFFFFF // 10
+"""The lowest packet count at which an SA without ESN reaches its soft sequence-number limit (RFC 4303 §3.3.3;
+``ikesim.esp.sa``: a tenth of the sequence space before the last number)."""
+
+
+def _check_volume_limits(m: ScenarioModel) -> None:
+    """ConfigError for CHILD_SA volume lifetimes (RFC 4301 §4.4.2.1) that fleet mode cannot count as per-packet mode
+    does (``ikesim.sim.fleet_limits``): which packets reach a limit would be random per packet (sizes drawn per
+    packet with a byte limit, links that lose packets at random, Poisson send times of several flows on one SA),
+    or an SA could run out of sequence numbers (the send after the last one is refused: not modelled)."""
+    lossy = next((link for link in m.links if as_loss(link.loss_model()).rate > 0), None)
+    sent: dict[tuple[str, str], float] = {}
+    shared: dict[tuple[str, str, str], int] = {}
+    for t in m.traffic:
+        assert t.connection is not None
+        c = m.connections[t.connection]
+        child = t.child if t.child is not None else c.child_items()[0][0]
+        for direction in ("forward", "reverse") if t.direction == "both" else (t.direction,):
+            key3 = (t.connection, child, direction)
+            shared[key3] = shared.get(key3, 0) + 1
+    for t in m.traffic:
+        assert t.connection is not None
+        c = m.connections[t.connection]
+        child = t.child if t.child is not None else c.child_items()[0][0]
+        model = dict(c.child_items())[child]
+        volume = model.volume()
+        what = f"data_plane mode fleet: connection {t.connection} child {child}"
+        key = _given(model, volume, "rekey_bytes", "life_bytes")
+        pkey = _given(model, volume, "rekey_packets", "life_packets")
+        stop = min(t.stop, m.duration) if t.stop is not None else m.duration
+        sent[(t.connection, child)] = sent.get((t.connection, child), 0.0) + t.packets_per_second * max(0.0, stop - t.start)
+        if key is None and pkey is None:
+            continue
+        limit = key or pkey
+        if key is not None and len(t.size.sizes) > 1:
+            raise ConfigError(f"{what} has {key} and traffic of varying sizes ({t.size.dist}): the packet that reaches "
+                              "the byte limit depends on each size drawn; give a fixed size, or use mode: packet")
+        directions = ("forward", "reverse") if t.direction == "both" else (t.direction,)
+        if t.pattern == "poisson" and any(shared[(t.connection, child, d)] > 1 for d in directions):
+            raise ConfigError(f"{what} has {limit} and pattern poisson traffic that shares its SA with another flow: "
+                              "fleet mode draws the n-th send time of one Poisson flow only; use mode: packet")
+        if lossy is not None:
+            a, b = lossy.between
+            raise ConfigError(f"{what} has {limit} and link {a}-{b} loses packets at random (loss): which packets "
+                              "an inbound SA counts is random per packet; use mode: packet")
+    for (connection, child), n in sent.items():
+        if n >= SEQ_SOFT_MIN:
+            raise ConfigError(f"data_plane mode fleet: connection {connection} child {child} sends up to {n:.0f} "
+                              "packets (traffic rate x duration): an SA could reach its sequence-number limit "
+                              "(RFC 4303 §3.3.3), which fleet mode does not model; use mode: packet")
+
+
+def _given(model: object, volume: dict[str, int], *keys: str) -> str | None:
+    """The first of *keys* the child sets (else the first its defaults make non-zero); None: no such limit."""
+    for k in keys:
+        if getattr(model, k, None):
+            return k
+    return next((k for k in keys if volume[k]), None)

@@ -15,7 +15,8 @@ the packet would meet it, t plus the fixed delays so far (``ikesim.sim.fleet_pat
   ``in_flight``.
 
 Every condition the walk reads says when it next changes; the piece ends at the earliest such time, and the
-next walk starts there. A change at time c applies to packets sent at or after c (in per-packet mode, a packet
+next walk starts there. The pieces become interval rows in ``ikesim.sim.fleet_rows`` (all constant-rate flows'
+at once). A change at time c applies to packets sent at or after c (in per-packet mode, a packet
 due at the very instant of a change goes after it if its event was scheduled later: with the packet interval
 longer than the one-way delay of the message that causes the change it goes first). Without reordering
 (fixed delays), no packet can be ``replayed`` or ``outside_window``; a NAT's translated source port is not
@@ -24,6 +25,7 @@ known to the walk, so a firewall on the far side of a NAT checks only the destin
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,22 +36,26 @@ import numpy as np
 from ikesim.esp import NO_SA, SA_EXPIRED, UNKNOWN_SPI
 from ikesim.metrics.traffic_log import DELIVERED, Flow
 from ikesim.metrics.traffic_timeline import IntervalRows, PacketTimes
+from ikesim.sim.fleet_rows import Piece, RowMaker
 from ikesim.sim.nat import NatBox
 from ikesim.types import Address
 
 if TYPE_CHECKING:
     from ikesim.rng import Rng
     from ikesim.sim.dataplane import Policy
-    from ikesim.sim.fleet_path import Paths
+    from ikesim.sim.fleet_path import LinkInfo, Paths
     from ikesim.sim.fleet_sad import FleetSad
+    from ikesim.sim.nat import Router
 
-__all__ = ["FleetFlow", "NatHistory", "Walker", "evaluate", "IN_FLIGHT"]
+__all__ = ["FleetFlow", "NatHistory", "Walker", "Outcome", "evaluate", "IN_FLIGHT"]
 
 IN_FLIGHT = "in_flight"
 _INF = math.inf
 _NO_PORT = -1
 """The source port of a packet a NAT translated, which the walk does not know."""
 _MAX_HOPS = 64
+_UNSET = object()
+_NO_ROWS: list[int] = []
 
 
 @dataclass(slots=True)
@@ -73,8 +79,8 @@ class FleetFlow:
     @property
     def gen(self) -> np.random.Generator:
         """Draws of the evaluation and of Poisson send times (made on first use: a constant flow without loss needs none)."""
-        if self.gen_ is None:
-            self.gen_ = np.random.default_rng(list(self.seed.bytes(16)))
+        if self.gen_ is None:  # seeded with the 16 bytes as 16 words (as a list of ints would be, only faster)
+            self.gen_ = np.random.default_rng(np.frombuffer(self.seed.bytes(16), dtype=np.uint8).astype(np.uint32))
         return self.gen_
 
 
@@ -125,7 +131,7 @@ def _port(endpoint: str) -> int:
 
 
 @dataclass(slots=True)
-class _Outcome:
+class Outcome:
     """Where the walk of one piece ends: random-loss points on the way, then a fate."""
 
     losses: list[tuple[float, str, float]]
@@ -150,80 +156,85 @@ class Walker:
                  *, live: bool = False) -> None:
         self.paths, self.sads, self.nats, self.duration, self.live = paths, sads, nats, duration, live
         """*live*: during the run, the receiver's installed SA only (no index of every SA it ever had)."""
-        self._inbound: dict[str, dict[int, list[int]]] = {}
+        self._hops: dict[tuple[str, str], tuple[str, LinkInfo, Router | None, bool] | None] = {}
+        """(here, destination IP) -> the next node, the link to it, its box, whether it owns the IP (or None)."""
+
+    def hop(self, here: str, dst_ip: str) -> tuple[str, LinkInfo, Router | None, bool] | None:
+        """The next hop toward *dst_ip* (``Paths.next_hop``; routes are fixed once the run has begun)."""
+        key = (here, dst_ip)
+        hop = self._hops.get(key, _UNSET)
+        if hop is _UNSET:
+            paths = self.paths
+            step = paths.next_hop(here, dst_ip)
+            hop = None if step is None else (step[0], step[1], paths.boxes.get(step[0]),
+                                             paths.topology.owner(dst_ip) == step[0])
+            self._hops[key] = hop
+        return hop  # type: ignore[return-value]
 
     def _rows(self, node: str, spi: int) -> list[int]:
         if self.live:
             sad = self.sads.get(node)
             sa = sad.inbound(spi.to_bytes(4, "big")) if sad is not None else None
             return [sa.row] if sa is not None else []
-        index = self._inbound.get(node)
-        if index is None:
-            index = self._inbound[node] = {}
-            sad = self.sads.get(node)
-            if sad is not None:
-                for row, s in enumerate(sad.inbound_log.spi):
-                    index.setdefault(s, []).append(row)
-        return index.get(spi, [])
+        sad = self.sads.get(node)
+        return sad.inbound_log.rows.get(spi, _NO_ROWS) if sad is not None else _NO_ROWS
 
-    def walk(self, sender: str, src: Address, dst: Address, spi: int, t: float) -> _Outcome:
+    def walk(self, sender: str, src: Address, dst: Address, spi: int, t: float) -> Outcome:
         """The fate of a packet sent at *t* from *sender* with SA *spi*, outer *src* -> *dst*."""
-        paths, duration = self.paths, self.duration
+        duration, next_hop = self.duration, self.hop
         losses: list[tuple[float, str, float]] = []
         delays: list[float] = []
         here, off, nxt = sender, 0.0, _INF
         for _ in range(_MAX_HOPS):
-            step = paths.next_hop(here, dst.ip)
+            step = next_hop(here, dst.ip)
             if step is None:
-                return _Outcome(losses, "no_route", here, off, nxt)
-            node, link = step
+                return Outcome(losses, "no_route", here, off, nxt)
+            node, link, box, owns = step
             for f, u in link.down:  # RFC-free: the link's own schedule, [from, until)
                 lo, hi = f - off, u - off
                 if lo <= t < hi:
-                    return _Outcome(losses, "link_down", link.name, off, min(nxt, hi))
+                    return Outcome(losses, "link_down", link.name, off, min(nxt, hi))
                 if t < lo:
                     nxt = min(nxt, lo)
                     break
             if link.loss >= 1.0:
-                return _Outcome(losses, "lost", link.name, off, nxt)
+                return Outcome(losses, "lost", link.name, off, nxt)
             if link.loss > 0.0:
                 losses.append((link.loss, link.name, off))
             off += link.delay
             delays.append(link.delay)
             end = duration - off
             if t >= end:
-                return _Outcome(losses, IN_FLIGHT, "", math.nan, nxt)
+                return Outcome(losses, IN_FLIGHT, "", math.nan, nxt)
             nxt = min(nxt, end)
             here = node
-            box = paths.boxes.get(node)
-            owner = paths.topology.owner(dst.ip)
             if box is not None and box.drop_udp and (dst.port in box.drop_udp or src.port in box.drop_udp):
-                return _Outcome(losses, "firewall", node, off, nxt)
-            if owner != node:
+                return Outcome(losses, "firewall", node, off, nxt)
+            if not owns:
                 if isinstance(box, NatBox) and src.ip in box.inside:
                     src = Address(box.public, _NO_PORT)
                 continue
             if box is not None:
                 if not isinstance(box, NatBox):
-                    return _Outcome(losses, "no_route", node, off, nxt)
+                    return Outcome(losses, "no_route", node, off, nxt)
                 history = self.nats.get(node)
                 use, change = history.lookup(dst.port, t, off) if history is not None else (None, _INF)
                 nxt = min(nxt, change)
                 if use is None or not _lets_in(box, use, src):
-                    return _Outcome(losses, "nat_no_mapping", node, off, nxt)
+                    return Outcome(losses, "nat_no_mapping", node, off, nxt)
                 dst = use.inside
                 continue
             out = self._receive(node, spi, t, off, losses, nxt)
             out.delays = tuple(delays)
             return out
-        return _Outcome(losses, "no_route", here, off, nxt)
+        return Outcome(losses, "no_route", here, off, nxt)
 
     def _receive(self, node: str, spi: int, t: float, off: float, losses: list[tuple[float, str, float]],
-                 nxt: float) -> _Outcome:
+                 nxt: float) -> Outcome:
         """RFC 4303 §3.4.2: the receiver's SAD at arrival: unknown SPI, expired SA, or delivered."""
         sad = self.sads.get(node)
         if sad is None:
-            return _Outcome(losses, "no_data_plane", node, off, nxt)
+            return Outcome(losses, "no_data_plane", node, off, nxt)
         log = sad.inbound_log
         for row in self._rows(node, spi):
             lo, hi = log.installed[row] - off, log.removed[row] - off
@@ -231,11 +242,11 @@ class Walker:
                 nxt = min(nxt, hi)
                 expired = log.expired[row] - off
                 if t >= expired:
-                    return _Outcome(losses, SA_EXPIRED, node, off, nxt)
-                return _Outcome(losses, DELIVERED, node, off, min(nxt, expired))
+                    return Outcome(losses, SA_EXPIRED, node, off, nxt)
+                return Outcome(losses, DELIVERED, node, off, min(nxt, expired))
             if t < lo:
                 nxt = min(nxt, lo)
-        return _Outcome(losses, UNKNOWN_SPI, node, off, nxt)
+        return Outcome(losses, UNKNOWN_SPI, node, off, nxt)
 
 
 def _lets_in(box: NatBox, use: _PortUse, src: Address) -> bool:
@@ -267,51 +278,32 @@ def _segments(f: FleetFlow, sad: FleetSad | None, addresses: list[Address]) -> I
 
 def evaluate(flows: list[FleetFlow], sads: dict[str, FleetSad], paths: Paths, nats: dict[str, NatHistory],
              addresses: list[Address], duration: float) -> IntervalRows:
-    """Every flow direction's pieces and fates (see the module docstring)."""
-    rows = IntervalRows()
+    """Every flow direction's pieces and fates (see the module docstring; the rows: ``ikesim.sim.fleet_rows``)."""
     walker = Walker(paths, sads, nats, duration)
-    for f in flows:
-        _evaluate_flow(f, walker, sads.get(f.flow.sender), addresses, rows)
-    return rows
+    maker = RowMaker()
+    for pos, f in enumerate(flows):
+        maker.add_flow(pos, f, _pieces(f, walker, sads.get(f.flow.sender), addresses))
+    return maker.rows()
 
 
-def _evaluate_flow(f: FleetFlow, walker: Walker, sad: FleetSad | None, addresses: list[Address],
-                   rows: IntervalRows) -> None:
+def _pieces(f: FleetFlow, walker: Walker, sad: FleetSad | None, addresses: list[Address]) -> list[Piece]:
+    """*f*'s send times cut into pieces of constant state, each with the walk's outcome, in time order."""
     sender = f.flow.sender
     breaks = sorted(f.breaks)
+    pieces: list[Piece] = []
     for s0, s1, spi, expired, src, dst in _segments(f, sad, addresses):
         a, s1 = max(s0, f.start), min(s1, f.stop)
         while a < s1:
             if spi < 0 or expired or src is None or dst is None:
-                out = _Outcome([], NO_SA if spi < 0 else SA_EXPIRED, sender, 0.0, _INF)
+                out = Outcome([], NO_SA if spi < 0 else SA_EXPIRED, sender, 0.0, _INF)
             else:
                 out = walker.walk(sender, src, dst, spi, a)
             b = min(s1, out.nxt)
-            for x in breaks:
-                if a < x < b:
-                    b = x
-                    break
+            i = bisect.bisect_right(breaks, a)  # the first break after a, if before b
+            if i < len(breaks) and breaks[i] < b:
+                b = breaks[i]
             if not b > a:
                 b = math.nextafter(a, _INF)
-            _emit(f, a, b, spi, out, rows)
+            pieces.append((a, b, spi, out))
             a = b
-
-
-def _emit(f: FleetFlow, a: float, b: float, spi: int, out: _Outcome, rows: IntervalRows) -> None:
-    """The rows of one piece: random losses on the way (binomial per link), then the fate of the rest."""
-    n = f.times.count(a, b)
-    if n <= 0:
-        return
-    first, last = f.times.bounds(a, b, n)
-    left = n
-    lost_rows = []
-    for p, where, off in out.losses:
-        k = int(f.gen.binomial(left, p)) if left else 0
-        if k:
-            lost_rows.append((k, where, off))
-            left -= k
-    sporadic = out.fate == DELIVERED and left > 0
-    for k, where, off in lost_rows:
-        rows.add(f.code, a, b, k, first, last, spi, "lost", where, off, sporadic)
-    if left:
-        rows.add(f.code, a, b, left, first, last, spi, out.fate, out.where, out.offset)
+    return pieces

@@ -14,7 +14,9 @@ What user packets do to the rest of the simulation is reproduced during the run,
   packet is followed through links and boxes by callbacks at its hop times, calling ``NatBox.outbound`` and
   ``inbound`` and the receiver's SAD as per-packet mode would;
 - a packet of a ``start_action: trap`` flow finding no SA initiates its connection (probed packet by packet
-  while there is none).
+  while there is none);
+- an SA reaching a byte or packet lifetime tells its daemon at the instant the packet that reaches it is sent
+  (outbound) or arrives (inbound), as per-packet mode's ESP SA does (``ikesim.sim.fleet_limits``).
 
 Which packet to probe is decided from the state at the instants it can change: the sender's outbound SA
 (``SadWatcher.outbound_changed``), the receiver's inbound SAs and their expected peers (``inbound_changed``),
@@ -34,6 +36,7 @@ from ikesim.metrics.traffic_log import DELIVERED
 from ikesim.metrics.traffic_timeline import ConstantTimes, IntervalRows, OnOffTimes, PacketTimes, PoissonTimes
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.fleet_eval import FleetFlow, NatHistory, Walker, evaluate
+from ikesim.sim.fleet_limits import FleetLimits
 from ikesim.sim.fleet_sad import FleetSad
 from ikesim.sim.nat import Mapping, NatBox
 from ikesim.types import Address
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from ikesim.sim.data_network import DataNetwork
     from ikesim.sim.dataplane import Policy
     from ikesim.sim.fleet_path import Paths
+    from ikesim.sim.nat import Router
     from ikesim.sim.simulation import Simulation
     from ikesim.sim.traffic import FlowSpec
 
@@ -95,6 +99,10 @@ class FleetTraffic:
         self.memo: dict[object, object] = {}
         """What the traffic tables computed from the rows once (``IntervalSource.memo``)."""
         self._owners = sim.topology.owners
+        self._live = Walker(paths, self.sads, self.nats, math.inf, live=True)
+        self.limits = FleetLimits(self)
+        """CHILD_SA volume lifetimes (``ikesim.sim.fleet_limits``)."""
+        """Walks packets during the run (the receiver's installed SAs) and keeps the routes (``Walker.hop``)."""
         self.log.fleet = self
 
     # --- building ------------------------------------------------------------------------------
@@ -108,6 +116,8 @@ class FleetTraffic:
         if spec.queue > 0:
             raise ConfigError("data_plane mode fleet: queue holds packets while there is no SA; use mode: packet")
         code = self.log.add_flow(flow)
+        if len(spec.sizes.values) == 1:
+            self.limits.sizes[code] = spec.sizes.values[0]
         seed = self.data.rng.child("fleet", str(flow.flow), flow.direction)
         f = FleetFlow(code, flow, policy, ConstantTimes(spec.start, spec.rate, spec.stop), spec.start, spec.stop,
                       seed, trap=trap)
@@ -128,11 +138,25 @@ class FleetTraffic:
             self._slow.add(code)  # every packet may find its NAT mapping expired: each is probed
         return f
 
+    def walker_now(self) -> Walker:
+        """The walker of the run (the receivers' installed SAs, no end)."""
+        self._live.duration = math.inf
+        return self._live
+
+    def flows_of(self, node: str, policy: Hashable) -> list[FleetFlow]:
+        """The flow directions *node* sends through *policy*."""
+        return self._by_sender.get((node, policy), [])
+
+    def ever_sent_with(self, spi: bytes) -> list[FleetFlow]:
+        """The flow directions whose sender has sent with the outbound SA *spi* so far."""
+        return self._ever_spi.get(spi, [])
+
     def last_in(self, node: str, spi: bytes) -> float | None:
         """When a packet last arrived on *node*'s inbound SA *spi* by now (the use stats a daemon's DPD asks for,
         per-packet mode's ``NodeDataPlane.last_in``): the last delivered packet of a flow sending with *spi*."""
         now, best = self.env.now, None
-        walker = Walker(self.paths, self.sads, self.nats, math.nextafter(now, math.inf), live=True)
+        walker = self._live
+        walker.duration = math.nextafter(now, math.inf)
         for f in self._ever_spi.get(spi, ()):
             if f.flow.receiver != node:
                 continue
@@ -223,12 +247,14 @@ class FleetTraffic:
                 else:
                     self._sending.pop(f.code, None)
             self._check(f, now)
+        self.limits.outbound_changed(node, policy, now)
 
     def inbound_changed(self, node: str, spi: bytes, now: float) -> None:
         """The receiver installed SA *spi* or expects its packets from another peer: the flows sending with it may
         need a probe."""
         for f in self._by_spi.get(spi, ()):
             self._check(f, now)
+        self.limits.inbound_changed(node, spi, now)
 
     def _nat_event(self, box: str, kind: str, inside: set[str | None], now: float) -> None:
         """A NAT rebound or rebooted: pieces start anew there; the next packets through it may need a probe."""
@@ -244,6 +270,13 @@ class FleetTraffic:
     def noted(self, box: NatBox, kind: str, old: str, new: str, at: float) -> None:
         """A mapping of *box* changed: its history (which public port led where, when)."""
         self.nats[box.name].noted(box, kind, old, new, at)
+        if new and self.limits.counting_inbound():  # a mapping may deliver packets sooner than projected
+            for ip in box.inside:
+                node = self._owners.get(ip)
+                for f in self._by_node.get(node, ()) if node is not None else ():
+                    out = self.sads[f.flow.sender].outbound(f.policy) if f.flow.receiver == node else None
+                    if out is not None:
+                        self.limits.replan_in(node, out.spi, at)  # type: ignore[arg-type]
 
     def last_used(self, box: NatBox, m: Mapping, now: float) -> float | None:
         """The last instant at or before *now* a packet of a flow from inside left through *m* (None: none did)."""
@@ -288,7 +321,7 @@ class FleetTraffic:
         if key not in self._offsets:
             here, off, found = sender, 0.0, None
             for _ in range(_MAX_HOPS):
-                step = self.paths.next_hop(here, dst_ip)
+                step = self._live.hop(here, dst_ip)
                 if step is None:
                     break
                 here, off = step[0], off + step[1].delay
@@ -319,18 +352,17 @@ class FleetTraffic:
             return f.trap is not None
         if out.expired:
             return False
-        src, dst, here, paths = out.src, out.dst, f.flow.sender, self.paths
+        src, dst, here, hop = out.src, out.dst, f.flow.sender, self._live.hop
         for _ in range(_MAX_HOPS):
-            step = paths.next_hop(here, dst.ip)
+            step = hop(here, dst.ip)
             if step is None:
                 return False
-            here, link = step
-            if any(lo <= now < hi for lo, hi in link.down):
+            here, link, box, owns = step
+            if link.down and any(lo <= now < hi for lo, hi in link.down):
                 return False  # probed again when it is up
-            box = paths.boxes.get(here)
             if box is not None and box.drop_udp and (dst.port in box.drop_udp or src.port in box.drop_udp):
                 return False
-            if self._owners.get(dst.ip) != here:
+            if not owns:
                 if isinstance(box, NatBox) and src.ip in box.inside:
                     port = box.peek_outbound(src, dst, now)
                     if port is None:
@@ -378,23 +410,24 @@ class FleetTraffic:
 
     def _hop(self, f: FleetFlow, here: str, src: Address, dst: Address, spi: bytes) -> None:
         """Put the probed packet on the next link (``Simulation._forward``, ``Link.put``: down, then the delay)."""
-        step = self.paths.next_hop(here, dst.ip)
+        step = self._live.hop(here, dst.ip)
         if step is None:
             return
-        node, link = step
+        node, link, box, owns = step
         now = self.env.now
-        if any(lo <= now < hi for lo, hi in link.down):
+        if link.down and any(lo <= now < hi for lo, hi in link.down):
             return
-        self.env.timeout(link.delay).callbacks.append(lambda _ev: self._arrive(f, node, src, dst, spi))
+        self.env.timeout(link.delay).callbacks.append(lambda _ev: self._arrive(f, node, box, owns, src, dst, spi))
 
-    def _arrive(self, f: FleetFlow, node: str, src: Address, dst: Address, spi: bytes) -> None:
-        """The probed packet reaches *node* (``Simulation._arrive``; then ``EspDataPlane.unprotect``'s peer check)."""
+    def _arrive(self, f: FleetFlow, node: str, box: Router | None, owns: bool, src: Address, dst: Address,
+                spi: bytes) -> None:
+        """The probed packet reaches *node*, which has *box* and owns the destination or not (``Simulation._arrive``;
+        then ``EspDataPlane.unprotect``'s peer check)."""
         now = self.env.now
-        box = self.paths.boxes.get(node)
         sd = SimDatagram(0, src, dst, b"")
         if box is not None and box.refuses(sd):
             return
-        if self._owners.get(dst.ip) != node:
+        if not owns:
             if isinstance(box, NatBox) and src.ip in box.inside:
                 src = box.outbound(sd, now).src
             self._hop(f, node, src, dst, spi)

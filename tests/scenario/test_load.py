@@ -107,12 +107,12 @@ ACTIONS = "actions:\n  - {at: 2h, node: gateway, action: rekey_child, connection
 
 
 @pytest.mark.parametrize("action,expected", [
-    ("{at: 1h, node: router, action: dpd, connection: vpn}", "x.yaml:35: actions[0].node: unknown node 'router'"),
-    ("{at: 1h, node: client, action: dpd, connection: tunnel}", "x.yaml:35: actions[0].connection: unknown connection 'tunnel'"),
+    ("{at: 1h, node: router, action: dpd, connection: vpn}", "x.yaml:37: actions[0].node: unknown node 'router'"),
+    ("{at: 1h, node: client, action: dpd, connection: tunnel}", "x.yaml:37: actions[0].connection: unknown connection 'tunnel'"),
     ("{at: 1h, node: client, action: rekey_child, connection: vpn, child: web}",
-     "x.yaml:35: actions[0].child: connection 'vpn' has no child 'web' (has net)"),
-    ("{at: 25h, node: client, action: dpd, connection: vpn}", "x.yaml:35: actions[0].at: 90000s is not before the end"),
-    ("{at: 1h, node: client, action: reboot, connection: vpn}", "x.yaml:35: actions[0].action: 'reboot' is not one of 'initiate', "),
+     "x.yaml:37: actions[0].child: connection 'vpn' has no child 'web' (has net)"),
+    ("{at: 25h, node: client, action: dpd, connection: vpn}", "x.yaml:37: actions[0].at: 90000s is not before the end"),
+    ("{at: 1h, node: client, action: reboot, connection: vpn}", "x.yaml:37: actions[0].action: 'reboot' is not one of 'initiate', "),
 ])
 def test_action_errors(action: str, expected: str) -> None:
     """Actions are checked against the nodes, the connections and their children, with the line."""
@@ -124,7 +124,7 @@ def test_action_errors(action: str, expected: str) -> None:
 def test_action_node_must_be_an_end_of_its_connection() -> None:
     """An action on a node that is neither end of the connection is an error."""
     text = QUICK.replace("  gateway:\n", "  other:\n    addresses: [10.0.0.9]\n  gateway:\n", 1)
-    with pytest.raises(ConfigError, match=r"^x.yaml:37: actions\[0\].node: node 'other' is not an end of connection 'vpn'"):
+    with pytest.raises(ConfigError, match=r"^x.yaml:39: actions\[0\].node: node 'other' is not an end of connection 'vpn'"):
         load_scenario_text(text + "actions:\n  - {at: 1h, node: other, action: dpd, connection: vpn}\n", "x.yaml")
 
 

@@ -1,7 +1,8 @@
 """Fleet mode (``data_plane: {mode: fleet}``) against per-packet mode: the same scenarios, the same figures.
 
 Constant-rate flows on loss-free links: identical counts by fate, identical outages and an identical IKE side
-(exchanges table). Poisson flows and lossy links: counts within four standard deviations of the draw.
+(exchanges table), byte and packet lifetimes included. Poisson flows and lossy links: counts within four standard
+deviations of the draw.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ikesim
 from ikesim.errors import ConfigError
+from ikesim.metrics.interval_tables import _share, _share_all
+from ikesim.metrics.traffic_timeline import ConstantTimes, grid_index
 from ikesim.scenario.load import load_scenario
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.traffic_model import DataPlaneModel
@@ -155,3 +159,101 @@ def test_fleet_mode_refuses_links_with_a_bandwidth() -> None:
     links = [link.model_copy(update={"bandwidth": 1e6}) for link in m.links]
     with pytest.raises(ConfigError, match="bandwidth"):
         _run(m.model_copy(update={"links": links}), "fleet")
+
+
+@pytest.mark.parametrize(("variant", "notes", "rekeys", "lost"), [
+    ("forward", {"bytes": 20}, 18, {}),
+    ("both", {"bytes": 56}, 28, {}),
+    ("hard", {"packets": 56}, 23, {"no_sa": 40, "sa_expired": 3040, "unknown_spi": 4414}),
+])
+def test_volume_lifetimes_are_reached_at_the_same_packets_in_both_modes(
+        variant: str, notes: dict[str, int], rekeys: int, lost: dict[str, int]) -> None:
+    """RFC 4301 §4.4.2.1: each SA tells its daemon at the packet that reaches a byte or packet limit (sent: outbound,
+    arrived: inbound); fleet mode counts without packets and tells it at the same instants, in the same order."""
+    packet, fleet = _both(load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant=variant))
+    _assert_same(packet, fleet)
+    assert fleet.events.equals(packet.events)
+    reached = fleet.events[fleet.events["event"] == "ChildSaLimitReached"]
+    assert reached["counter"].value_counts().to_dict() == notes
+    assert int((fleet.exchanges["purpose"] == "rekey_child").sum()) == rekeys
+    s = fleet.summary["traffic"]
+    assert s["sent"] == (60000 if variant == "forward" else 120000) and s["lost_by_reason"] == lost
+
+
+def test_a_hard_packet_limit_expires_the_sa_after_the_packet_that_reached_it() -> None:
+    """The 3300th packet passes; the gateway's outbound SA reaches its hard limit when it sends it (4.08963 s), the
+    client's inbound SA when it arrives 10 ms later, just before the client sends: its packets are dropped as
+    sa_expired from that instant on (the arrival's event was scheduled first, as in per-packet mode)."""
+    fleet = _run(load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="hard"), "fleet")
+    reached = fleet.events[(fleet.events["event"] == "ChildSaLimitReached") & fleet.events["hard"].eq(True)]
+    assert reached[["time", "node", "counter", "handling"]].values.tolist() == [
+        [4.08963, "gateway", "packets", "expire"], [4.099629999999999, "client", "packets", "expire"]]
+    t = fleet.traffic
+    expired = t[(t["fate"] == "sa_expired")]
+    assert expired["start"].min() == 4.099629999999999 and int(expired["packets"].sum()) == 3040
+    assert set(expired["direction"]) == {"forward"} and set(expired["where"]) == {"client"}
+
+
+@pytest.mark.parametrize(("child", "traffic", "links", "message"), [
+    ({"rekey_bytes": 4 << 20}, {"size": {"dist": "uniform", "low": 100, "high": 1400}}, None,
+     "child net has rekey_bytes and traffic of varying sizes"),
+    ({"rekey_packets": 3000}, {"pattern": "poisson"}, None,
+     "child net has rekey_packets and pattern poisson traffic that shares its SA with another flow"),
+    ({"life_bytes": 8 << 20}, {}, {"loss": 0.01}, "child net has life_bytes and link client-gateway loses packets"),
+])
+def test_fleet_mode_refuses_volume_lifetimes_it_cannot_count_exactly(
+        child: dict[str, object], traffic: dict[str, object], links: dict[str, object] | None, message: str) -> None:
+    """Which packet reaches a limit would be random per packet (varying sizes, random loss, two Poisson flows on one
+    SA): fleet mode says which key, and asks for packet mode."""
+    m = load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="forward")
+    c = m.connections["vpn"]
+    body = {"rekey_time": 0.0, "life_time": 0.0, **child}
+    m = m.model_copy(update={"connections": {"vpn": c.model_copy(update={"child": type(c.child)(**body)})}})
+    if traffic:
+        flows = [type(t).model_validate({**t.model_dump(exclude_unset=True), **traffic}) for t in m.traffic]
+        m = m.model_copy(update={"traffic": flows * 2 if traffic.get("pattern") == "poisson" else flows})
+    if links:
+        m = m.model_copy(update={"links": [link.model_copy(update=links) for link in m.links]})
+    with pytest.raises(ConfigError, match=message):
+        _run(m, "fleet")
+
+
+def test_grid_counts_at_once_are_the_scalar_model_s() -> None:
+    """``grid_index`` (all pieces at once) gives ``ConstantTimes``'s counts at and around its packet times."""
+    g = ConstantTimes(0.0037, 20.0, 900.0)
+    xs = [g.time(k) for k in (0, 1, 2, 4000, 17999)]
+    xs += [math.nextafter(x, -math.inf) for x in xs] + [math.nextafter(x, math.inf) for x in xs]
+    xs += [-1.0, 0.0037, 900.0, 1e9, math.inf]
+    n = len(xs)
+    got = grid_index(np.full(n, g.start), np.full(n, g.rate), np.full(n, g.total), np.array(xs))
+    assert got.tolist() == [min(g.before(x), g.total) for x in xs]
+    assert got.tolist()[:5] == [0, 1, 2, 4000, 17999] and got.tolist()[-3:] == [18000, 18000, 18000]
+
+
+def test_random_losses_are_spread_over_the_parts_of_a_cut_interval_alike_row_by_row_and_at_once() -> None:
+    """``_share_all`` (every cut row at once) spreads a row's packets as ``_share`` does (largest remainder)."""
+    rows = [([3, 3, 3], 4), ([0, 0], 5), ([10, 0, 5], 7), ([1, 2], 3), ([7], 2)]
+    counts = np.array([c for cs, _ in rows for c in cs])
+    sizes = np.array([len(cs) for cs, _ in rows])
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    n = np.array([k for _, k in rows])
+    j = np.arange(len(counts)) - np.repeat(first, sizes)
+    got = _share_all(counts, n, np.add.reduceat(counts, first), first, sizes, j)
+    assert got.tolist() == [x for cs, k in rows for x in _share(cs, k)] == [2, 1, 1, 5, 0, 5, 0, 2, 1, 2, 2]
+
+
+def test_a_poisson_flow_reaches_its_packet_limit_with_the_send_times_the_tables_count() -> None:
+    """Poisson send times with a packet lifetime: fleet mode draws the 3300th send time on the SA (order statistics
+    of the process drawn so far, kept), tells the client then and the gateway when it arrives 10 ms later, and the
+    tables count exactly 3300 packets on that SA before it expired."""
+    m = _traffic(load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="hard"), pattern="poisson",
+                 direction="forward")
+    fleet = _run(m, "fleet")
+    hard = fleet.events[(fleet.events["event"] == "ChildSaLimitReached") & fleet.events["hard"].eq(True)]
+    assert hard["node"].tolist() == ["client", "gateway"] and hard["counter"].tolist() == ["packets", "packets"]
+    (sent, arrived), spi = hard["time"].tolist(), hard["spi_out"].iloc[0]
+    assert arrived == sent + 0.01
+    t = fleet.traffic
+    on_sa = t[t["spi"] == spi]
+    assert int(on_sa[on_sa["fate"] != "sa_expired"]["packets"].sum()) == 3300
+    assert on_sa[on_sa["fate"] == "sa_expired"]["start"].min() > sent
