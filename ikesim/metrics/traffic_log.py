@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ikesim.metrics.fates import FateColumns
@@ -56,6 +57,8 @@ class TrafficLog(FateColumns):
     def __init__(self, *, capture_per_sa: int = 20) -> None:
         self.capture_per_sa = capture_per_sa
         self.flows: list[Flow] = []
+        self._connections_at: dict[str, dict[str, int]] = {}
+        """Node -> {connection it sends or receives on: the code of its first flow there}."""
         self.flow = array("i")
         self.sent = array("d")
         self.size = array("i")
@@ -80,8 +83,20 @@ class TrafficLog(FateColumns):
 
     def add_flow(self, flow: Flow) -> int:
         """Register one direction of a flow; return its code (the ``flow`` column's value)."""
+        code = len(self.flows)
         self.flows.append(flow)
-        return len(self.flows) - 1
+        for node in (flow.sender, flow.receiver):
+            self._connections_at.setdefault(node, {}).setdefault(flow.connection, code)
+        return code
+
+    def connections_at(self, nodes: Iterable[str | None]) -> list[str]:
+        """The connections with a flow sent or received by one of *nodes*, in the order of their first such flow."""
+        first: dict[str, int] = {}
+        for node in nodes:
+            for conn, code in self._connections_at.get(node, {}).items() if node is not None else ():
+                if code < first.get(conn, code + 1):
+                    first[conn] = code
+        return sorted(first, key=first.__getitem__)
 
     def record_sent(self, flow: int, now: float, size: int, spi: int) -> int:
         """A packet of *flow* was sent (protected by *spi*, or -1); return its number (1, 2, ...)."""

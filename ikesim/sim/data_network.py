@@ -74,9 +74,8 @@ class DataNetwork:
 
     def nat_event(self, box: str, kind: str, inside: set[str | None], now: float) -> None:
         """NAT *box* rebound or rebooted: a control window opens on every tunnel with an end behind it."""
-        for flow in self.log.flows:
-            if flow.sender in inside or flow.receiver in inside:
-                self.log.open_window(flow.connection, kind, f"{box}@{now:.6f}", now)
+        for connection in self.log.connections_at(inside):
+            self.log.open_window(connection, kind, f"{box}@{now:.6f}", now)
         if self.on_nat_event is not None:
             self.on_nat_event(box, kind, inside, now)
 

@@ -26,6 +26,7 @@ from ikesim.metrics.traffic_log import Flow, TrafficLog
 if TYPE_CHECKING:
     import simpy
 
+    from ikesim.esp import OutboundEspSa
     from ikesim.rng import Rng
     from ikesim.sim.dataplane import NodeDataPlane, Policy
     from ikesim.types import Datagram
@@ -121,7 +122,7 @@ class FlowSender:
 
     def _tick(self, _ev: object) -> None:
         spec = self.spec
-        self.emit(spec.sizes.draw(self.rng) if len(spec.sizes.values) != 1 else spec.sizes.values[0])
+        self.emit(spec.sizes.draw(self.rng))
         if spec.flow.pattern == "poisson":
             nxt = self._next + self._exp(1.0 / spec.rate)
         else:
@@ -153,19 +154,18 @@ class FlowSender:
     def emit(self, size: int) -> None:
         """Protect one packet of *size* bytes and send it; or hold it, or drop it with the reason."""
         now = self.env.now
-        esp = self.plane.esp
-        sa = esp.outbound(self.policy)
+        sa = self.plane.esp.outbound(self.policy)
         if sa is None and self.spec.queue > 0:
             if len(self._held) < self.spec.queue:
                 self._held.append((self.log.record_sent(self.code, now, size, -1), self.inner(size)))
                 if self.trap is not None:
                     self.plane.acquire(self.trap, now)
                 return
-        self._protect(now, size, None)
+        self._protect(now, size, None, sa)
 
-    def _protect(self, now: float, size: int, packet: int | None) -> None:
+    def _protect(self, now: float, size: int, packet: int | None, sa: OutboundEspSa | None) -> None:
+        """Protect with *sa* (the policy's outbound SA, looked up once by the caller) and send, or drop."""
         esp, log = self.plane.esp, self.log
-        sa = esp.outbound(self.policy)
         spi = int.from_bytes(sa.spi, "big") if sa is not None else -1
         if packet is None:
             packet = log.record_sent(self.code, now, size, spi)
@@ -185,4 +185,4 @@ class FlowSender:
         now = self.env.now
         while self._held:
             packet, inner = self._held.popleft()
-            self._protect(now, len(inner), packet)
+            self._protect(now, len(inner), packet, self.plane.esp.outbound(self.policy))
