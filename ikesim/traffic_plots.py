@@ -18,7 +18,7 @@ from ikesim.plots import time_unit
 __all__ = ["outage_timeline", "loss_per_rekey", "write_outage_plot", "EVENT_COLOURS"]
 
 EVENT_COLOURS = {"child_rekey": "tab:blue", "ike_rekey": "tab:purple", "nat_rebind": "tab:orange",
-                 "nat_reboot": "tab:brown", "none": "tab:red"}
+                 "nat_reboot": "tab:brown", "handover": "tab:green", "none": "tab:red"}
 """Colour of each control-event kind (``none``: a loss outside every window, e.g. random link loss)."""
 
 

@@ -27,17 +27,27 @@ def own_selectors(sa: IkeSa, profile: ChildProfile) -> tuple[tuple[TrafficSelect
     """Our configured (local, remote) selectors; ``dynamic`` is the SA's address (RFC 7296 §2.9).
 
     A peer behind a NAT has a ``dynamic`` address we cannot see: the inner address it proposed
-    in its first CHILD_SA (``IkeSa.peer_ts_ip``, RFC 7296 §2.23.1).
+    in its first CHILD_SA (``IkeSa.peer_ts_ip``, RFC 7296 §2.23.1). After a MOBIKE move both ends keep the
+    addresses the IKE_SA had before its first move (``local_ts_ip``, ``peer_ts_ip``), as a virtual IP would stay:
+    the CHILD_SAs' selectors do not change with the outer addresses (RFC 4555 §1.1).
     """
     pol = profile.policy
-    return selectors_for(pol.local_ts, sa.local.ip), selectors_for(pol.remote_ts, sa.peer_ts_ip or sa.peer.ip)
+    return (selectors_for(pol.local_ts, sa.local_ts_ip or sa.local.ip),
+            selectors_for(pol.remote_ts, sa.peer_ts_ip or sa.peer.ip))
 
 
 def _within(ts: TrafficSelector, outer: TrafficSelector) -> bool:
-    """True if every packet *ts* covers is covered by *outer* (RFC 7296 §3.13.1)."""
+    """True if every packet *ts* covers is covered by *outer* (RFC 7296 §3.13.1).
+
+    OPAQUE ports (Start 65535, End 0) fit only in ANY ports or OPAQUE ones (RFC 4301 §4.4.1.1: ANY includes
+    OPAQUE; a narrower range does not), as ``profile._port_overlap`` and strongSwan's ``get_subset`` decide."""
+    if (ts.start_port, ts.end_port) == (65535, 0):
+        ports_ok = (outer.start_port, outer.end_port) in ((0, 65535), (65535, 0))
+    else:
+        ports_ok = outer.start_port <= ts.start_port and ts.end_port <= outer.end_port
     return (ts.ts_type == outer.ts_type
             and outer.ip_protocol in (0, ts.ip_protocol)
-            and outer.start_port <= ts.start_port and ts.end_port <= outer.end_port
+            and ports_ok
             and outer.start_address <= ts.start_address and ts.end_address <= outer.end_address)
 
 

@@ -184,6 +184,23 @@ class IkePolicy:
     """Largest IP datagram, IP and UDP headers (and the non-ESP marker on port 4500) included, that
     an encrypted IKE message is sent in before it is split into SKF fragments (RFC 7383 §2.5.1;
     strongSwan ``charon.fragment_size``: 1280)."""
+    mobike: bool = False
+    """Offer MOBIKE (RFC 4555 §3.1: N(MOBIKE_SUPPORTED) in IKE_AUTH); used on an IKE_SA only if both ends offered
+    it. With it the initiator floats to port 4500 after IKE_SA_INIT even without a NAT, as strongSwan does
+    (``ike_natd.c``). strongSwan's ``mobike`` defaults to yes; ikesim's to False so that existing scenarios keep
+    their results (set ``mobike: true`` per connection, as a mobile client does)."""
+    mobike_no_nats: bool = False
+    """MOBIKE initiator: send N(NO_NATS_ALLOWED) with UPDATE_SA_ADDRESSES (RFC 4555 §3.9; strongSwan never does)."""
+    mobike_return_routability: bool = False
+    """MOBIKE responder: check a new initiator address with N(COOKIE2) before moving the CHILD_SAs there
+    (RFC 4555 §3.5, §5.2.3); strongSwan moves at once (``ike_mobike.c``), hence False."""
+    dpd_action: str = "clear"
+    """After a liveness check or any request times out (RFC 7296 §2.4): ``clear`` (close), ``trap`` (re-arm the
+    trap policy: the next packet re-establishes), ``restart`` (re-establish at once). strongSwan ``dpd_action``: clear."""
+    close_action: str = "none"
+    """When the peer deletes the IKE_SA: ``none``, ``trap`` or ``restart`` (strongSwan ``close_action``: none)."""
+    keyingtries: int = 1
+    """Attempts to establish (or re-establish) before giving up; 0 = forever (strongSwan ``keyingtries``: 1)."""
 
 
 @dataclass(frozen=True, slots=True)

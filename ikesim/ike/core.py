@@ -31,6 +31,7 @@ from ikesim.ike.state import (
     next_ike_state,
 )
 from ikesim.ike.timers import DeadlineBook
+from ikesim.ike.transport import NATT_PORT
 from ikesim.rng import Rng
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import protect_message
@@ -104,6 +105,10 @@ class IkeCore:
         self.child_use: Callable[[bytes], float | None] | None = None
         """The data plane's use stats: spi_in -> when a packet last arrived on that CHILD_SA (None: never), as
         strongSwan asks the kernel; DPD counts it as inbound traffic (RFC 7296 §2.4). None: no data plane."""
+        self.rx: tuple[Address, Address] = (Address("0.0.0.0", 0), Address("0.0.0.0", 0))
+        """(src, dst) of the message being processed: MOBIKE answers and moves by it (RFC 4555 §3.5)."""
+        self.usable: tuple[str, ...] | None = None
+        """The host's usable IP addresses, best first (``set_local_addresses``); None: every configured address."""
 
     # ------------------------------------------------------------------ streams, built on first use
     # A stream's draws depend only on its seed and name, not on when it is built: a fleet's clients
@@ -129,6 +134,11 @@ class IkeCore:
         return self.rng.child("volume_jitter")
 
     @cached_property
+    def rng_cookie2(self) -> Rng:
+        """COOKIE2 values of MOBIKE (RFC 4555 §3.5)."""
+        return self.rng.child("cookie2")
+
+    @cached_property
     def cookies(self) -> CookieJar:
         """Cookie secrets and threshold clocks of the responder (RFC 7296 §2.6; ``ike.cookies``)."""
         return CookieJar(self.rng.child("cookie"))
@@ -146,6 +156,14 @@ class IkeCore:
         """Queue a message's datagrams (one, or every SKF fragment, RFC 7383 §2.5) to the SA's peer."""
         for data in datagrams:
             self.send(sa, data)
+
+    def request_source(self, sa: IkeSa) -> Address:
+        """Where our requests on *sa* leave from: its local address while usable, else (MOBIKE) the best usable
+        one, on port 4500 (RFC 4555 §3.5; strongSwan ``ike_mobike.c`` ``apply_port``)."""
+        usable = self.usable
+        if not sa.mobike or not usable or sa.local.ip in usable:
+            return sa.local
+        return Address(usable[0], sa.local.port if usable[0] == sa.local.ip else NATT_PORT)
 
     def new_ike_spi(self) -> bytes:
         """Draw an unused, non-zero 8-byte IKE SPI (RFC 7296 §2.6)."""
@@ -192,8 +210,12 @@ class IkeCore:
     # ------------------------------------------------------------------ requests
     def start_request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,
                       data: bytes | tuple[bytes, ...], message_id: int, now: float, *,
-                      work: Work | None = None) -> Exchange:
-        """Send a request (one datagram or its fragments) and track it for retransmission (RFC 7296 §2.1, §2.3)."""
+                      work: Work | None = None, src: Address | None = None, dst: Address | None = None,
+                      send: bool = True) -> Exchange:
+        """Send a request (one datagram or its fragments) and track it for retransmission (RFC 7296 §2.1, §2.3).
+
+        *src*/*dst* default to the IKE_SA's path (MOBIKE: from the best usable address if ours is gone, RFC 4555
+        §3.5); without *send* nothing leaves (a MOBIKE path test sends on every path itself)."""
         if isinstance(data, bytes):
             data = (data,)
         policy = sa.profile.connection.ike.retransmit
@@ -204,7 +226,13 @@ class IkeCore:
         self.emit(ev.ExchangeStarted(**sa.ids(), exchange=exchange_type.name, purpose=purpose,
                                      message_id=message_id, peer=sa.peer,
                                      reason=_reason(work)))
-        self.send_all(sa, data)
+        if send:
+            if src is None and dst is None and not sa.mobike:
+                self.send_all(sa, data)
+            else:
+                src = src or self.request_source(sa)
+                dst = dst or sa.peer
+                self.outbox.extend(Datagram(d, src, dst) for d in data)
         return ex
 
     def request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,
@@ -252,6 +280,10 @@ class IkeCore:
         data = self.seal_datagrams(sa, exchange_type, message_id, True, inner)
         sa.last_response = data
         sa.peer_message_id = message_id + 1
+        if sa.mobike:  # RFC 4555 §3.5 (strongSwan): answered to where the request came from
+            src, dst = self.rx
+            self.outbox.extend(Datagram(d, dst, src) for d in data)
+            return
         self.send_all(sa, data)
 
     # ------------------------------------------------------------------ lifetimes
@@ -339,10 +371,19 @@ class IkeCore:
             sk_ai=keys.sk_ai, sk_ar=keys.sk_ar, encr_wireshark=suite.wireshark_ike_encr,
             integ_wireshark=suite.wireshark_ike_integ))
 
+    def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
+        """Called first by ``remove_ike_sa``, while *sa* is still whole (the time is ``clock``): the daemon retries,
+        re-establishes or traps there as configured (``ike.reestablish``, RFC 7296 §2.4). The bare core does nothing."""
+
+    def reauthenticate(self, sa: IkeSa, now: float) -> None:
+        """Without MOBIKE, our address under *sa* went away: the daemon re-establishes from another address
+        (strongSwan ``roam`` -> ``reauth``, ``ike.mobike``). The bare core does nothing."""
+
     def remove_ike_sa(self, sa: IkeSa, reason: str) -> None:
         """Remove an IKE_SA and every CHILD_SA it owns (RFC 7296 §1.4.1); emit IkeSaDeleted."""
         if sa.state is IkeSaState.DELETED:
             return
+        self.ike_sa_removing(sa, reason)
         if sa.active is not None:
             self.complete(sa, sa.active, "aborted")
         sa.queue.clear()

@@ -10,7 +10,7 @@ ever leaves ``receive_datagram``: it becomes an error notify or a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import (
@@ -24,7 +24,17 @@ from ikesim.errors import (
     PeerError,
     UnsupportedCriticalPayload,
 )
-from ikesim.ike import create_child_sa, fragmentation, ike_auth, ike_rekey, ike_sa_init, informational, limits
+from ikesim.ike import (
+    create_child_sa,
+    fragmentation,
+    ike_auth,
+    ike_rekey,
+    ike_sa_init,
+    informational,
+    limits,
+    mobike,
+    reestablish,
+)
 from ikesim.ike import events as ev
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
@@ -60,6 +70,7 @@ class IkeDaemon(IkeCore):
             "dpd": informational.start_dpd,
             "delete_expired_child": limits.start_delete_expired,
             "recreate_child": limits.start_recreate,
+            "mobike": mobike.start,
         })
         self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {}
         """Handlers replacing the class's for one daemon, by timer kind (tests inject faults with it);
@@ -198,6 +209,7 @@ class IkeDaemon(IkeCore):
             return
         sa.last_received_at = now
         self.arm_dpd(sa)
+        self.rx = (src, dst)
         if retransmit:
             # RFC 7296 §2.1: the cached response (all fragments), unchanged, back to where the retransmission
             # came from (as strongSwan); §2.23: a retransmission never moves the IKE_SA to another address.
@@ -299,6 +311,8 @@ class IkeDaemon(IkeCore):
         purpose = ex.purpose
         if purpose == "ike_auth":
             ike_auth.handle_response(self, sa, ex, msg, now)
+        elif purpose == "mobike":
+            mobike.handle_response(self, sa, ex, msg, now)
         elif purpose in ("create_child", "rekey_child"):
             create_child_sa.handle_response(self, sa, ex, msg, now)
         elif purpose == "rekey_ike":
@@ -341,9 +355,15 @@ class IkeDaemon(IkeCore):
         ex = sa.active if sa is not None else None
         if sa is None or ex is None:
             return
-        if ex.retransmit_due():
+        if ex.purpose == "mobike" and (mobike.retransmit(self, sa, ex, now) or mobike.on_timeout(self, sa, ex, now)):
+            return
+        if ex.purpose != "mobike" and ex.retransmit_due():
             ex.advance()
-            self.send_all(sa, ex.request)  # RFC 7296 §2.1: the same bytes (RFC 7383 §2.5: every fragment)
+            if sa.mobike:  # RFC 4555 §3.5: from the best usable address if ours is gone
+                src = self.request_source(sa)
+                self.outbox.extend(Datagram(d, src, sa.peer) for d in ex.request)
+            else:
+                self.send_all(sa, ex.request)  # RFC 7296 §2.1: the same bytes (RFC 7383 §2.5: every fragment)
             self.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                        message_id=ex.message_id, attempt=ex.attempts))
             self.timers.arm(("rtx", spi), ex.deadline)
@@ -447,6 +467,21 @@ class IkeDaemon(IkeCore):
         if child is not None:
             self.remove_child(self.owner(child), child, "rekeyed")
 
+    def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
+        """Before an IKE_SA goes: dpd_action, close_action, keyingtries as strongSwan (RFC 7296 §2.4)."""
+        reestablish.on_ike_sa_removed(self, sa, reason)
+
+    def reauthenticate(self, sa: IkeSa, now: float) -> None:
+        """Our address under *sa* (no MOBIKE) is gone: a new IKE_SA from the best usable address, then the old one's
+        Delete, sent from there too (strongSwan ``roam``: ``resolve_hosts`` moves the old IKE_SA's local address,
+        then ``reauth``, make-before-break by default: ``charon.make_before_break = yes``)."""
+        if reestablish.reestablish(self, sa, "address_change", now) is None:
+            return
+        usable = self.usable or ()
+        if usable:
+            sa.local = Address(usable[0], sa.local.port)
+        self.enqueue(sa, Work("delete_ike", reason="reauth"), now, front=True)
+
     # ================================================================== commands
     def initiate(self, connection: str, now: float) -> bytes:
         """Start IKE_SA_INIT (RFC 7296 §1.2); return spi_i. Then call ``datagrams_to_send()``."""
@@ -489,6 +524,13 @@ class IkeDaemon(IkeCore):
     def check_liveness(self, local_spi: bytes, now: float) -> None:
         """Queue an empty INFORMATIONAL (RFC 7296 §2.4); then call ``datagrams_to_send()``."""
         self.enqueue(self.find_sa(local_spi), Work("dpd"), now)
+
+    def set_local_addresses(self, ips: Sequence[str], now: float) -> None:
+        """The host's usable IP addresses changed (interfaces up or down), best first: every established IKE_SA
+        roams as strongSwan's ``ike_sa.roam`` does (RFC 4555 §3.5–§3.6 with MOBIKE, a new IKE_SA from another
+        address without it). Until the first call every configured address is usable. Then call
+        ``datagrams_to_send()``."""
+        mobike.set_local_addresses(self, tuple(ips), now)
 
     # ================================================================== data plane reports (``ike.limits``)
     def child_sa_limit_reached(self, spi: bytes, *, hard: bool, counter: str, now: float) -> None:

@@ -48,12 +48,18 @@ __all__ = [
     "ProposalRejected",
     "NatDetected",
     "PeerAddressChanged",
+    "IkeSaMoved",
+    "MobikeNegotiated",
+    "PeerAddressesUpdated",
+    "IkeSaRoaming",
     "DeadPeerDetected",
     "ErrorNotifyReceived",
     "ErrorNotifySent",
     "ResponseRejected",
     "CookieRequired",
     "IkeSaKeysDerived",
+    "IkeSaReestablishing",
+    "TrapReinstalled",
 ]
 
 
@@ -392,6 +398,54 @@ class PeerAddressChanged(IkeEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class IkeSaMoved(IkeEvent):
+    """The IKE_SA and its CHILD_SAs now use *local* and *peer* (RFC 4555 §3.5: a MOBIKE update, sent or received).
+
+    ``method``: ``mobike`` (UPDATE_SA_ADDRESSES), ``mobike_probe`` (a path test answered from another path,
+    RFC 4555 §3.6), ``mobike_responder`` (the peer's update). The CHILD_SAs' ESP follows (as strongSwan's
+    ``update_hosts`` with ``UPDATE_HOSTS_FORCE_ALL``); ``nat_local``/``nat_peer`` are the NAT state after the move."""
+
+    old_local: Address
+    old_peer: Address
+    local: Address
+    peer: Address
+    method: str
+    nat_local: bool
+    nat_peer: bool
+
+
+@dataclass(slots=True, kw_only=True)
+class MobikeNegotiated(IkeEvent):
+    """Both ends sent N(MOBIKE_SUPPORTED) in IKE_AUTH (RFC 4555 §3.1): this IKE_SA can move."""
+
+    peer_addresses: str
+    """The peer's additional addresses (ADDITIONAL_IP4/6_ADDRESS, RFC 4555 §3.4), besides its current one,
+    space-separated (empty: NO_ADDITIONAL_ADDRESSES)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class PeerAddressesUpdated(IkeEvent):
+    """The peer sent a new address list (ADDITIONAL_*_ADDRESS or NO_ADDITIONAL_ADDRESSES, RFC 4555 §3.4, §3.6)."""
+
+    peer_addresses: str
+    """Space-separated; empty after NO_ADDITIONAL_ADDRESSES."""
+
+
+@dataclass(slots=True, kw_only=True)
+class IkeSaRoaming(IkeEvent):
+    """This node's addresses changed under an established IKE_SA (strongSwan ``ike_sa.roam``).
+
+    ``action``: ``keep`` (the current path still works), ``address_list`` (MOBIKE: send the new list),
+    ``mobike`` (MOBIKE: test paths and update, RFC 4555 §3.5–§3.6), ``reestablish`` (no MOBIKE: a new IKE_SA from
+    another address, strongSwan's reauth on an address change), ``stale`` (no usable address: wait)."""
+
+    local: Address
+    addresses: str
+    """The usable local addresses, best first, space-separated (empty: none)."""
+    action: str
+
+
+@dataclass(slots=True, kw_only=True)
 class DeadPeerDetected(IkeEvent):
     """A liveness check got no answer (RFC 7296 §2.4)."""
 
@@ -462,3 +516,40 @@ class IkeSaKeysDerived(IkeEvent):
     encr_wireshark: str
     """Wireshark's name for the encryption algorithm (ikev2_decryption_table)."""
     integ_wireshark: str
+
+
+@dataclass(slots=True, kw_only=True)
+class IkeSaReestablishing(IkeEvent):
+    """A new IKE_SA (``spi_i``; ``spi_r`` zeros) replaces one that failed: its IKE_SA_INIT follows (RFC 7296 §2.4).
+
+    strongSwan ``ike_sa.reestablish`` (``dpd_action``/``close_action`` restart: a full IKE_SA_INIT and IKE_AUTH,
+    then CREATE_CHILD_SA for further CHILD_SAs) or a ``keyingtries`` retry of an initiation that got no answer
+    (``ike_sa.retransmit``: "peer not responding, trying again"). Emitted just before the new IKE_SA's
+    ``ExchangeStarted``: metrics attribute the new IKE_SA to the failure through ``old_spi``.
+    """
+
+    old_spi: bytes
+    """Local SPI of the IKE_SA it replaces (removed at the same instant: break-before-make)."""
+    reason: str
+    """Why the old one went: ``dpd_timeout``, ``timeout`` (any request, or the initiation, got no answer),
+    ``deleted_by_peer``, or what the caller of ``ikesim.ike.reestablish.reestablish`` says (e.g. ``roam``)."""
+    action: str
+    """``restart`` (dpd_action/close_action, or a caller's reestablish) or ``retry`` (keyingtries)."""
+    attempt: int
+    """1 for a re-establishment, n for the n-th initiation attempt; ``keyingtries`` bounds it (0 = forever)."""
+    children: str
+    """Child configurations re-created, space-separated: the first with IKE_AUTH, the others by CREATE_CHILD_SA."""
+
+
+@dataclass(slots=True, kw_only=True)
+class TrapReinstalled(IkeEvent):
+    """``dpd_action``/``close_action`` trap: the driver installs the trap policy of (``connection``, ``child``)
+    again, so the next packet it catches re-initiates (strongSwan ``trap_manager.install``; the sim's
+    ``NodeDataPlane.acquire``). ``spi_i``/``spi_r`` name the IKE_SA that failed (RFC 7296 §2.4); one event per child
+    configuration it had. Only a connection with a ``remote_addr`` is trapped (strongSwan: "installing trap
+    failed, remote address unknown")."""
+
+    child: str
+    """The child configuration's name."""
+    reason: str
+    """``dpd_timeout``, ``timeout`` or ``deleted_by_peer``."""

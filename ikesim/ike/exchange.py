@@ -26,6 +26,7 @@ PURPOSES = (
     "delete_ike",
     "dpd",
     "informational",
+    "mobike",
 )
 """Values of ``ExchangeStarted.purpose``."""
 
@@ -43,6 +44,8 @@ class Work:
     """Why a rekey starts: ``command``, ``soft_lifetime`` or ``retry``."""
     reason: str = ""
     """Why a delete is sent: ``deleted_locally``, ``expired``, ``rekeyed``."""
+    flags: str = ""
+    """A MOBIKE request's parts, space-separated: ``check``, ``update``, ``address``, ``natd``, ``rr`` (``ike.mobike``)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -71,6 +74,14 @@ class Exchange:
     remote_ts: tuple[Any, ...] = ()
     fire_and_forget: bool = False
     """A notification whose answer nobody waits for (AUTHENTICATION_FAILED, RFC 7296 §2.21.2)."""
+    probing: bool = False
+    """A MOBIKE path test: sent on every path every 2.5 s (RFC 4555 §3.6, ``ike.mobike``)."""
+    cookie2: bytes = b""
+    """The COOKIE2 this MOBIKE request carries; the answer must echo it (RFC 4555 §3.5)."""
+    flags: str = ""
+    """The MOBIKE request's parts (``Work.flags``)."""
+    dest: Any = None
+    """(src, dst) a MOBIKE request was first sent with."""
 
     @property
     def exchange_name(self) -> str:

@@ -79,7 +79,8 @@ def _derive_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_
     new.protect_out, new.protect_in = make_sk_protectors(suite, keys, initiator, core.rng_iv,
                                                          core.meter)
     new.peer_id, new.nat_local, new.nat_peer = old.peer_id, old.nat_local, old.nat_peer
-    new.peer_ts_ip = old.peer_ts_ip
+    new.peer_ts_ip, new.local_ts_ip = old.peer_ts_ip, old.local_ts_ip
+    new.mobike, new.peer_addresses = old.mobike, old.peer_addresses  # RFC 4555 §3.1: negotiated once, inherited
     new.fragmentation = old.fragmentation  # RFC 7383 §2.3: negotiated once; strongSwan inherits EXT_IKE_FRAGMENTATION
     core.sas[new.local_spi] = new
     core.establish(new, now, rekey_of=old.local_spi)

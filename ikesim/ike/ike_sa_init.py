@@ -369,6 +369,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
     sa.ke = None
     core.complete(sa, ex, "ok")
     _detect_nat(core, sa, msg, src, dst)
-    if sa.nat_local or sa.nat_peer:
-        float_to_natt(core, sa)  # RFC 7296 §2.23: IKE_AUTH on goes to port 4500
+    natt = any(n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP for n in msg.get_all(NotifyPayload))
+    if sa.nat_local or sa.nat_peer or (natt and sa.profile.connection.ike.mobike):
+        # RFC 7296 §2.23: IKE_AUTH on goes to port 4500; with MOBIKE even without a NAT, as strongSwan's
+        # ike_natd.c does (RFC 4555 §3.3: no later exchange could move it there)
+        float_to_natt(core, sa)
     ike_auth.start(core, sa, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
-from ikesim.ike import ike_rekey
+from ikesim.ike import ike_rekey, mobike
 from ikesim.ike.exchange import Work
 from ikesim.ike.sa import PEER_DELETED_LIMIT, ChildSa, IkeSa
 from ikesim.ike.state import (
@@ -151,8 +151,11 @@ def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: flo
 
 
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
-    """Answer an INFORMATIONAL request: Deletes, error notifies, liveness (RFC 7296 §1.4, §2.4)."""
+    """Answer an INFORMATIONAL request: Deletes, error notifies, liveness (RFC 7296 §1.4, §2.4), MOBIKE (RFC 4555)."""
     deletes = msg.get_all(DeletePayload)
+    if not deletes and mobike.wants(sa, msg):
+        mobike.handle_request(core, sa, msg, now)
+        return
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     for n in errors:
         core.emit(ev.ErrorNotifyReceived(**sa.ids(), notify=n.notify_type.name,

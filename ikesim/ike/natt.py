@@ -48,8 +48,8 @@ def follow_peer(core: CoreOutlet, sa: IkeSa, src: Address, dst: Address) -> None
         sa.local, sa.peer = dst, src
         core.emit(ev.NatTraversalStarted(**sa.ids(), local=dst, peer=src, old_local=old_local, old_peer=old_peer))
         return
-    if src == sa.peer or not sa.nat_peer or sa.nat_local:
-        return
+    if src == sa.peer or not sa.nat_peer or sa.nat_local or sa.mobike:
+        return  # with MOBIKE only UPDATE_SA_ADDRESSES moves the IKE_SA (RFC 4555 §3.5; strongSwan update_hosts)
     old = sa.peer
     sa.peer = src
     core.emit(ev.PeerAddressChanged(**sa.ids(), old=old, new=src))

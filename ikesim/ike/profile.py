@@ -16,6 +16,7 @@ from ikesim.crypto.suites import ProposalSpec, parse_proposal
 from ikesim.ike.config import ChildPolicy, Connection
 from ikesim.wire.iana import IdType, KeGroup, ProtocolId, TransformType
 from ikesim.wire.payloads import IdPayload, Proposal, TrafficSelector, Transform
+from ikesim.wire.verify import OPAQUE_PORTS
 
 __all__ = [
     "ChildProfile",
@@ -184,16 +185,37 @@ def selectors_for(cidrs: tuple[str, ...], own_ip: str) -> tuple[TrafficSelector,
     return tuple([_network_selector(own_ip if c == "dynamic" else c) for c in cidrs])
 
 
+_ANY_PORTS = (0, 0xFFFF)
+"""RFC 7296 §3.13.1: Start Port 0 and End Port 65535 mean ANY port."""
+
+
+def _port_overlap(a: TrafficSelector, b: TrafficSelector) -> tuple[int, int] | None:
+    """The port range both selectors cover, or None (RFC 7296 §3.13.1, RFC 4301 §4.4.1.1).
+
+    OPAQUE ports (Start 65535, End 0) are not an empty range: RFC 4301's ANY includes OPAQUE, so OPAQUE
+    narrowed by ANY (or by OPAQUE) is OPAQUE, and OPAQUE overlaps no narrower port range. strongSwan's
+    ``traffic_selector_t.get_subset`` decides the same, so a CHILD_SA the peer narrowed to OPAQUE ports
+    is rekeyed with those selectors and accepted again (RFC 7296 §2.8, §2.9).
+    """
+    pa, pb = (a.start_port, a.end_port), (b.start_port, b.end_port)
+    if pa == OPAQUE_PORTS or pb == OPAQUE_PORTS:
+        return OPAQUE_PORTS if {pa, pb} <= {OPAQUE_PORTS, _ANY_PORTS} else None
+    sp, ep = max(a.start_port, b.start_port), min(a.end_port, b.end_port)
+    return (sp, ep) if sp <= ep else None
+
+
 def _intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
+    """The selector covering what both *a* and *b* cover, or None (RFC 7296 §2.9, §3.13.1)."""
     if a.ts_type != b.ts_type:
         return None
     if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:
         return None
     proto = a.ip_protocol or b.ip_protocol
-    sp, ep = max(a.start_port, b.start_port), min(a.end_port, b.end_port)
+    ports = _port_overlap(a, b)
     sa, ea = max(a.start_address, b.start_address), min(a.end_address, b.end_address)
-    if sp > ep or sa > ea:
+    if ports is None or sa > ea:
         return None
+    sp, ep = ports
     for same in (b, a):  # usually one covers the other: share it, a CHILD_SA's selectors live for hours
         if (same.ip_protocol, same.start_port, same.end_port, same.start_address, same.end_address) == \
                 (proto, sp, ep, sa, ea):

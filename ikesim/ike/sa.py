@@ -133,6 +133,16 @@ class IkeSa:
     replaced_by: bytes = b""
     nat_local: bool = False
     nat_peer: bool = False
+    mobike: bool = False
+    """Both ends sent N(MOBIKE_SUPPORTED) (RFC 4555 §3.1): the IKE_SA moves only by MOBIKE (``ike.mobike``)."""
+    peer_addresses: tuple[str, ...] = ()
+    """The peer's additional addresses (ADDITIONAL_IP4/6_ADDRESS, RFC 4555 §3.4)."""
+    stale: bool = False
+    """No usable local address to reach the peer from (strongSwan COND_STALE): waiting for one."""
+    pending_move: Any = None
+    """MOBIKE responder with a return routability check: (local, peer, method, nat) to move to once it passes."""
+    local_ts_ip: str = ""
+    """After a MOBIKE move: our address before the first move, which ``dynamic`` selectors keep (RFC 4555 §1.1)."""
     peer_ts_ip: str = ""
     """A peer behind a NAT: its own (inner) address, learned from its TSi (RFC 7296 §2.23.1)."""
     half_open_key: tuple[bytes, Address] | None = None

@@ -275,10 +275,10 @@ class KeyLines:
             self._add("ikev2_decryption_table", ikev2_decryption_line(e))
 
     def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
-        """esp_sa lines for both directions of a CHILD_SA (each SPI once): the outbound one as the sender sees it
-        (where the capture is taken), the inbound one with ``*`` addresses (its sender may be behind a NAT)."""
+        """esp_sa lines for both directions of a CHILD_SA (each SPI once), with ``*`` addresses: the SPI alone picks
+        the SA, so the table stays valid after a MOBIKE move (RFC 4555), a NAT rebind or behind a NAT."""
         encr, integ = esp_wireshark_names(e.encr, e.integ)
-        for spi, line in esp_sa_line_pairs(e, encr, integ, inbound_wildcard=True):
+        for spi, line in esp_sa_line_pairs(e, encr, integ, inbound_wildcard=True, outbound_wildcard=True):
             if spi not in self._seen_esp:
                 self._seen_esp.add(spi)
                 self._add("esp_sa", line)

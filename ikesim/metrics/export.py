@@ -163,16 +163,19 @@ def ikev2_decryption_lines(established: Sequence[Any]) -> list[str]:
     return lines
 
 
-def esp_sa_line_pairs(e: Any, encr: str, integ: str, *, inbound_wildcard: bool = False) -> list[tuple[bytes, str]]:
+def esp_sa_line_pairs(e: Any, encr: str, integ: str, *, inbound_wildcard: bool = False,
+                      outbound_wildcard: bool = False) -> list[tuple[bytes, str]]:
     """(SPI, Wireshark esp_sa line) for both directions of a CHILD_SA (a ChildSaInstalled event), outbound first.
 
     With *inbound_wildcard* the inbound line has ``*`` addresses: this node sees the peer's address after any NAT,
-    the capture (taken at the sender) before it, so only the SPI is sure to match.
+    the capture (taken at the sender) before it, so only the SPI is sure to match. With *outbound_wildcard* the
+    outbound line too: a MOBIKE move (RFC 4555) or a NAT rebind changes the addresses, never the SPI.
     """
     out = []
     peer_ip, local_ip = ("*", "*") if inbound_wildcard else (e.peer.ip, e.local.ip)
+    src_out, dst_out = ("*", "*") if outbound_wildcard else (e.local.ip, e.peer.ip)
     for spi, key, ikey, src, dst in (
-        (e.spi_out, e.encr_key_out, e.integ_key_out, e.local.ip, e.peer.ip),
+        (e.spi_out, e.encr_key_out, e.integ_key_out, src_out, dst_out),
         (e.spi_in, e.encr_key_in, e.integ_key_in, peer_ip, local_ip),
     ):
         ik = f"0x{ikey.hex()}" if ikey else ""

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 from ikesim.types import Address
 
-__all__ = ["Recorder", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent"]
+__all__ = ["Recorder", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent",
+           "InterfaceChanged"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +66,20 @@ class NatEvent:
     """Public endpoint after (empty when the mapping is gone)."""
     at: float
     """When it happened: an expiry is noticed when the mapping is next needed, after the fact."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterfaceChanged:
+    """An interface of a multi-homed host went up or down (recorded on the host's name; ``ikesim.sim.mobility``)."""
+
+    node: str
+    """The host."""
+    interface: str
+    """The interface's name (``wlan``)."""
+    address: str
+    """The IP address it carries."""
+    up: bool
+    """True: it came up; False: it went down."""
 
 
 class Recorder(Protocol):

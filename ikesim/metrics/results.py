@@ -29,6 +29,7 @@ from ikesim.errors import TraceNotRecorded
 from ikesim.metrics.cpu_tables import cpu_summary, cpu_table, processing_table
 from ikesim.metrics.event_rows import events_frame, write_events
 from ikesim.metrics.export import write_pcap, write_secret
+from ikesim.metrics.handovers import HANDOVER_COLUMNS, handover_summary, handovers_table
 from ikesim.metrics.packets import packets_table, pcap_records, write_packets
 from ikesim.metrics.rekeys import rekey_latency_table
 from ikesim.metrics.sas import sas_table
@@ -196,6 +197,15 @@ class Results:
         return window_table(self.trace.traffic or _NO_TRAFFIC, self.duration)
 
     @cached_property
+    def handovers(self) -> pd.DataFrame:
+        """One row per interface that went down under a tunnel: detection, restore, method, packets lost and outage
+        (``ikesim.metrics.handovers``); empty when no host has moving interfaces."""
+        rows = self.trace.handovers
+        if rows is None:
+            return pd.DataFrame(columns=HANDOVER_COLUMNS)
+        return handovers_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame())
+
+    @cached_property
     def nat_paths(self) -> pd.DataFrame:
         """One row per NAT mapping change (rebind, reboot, expiry): how long the return path was broken.
 
@@ -339,6 +349,8 @@ class Results:
             out["nat"] = self._nat_summary()
         if self.trace.traffic is not None:
             out["traffic"] = traffic_summary(self.traffic, self.outages, self.traffic_windows)
+        if self.trace.handovers is not None:
+            out["handovers"] = handover_summary(self.handovers)
         if self.level != "full":
             out["trace"] = self.level
         return out
@@ -347,7 +359,8 @@ class Results:
 
     def _small_tables(self) -> tuple[str, ...]:
         """The optional tables ``write`` writes when not empty: one row per CPU job only with ``trace: full``."""
-        return ("nat_paths", "processing", "cpu") if self.level == "full" else ("nat_paths", "cpu")
+        return ("nat_paths", "processing", "cpu", "handovers") if self.level == "full" else (
+            "nat_paths", "cpu", "handovers")
 
     def _traffic_tables(self) -> tuple[str, ...]:
         """The data plane's tables of a run with traffic: all with ``trace: full``, outages and windows with

@@ -34,6 +34,7 @@ from ikesim.metrics.builders import (
 )
 from ikesim.metrics.event_rows import events_batch
 from ikesim.metrics.fates import FateColumns
+from ikesim.metrics.handovers import HandoverRows
 from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
 from ikesim.metrics.traffic_log import TrafficLog
 from ikesim.types import Address
@@ -88,6 +89,18 @@ class Trace(FateColumns):
         """CPU jobs of nodes with a CPU model: (node, arrived, start, end, what)."""
         self.traffic: TrafficLog | None = None
         """User packets (``enable_traffic``): None when the run has no data plane."""
+        self.handovers: HandoverRows | None = None
+        """Handover rows (``enable_handovers``): None when no host has interfaces that move."""
+
+    def enable_handovers(self) -> HandoverRows:
+        """Build the handovers table (``ikesim.metrics.handovers``) from the events recorded from now on."""
+        if self.handovers is None:
+            self.flush()
+            self.handovers = HandoverRows()
+            self._builders.append(self.handovers)
+            self._by_kind = {kind: [b.handlers[kind] for b in self._builders if kind in b.handlers]
+                             for kind in self._by_kind}
+        return self.handovers
 
     def enable_traffic(self, *, capture_per_sa: int = 20) -> TrafficLog:
         """Start recording user packets (datagram ids below 0 are theirs); the capture takes ESP only with ``full``."""

@@ -43,7 +43,8 @@ class Window:
 
     connection: str
     kind: str
-    """``child_rekey``, ``ike_rekey`` or ``nat_rebind``."""
+    """``child_rekey``, ``ike_rekey``, ``nat_rebind``, ``nat_reboot`` or ``handover`` (an interface carrying the
+    tunnel went down: until every direction delivers again)."""
     ident: str
     """Which one: the rekeyed SA's SPI (hex), or the NAT's name and the rebind's time."""
     start: float

@@ -7,7 +7,9 @@ after it closed, for packets already in flight. Windows (``ikesim.metrics.traffi
 - ``child_rekey``: from the rekey's ``RekeyStarted`` until the old SA is removed (on either peer);
 - ``ike_rekey``: from ``RekeyStarted`` until the old IKE_SA is deleted;
 - ``nat_rebind`` / ``nat_reboot``: from the NAT event until the tunnel delivers a packet again in every
-  direction that sends.
+  direction that sends;
+- ``handover``: from the moment an interface carrying the tunnel goes down until the same (MOBIKE, a §2.23
+  follow or a new IKE_SA restored it).
 
 An outage is a maximal run of undelivered packets of one flow direction; it lasts from the first
 undelivered packet's send time to the next delivered packet's send time (the time to restore; NaN when

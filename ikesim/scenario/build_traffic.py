@@ -57,7 +57,10 @@ def _flows(m: ScenarioModel) -> Iterator[tuple[TrafficModel, list[tuple[FlowSpec
                 response_sizes=sizes(t.response_size) if answering and t.response_size is not None else None,
                 think=t.think if answering else 0.0)
             inner = (m.nodes[sender].addresses[0], m.nodes[receiver].addresses[0])
-            trap = t.connection if c.start_action == "trap" and sender == c.initiator else None
+            # a trap policy: start_action trap, or dpd/close_action trap re-installing it when the IKE_SA goes (strongSwan
+            # trap_manager); a packet finding no SA then initiates the connection (acquire)
+            trapped = c.start_action == "trap" or "trap" in (c.ike.dpd_action, c.ike.close_action)
+            trap = t.connection if trapped and sender == c.initiator else None
             made.append((spec, (t.connection, child), inner, trap))
         yield t, made
 

@@ -126,6 +126,21 @@ class IkeModel(_LifetimeFields):
     """Offer IKE fragmentation (RFC 7383); used only if both ends offer it."""
     fragment_size: StrictInt = Field(default=1280, ge=256, le=65535)
     """Largest IP datagram of an encrypted IKE message before it is split into SKF fragments (strongSwan: 1280)."""
+    dpd_action: Literal["clear", "trap", "restart"] = "clear"
+    """After DPD or any request gets no answer (RFC 7296 §2.4): ``clear`` the tunnel, ``trap`` it again (the next
+    packet re-establishes), or ``restart`` it at once with a new IKE_SA (strongSwan ``dpd_action``: clear)."""
+    close_action: Literal["none", "trap", "restart", "start"] = "none"
+    """When the peer deletes the IKE_SA: ``none``, ``trap`` it again, or ``restart`` it at once with a new IKE_SA
+    (``start``, swanctl.conf's spelling, is ``restart``; strongSwan ``close_action``: none)."""
+    keyingtries: StrictInt = Field(default=1, ge=0, le=2**32 - 1)
+    """Attempts to establish (and re-establish) a tunnel whose peer does not answer, each a full retransmission
+    schedule; 0 = forever (strongSwan ``keyingtries``: 1)."""
+    mobike: bool = False
+    """Offer MOBIKE (RFC 4555): with both ends offering it, the IKE_SA and CHILD_SAs move when an address changes."""
+    mobike_no_nats: bool = False
+    """Send N(NO_NATS_ALLOWED) with UPDATE_SA_ADDRESSES (RFC 4555 §3.9); needs ``mobike: true``."""
+    mobike_return_routability: bool = False
+    """Check a peer's new address with N(COOKIE2) before moving to it (RFC 4555 §3.5); needs ``mobike: true``."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -139,6 +154,14 @@ class IkeModel(_LifetimeFields):
     @classmethod
     def _parse(cls, v: list[str]) -> list[str]:
         return _check_proposals(v, ProtocolId.IKE)
+
+    @field_validator("mobike_no_nats", "mobike_return_routability")
+    @classmethod
+    def _needs_mobike(cls, v: bool, info: ValidationInfo) -> bool:
+        """The MOBIKE options act only on a MOBIKE IKE_SA (RFC 4555): without ``mobike: true`` they would do nothing."""
+        if v and not info.data.get("mobike", False):
+            raise ValueError("needs mobike: true (it acts only on a MOBIKE IKE_SA, RFC 4555)")
+        return v
 
 
 UINT64_MAX = 2**64 - 1

@@ -8,8 +8,9 @@ The daemon's CHILD_SA events say when each SA is installed and removed; this mod
 - ``SaExpired`` (CHILD): both directions of the SA are expired (hard lifetime: never used again);
 - ``ChildSaDeleted``: the inbound SA leaves the SAD, and the outbound one if the policy still points at it
   (a rekeyed SA is removed only after its ``delete_rekeyed_delay``, which the core times);
-- ``NatTraversalStarted`` and ``PeerAddressChanged``: the IKE_SA's addresses change, and with them the outer
-  addresses of its CHILD_SAs' ESP (UDP-encapsulated on port 4500 once NAT-T has floated, RFC 3948).
+- ``NatTraversalStarted``, ``PeerAddressChanged`` and ``IkeSaMoved`` (MOBIKE, RFC 4555 §3.5): the IKE_SA's
+  addresses change, and with them the outer addresses of its CHILD_SAs' ESP (UDP-encapsulated on port 4500 once
+  NAT-T has floated because of a NAT, RFC 3948; plain ESP when MOBIKE floated without one).
 
 The other way, what the kernel tells the daemon: a byte, packet or sequence-number limit
 (``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
@@ -50,11 +51,18 @@ Policy = tuple[str, str]
 """(connection, child): the outbound slot one tunnel's CHILD_SAs share across rekeys."""
 
 
-def outer_addresses(local: Address, peer: Address) -> tuple[Address, Address]:
-    """The ESP packets' outer endpoints: UDP 4500 after NAT-T floated (RFC 3948), else ESP itself (port 0)."""
-    if NATT_PORT in (local.port, peer.port):
+def outer_addresses(local: Address, peer: Address, *, nat: bool = True) -> tuple[Address, Address]:
+    """The ESP packets' outer endpoints: UDP 4500 after NAT-T floated because of a NAT (RFC 3948), else ESP itself
+    (port 0). A MOBIKE IKE_SA floats to 4500 without a NAT (*nat* False): its ESP stays plain, as strongSwan
+    enables UDP encapsulation only when a NAT was detected (``child_sa`` ``encap``)."""
+    if nat and NATT_PORT in (local.port, peer.port):
         return local, peer
     return Address(local.ip, 0), Address(peer.ip, 0)
+
+
+def _encap(sa: Any) -> bool:
+    """True unless the IKE_SA floated for MOBIKE alone (RFC 4555 §3.3 without a NAT, RFC 3948)."""
+    return sa is None or not sa.mobike or sa.nat_local or sa.nat_peer
 
 
 @dataclass(slots=True)
@@ -109,6 +117,7 @@ class NodeDataPlane:
             ev.SaExpired: self._expired,
             ev.NatTraversalStarted: self._moved,
             ev.PeerAddressChanged: self._moved,
+            ev.IkeSaMoved: self._moved,
             ev.RekeyStarted: self._rekey_started,
             ev.IkeSaDeleted: self._ike_deleted,
         }
@@ -131,7 +140,8 @@ class NodeDataPlane:
             return
         limits = EspLimits(soft_bytes=child.rekey_bytes, hard_bytes=child.life_bytes,
                            soft_packets=child.rekey_packets, hard_packets=child.life_packets)
-        src, dst = outer_addresses(e.local, e.peer)
+        sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
+        src, dst = outer_addresses(e.local, e.peer, nat=_encap(sa))
         self.sad.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits)
         pair = _Pair((e.connection, e.child), e.spi_out, child.suite, e.encr_key_out, e.integ_key_out, limits,
                      child.initiator)
@@ -146,7 +156,7 @@ class NodeDataPlane:
         sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
         if sa is None:
             return
-        src, dst = outer_addresses(sa.local, sa.peer)
+        src, dst = outer_addresses(sa.local, sa.peer, nat=_encap(sa))
         self._send_with(pair, src, dst)
 
     def _send_with(self, pair: _Pair, src: Address, dst: Address) -> None:
@@ -173,11 +183,11 @@ class NodeDataPlane:
             self.sad.expire(pair.spi_out)
 
     def _moved(self, e: Any, now: float) -> None:
-        """The IKE_SA's addresses changed: its CHILD_SAs' ESP follows (RFC 7296 §2.23, RFC 3948)."""
+        """The IKE_SA's addresses changed: its CHILD_SAs' ESP follows (RFC 7296 §2.23, RFC 3948, RFC 4555 §3.5)."""
         sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
         if sa is None:
             return
-        src, dst = outer_addresses(sa.local, sa.peer)
+        src, dst = outer_addresses(sa.local, sa.peer, nat=_encap(sa))
         for spi_in in sa.children:
             pair = self._pairs.get(spi_in)
             if pair is None:

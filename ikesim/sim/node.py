@@ -22,7 +22,7 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import NatTraversalStarted
+from ikesim.ike.events import IkeSaMoved, NatTraversalStarted
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
@@ -70,7 +70,7 @@ class Node:
         """Deadlines of the pending wake-ups, latest first (so the last one is the earliest)."""
         self.checker: EventWatcher | None = None
         """Told about every batch of events: the simulation's invariant checker (None = off, ``ikesim.sim.invariants``)."""
-        self.on_natt: Callable[[Node, NatTraversalStarted], None] | None = None
+        self.on_natt: Callable[[Node, NatTraversalStarted | IkeSaMoved], None] | None = None
         """Told when an IKE_SA floats to port 4500 (the simulation starts NAT keepalives, ``ikesim.sim.nat``)."""
         self.cpu: CpuModel | None = None
         """None: work takes no time. Else datagrams and timers queue for its cores (``ikesim.sim.cpu``)."""
@@ -160,8 +160,9 @@ class Node:
         daemon, record, name, checker, plane = self.daemon, self._collector.record, self.name, self.checker, self.plane
         batch = []
         while event is not None:
-            if type(event) is NatTraversalStarted and self.on_natt is not None:
-                self.on_natt(self, event)
+            if self.on_natt is not None and (type(event) is NatTraversalStarted
+                                             or (type(event) is IkeSaMoved and event.nat_local)):
+                self.on_natt(self, event)  # a MOBIKE move behind a new NAT starts keepalives too (RFC 3948 §2.3)
             if plane is not None:
                 plane.on_event(event, now)
             record(event, now=now, node=name)
