@@ -5,7 +5,9 @@ It binds one UDP socket for IKE (e.g. 127.0.0.2:1500) and, optionally, one for
 the NAT-T port (e.g. 127.0.0.2:14500), waits with ``selectors`` until the next
 datagram or the daemon's next deadline (``get_timer()``), feeds
 ``receive_datagram(data, src, dst, now)`` with ``now = time.monotonic() - start``,
-fires ``handle_timer(now)`` and sends ``datagrams_to_send(now)``. On the NAT-T
+fires ``handle_timer(now)`` and sends ``datagrams_to_send(now)``, each datagram from
+the socket bound to its ``src`` (a host with several addresses, e.g. a MOBIKE client,
+binds them all with ``extra``: RFC 4555 §3.5 path tests leave from the new one). On the NAT-T
 flow (our NAT-T socket, or a peer port 4500) IKE messages carry the 4-byte
 non-ESP marker (RFC 3948 §2.2): it is added on send and stripped on receive;
 datagrams without it are ESP (RFC 3948 §2.1). The driver has no ESP of its own:
@@ -32,7 +34,7 @@ import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from ikesim.ike.events import IkeEvent
@@ -68,12 +70,16 @@ class UdpDriver:
     def __init__(self, daemon: SansIoDaemon, bind: Address, *, natt: Address | None = None,
                  clock: Callable[[], float] = time.monotonic, max_per_step: int = MAX_PER_STEP,
                  history: int = HISTORY, on_event: Callable[[IkeEvent, float], None] | None = None,
-                 on_esp: Callable[[Datagram], None] | None = None) -> None:
+                 on_esp: Callable[[Datagram], None] | None = None, extra: Sequence[Address] = ()) -> None:
         if max_per_step < 1 or history < 1:
             raise ValueError("max_per_step and history must be at least 1")
         self.daemon = daemon
         self.bind = bind
         self.natt = natt
+        self.extra = tuple(extra)
+        """Further addresses bound (a host's other addresses); those on the NAT-T port carry the NAT-T flow."""
+        self._natt_locals = frozenset(a for a in (natt, *self.extra)
+                                      if a is not None and a.port in {NATT_PORT, natt.port if natt else NATT_PORT})
         self.max_per_step = max_per_step
         self._clock = clock
         self._start = clock()
@@ -105,8 +111,8 @@ class UdpDriver:
         self._selector = selectors.DefaultSelector()
         self._sockets: dict[Address, socket.socket] = {}
         try:
-            for addr in (bind, natt):
-                if addr is not None:
+            for addr in (bind, natt, *self.extra):
+                if addr is not None and addr not in self._sockets:
                     sock = socket.socket(socket.AF_INET6 if ":" in addr.ip else socket.AF_INET,
                                          socket.SOCK_DGRAM)
                     self._sockets[addr] = sock
@@ -138,7 +144,7 @@ class UdpDriver:
 
     # ------------------------------------------------------------------ I/O
     def _natt_flow(self, local: Address, peer: Address) -> bool:
-        return (self.natt is not None and local == self.natt) or peer.port == NATT_PORT
+        return local in self._natt_locals or peer.port == NATT_PORT
 
     def flush(self) -> None:
         """Send everything the daemon has queued, and collect its events."""

@@ -153,7 +153,7 @@ class Charon:
     """One foreground charon with a private config dir; always call ``stop()`` (or use ``with``)."""
 
     def __init__(self, workdir: Path, *, binary: str | None = None, libipsec: bool | None = None,
-                 port: int = 500, port_nat_t: int = 4500) -> None:
+                 port: int = 500, port_nat_t: int = 4500, netns: str | None = None) -> None:
         self.workdir = workdir
         self.binary = binary or find_charon() or "charon"
         self.libipsec = libipsec_available() if libipsec is None else libipsec
@@ -163,6 +163,8 @@ class Charon:
         self.swanctl_dir = workdir / "swanctl"
         self.port = port
         self.port_nat_t = port_nat_t
+        self.netns = netns
+        """Network namespace charon runs in (``ip netns exec``), None: this process's own."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_mark = 0
 
@@ -193,7 +195,8 @@ class Charon:
         """Start charon in the background and wait (bounded) for its vici socket."""
         self.vici.unlink(missing_ok=True)
         with open(self.workdir / "charon.stdout", "wb") as out:
-            self.proc = subprocess.Popen([self.binary], env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+            self.proc = subprocess.Popen([*prefix, self.binary], env=self.env, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
