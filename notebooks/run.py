@@ -3,7 +3,7 @@
     python notebooks/run.py                                  # every notebook, small sizes, nothing kept (as CI)
     python notebooks/run.py --size full --results results    # regenerate the reference outputs in results/
 
-Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects), through a temporary directory that
+Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects, data-plane, mobility), through a temporary directory that
 replaces the old one only when the notebook ran to the end (``ikesim.runner.write_dir_atomically``): a failed run
 leaves the previous results as they were. A study directory that holds anything ikesim did not write (a file not
 listed in its ``.ikesim-results.json``; before the marker: anything but the study's files and ``manifest.json``) is
@@ -30,6 +30,7 @@ STUDIES = {
     "02-rekey-race-timeline.ipynb": "race",
     "03-loss-mtu-nat.ipynb": "path-effects",
     "04-data-plane.ipynb": "data-plane",
+    "05-mobility.ipynb": "mobility",
 }
 """Each notebook and the directory under ``--results`` it writes."""
 STUDY_FILES = {
@@ -38,6 +39,7 @@ STUDY_FILES = {
     "path-effects": frozenset({"loss.png", "mtu-nat.png", "summary.csv"}),
     "data-plane": frozenset({"loss-per-rekey.png", "nat-outages.png", "rekey-loss.csv", "nat-rebind.csv",
                              "byte-lifetime.csv"}),
+    "mobility": frozenset({"handover-strategies.png", "summary.csv", "handovers.csv"}),
 }
 """What each notebook writes into its study directory (with ``manifest.json``): how a study written before the
 marker existed is recognised (``ikesim.runner.Legacy``); a study holding anything else is never replaced."""

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 TABLES = ("events", "exchanges", "sas", "packets", "rekey_latencies", "collisions", "violations", "nat_paths",
-          "processing", "cpu", "traffic", "outages", "traffic_windows")
+          "processing", "cpu", "traffic", "outages", "traffic_windows", "handovers")
 FILES = ("capture.pcap", "ikev2_decryption_table", "esp_sa", "summary.json")
 
 

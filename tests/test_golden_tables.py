@@ -31,6 +31,7 @@ RUNS: dict[str, tuple[str, str | None]] = {
     "nat-firewall-4500": ("scenarios/network/nat-firewall-4500.yaml", None),
     "pfs-modp": ("scenarios/pfs-modp.yaml", None),
     "fleet-tuning-20min": ("scenarios/fleet/fleet-tuning.yaml", "20min"),
+    "nat-appears": ("scenarios/mobility/nat-appears.yaml", None),
 }
 """Golden run name -> (scenario file, ``until`` override); every variant of scenarios/races/*.yaml is added."""
 
@@ -40,6 +41,10 @@ TRAFFIC_RUNS: list[tuple[str, str, str | None, str]] = [
     ("scenarios/traffic/nat-rebind-loss.yaml", "reverse-keepalive-dpd", "30min", "packet"),
     ("scenarios/traffic/agreement-child-rekey.yaml", "early-lost", None, "packet"),
     ("scenarios/traffic/agreement-child-rekey.yaml", "early-lost", None, "fleet"),
+    ("scenarios/mobility/wifi-to-lte.yaml", "mobike-break-before-make", None, "packet"),
+    ("scenarios/mobility/wifi-to-lte.yaml", "reauth-make-before-break", None, "packet"),
+    ("scenarios/mobility/strategies.yaml", "smart-make-before-break", "20min", "packet"),
+    ("scenarios/mobility/strategies.yaml", "dpd-break-before-make", "20min", "packet"),
 ]
 """Runs with user traffic: (file, variant, ``until``, data-plane mode); named ``<scenario>[<variant>]`` (+ ``-fleet``)."""
 

@@ -70,7 +70,7 @@ def test_only_the_public_api(name: str) -> None:
 
 
 FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2,
-           "04-data-plane.ipynb": 2}
+           "04-data-plane.ipynb": 2, "05-mobility.ipynb": 1}
 
 
 def _run(name: str, tmp_path: Path) -> Path:
@@ -268,3 +268,19 @@ def test_data_plane_notebook_small(tmp_path: Path) -> None:
     assert b.loc["no-jitter", "collisions"] == b.loc["no-jitter", "rekeys"] > 0 and b.loc["strongswan-jitter", "collisions"] == 0
     assert {p.name for p in out.iterdir()} == {"loss-per-rekey.png", "nat-outages.png", "rekey-loss.csv", "nat-rebind.csv",
                                                "byte-lifetime.csv", "manifest.json", ".ikesim-results.json"}
+
+
+def test_mobility_notebook_small(tmp_path: Path) -> None:
+    out = _run("05-mobility.ipynb", tmp_path)
+    s = pd.read_csv(out / "summary.csv").set_index(["method", "move"])
+    assert set(s.index.get_level_values("method")) == {"mobike", "reauth", "follow", "dpd", "smart"}
+    mbb = s.xs("make-before-break", level="move")
+    bbm = s.xs("break-before-make", level="move")
+    # the order of the ways back: §2.23 follow < MOBIKE < reauthentication < smart << DPD
+    order = mbb["restore_p50_s"].sort_values().index.tolist()
+    assert order == ["follow", "mobike", "reauth", "smart", "dpd"]
+    assert (bbm.drop("dpd")["restore_p50_s"] - mbb.drop("dpd")["restore_p50_s"] > 2.9).all()  # the 3 s gap
+    h = pd.read_csv(out / "handovers.csv")
+    assert (h["detection_s"][h["method"] != "none"].dropna() >= 0).all() and len(h) > 20
+    assert {p.name for p in out.iterdir()} == {"handover-strategies.png", "summary.csv", "handovers.csv", "manifest.json",
+                                               ".ikesim-results.json"}

@@ -201,6 +201,18 @@ class IkePolicy:
     """When the peer deletes the IKE_SA: ``none``, ``trap`` or ``restart`` (strongSwan ``close_action``: none)."""
     keyingtries: int = 1
     """Attempts to establish (or re-establish) before giving up; 0 = forever (strongSwan ``keyingtries``: 1)."""
+    roam: str = "reauth"
+    """What a client (a connection with ``remote_addr``) does when its path under an IKE_SA breaks: its address went
+    away, or a liveness probe failed (``ikesim.ike.reconnect``). ``reauth``: a new IKE_SA from another address
+    (strongSwan ``roam``); ``follow``: keep the IKE_SA, move our address to the best usable one and send a liveness
+    check from there (the peer follows only if it sees us behind a NAT, RFC 7296 §2.23); ``keep``: stay (DPD or a
+    timeout notices, as strongSwan with a static local address); ``smart``: CREATE_CHILD_SA from the new address,
+    then a MOBIKE update if negotiated, then new IKE_SAs with exponential backoff. With MOBIKE negotiated ``reauth``,
+    ``follow`` and ``keep`` all use MOBIKE (RFC 4555 §3.5)."""
+    liveness_probe: float = 0.0
+    """Client: seconds of inbound silence after which an empty INFORMATIONAL probes the path (sent 3 times, 1 s apart,
+    given up after 3 s); one that fails is a broken path, handled as ``roam`` says (``ikesim.ike.reconnect``; RFC
+    7296 §2.4). 0 = off."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,6 +379,10 @@ class IkeCore:
         """Without MOBIKE, our address under *sa* went away: the daemon re-establishes from another address
         (strongSwan ``roam`` -> ``reauth``, ``ike.mobike``). The bare core does nothing."""
 
+    def roam_client(self, sa: IkeSa, now: float) -> None:
+        """Our address under the client IKE_SA *sa* went away and its connection's ``roam`` is ``follow`` or ``smart``:
+        the daemon runs that strategy (``ike.reconnect``; RFC 7296 §2.23, RFC 4555). The bare core does nothing."""
+
     def remove_ike_sa(self, sa: IkeSa, reason: str) -> None:
         """Remove an IKE_SA and every CHILD_SA it owns (RFC 7296 §1.4.1); emit IkeSaDeleted."""
         if sa.state is IkeSaState.DELETED:

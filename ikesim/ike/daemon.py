@@ -33,6 +33,7 @@ from ikesim.ike import (
     informational,
     limits,
     mobike,
+    reconnect,
     reestablish,
 )
 from ikesim.ike import events as ev
@@ -71,6 +72,8 @@ class IkeDaemon(IkeCore):
             "delete_expired_child": limits.start_delete_expired,
             "recreate_child": limits.start_recreate,
             "mobike": mobike.start,
+            "reconnect_child": reconnect.start_child,
+            "liveness_probe": reconnect.start_probe,
         })
         self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {}
         """Handlers replacing the class's for one daemon, by timer kind (tests inject faults with it);
@@ -319,6 +322,7 @@ class IkeDaemon(IkeCore):
             ike_rekey.handle_response(self, sa, ex, msg, now)
         else:
             informational.handle_response(self, sa, ex, msg, now)
+        reconnect.on_response(self, sa, ex, msg, now)
 
     def _reject_response(self, sa: IkeSa, msg: Message, reason: str, now: float) -> None:
         """An authenticated response with an invalid payload fails our exchange (RFC 7296 §3.10.1, §2.21).
@@ -354,6 +358,8 @@ class IkeDaemon(IkeCore):
         sa = self.sas.get(spi)
         ex = sa.active if sa is not None else None
         if sa is None or ex is None:
+            return
+        if reconnect.on_retransmit(self, sa, ex, now):
             return
         if ex.purpose == "mobike" and (mobike.retransmit(self, sa, ex, now) or mobike.on_timeout(self, sa, ex, now)):
             return
@@ -468,7 +474,10 @@ class IkeDaemon(IkeCore):
             self.remove_child(self.owner(child), child, "rekeyed")
 
     def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
-        """Before an IKE_SA goes: dpd_action, close_action, keyingtries as strongSwan (RFC 7296 §2.4)."""
+        """Before an IKE_SA goes: a client's reconnect (``ike.reconnect``), else dpd_action, close_action, keyingtries
+        as strongSwan (RFC 7296 §2.4)."""
+        if reconnect.on_ike_sa_removed(self, sa, reason):
+            return
         reestablish.on_ike_sa_removed(self, sa, reason)
 
     def reauthenticate(self, sa: IkeSa, now: float) -> None:
@@ -482,6 +491,15 @@ class IkeDaemon(IkeCore):
             sa.local = Address(usable[0], sa.local.port)
         self.enqueue(sa, Work("delete_ike", reason="reauth"), now, front=True)
 
+    def roam_client(self, sa: IkeSa, now: float) -> None:
+        """A client's ``roam`` strategy ``follow`` or ``smart`` after its address under *sa* went away (``ike.reconnect``)."""
+        reconnect.roamed(self, sa, now)
+
+    def establish(self, sa: IkeSa, now: float, *, rekey_of: bytes | None = None) -> None:
+        """``IkeCore.establish``, then a client's first liveness probe is armed (``ike.reconnect``, RFC 7296 §2.4)."""
+        super().establish(sa, now, rekey_of=rekey_of)
+        reconnect.established(self, sa, now)
+
     # ================================================================== commands
     def initiate(self, connection: str, now: float) -> bytes:
         """Start IKE_SA_INIT (RFC 7296 §1.2); return spi_i. Then call ``datagrams_to_send()``."""
@@ -491,7 +509,7 @@ class IkeDaemon(IkeCore):
         conn = profile.connection
         if conn.remote_addr is None:
             raise LocalProtocolError(f"connection {connection!r} has no remote_addr to initiate to")
-        local = conn.local_addr or self.config.addresses[0]
+        local = reestablish.local_address(self, conn)  # the configured one, else the best usable (RFC 4555 §3.5)
         return ike_sa_init.initiate(self, profile, local, conn.remote_addr, now).spi_i
 
     def rekey_child_sa(self, spi_in: bytes, now: float) -> None:
@@ -582,5 +600,8 @@ _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {
     "retry_child": IkeDaemon._on_retry_child,
     "linger": IkeDaemon._on_linger,
     "closed": IkeDaemon._on_closed,
+    "probe": reconnect.on_probe_timer,
+    "reconnect": reconnect.on_backoff_timer,
 }
-"""Timer kind -> handler (RFC 7296 §2.1 retransmissions, §2.4 DPD, §2.8 lifetimes, §2.25 retries)."""
+"""Timer kind -> handler (RFC 7296 §2.1 retransmissions, §2.4 DPD and liveness probes, §2.8 lifetimes, §2.25 retries;
+``reconnect``: the backoff of a smart reconnect)."""

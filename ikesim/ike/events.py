@@ -60,6 +60,9 @@ __all__ = [
     "IkeSaKeysDerived",
     "IkeSaReestablishing",
     "TrapReinstalled",
+    "ReconnectStep",
+    "ReconnectEnded",
+    "LivenessProbeFailed",
 ]
 
 
@@ -90,13 +93,16 @@ class ExchangeStarted(IkeEvent):
     """IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA or INFORMATIONAL."""
     purpose: str
     """What the exchange is for: ike_sa_init, ike_auth, create_child, rekey_child, rekey_ike,
-    delete_child, delete_ike, dpd, informational."""
+    delete_child, delete_ike, dpd, informational, mobike (RFC 4555: path test, UPDATE_SA_ADDRESSES, address list,
+    return routability check), reconnect_child, liveness_probe (``ike.reconnect``)."""
     message_id: int
     peer: Address
     reason: str = ""
     """Why a Delete is sent: ``rekeyed``, ``redundant`` (lost a collision), ``expired``, ``deleted_locally``;
     ``recreate`` for a CHILD_SA created anew after CHILD_SA_NOT_FOUND (RFC 7296 §2.25.1) or after its hard
-    volume limit (``IkeDaemon.child_sa_limit_reached``)."""
+    volume limit (``IkeDaemon.child_sa_limit_reached``); ``reauth`` for the old IKE_SA after an address change
+    without MOBIKE; ``reestablish``, ``follow``, ``reconnect``, ``liveness_probe`` for a client's reconnect
+    strategies (``ike.reestablish``, ``ike.reconnect``)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -123,7 +129,8 @@ class Retransmitted(IkeEvent):
     """1 for the first retransmission (a resend to a peer's new address repeats the last number)."""
     reason: str = "timeout"
     """``timeout`` (the retransmission timer), or ``peer_moved``: resent at once to the peer's new
-    address (RFC 7296 §2.23), the schedule unchanged."""
+    address (RFC 7296 §2.23), the schedule unchanged; ``local_moved``: resent at once from our new address (RFC 4555
+    §3.5); ``path_test``: a MOBIKE path test's transmission on every path (RFC 4555 §3.6, every 2.5 s)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -402,7 +409,8 @@ class IkeSaMoved(IkeEvent):
     """The IKE_SA and its CHILD_SAs now use *local* and *peer* (RFC 4555 §3.5: a MOBIKE update, sent or received).
 
     ``method``: ``mobike`` (UPDATE_SA_ADDRESSES), ``mobike_probe`` (a path test answered from another path,
-    RFC 4555 §3.6), ``mobike_responder`` (the peer's update). The CHILD_SAs' ESP follows (as strongSwan's
+    RFC 4555 §3.6), ``mobike_responder`` (the peer's update), ``follow`` (a client without MOBIKE moved itself and
+    relies on the peer's RFC 7296 §2.23 follow, ``ike.reconnect``). The CHILD_SAs' ESP follows (as strongSwan's
     ``update_hosts`` with ``UPDATE_HOSTS_FORCE_ALL``); ``nat_local``/``nat_peer`` are the NAT state after the move."""
 
     old_local: Address
@@ -435,9 +443,11 @@ class PeerAddressesUpdated(IkeEvent):
 class IkeSaRoaming(IkeEvent):
     """This node's addresses changed under an established IKE_SA (strongSwan ``ike_sa.roam``).
 
-    ``action``: ``keep`` (the current path still works), ``address_list`` (MOBIKE: send the new list),
-    ``mobike`` (MOBIKE: test paths and update, RFC 4555 §3.5–§3.6), ``reestablish`` (no MOBIKE: a new IKE_SA from
-    another address, strongSwan's reauth on an address change), ``stale`` (no usable address: wait)."""
+    ``action``: ``keep`` (the current path still works, or a client's ``roam: keep``), ``address_list`` (MOBIKE: send
+    the new list), ``mobike`` (MOBIKE: test paths and update, RFC 4555 §3.5–§3.6), ``reestablish`` (no MOBIKE: a new
+    IKE_SA from another address, strongSwan's reauth on an address change), ``follow`` / ``smart`` (a client's
+    ``roam`` strategy, ``ike.reconnect``), ``stale`` (no usable address: wait); afterwards ``refused``
+    (UNACCEPTABLE_ADDRESSES) or ``return_routability_failed`` (a responder's check got no answer)."""
 
     local: Address
     addresses: str
@@ -553,3 +563,49 @@ class TrapReinstalled(IkeEvent):
     """The child configuration's name."""
     reason: str
     """``dpd_timeout``, ``timeout`` or ``deleted_by_peer``."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ReconnectStep(IkeEvent):
+    """A client's smart reconnect (``IkePolicy.roam = "smart"``, ``ikesim.ike.reconnect``) starts a step for the
+    IKE_SA whose path broke; ``spi_i``/``spi_r`` name that IKE_SA in every step (the new IKE_SAs of step 3 are linked
+    to it by ``IkeSaReestablishing.old_spi``). Emitted before the step's first request."""
+
+    step: str
+    """``create_child`` (CREATE_CHILD_SA on the IKE_SA from the new address, RFC 7296 §1.3.1, §2.23), ``mobike`` (the
+    path test and UPDATE_SA_ADDRESSES, RFC 4555 §3.5, §3.6) or ``reestablish`` (a new IKE_SA, RFC 7296 §1.2)."""
+    attempt: int
+    """1; for ``reestablish`` the n-th new IKE_SA (``keyingtries`` bounds it, 0 = forever)."""
+    reason: str
+    """What broke the path: ``address_change`` (the host's address went away) or ``liveness_probe`` (a probe failed)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ReconnectEnded(IkeEvent):
+    """A client's smart reconnect is over (``ikesim.ike.reconnect``); ``spi_i``/``spi_r`` as in ``ReconnectStep``."""
+
+    step: str
+    """The step it ended in (``create_child``, ``mobike`` or ``reestablish``)."""
+    attempt: int
+    """That step's attempt."""
+    outcome: str
+    """``restored`` (step 1 answered, the MOBIKE update answered, or a new IKE_SA established), ``failed`` (every
+    attempt of step 3 used up, or nothing to bring back), ``superseded`` (the path broke again: a new run starts) or
+    ``aborted`` (the IKE_SA went away otherwise, e.g. deleted by the peer)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class LivenessProbeFailed(IkeEvent):
+    """A client's local liveness probe (``IkePolicy.liveness_probe``, an empty INFORMATIONAL, RFC 7296 §2.4) got no
+    answer: its path is taken as broken (``ikesim.ike.reconnect``)."""
+
+    local: Address
+    """The address the probe left from."""
+    peer: Address
+    addresses: str
+    """The usable local addresses afterwards, best first, space-separated (the probe's own one taken out while
+    another one is left)."""
+    action: str
+    """What follows: ``mobike`` (the probe becomes a path test, RFC 4555 §3.6), ``smart`` (the smart reconnect's
+    steps), ``follow`` (our address moves, the probe is sent again from there), ``reauth`` (a new IKE_SA from another
+    address) or ``dead`` (no other address, or ``roam = keep``: ``DeadPeerDetected`` and ``dpd_action``, as DPD)."""

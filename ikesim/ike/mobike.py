@@ -115,6 +115,15 @@ def _peer_list(msg: Message) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(found)) if listed else None
 
 
+def _note_peer_list(core: IkeCore, sa: IkeSa, msg: Message) -> tuple[str, ...] | None:
+    """Take the peer's new address list from *msg*, if it carries one (RFC 4555 §3.4: it replaces the old one)."""
+    peers = _peer_list(msg)
+    if peers is not None:
+        sa.peer_addresses = peers
+        core.emit(ev.PeerAddressesUpdated(**sa.ids(), peer_addresses=" ".join(peers)))
+    return peers
+
+
 def _natd(core: IkeCore, sa: IkeSa, src: Address, dst: Address) -> list[Payload]:
     """NAT_DETECTION_SOURCE/DESTINATION_IP for a message from *src* to *dst* (RFC 4555 §3.5, RFC 7296 §2.23)."""
     return [NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP,
@@ -180,10 +189,11 @@ def set_local_addresses(core: IkeCore, ips: tuple[str, ...], now: float) -> None
 
 
 def _roam(core: IkeCore, sa: IkeSa, address: bool, now: float) -> None:
-    """One IKE_SA after an address change (strongSwan ``ike_sa.roam``)."""
+    """One IKE_SA after an address change (strongSwan ``ike_sa.roam``; a client's ``roam`` strategy, ``ike.reconnect``)."""
     ips = core.usable or ()
     conn = sa.profile.connection
-    if not sa.mobike and conn.local_addr is not None:
+    strategy = conn.ike.roam if conn.remote_addr is not None else "reauth"
+    if strategy == "reauth" and not sa.mobike and conn.local_addr is not None:
         action = "keep"  # strongSwan: a statically configured path is kept without MOBIKE
     elif sa.local.ip in ips:
         action = "address_list" if sa.mobike and address else "keep"
@@ -191,9 +201,11 @@ def _roam(core: IkeCore, sa: IkeSa, address: bool, now: float) -> None:
     elif not ips:
         action = "stale"
         sa.stale = True
-    elif sa.mobike:
-        action = "mobike"
+    elif sa.mobike and strategy != "smart":
+        action = "mobike"  # RFC 4555 §3.5: with MOBIKE, follow and keep move by MOBIKE too
         sa.stale = False
+    elif strategy != "reauth":
+        action = strategy  # a client's follow, keep or smart (``ike.reconnect``)
     elif sa.initiator:
         action = "reestablish"
     else:
@@ -207,6 +219,8 @@ def _roam(core: IkeCore, sa: IkeSa, address: bool, now: float) -> None:
         queue(core, sa, "check address" if not sa.initiator else "check", now)
     elif action == "reestablish":
         core.reauthenticate(sa, now)
+    elif action in ("follow", "smart"):
+        core.roam_client(sa, now)
 
 
 def _resend_in_flight(core: IkeCore, sa: IkeSa, now: float) -> None:
@@ -291,7 +305,9 @@ def _paths(core: IkeCore, sa: IkeSa) -> list[tuple[Address, Address]]:
     if not ips:
         return []
     me = _port(ips[0], sa.local)
-    peers = dict.fromkeys((sa.peer.ip, *sa.peer_addresses))
+    family = ipaddress.ip_address(me.ip).version
+    peers = [ip for ip in dict.fromkeys((sa.peer.ip, *sa.peer_addresses)) if ipaddress.ip_address(ip).version == family]
+    # strongSwan pairs each peer address with a source address of its family (``transmit``: get_source_addr)
     return [(me, Address(ip, sa.peer.port) if ip == sa.peer.ip else Address(ip, NATT_PORT)) for ip in peers]
 
 
@@ -326,7 +342,7 @@ def retransmit(core: IkeCore, sa: IkeSa, ex: Exchange, now: float) -> bool:
             core.outbox.append(_dgram(data, src, dst))
     core.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                message_id=ex.message_id, attempt=ex.attempts,
-                               reason="path_test" if ex.probing else ""))
+                               reason="path_test" if ex.probing else "timeout"))
     core.timers.arm(("rtx", sa.local_spi), ex.deadline)
     return True
 
@@ -391,10 +407,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         if pending is not None:
             _move(core, sa, *pending)
         return
-    peers = _peer_list(msg)
-    if peers is not None:
-        sa.peer_addresses = peers
-        core.emit(ev.PeerAddressesUpdated(**sa.ids(), peer_addresses=" ".join(peers)))
+    _note_peer_list(core, sa, msg)
     nat = _nat_state(core, sa, msg, src, dst)
     if "update" in flags:
         _move(core, sa, sa.local, sa.peer, "mobike", nat)  # NAT state may have changed (FORCE_CHILDREN)
@@ -432,10 +445,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         core.emit(ev.ErrorNotifySent(**sa.ids(), notify="UNACCEPTABLE_ADDRESSES", exchange="INFORMATIONAL",
                                      message_id=msg.message_id))
         return
-    peers = _peer_list(msg)
-    if peers is not None:
-        sa.peer_addresses = peers
-        core.emit(ev.PeerAddressesUpdated(**sa.ids(), peer_addresses=" ".join(peers)))
+    peers = _note_peer_list(core, sa, msg)
     nat = _nat_state(core, sa, msg, src, dst)
     inner: list[Payload] = []
     if nat is not None:

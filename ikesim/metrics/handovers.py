@@ -142,7 +142,8 @@ class HandoverRows:
         if h is None or not math.isnan(h.restored_at):
             return
         h.exchanges += 1
-        if node == h.node and math.isnan(h.started_at) and e.purpose in ("mobike", "ike_sa_init", "dpd"):
+        if node == h.node and math.isnan(h.started_at) and (
+                e.purpose in ("mobike", "ike_sa_init") or e.reason in ("follow", "reconnect", "liveness_probe")):
             h.started_at = t
 
     def retransmitted(self, t: float, node: str, e: ev.Retransmitted) -> None:
@@ -166,9 +167,10 @@ class HandoverRows:
     def followed(self, t: float, node: str, e: ev.PeerAddressChanged) -> None:
         """The peer followed the host to a new address (RFC 7296 §2.23)."""
         h = self._by_spi.get(e.spi_i)
-        if h is not None and node != h.node and math.isnan(h.restored_at):
-            h.to_address = h.to_address or e.new.ip
-            self._restore(h, t, "follow")
+        if h is None or node == h.node or not math.isnan(h.restored_at) or len(h.spis) > 1:
+            return  # (a follow of the old IKE_SA while a new one is being made is not the restore)
+        h.to_address = h.to_address or e.new.ip
+        self._restore(h, t, "follow")
 
     def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
         """A CHILD_SA of a new IKE_SA on the host: re-established."""

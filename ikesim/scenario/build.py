@@ -27,7 +27,7 @@ from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, Retrans
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
 
-__all__ = ["build_simulation", "daemon_configs"]
+__all__ = ["build_simulation", "daemon_configs", "inside_addresses"]
 
 _C = TypeVar("_C")
 
@@ -111,7 +111,11 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                 ike=_interned(pool, IkePolicy(
                     proposals=tuple(c.ike.proposals), lifetime=_lifetime(c.ike, side), retransmit=_retransmit(c.ike),
                     dpd_delay=c.ike.dpd_delay, nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
-                    fragment_size=c.ike.fragment_size)),
+                    fragment_size=c.ike.fragment_size, dpd_action=c.ike.dpd_action,
+                    close_action="restart" if c.ike.close_action == "start" else c.ike.close_action,
+                    keyingtries=c.ike.keyingtries, mobike=c.ike.mobike, mobike_no_nats=c.ike.mobike_no_nats,
+                    mobike_return_routability=c.ike.mobike_return_routability, roam=c.ike.roam,
+                    liveness_probe=c.ike.liveness_probe)),
                 children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
             ))
     return [
@@ -124,12 +128,43 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
     ]
 
 
+def inside_addresses(m: ScenarioModel, names: list[str]) -> list[str]:
+    """The addresses a NAT's ``inside`` names: a node's (all of them), or one interface's (``node/interface``)."""
+    out = []
+    for n in names:
+        node, _, iface = n.partition("/")
+        interfaces = m.nodes[node].interfaces
+        out += [interfaces[iface].address] if iface and interfaces is not None else m.nodes[node].addresses
+    return out
+
+
+def _add_interfaces(sim: Simulation, m: ScenarioModel) -> None:
+    """Every multi-homed node's interfaces (``ikesim.sim.mobility``), in the order listed."""
+    for name, nm in m.nodes.items():
+        for iface, im in (nm.interfaces or {}).items():
+            sim.add_interface(name, iface, address=im.address, priority=im.priority, up=im.up)
+
+
+def _add_interface_links(sim: Simulation, m: ScenarioModel) -> None:
+    """Each interface's own link, then the movement of every node that has one (its own stream ``mobility``)."""
+    for name, nm in m.nodes.items():
+        for iface, im in (nm.interfaces or {}).items():
+            link = im.link
+            sim.add_link(f"{name}/{iface}", link.to, delay=link.delay_model(), jitter=link.jitter, loss=link.loss_model(),
+                         mtu=link.mtu, reorder=link.reorder, bandwidth=link.bandwidth, queue=link.queue,
+                         duplicate=link.duplicate, down=[(d.start, d.until) for d in link.down],
+                         drop_fragments=link.drop_fragments)
+    for name, nm in m.nodes.items():
+        if nm.mobility is not None:
+            sim.add_mobility(name, nm.mobility.steps(sim.rng.child("mobility", name)))
+
+
 def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
     """Routers and NAT boxes, with their scripted and random rebinds and reboots (``ikesim.sim.nat``)."""
     for name, r in m.routers.items():
         sim.add_router(name, addresses=r.addresses, drop_udp=r.drop_udp)
     for name, nat in m.nats.items():
-        inside = [ip for n in nat.inside for ip in m.nodes[n].addresses]
+        inside = inside_addresses(m, nat.inside)
         sim.add_nat(name, public=nat.public, inside=inside, kind=nat.type, idle_timeout=nat.idle_timeout,
                     drop_udp=nat.drop_udp)
         for at in nat.rebind:
@@ -166,12 +201,14 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
             sim.add_node(cfg, cpu=spec.build() if spec is not None else None)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
+    _add_interfaces(sim, m)
     _add_boxes(sim, m)
     for link in m.links:
         sim.add_link(link.between[0], link.between[1], delay=link.delay_model(), jitter=link.jitter, loss=link.loss_model(),
                      mtu=link.mtu, reorder=link.reorder, bandwidth=link.bandwidth, queue=link.queue,
                      duplicate=link.duplicate, down=[(d.start, d.until) for d in link.down], drop_fragments=link.drop_fragments,
                      cost=link.cost)
+    _add_interface_links(sim, m)
     for name, c in m.connections.items():
         if c.start_action == "start":
             sim.schedule(c.start, c.initiator, "initiate", connection=name)

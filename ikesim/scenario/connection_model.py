@@ -141,6 +141,14 @@ class IkeModel(_LifetimeFields):
     """Send N(NO_NATS_ALLOWED) with UPDATE_SA_ADDRESSES (RFC 4555 §3.9); needs ``mobike: true``."""
     mobike_return_routability: bool = False
     """Check a peer's new address with N(COOKIE2) before moving to it (RFC 4555 §3.5); needs ``mobike: true``."""
+    roam: Literal["reauth", "follow", "keep", "smart"] = "reauth"
+    """What the client does when its path breaks (its address goes away, or a liveness probe fails): ``reauth`` a new
+    IKE_SA from another address (strongSwan), ``follow`` move its address and let the gateway follow it (only behind a
+    NAT, RFC 7296 §2.23), ``keep`` stay until DPD notices, ``smart`` CREATE_CHILD_SA, then MOBIKE, then new IKE_SAs
+    with backoff (``ikesim.ike.reconnect``). ``follow`` and ``keep`` need ``mobike: false`` (MOBIKE moves the IKE_SA)."""
+    liveness_probe: Duration = 0.0
+    """Seconds of inbound silence after which the client probes its path with an empty INFORMATIONAL (1 s x 3); a
+    failed probe is a broken path, handled as ``roam`` says (0 = off)."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -161,6 +169,16 @@ class IkeModel(_LifetimeFields):
         """The MOBIKE options act only on a MOBIKE IKE_SA (RFC 4555): without ``mobike: true`` they would do nothing."""
         if v and not info.data.get("mobike", False):
             raise ValueError("needs mobike: true (it acts only on a MOBIKE IKE_SA, RFC 4555)")
+        return v
+
+    @field_validator("roam")
+    @classmethod
+    def _roam_without_mobike(cls, v: str, info: ValidationInfo) -> str:
+        """``follow`` and ``keep`` act only without MOBIKE: with ``mobike: true`` both ends offer it and MOBIKE moves the
+        IKE_SA instead (RFC 4555 §3.5 turns the §2.23 follow off), so they would do nothing."""
+        if v in ("follow", "keep") and info.data.get("mobike", False):
+            raise ValueError(f"{v!r} needs mobike: false (with MOBIKE the IKE_SA moves by MOBIKE, RFC 4555 §3.5); "
+                             "use 'reauth' or 'smart'")
         return v
 
 

@@ -21,6 +21,21 @@ is initiated by the client and answered by the gateway, so the gateway carries
 one connection per client. Start times are drawn from ``Rng(seed, "fleet-starts")``
 in client order, so they follow the (possibly overridden) seed and nothing else.
 
+Multi-homed clients (``ikesim.sim.mobility``) list ``interfaces`` instead of ``client_subnet`` and ``link``:
+client *i* gets the *i*-th host address of each interface's subnet, and every client moves as ``mobility``
+says (``random_dwell`` draws each client's dwell times from its own stream)::
+
+    fleet:
+      clients: 100
+      interfaces:
+        wlan: {subnet: 10.1.0.0/16, priority: 1, link: {delay: 5ms}, nat: {public_subnet: 100.64.0.0/16}}
+        lte:  {subnet: 10.2.0.0/16, priority: 2, link: {to: carrier, delay: 40ms}, up: false}
+      mobility: {random_dwell: {mean: 5min, interfaces: [wlan, lte]}}
+
+An interface's link goes to the gateway, or to the listed node, router or NAT named by ``to``; with ``nat`` the
+interface sits behind NAT boxes of its own (``<prefix><interface>-nat<j>``, as ``fleet.nat`` makes them), which
+that link joins instead.
+
 The model is validated once; ``ikesim.scenario.fleet_expand.expand_fleet`` copies the validated connection
 template per client without validating 1,000 copies again.
 """
@@ -34,16 +49,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StrictInt, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ikesim.rng import Rng
-from ikesim.scenario.base import Duration, PositiveDuration, Ratio, StrictModel, check_ip_address, check_subnet
+from ikesim.scenario.base import Count, Duration, PositiveDuration, Ratio, StrictModel, check_ip_address, check_subnet
 from ikesim.scenario.connection_model import ConnectionBody, ConnectionModel, IdsModel
 from ikesim.scenario.link_model import PathModel
-from ikesim.scenario.node_model import NodeModel
+from ikesim.scenario.node_model import MobilityModel, NodeModel, check_interface_names
 from ikesim.scenario.traffic_model import TrafficModel
 
 __all__ = [
     "FleetLinkModel", "FleetStartModel", "FleetIdsModel", "FleetConnectionModel", "FleetModel", "FleetField",
     "DelayDist", "RatioDist", "FleetVaryModel", "FleetRebindingModel", "FleetNatModel",
+    "FleetInterfaceLinkModel", "FleetInterfaceModel",
     "DEFAULT_GATEWAY_ADDRESS", "MAX_REBINDS", "client_names", "client_addresses", "start_times", "host_range", "gateway_ip",
+    "client_subnets", "interface_addresses", "interface_nat_name",
 ]
 
 MAX_REBINDS = 1_000_000
@@ -131,6 +148,30 @@ class FleetNatModel(StrictModel):
         return check_subnet(v)
 
 
+class FleetInterfaceLinkModel(PathModel):
+    """A client interface's link: every key of a link but ``between`` and ``cost``; ``to`` its other end."""
+
+    to: str | None = None
+    """A listed node, router or NAT; default: the gateway."""
+
+
+class FleetInterfaceModel(StrictModel):
+    """One interface of every client: client *i* gets the *i*-th host address of ``subnet``."""
+
+    subnet: str
+    priority: Count = 0
+    """Lower is preferred (``nodes.<name>.interfaces``)."""
+    up: bool = True
+    link: FleetInterfaceLinkModel = Field(default_factory=FleetInterfaceLinkModel)
+    nat: FleetNatModel | None = None
+    """Behind NAT boxes of its own (one per ``share`` clients), which ``link`` joins to its other end."""
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, v: str) -> str:
+        return check_subnet(v)
+
+
 class FleetStartModel(StrictModel):
     """When client *i* initiates: uniform in ``[0, spread)``, or at ``i * every``; both 0: all at 0 s."""
 
@@ -190,6 +231,8 @@ class FleetModel(StrictModel):
 
     clients: StrictInt = Field(ge=1, le=1_000_000)
     client_prefix: str = Field(default="c", pattern=r"^[A-Za-z0-9_.-]+$")
+    interfaces: dict[str, FleetInterfaceModel] | None = None
+    """Multi-homed clients: their interfaces by name (instead of ``client_subnet`` and ``link``)."""
     client_subnet: str = Field(default="10.1.0.0/16", validate_default=True)
     gateway: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]+$")
     gateway_address: str | None = None
@@ -201,6 +244,40 @@ class FleetModel(StrictModel):
     connection: FleetConnectionModel = Field(default_factory=FleetConnectionModel)
     traffic: TrafficModel | None = None
     """One flow (``ikesim.scenario.traffic_model``, without ``connection``) that every client's connection gets."""
+    mobility: MobilityModel | None = None
+    """How every client's interfaces go up and down (``nodes.<name>.mobility``; needs ``interfaces``)."""
+
+    _names = field_validator("interfaces")(check_interface_names)
+
+    @model_validator(mode="after")
+    def _interfaces_fit(self) -> FleetModel:
+        if self.interfaces is None:
+            if self.mobility is not None:
+                raise ValueError("mobility moves between interfaces: give the fleet interfaces")
+            return self
+        clash = [k for k in ("client_subnet", "link", "vary", "nat") if k in self.model_fields_set]
+        if clash:
+            raise ValueError(f"with interfaces, each interface has its own subnet, link and nat: {', '.join(clash)} "
+                             "cannot be given")
+        nets: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+        for name, f in self.interfaces.items():
+            _, count = host_range(ipaddress.ip_network(f.subnet))
+            if count < self.clients:
+                raise ValueError(f"interfaces.{name}.subnet {f.subnet} has {count} client addresses, fewer than clients "
+                                 f"({self.clients})")
+            nets.append((f"interfaces.{name}.subnet", ipaddress.ip_network(f.subnet)))
+            if f.nat is not None:
+                nats = -(-self.clients // f.nat.share)
+                _, count = host_range(ipaddress.ip_network(f.nat.public_subnet))
+                if count < nats:
+                    raise ValueError(f"interfaces.{name}.nat.public_subnet {f.nat.public_subnet} has {count} addresses, "
+                                     f"fewer than the {nats} NATs")
+                nets.append((f"interfaces.{name}.nat.public_subnet", ipaddress.ip_network(f.nat.public_subnet)))
+        for i, (a, net_a) in enumerate(nets):
+            for b, net_b in nets[i + 1:]:
+                if net_a.overlaps(net_b):
+                    raise ValueError(f"{a} {net_a} overlaps {b} {net_b}")
+        return self
 
     @field_validator("traffic")
     @classmethod
@@ -215,7 +292,7 @@ class FleetModel(StrictModel):
         net = ipaddress.ip_network(check_subnet(v))
         clients = info.data.get("clients")
         _, count = host_range(net)
-        if clients is not None and count < clients:
+        if clients is not None and count < clients and not info.data.get("interfaces"):  # unused with interfaces
             raise ValueError(f"{v} has {count} client addresses, fewer than clients ({clients})")
         return v
 
@@ -242,10 +319,11 @@ class FleetModel(StrictModel):
         if v is None:
             return v
         ip = ipaddress.ip_address(check_ip_address(v))
-        clients, subnet = info.data.get("clients"), info.data.get("client_subnet")
-        if clients is not None and subnet is not None:
-            first, _ = host_range(ipaddress.ip_network(subnet))
-            if ip.version == first.version and 0 <= int(ip) - int(first) < clients:
+        clients, subnet, ifaces = info.data.get("clients"), info.data.get("client_subnet"), info.data.get("interfaces")
+        subnets = [f.subnet for f in ifaces.values()] if ifaces else [subnet] if subnet is not None else []
+        for net in subnets:
+            first, _ = host_range(ipaddress.ip_network(net))
+            if clients is not None and ip.version == first.version and 0 <= int(ip) - int(first) < clients:
                 raise ValueError(f"{v} is one of the client addresses ({first} .. {first + (clients - 1)})")
         return v
 
@@ -280,13 +358,35 @@ def client_addresses(fleet: FleetModel) -> list[str]:
     return [str(first + i) for i in range(fleet.clients)]
 
 
+def client_subnets(fleet: FleetModel) -> list[str]:
+    """The subnets the clients' addresses come from: ``client_subnet``, or each interface's ``subnet``."""
+    return [f.subnet for f in fleet.interfaces.values()] if fleet.interfaces is not None else [fleet.client_subnet]
+
+
+def interface_addresses(fleet: FleetModel, name: str) -> list[str]:
+    """The addresses of the clients' interface *name*, in client order: its subnet's host addresses from the first."""
+    assert fleet.interfaces is not None
+    first, _ = host_range(ipaddress.ip_network(fleet.interfaces[name].subnet))
+    return [str(first + i) for i in range(fleet.clients)]
+
+
+def interface_nat_name(fleet: FleetModel, name: str, j: int) -> str:
+    """The name of the *j*-th NAT box of the clients' interface *name*: ``<prefix><name>-nat<j>`` (j zero-padded)."""
+    nat = fleet.interfaces[name].nat if fleet.interfaces is not None else None
+    assert nat is not None
+    return f"{fleet.client_prefix}{name}-nat{j:0{len(str(-(-fleet.clients // nat.share)))}d}"
+
+
 def _client_index(fleet: FleetModel, ip: _Address) -> int | None:
-    """Which client owns *ip*, or None (O(1): no list of addresses)."""
-    first, _ = host_range(ipaddress.ip_network(fleet.client_subnet))
-    if ip.version != first.version:
-        return None
-    i = int(ip) - int(first)
-    return i if 0 <= i < fleet.clients else None
+    """Which client owns *ip*, or None (O(1) per subnet: no list of addresses)."""
+    for subnet in client_subnets(fleet):
+        first, _ = host_range(ipaddress.ip_network(subnet))
+        if ip.version != first.version:
+            continue
+        i = int(ip) - int(first)
+        if 0 <= i < fleet.clients:
+            return i
+    return None
 
 
 def start_times(fleet: FleetModel, seed: int) -> list[float]:

@@ -6,6 +6,7 @@ named ``<name>[<variant>]``: ``load_scenarios`` returns them all, ``load_scenari
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from ikesim.errors import ConfigError
 from ikesim.scenario.fleet import MAX_REBINDS
 from ikesim.scenario.messages import describe_errors
 from ikesim.scenario.model import ScenarioModel
+from ikesim.scenario.node_model import MobilityModel, mobility_problems
 from ikesim.scenario.variants import VariantText, expand_variants
 from ikesim.scenario.yaml_parse import compose_and_load
 from ikesim.sim.topology import Topology
@@ -100,12 +102,17 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         err(("routers", name), f"{name!r} is also a NAT")
     for name, nat in m.nats.items():
         for j, n in enumerate(nat.inside):
-            if n not in m.nodes:
-                err(("nats", name, "inside", j), f"unknown node {n!r}")
+            host, _, iface = n.partition("/")
+            if host not in m.nodes:
+                err(("nats", name, "inside", j), f"unknown node {host!r}")
+            elif iface and iface not in (m.nodes[host].interfaces or {}):
+                err(("nats", name, "inside", j), f"node {host!r} has no interface {iface!r}")
     for i, link in enumerate(m.links):
         for j, n in enumerate(link.between):
             if n not in m.nodes and n not in boxes:
                 err(("links", i, "between", j), f"unknown node {n!r}")
+            elif n in m.nodes and m.nodes[n].interfaces is not None:
+                err(("links", i, "between", j), f"node {n!r} has interfaces: its links are interfaces.<name>.link")
         if link.between[0] == link.between[1]:
             err(("links", i, "between"), "a link joins two different nodes")
     for name, c in m.connections.items():
@@ -155,14 +162,21 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
             err(("faults", i, "until"), f"no fault named {f.until!r} (named: {', '.join(names) or 'none'})")
         if f.name is not None and any(g.name == f.name for g in m.faults[:i]):
             err(("faults", i, "name"), f"duplicate fault name {f.name!r}")
+    _check_interfaces(m, err)
     seen: dict[str, str] = {}
-    owned: list[tuple[Path_, str, str]] = [
-        (("nodes", name, "addresses", k), name, ip) for name, n in m.nodes.items() for k, ip in enumerate(n.addresses)]
-    owned += [(("nats", name, "public"), name, nat.public) for name, nat in m.nats.items()]
-    owned += [(("routers", name, "addresses", k), name, ip) for name, r in m.routers.items() for k, ip in enumerate(r.addresses)]
+    owned: list[tuple[Path_, str, str]] = []
+    for name, node in m.nodes.items():
+        if node.interfaces is None:
+            owned += [(("nodes", name, "addresses", k), f"node {name!r}", ip) for k, ip in enumerate(node.addresses)]
+        else:
+            owned += [(("nodes", name, "interfaces", i, "address"), f"interface {name + '/' + i!r}", f.address)
+                      for i, f in node.interfaces.items()]
+    owned += [(("nats", name, "public"), f"node {name!r}", nat.public) for name, nat in m.nats.items()]
+    owned += [(("routers", name, "addresses", k), f"node {name!r}", ip) for name, r in m.routers.items()
+              for k, ip in enumerate(r.addresses)]
     for loc, name, ip in owned:
         if ip in seen:
-            err(loc, f"address {ip} is also on node {seen[ip]!r}")
+            err(loc, f"address {ip} is also on {seen[ip]}")
         seen[ip] = name
     for name, nat in m.nats.items():
         if nat.rebind_every is not None and m.duration / nat.rebind_every > MAX_REBINDS:
@@ -175,17 +189,70 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         raise ConfigError("\n".join(errors))
 
 
+def _check_interfaces(m: ScenarioModel, err: Callable[[Path_, str], None]) -> None:
+    """Interfaces' links end at a node without interfaces, a router or a NAT; mobility names known interfaces and
+    finds its first interface up and the others down; fleet mode's data plane has no interfaces."""
+    boxes = set(m.nats) | set(m.routers)
+
+    def end(loc: Path_, to: str) -> None:
+        if to in m.nodes and m.nodes[to].interfaces is not None:
+            err(loc, f"node {to!r} has interfaces: a link cannot end at it")
+        elif to not in m.nodes and to not in boxes:
+            err(loc, f"unknown node {to!r}")
+
+    def moves(loc: Path_, mobility: MobilityModel | None, up: dict[str, bool]) -> None:
+        if mobility is None:
+            return
+        for where, problem in mobility_problems(mobility, up):
+            err(loc + (where if where[0] == "interfaces" else ("mobility", *where)), problem)
+        for i, step in enumerate(mobility.script or ()):
+            if step.at >= m.duration:
+                err(loc + ("mobility", "script", i, "at"), f"{step.at:g}s is not before the end of the run ({m.duration:g}s)")
+
+    multi = False
+    for name, n in m.nodes.items():
+        if n.interfaces is not None:
+            multi = True
+            for iface, f in n.interfaces.items():
+                end(("nodes", name, "interfaces", iface, "link", "to"), f.link.to)
+            moves(("nodes", name), n.mobility, {k: f.up for k, f in n.interfaces.items()})
+    fleet = m.fleet
+    if fleet is not None and fleet.gateway in m.nodes and m.nodes[fleet.gateway].interfaces is not None:
+        err(("fleet", "gateway"), f"node {fleet.gateway!r} has interfaces: the clients' links cannot end at it")
+    if fleet is not None and fleet.interfaces is not None:
+        multi = True
+        for iface, fi in fleet.interfaces.items():
+            if fi.link.to is not None and fi.link.to != fleet.gateway:
+                end(("fleet", "interfaces", iface, "link", "to"), fi.link.to)
+        moves(("fleet",), fleet.mobility, {k: f.up for k, f in fleet.interfaces.items()})
+    if multi and m.data_plane.mode == "fleet":
+        err(("data_plane", "mode"), "fleet mode does not model interfaces (ikesim.sim.mobility): use mode: packet")
+
+
 def _unrouted(m: ScenarioModel) -> list[tuple[str, str]]:
-    """Connections whose ends no chain of links joins: ``(connection, problem)`` (RFC 7296 §2.1: each request needs its response back)."""
+    """Connections whose ends no chain of links joins: ``(connection, problem)`` (RFC 7296 §2.1: each request needs its response back).
+
+    A node with interfaces reaches (and is reached) through any of them, never through itself.
+    """
     topology = Topology()
+    vertices: dict[str, list[str]] = {}
     for name in [*m.nodes, *m.routers, *m.nats]:
         topology.add_node(name, [])
+        interfaces = m.nodes[name].interfaces if name in m.nodes else None
+        vertices[name] = [name]
+        if interfaces is not None:
+            vertices[name] = [f"{name}/{i}" for i in interfaces]
+            for v in vertices[name]:
+                topology.add_node(v, [])
     for link in m.links:
         topology.add_link(*link.between, delay=0.0)
+    for name, n in m.nodes.items():
+        for i, f in (n.interfaces or {}).items():
+            topology.add_link(f"{name}/{i}", f.link.to, delay=0.0)
     out = []
     for name, c in m.connections.items():
         for a, b in ((c.initiator, c.responder), (c.responder, c.initiator)):
-            if not topology.has_route(a, b):
+            if not any(topology.has_route(x, y) for x in vertices[a] for y in vertices[b]):
                 out.append((name, f"no route from {a} to {b} (no chain of links joins them)"))
                 break
     return out

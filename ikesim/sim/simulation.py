@@ -3,12 +3,16 @@
 No globals: two simulations can run in one process. Randomness comes from
 ``Rng(seed, "run<n>")`` split into named streams per node and per link
 direction, so adding a node does not shift another's draws.
+
+A multi-homed host (``add_interface``) sends through the interface owning a datagram's source address and
+receives through the interface carrying its destination (``ikesim.sim.mobility``); its daemon hears of its
+usable addresses (``IkeDaemon.set_local_addresses``) when the run starts and after every change.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -19,8 +23,8 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.errors import ConfigError, LocalProtocolError
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import NatTraversalStarted
-from ikesim.metrics.recorder import ActionExecuted, ActionSkipped
+from ikesim.ike.events import IkeSaMoved, NatTraversalStarted
+from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, InterfaceChanged
 from ikesim.metrics.results import Results
 from ikesim.metrics.trace import Trace, TraceLevel
 from ikesim.rng import Rng
@@ -32,6 +36,7 @@ from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.keepalive import KeepaliveSender
 from ikesim.sim.link import Link
 from ikesim.sim.linkmodels import Bernoulli, Delay, Fixed, LossModel, as_delay, as_loss
+from ikesim.sim.mobility import INTERFACE_DOWN, Interface, Interfaces, Step, delay_until, movement
 from ikesim.sim.nat import KeepaliveStream, NatBox, Router
 from ikesim.sim.node import Node
 from ikesim.sim.topology import Topology
@@ -76,7 +81,7 @@ class _Calls:
     """The callbacks a Simulation hands to its nodes, links, boxes and timeouts, bound once."""
 
     send: Callable[[str, Datagram], None]
-    start_keepalives: Callable[[Node, NatTraversalStarted], None]
+    start_keepalives: Callable[[Node, NatTraversalStarted | IkeSaMoved], None]
     arrive: Callable[[str, SimDatagram], None]
     copy: Callable[[str, SimDatagram], SimDatagram]
     record: Callable[..., None]
@@ -153,6 +158,10 @@ class Simulation:
         """Delay and loss configs by value: equal ones (a fleet's access links) are one shared frozen object."""
         self.data: DataNetwork | None = None
         """The per-packet data plane (``enable_data_plane``): None = no ESP, no traffic."""
+        self.interfaces = Interfaces()
+        """The interfaces of multi-homed hosts (``add_interface``, ``ikesim.sim.mobility``)."""
+        self._announced: set[str] = set()
+        """Multi-homed hosts whose daemon was told its usable addresses (from the start of the run on)."""
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -190,7 +199,12 @@ class Simulation:
         a->b and b->a (default: the mean delay both ways); unequal costs make asymmetric paths.
         """
         for n in (a, b):
-            if n not in self.nodes and n not in self.boxes:
+            iface = self.interfaces.by_vertex.get(n)
+            if n in self.interfaces.by_host:
+                raise ConfigError(f"link {a}-{b}: {n!r} has interfaces: link one of them ({n}/<interface>)")
+            if iface is not None and self.topology.graph.degree(n):
+                raise ConfigError(f"link {a}-{b}: interface {n} already has its link")
+            if n not in self.nodes and n not in self.boxes and iface is None:
                 raise ConfigError(f"link {a}-{b}: unknown node {n!r}")
         delay_model = self._shared(as_delay(delay))
         loss_model = self._shared(as_loss(loss))
@@ -204,6 +218,60 @@ class Simulation:
             )
         mean = delay_model.mean
         self.topology.add_link(a, b, delay=mean, cost=cost[0] if cost else None, cost_back=cost[1] if cost else None)
+
+    def add_interface(self, node: str, name: str, *, address: str, priority: int = 0, up: bool = True) -> Interface:
+        """Give host *node* an interface *name* carrying its address *address* (lower *priority* = preferred);
+        link it with ``add_link(f"{node}/{name}", ...)``. A host with interfaces has no links of its own."""
+        if node not in self.nodes:
+            raise ConfigError(f"interface {name!r}: unknown node {node!r}")
+        if self.topology.graph.degree(node):
+            raise ConfigError(f"interface {name!r}: {node!r} has links of its own (link its interfaces instead)")
+        iface = Interface(node, name, address, int(priority), bool(up))
+        if iface.vertex in self.interfaces.by_vertex:
+            raise ConfigError(f"duplicate interface {name!r} on {node!r}")
+        self.topology.add_interface(node, iface.vertex, address)
+        self.interfaces.add(iface)
+        self.collector.enable_handovers()  # the handovers table (``ikesim.metrics.handovers``)
+        if node in self._announced:
+            self._announce(node)
+        return iface
+
+    def set_interface(self, node: str, name: str, up: bool) -> None:
+        """Bring *node*'s interface *name* up or down now: recorded (``InterfaceChanged``), then its daemon gets
+        the usable addresses (``set_local_addresses``) and sends what it wants to; no change, nothing happens."""
+        iface = self.interfaces.get(node, name)
+        if iface.up == bool(up):
+            return
+        iface.up = bool(up)
+        now = self.env.now
+        self.collector.record(InterfaceChanged(node=node, interface=name, address=iface.address, up=iface.up),
+                              now=now, node=node)
+        if not iface.up and self.data is not None and any(
+                sa.local.ip == iface.address for sa in self.nodes[node].daemon.sas.values()):
+            # the tunnel's interface went: losses until every direction delivers again are this handover's
+            log = self.data.log
+            for connection in log.connections_at({node}):
+                log.open_window(connection, "handover", f"{node}@{now:.6f}", now)
+        if node in self._announced:
+            self._announce(node)
+
+    def interface_event(self, at: float, node: str, name: str, up: bool) -> None:
+        """Bring *node*'s interface *name* up or down at *at* seconds (``set_interface``)."""
+        self.interfaces.get(node, name)
+        self.env.timeout(delay_until(self.env.now, at)).callbacks.append(lambda _ev: self.set_interface(node, name, up))
+
+    def add_mobility(self, node: str, steps: Iterable[Step]) -> simpy.Process:
+        """Move host *node*: a process applying *steps* (``ikesim.sim.mobility``: scripted, commuter, random_dwell)."""
+        if node not in self.interfaces.by_host:
+            raise ConfigError(f"mobility: {node!r} has no interfaces")
+        return self.env.process(movement(self.env, steps, lambda name, up: self.set_interface(node, name, up)))
+
+    def _announce(self, node: str) -> None:
+        """Tell *node*'s daemon its usable addresses, best first (RFC 4555 §3.5), and send what it wants to."""
+        self._announced.add(node)
+        host = self.nodes[node]
+        host.daemon.set_local_addresses(self.interfaces.usable(node), self.env.now)
+        host.service()
 
     def _shared(self, model: _M) -> _M:
         """*model*, or an equal frozen config made before (``Fixed`` and ``Bernoulli``: stateless, safe to share)."""
@@ -256,8 +324,9 @@ class Simulation:
         if name in self.nodes or name in self.boxes:
             raise ConfigError(f"duplicate node {name!r}")
 
-    def _start_keepalives(self, node: Node, e: NatTraversalStarted) -> None:
-        """An IKE_SA of *node* floated to 4500: if *node* is behind a NAT, keepalives start (RFC 3948 §2.3)."""
+    def _start_keepalives(self, node: Node, e: NatTraversalStarted | IkeSaMoved) -> None:
+        """An IKE_SA of *node* floated to 4500 (or moved, RFC 4555 §3.5): if *node* is behind a NAT, keepalives from
+        its local endpoint start (RFC 3948 §2.3)."""
         sa = node.daemon.sas.get(e.spi_i) or node.daemon.sas.get(e.spi_r)
         if sa is None or not sa.nat_local or e.local in self.keepalives:
             return
@@ -349,6 +418,9 @@ class Simulation:
                     self.env.timeout(interval).callbacks.append(tick)
 
             self.env.timeout(interval).callbacks.append(tick)
+        for node in self.interfaces.by_host:
+            if node not in self._announced:
+                self._announce(node)
         with _quiet_gc():
             self.env.run(until=until)
         if on_progress is not None:
@@ -430,6 +502,12 @@ class Simulation:
         else:
             self._forward(node, sd)
 
+    def send_datagram(self, node: str, d: Datagram) -> None:
+        """Put *d* on the network now as *node* sends it (the way its daemon's datagrams go: recorded, faults, links)."""
+        if node not in self.nodes:
+            raise ConfigError(f"send_datagram: unknown node {node!r}")
+        self._send(node, d)
+
     def copy_datagram(self, node: str, sd: SimDatagram) -> SimDatagram:
         """A duplicate of *sd* as a new datagram sent by *node* now (a fault's copy: counted as sent)."""
         if sd.id < 0:
@@ -441,7 +519,15 @@ class Simulation:
         return copy
 
     def _forward(self, here: str, sd: SimDatagram) -> None:
-        dst_node = self.topology.owner(sd.dst.ip)
+        homes = self.interfaces.by_host
+        if homes and here in homes:  # a multi-homed host: out through the interface owning the source address
+            iface = self.interfaces.source(here, sd.src.ip)
+            if iface is None or not iface.up:
+                fate, where = ("no_route", here) if iface is None else (INTERFACE_DOWN, iface.vertex)
+                self.collector.record_fate(sd.id, fate, self.env.now, where)
+                return
+            here = iface.vertex
+        dst_node = self.topology.vertex(sd.dst.ip)
         hop = self.topology.next_hop(here, dst_node) if dst_node is not None else None
         if hop is None:
             self.collector.record_fate(sd.id, "no_route", self.env.now, here)
@@ -449,7 +535,7 @@ class Simulation:
         self._links[(here, hop)].put(sd)
 
     def _arrive(self, node: str, sd: SimDatagram) -> None:
-        if self.topology.owner(sd.dst.ip) != node:
+        if self.topology.vertex(sd.dst.ip) != node:
             box = self.boxes.get(node)
             if box is not None:
                 if box.refuses(sd):
@@ -471,6 +557,12 @@ class Simulation:
                 return
             self._forward(node, inside)
             return
+        iface = self.interfaces.by_vertex.get(node)
+        if iface is not None:  # an interface of a multi-homed host: the host receives, if the interface is up
+            if not iface.up:
+                self.collector.record_fate(sd.id, INTERFACE_DOWN, self.env.now, node)
+                return
+            node = iface.host
         if sd.id < 0:
             assert self.data is not None  # only the data plane sends negative ids
             self.data.arrive(node, sd)

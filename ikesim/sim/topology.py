@@ -3,6 +3,11 @@
 A datagram is routed to the node that owns its destination IP (from
 ``DaemonConfig.addresses``) along the shortest path by link delay; next hops
 are cached and the cache is dropped whenever a link is added.
+
+A multi-homed host's interface (``ikesim.sim.mobility``) is a vertex of its own, ``<host>/<interface>``,
+where the interface's address is attached and which only the interface's own link joins: ``owner`` still
+names the host, ``vertex`` names where datagrams to the address are routed. For an address of a node
+without interfaces the two are the same.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ _UNKNOWN = object()
 class Topology:
     """Nodes, links and which node owns which IP address."""
 
-    __slots__ = ("graph", "owners", "_next_hop", "_trees")
+    __slots__ = ("graph", "owners", "vertices", "_next_hop", "_trees")
 
     def __init__(self) -> None:
         self.graph: nx.DiGraph = nx.DiGraph()
         """Both directions of every link, each weighted by its routing cost (``delay``): paths may be asymmetric."""
         self.owners: dict[str, str] = {}
         """IP address -> name of the node that owns it."""
+        self.vertices: dict[str, str] = {}
+        """IP address -> the graph vertex datagrams to it are routed to: its node, or its interface's vertex."""
         self._next_hop: dict[tuple[str, str], str | None] = {}
         self._trees: dict[tuple[str, bool], dict[str, list[str]]] = {}
         """root -> shortest-path predecessors from it (for hubs)."""
@@ -39,7 +46,20 @@ class Topology:
                 raise ConfigError(f"address {ip} is on both {self.owners[ip]} and {name}")
         for ip in ips:
             self.owners[ip] = name
+            self.vertices[ip] = name
         self.graph.add_node(name)
+
+    def add_interface(self, node: str, vertex: str, ip: str) -> None:
+        """Attach *node*'s address *ip* to a new vertex *vertex* (an interface: ``node/name``); ConfigError if
+        *ip* is not *node*'s, is already on an interface, or *vertex* exists."""
+        if self.owners.get(ip) != node:
+            raise ConfigError(f"interface {vertex}: address {ip} is not an address of {node!r}")
+        if self.vertices[ip] != node:
+            raise ConfigError(f"interface {vertex}: address {ip} is already on interface {self.vertices[ip]}")
+        if vertex in self.graph:
+            raise ConfigError(f"interface {vertex}: a node of that name exists")
+        self.vertices[ip] = vertex
+        self.graph.add_node(vertex)
 
     def add_link(self, a: str, b: str, *, delay: float, cost: float | None = None, cost_back: float | None = None) -> None:
         """Add edges a->b and b->a weighted by *cost* and *cost_back* (default: the one-way *delay*)."""
@@ -55,6 +75,10 @@ class Topology:
     def owner(self, ip: str) -> str | None:
         """The node owning *ip*, or None."""
         return self.owners.get(ip)
+
+    def vertex(self, ip: str) -> str | None:
+        """The vertex datagrams to *ip* are routed to (its node, or the interface carrying it), or None."""
+        return self.vertices.get(ip)
 
     def next_hop(self, here: str, dst_node: str) -> str | None:
         """The neighbour of *here* on the shortest (by delay) path to *dst_node*; None if unreachable or here.

@@ -367,3 +367,63 @@ def test_without_mobike_the_initiator_reauthenticates_from_the_new_address() -> 
     assert [e.reason for e in g if isinstance(e, ev.IkeSaDeleted)] == ["deleted_by_peer"]
     (gw_sa,) = p.gateway.ike_sa_spis()
     assert p.gateway.ike_sa_info(gw_sa).peer == Address(LTE, 500) and len(p.gateway.child_sa_spis()) == 1
+
+
+def _gateway_retransmits(p: Peers, until: float, net: Callable[[Datagram], Datagram | None]) -> float:
+    """Run both daemons' timers up to *until* through *net*; return the last time."""
+    now = 0.0
+    while True:
+        t = [x for x in (p.client.get_timer(), p.gateway.get_timer()) if x is not None]
+        if not t or min(t) > until:
+            return now
+        now = min(t)
+        for d in (p.client, p.gateway):
+            timer = d.get_timer()
+            if timer is not None and timer <= now:
+                d.handle_timer(now)
+        _settle(p, now, net)
+
+
+def test_update_crossing_a_gateway_ike_rekey() -> None:
+    """The gateway rekeys the IKE_SA (request to wlan, lost) while the client moves to lte: the update moves the old
+    IKE_SA, the gateway's retransmission goes to lte at 14 s and the new IKE_SA inherits MOBIKE and the new path
+    (RFC 7296 §2.25, RFC 4555 §3.5)."""
+    p, _ = _established()
+    p.events(p.client), p.events(p.gateway)
+    (g_spi,) = p.gateway.ike_sa_spis()
+    p.gateway.rekey_ike_sa(g_spi, 10.0)
+    net = _only_from(LTE)
+    assert p.deliver(p.gateway, 10.0, net) == []  # to wlan: lost
+    p.client.set_local_addresses([LTE], 10.0)
+    _settle(p, 10.0, net)
+    g = p.events(p.gateway)
+    assert [e.method for e in g if isinstance(e, ev.IkeSaMoved)] == ["mobike_responder"]
+    _gateway_retransmits(p, 20.0, net)
+    g = p.events(p.gateway)
+    rtx = [(e.purpose, e.attempt) for e in g if isinstance(e, ev.Retransmitted)]
+    assert rtx == [("rekey_ike", 1)]
+    (new,) = p.gateway.ike_sa_spis()
+    assert new != g_spi
+    sa = p.gateway.sas[new]
+    assert (sa.mobike, sa.peer, sa.local_ts_ip, sa.peer_ts_ip) == (True, Address(LTE, 4500), GATEWAY.ip, WLAN)
+    (c_new,) = p.client.ike_sa_spis()
+    assert p.client.sas[c_new].local == Address(LTE, 4500) and p.client.sas[c_new].mobike
+
+
+def test_update_crossing_a_gateway_delete() -> None:
+    """The gateway deletes the IKE_SA (request to wlan, lost) as the client moves: the gateway answers the update
+    (RFC 7296 §2.25: a request on an IKE_SA being deleted is still answered), moves, and its retransmitted Delete
+    reaches the client on lte at 14 s; both IKE_SAs are gone."""
+    p, _ = _established()
+    p.events(p.client), p.events(p.gateway)
+    (g_spi,) = p.gateway.ike_sa_spis()
+    p.gateway.delete_ike_sa(g_spi, 10.0)
+    net = _only_from(LTE)
+    assert p.deliver(p.gateway, 10.0, net) == []
+    p.client.set_local_addresses([LTE], 10.0)
+    _settle(p, 10.0, net)
+    assert [e.method for e in p.events(p.gateway) if isinstance(e, ev.IkeSaMoved)] == ["mobike_responder"]
+    last = _gateway_retransmits(p, 20.0, net)
+    assert last == 14.0
+    assert p.gateway.ike_sa_spis() == [] and p.client.ike_sa_spis() == []
+    assert [e.reason for e in p.events(p.client) if isinstance(e, ev.IkeSaDeleted)] == ["deleted_by_peer"]

@@ -213,7 +213,10 @@ def test_readme_example_scenario_is_valid() -> None:
     import re
 
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) == 1
+    assert len(blocks) == 2  # the scenario reference, then the mobility example
+    mobility = load_scenario_text(blocks[1], "README.md")
+    assert {c.name for c in daemon_configs(mobility)} == {"phone", "gateway"}
+    assert mobility.connections["vpn"].ike.mobike is True
     m = load_scenario_text(blocks[0], "README.md")
     configs = {c.name: c for c in daemon_configs(m)}
     client, gateway = configs["client"].connections[0], configs["gateway"].connections[0]

@@ -1,5 +1,6 @@
-"""Re-establishment and MOBIKE keys of ``ike:`` (dpd_action, close_action, keyingtries, mobike*): bad values are
-ConfigErrors naming file, line and key (exit 2 from the CLI); good ones reach ``IkePolicy`` unchanged."""
+"""Re-establishment, MOBIKE and reconnect keys of ``ike:`` (dpd_action, close_action, keyingtries, mobike*, roam,
+liveness_probe): bad values are ConfigErrors naming file, line and key (exit 2 from the CLI); good ones reach
+``IkePolicy`` unchanged."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ CORPUS: list[tuple[str, str]] = [
     ("mobike: false, mobike_return_routability: true",
      "mobike_return_routability: needs mobike: true (it acts only on a MOBIKE IKE_SA, RFC 4555)"),
     ("mobike: true, mobike_no_nats: [true]", "mobike_no_nats: expected true or false, got a list"),
+    ("roam: teleport", "roam: 'teleport' is not one of 'reauth', 'follow', 'keep' or 'smart'"),
+    ("roam: Smart", "roam: 'Smart' is not one of 'reauth', 'follow', 'keep' or 'smart' (did you mean 'smart'?)"),
+    ("roam: 3", "roam: expected 'reauth', 'follow', 'keep' or 'smart', got the number 3"),
+    ("roam: [smart]", "roam: expected 'reauth', 'follow', 'keep' or 'smart', got a list"),
+    ("roam: null", "roam: expected 'reauth', 'follow', 'keep' or 'smart', got nothing (null)"),
+    ("roam: follow, mobike: true",
+     "roam: 'follow' needs mobike: false (with MOBIKE the IKE_SA moves by MOBIKE, RFC 4555 §3.5); use 'reauth' or 'smart'"),
+    ("mobike: true, roam: keep",
+     "roam: 'keep' needs mobike: false (with MOBIKE the IKE_SA moves by MOBIKE, RFC 4555 §3.5); use 'reauth' or 'smart'"),
+    ("liveness_probe: -5", "liveness_probe: negative duration -5"),
+    ("liveness_probe: -1s", "liveness_probe: invalid duration '-1s' (use e.g. 30s, 66min, 1h30m, 500ms)"),
+    ("liveness_probe: fast", "liveness_probe: invalid duration 'fast' (use e.g. 30s, 66min, 1h30m, 500ms)"),
+    ("liveness_probe: true", "liveness_probe: invalid duration True"),
+    ("liveness_probe: .inf", "liveness_probe: a duration must be finite (at most 100 years)"),
 ]
 """(keys added to ``ike:``, the message after ``file:line: key path``)."""
 
@@ -92,6 +107,18 @@ def test_values_reach_both_sides_ike_policy_and_start_is_restart() -> None:
     assert (client.dpd_action, client.close_action, client.keyingtries) == ("restart", "restart", 5)
 
 
+@pytest.mark.parametrize("keys,roam,probe", [
+    (", roam: follow, liveness_probe: 10s", "follow", 10.0),
+    (", roam: keep, liveness_probe: 500ms", "keep", 0.5),
+    (", roam: smart, mobike: true, liveness_probe: 1m", "smart", 60.0),
+    (", roam: reauth, mobike: true", "reauth", 0.0),
+])
+def test_roam_and_liveness_probe_reach_both_sides_ike_policy(keys: str, roam: str, probe: float) -> None:
+    """``roam`` and ``liveness_probe`` (a duration) reach both ends' IkePolicy (only the client acts on them)."""
+    for pol in _policies(keys):
+        assert (pol.roam, pol.liveness_probe) == (roam, probe)
+
+
 def test_defaults_are_strongswans_and_ikepolicys() -> None:
     """Without the keys the policies are IkePolicy's defaults (strongSwan's, MOBIKE off): existing runs are unchanged."""
     default = IkePolicy()
@@ -100,3 +127,4 @@ def test_defaults_are_strongswans_and_ikepolicys() -> None:
                 pol.mobike_return_routability) == ("clear", "none", 1, False, False, False)
         assert (pol.dpd_action, pol.close_action, pol.keyingtries, pol.mobike) == (
             default.dpd_action, default.close_action, default.keyingtries, default.mobike)
+        assert (pol.roam, pol.liveness_probe) == (default.roam, default.liveness_probe) == ("reauth", 0.0)
