@@ -41,6 +41,7 @@ RUN_FILES = frozenset({
     "events.parquet", "exchanges.parquet", "sas.parquet", "packets.parquet", "nat_paths.parquet", "processing.parquet",
     "cpu.parquet", "summary.json", "capture.pcap", "ikev2_decryption_table", "esp_sa",
     "traffic.parquet", "outages.parquet", "traffic_windows.parquet",  # a run with traffic (``traffic:``)
+    "handovers.parquet",  # a run with moving interfaces
     "timeline.png", "rekey_latency.png", "cpu.png", "outages.png",  # `ikesim plot RESULTS` draws them next to them
 })
 """Every file a run's results directory can hold: ``Results.write`` and the PNGs of ``ikesim plot``."""

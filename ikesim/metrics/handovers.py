@@ -31,9 +31,9 @@ from ikesim.metrics.recorder import InterfaceChanged
 __all__ = ["HandoverRows", "HANDOVER_COLUMNS", "handovers_table", "handover_summary"]
 
 HANDOVER_COLUMNS = [
-    "node", "connection", "interface", "address", "down_at", "to_interface", "to_address", "up_at",
+    "node", "peer", "connection", "interface", "address", "down_at", "to_interface", "to_address", "up_at",
     "detected_at", "detection_s", "detected_by", "started_at", "restored_at", "restore_s", "method",
-    "exchanges", "retransmissions", "packets_lost", "outage_s", "window", "ike_sa",
+    "exchanges", "retransmissions", "cpu_s", "packets_lost", "outage_s", "window", "ike_sa",
 ]
 
 
@@ -55,6 +55,8 @@ class _Handover:
     exchanges: int = 0
     retransmissions: int = 0
     first_spi: bytes = b""
+    peer: str = ""
+    """The node at the other end (the first one seen acting on the IKE_SA)."""
 
 
 class HandoverRows:
@@ -69,6 +71,8 @@ class HandoverRows:
         self._iface: dict[tuple[str, str], tuple[str, float]] = {}
         """(node, address) -> (interface, when it last came up)."""
         self._by_spi: dict[bytes, _Handover] = {}
+        self._ends: dict[bytes, set[str]] = {}
+        """spi_i -> the nodes that established it (the host and its peer)."""
         self.handlers: dict[type, Handler] = {
             InterfaceChanged: self.interface, ev.IkeSaEstablished: self.established, ev.IkeSaMoved: self.moved,
             ev.NatTraversalStarted: self.floated, ev.IkeSaDeleted: self.deleted, ev.IkeSaRoaming: self.roaming,
@@ -79,8 +83,9 @@ class HandoverRows:
 
     # --- state of the hosts' IKE_SAs -----------------------------------------------------------
     def established(self, t: float, node: str, e: ev.IkeSaEstablished) -> None:
-        """Where an IKE_SA of *node* sends from."""
+        """Where an IKE_SA of *node* sends from, and who its two ends are."""
         self._local[(node, e.spi_i)] = (e.local.ip, e.connection)
+        self._ends.setdefault(e.spi_i, set()).add(node)
         if e.rekey_of is None:
             for h in self._open.get(node, ()):
                 if e.connection == h.connection and e.spi_i not in h.spis and not math.isnan(h.detected_at):
@@ -95,6 +100,11 @@ class HandoverRows:
     def deleted(self, t: float, node: str, e: ev.IkeSaDeleted) -> None:
         """Forget a removed IKE_SA; a timeout under a handover is its (late) detection."""
         self._local.pop((node, e.spi_i), None)
+        ends = self._ends.get(e.spi_i)
+        if ends is not None:
+            ends.discard(node)
+            if not ends:
+                del self._ends[e.spi_i]
         h = self._by_spi.get(e.spi_i)
         if h is not None and h.node == node and math.isnan(h.detected_at) and e.reason in ("timeout", "dpd_timeout"):
             h.detected_at, h.detected_by = t, "dpd" if e.reason == "dpd_timeout" else "timeout"
@@ -111,6 +121,7 @@ class HandoverRows:
             by_conn.setdefault(self._local[(node, spi)][1], set()).add(spi)
         for conn, group in sorted(by_conn.items()):
             h = _Handover(node, conn, e.interface, e.address, t, set(group), first_spi=min(group))
+            h.peer = min(self._ends.get(h.first_spi, set()) - {node}, default="")
             self.rows.append(h)
             self._open.setdefault(node, []).append(h)
             for spi in group:
@@ -141,6 +152,8 @@ class HandoverRows:
                 self._by_spi[e.spi_i] = h
         if h is None or not math.isnan(h.restored_at):
             return
+        if node != h.node:
+            h.peer = h.peer or node
         h.exchanges += 1
         if node == h.node and math.isnan(h.started_at) and (
                 e.purpose in ("mobike", "ike_sa_init") or e.reason in ("follow", "reconnect", "liveness_probe")):
@@ -162,6 +175,7 @@ class HandoverRows:
         if node == h.node:
             h.to_address = e.local.ip
         elif e.method == "mobike_responder":
+            h.peer = h.peer or node
             self._restore(h, t, "mobike")
 
     def followed(self, t: float, node: str, e: ev.PeerAddressChanged) -> None:
@@ -170,6 +184,7 @@ class HandoverRows:
         if h is None or node == h.node or not math.isnan(h.restored_at) or len(h.spis) > 1:
             return  # (a follow of the old IKE_SA while a new one is being made is not the restore)
         h.to_address = h.to_address or e.new.ip
+        h.peer = h.peer or node
         self._restore(h, t, "follow")
 
     def installed(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
@@ -196,21 +211,31 @@ class HandoverRows:
         for h in self.rows:
             to_if, up_at = self._iface.get((h.node, h.to_address), ("", math.nan))
             out.append({
-                "node": h.node, "connection": h.connection, "interface": h.interface, "address": h.address,
+                "node": h.node, "peer": h.peer, "connection": h.connection, "interface": h.interface, "address": h.address,
                 "down_at": h.down_at, "to_interface": to_if, "to_address": h.to_address, "up_at": up_at,
                 "detected_at": h.detected_at, "detection_s": h.detected_at - h.down_at,
                 "detected_by": h.detected_by, "started_at": h.started_at, "restored_at": h.restored_at,
                 "restore_s": h.restored_at - h.down_at, "method": h.method or "none",
-                "exchanges": h.exchanges, "retransmissions": h.retransmissions,
+                "exchanges": h.exchanges, "retransmissions": h.retransmissions, "cpu_s": math.nan,
                 "packets_lost": 0, "outage_s": math.nan, "window": f"{h.node}@{h.down_at:.6f}",
                 "ike_sa": h.first_spi.hex(),
             })
         return pd.DataFrame(out, columns=HANDOVER_COLUMNS)
 
 
-def handovers_table(rows: HandoverRows, outages: pd.DataFrame) -> pd.DataFrame:
-    """One row per handover, with the packets lost and the longest data outage of its ``handover`` window."""
+def handovers_table(rows: HandoverRows, outages: pd.DataFrame, processing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per handover, with the packets lost and the longest data outage of its ``handover`` window, and the
+    CPU time both ends' jobs took from the interface going down to the restore (nodes with a CPU model; in a fleet
+    the gateway's jobs of that time for other clients count too: an upper bound)."""
     df = rows.frame()
+    if len(df) and processing is not None and len(processing):
+        node, start, service = (processing[c].to_numpy() for c in ("node", "start", "service"))
+        cpu = []
+        for h in df.itertuples(index=False):
+            end = h.restored_at if not math.isnan(h.restored_at) else math.inf
+            mine = ((node == h.node) | (node == h.peer)) & (start >= h.down_at) & (start <= end)
+            cpu.append(float(service[mine].sum()))
+        df["cpu_s"] = cpu
     if not len(df) or not len(outages) or "event_id" not in outages.columns:
         return df
     mine = outages[outages["event"] == "handover"]
@@ -231,6 +256,7 @@ def handover_summary(df: pd.DataFrame) -> dict[str, Any]:
         "detection_s": percentiles([float(x) for x in df["detection_s"].dropna()]),
         "restore_s": percentiles([float(x) for x in df["restore_s"].dropna()]),
         "outage_s": percentiles([float(x) for x in df["outage_s"].dropna()]),
+        "cpu_s": percentiles([float(x) for x in df["cpu_s"].dropna()]),
         "packets_lost": int(df["packets_lost"].sum()),
         "exchanges": int(df["exchanges"].sum()),
     }

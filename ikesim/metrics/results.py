@@ -203,7 +203,8 @@ class Results:
         rows = self.trace.handovers
         if rows is None:
             return pd.DataFrame(columns=HANDOVER_COLUMNS)
-        return handovers_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame())
+        return handovers_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame(),
+                               self.processing if self._cores else None)
 
     @cached_property
     def nat_paths(self) -> pd.DataFrame:

@@ -37,8 +37,9 @@ def test_handover_row_times_follow_the_path(variant: str, up_at: float, start: f
     """Detection is immediate (the kernel's address event, strongSwan's roam); the restore takes exactly the round
     trips the method needs on the LTE path, from the moment LTE is usable."""
     row = _row(variant)
-    assert (row["node"], row["connection"], row["interface"], row["address"]) == ("phone", "vpn", "wlan",
-                                                                                  "192.168.1.10")
+    assert (row["node"], row["peer"], row["connection"], row["interface"], row["address"]) == (
+        "phone", "gateway", "vpn", "wlan", "192.168.1.10")
+    assert math.isnan(row["cpu_s"])  # no node has a CPU model
     assert (row["to_interface"], row["to_address"], row["up_at"]) == ("lte", "10.64.0.10", up_at)
     assert (row["down_at"], row["detected_at"], row["detection_s"], row["detected_by"]) == (60.0, 60.0, 0.0, "local")
     assert row["started_at"] == start and row["method"] == method
@@ -59,3 +60,19 @@ def test_packets_lost_are_those_of_the_handover_window() -> None:
     assert row["packets_lost"] == 63 and math.isclose(row["outage_s"], 3.2)
     assert r.summary["handovers"]["by_method"] == {"mobike": 1}
     assert set(r.outages["event"]) == {"handover"}
+
+
+def test_cpu_time_of_both_ends_during_the_handover() -> None:
+    """With a CPU model on the gateway, ``cpu_s`` is the service time of its jobs from the interface going down to
+    the restore: the two MOBIKE requests it answered (path test, update) among them."""
+    from ikesim.scenario.node_model import CpuModelSpec
+
+    m = _MODELS["wifi-to-lte[mobike-make-before-break]"]
+    gw = m.nodes["gateway"].model_copy(update={"cpu": CpuModelSpec(cores=1)})
+    r = run(m.model_copy(update={"nodes": {**m.nodes, "gateway": gw}}))
+    (row,) = r.handovers.to_dict("records")
+    p = r.processing
+    jobs = p[(p["node"] == "gateway") & (p["start"] >= row["down_at"]) & (p["start"] <= row["restored_at"])]
+    assert list(jobs["what"]).count("INFORMATIONAL request") == 2
+    assert row["cpu_s"] == pytest.approx(float(jobs["service"].sum()), abs=1e-12) and row["cpu_s"] > 0
+    assert r.summary["handovers"]["cpu_s"]["n"] == 1
