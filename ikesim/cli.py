@@ -85,6 +85,8 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
     console.print(o)
     if "traffic" in summary:
         console.print(_traffic_table(summary["traffic"]))
+    if "handovers" in summary:
+        console.print(_handover_table(summary["handovers"]))
     if out is not None:
         console.print(f"results written to [bold]{out}[/]")
 
@@ -110,6 +112,26 @@ def _traffic_table(tr: dict[str, Any]) -> Table:
     for event, r in tr["time_to_restore"].items():
         t.add_row(f"time to restore after {event} ({r['outages']} outages): p50 / p95 / max",
                   f"{_fmt(r['p50'])} / {_fmt(r['p95'])} / {_fmt(r['max'])}")
+    return t
+
+
+def _handover_table(h: dict[str, Any]) -> Table:
+    """The summary's handovers (``ikesim.metrics.handovers``): how many, restored by what, and how long it took."""
+    from rich.table import Table
+
+    t = Table(title="handovers (interfaces under a tunnel going down)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("handovers", str(h["count"]))
+    for method, n in h["by_method"].items():
+        t.add_row(f"  restored by: {method}", str(n))
+    for key, label in (("detection_s", "detection delay"), ("restore_s", "time to restore the tunnel"),
+                       ("outage_s", "user traffic outage"), ("cpu_s", "CPU time, both ends")):
+        q = h[key]
+        if q["n"]:
+            t.add_row(f"{label} ({q['n']}): p50 / p95 / max", f"{_fmt(q['p50'])} / {_fmt(q['p95'])} / {_fmt(q['max'])}")
+    t.add_row("user packets lost in handovers", str(h["packets_lost"]))
+    t.add_row("exchanges in handovers", str(h["exchanges"]))
     return t
 
 

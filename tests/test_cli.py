@@ -376,3 +376,18 @@ def test_scenario_trace_key_is_validated(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["run", str(bad), "--out", str(tmp_path / "res")]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "trace" in err and not (tmp_path / "res").exists()
+
+
+def test_run_prints_and_writes_the_handovers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run with moving interfaces prints the handovers table and writes handovers.parquet (one row per move)."""
+    import pandas as pd
+
+    out = tmp_path / "moves"
+    scenario = ROOT / "scenarios" / "mobility" / "wifi-to-lte.yaml"
+    assert main(["run", str(scenario), "--variant", "mobike-break-before-make", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "handovers (interfaces under a tunnel going down)" in printed and "restored by: mobike" in printed
+    assert "3135.0 ms / 3135.0 ms / 3135.0 ms" in printed  # 3 s gap + path test and update on LTE (3 x 45 ms)
+    h = pd.read_parquet(out / "handovers.parquet")
+    assert list(h["method"]) == ["mobike"] and list(h["packets_lost"]) == [63]
+    assert json.loads((out / "summary.json").read_text())["handovers"]["count"] == 1
