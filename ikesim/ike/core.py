@@ -31,7 +31,7 @@ from ikesim.ike.state import (
     next_ike_state,
 )
 from ikesim.ike.timers import DeadlineBook
-from ikesim.ike.transport import NATT_PORT
+from ikesim.ike.transport import natt_address
 from ikesim.rng import Rng
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import protect_message
@@ -163,7 +163,29 @@ class IkeCore:
         usable = self.usable
         if not sa.mobike or not usable or sa.local.ip in usable:
             return sa.local
-        return Address(usable[0], sa.local.port if usable[0] == sa.local.ip else NATT_PORT)
+        return natt_address(usable[0], sa.local)
+
+    def send_request(self, sa: IkeSa, datagrams: Sequence[bytes], src: Address | None = None,
+                     dst: Address | None = None) -> None:
+        """Queue a request's datagrams from *src* (default ``request_source``) to *dst* (default the peer)."""
+        src = src or self.request_source(sa)
+        dst = dst or sa.peer
+        self.outbox.extend(Datagram(d, src, dst) for d in datagrams)
+
+    def resend_request(self, sa: IkeSa, ex: Exchange, reason: str) -> None:
+        """Send our request in flight again at once, from where our requests leave now (RFC 7296 §2.1, RFC 4555
+        §3.5), the retransmission schedule unchanged: ``Retransmitted`` with *reason* (``local_moved``)."""
+        self.send_request(sa, ex.request)
+        self.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
+                                   message_id=ex.message_id, attempt=ex.attempts, reason=reason))
+
+    def last_esp_in(self, sa: IkeSa) -> float | None:
+        """When ESP last arrived on any CHILD_SA of *sa*, from the data plane's use stats (None: unknown, or never)."""
+        use = self.child_use
+        if use is None:
+            return None
+        times = [t for t in map(use, sa.children) if t is not None]
+        return max(times) if times else None
 
     def new_ike_spi(self) -> bytes:
         """Draw an unused, non-zero 8-byte IKE SPI (RFC 7296 §2.6)."""
@@ -227,12 +249,7 @@ class IkeCore:
                                      message_id=message_id, peer=sa.peer,
                                      reason=_reason(work)))
         if send:
-            if src is None and dst is None and not sa.mobike:
-                self.send_all(sa, data)
-            else:
-                src = src or self.request_source(sa)
-                dst = dst or sa.peer
-                self.outbox.extend(Datagram(d, src, dst) for d in data)
+            self.send_request(sa, data, src, dst)
         return ex
 
     def request(self, sa: IkeSa, exchange_type: ExchangeType, purpose: str,

@@ -365,11 +365,8 @@ class IkeDaemon(IkeCore):
             return
         if ex.purpose != "mobike" and ex.retransmit_due():
             ex.advance()
-            if sa.mobike:  # RFC 4555 §3.5: from the best usable address if ours is gone
-                src = self.request_source(sa)
-                self.outbox.extend(Datagram(d, src, sa.peer) for d in ex.request)
-            else:
-                self.send_all(sa, ex.request)  # RFC 7296 §2.1: the same bytes (RFC 7383 §2.5: every fragment)
+            # RFC 7296 §2.1: the same bytes (RFC 7383 §2.5: every fragment); RFC 4555 §3.5: from a usable address
+            self.send_request(sa, ex.request)
             self.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                        message_id=ex.message_id, attempt=ex.attempts))
             self.timers.arm(("rtx", spi), ex.deadline)
@@ -393,19 +390,11 @@ class IkeDaemon(IkeCore):
         if sa.active is not None or any(w.purpose == "dpd" for w in sa.queue):
             self.timers.arm(("dpd", spi), now + delay)  # traffic in flight checks liveness
             return
-        last_in = self._last_esp_in(sa)
+        last_in = self.last_esp_in(sa)
         if last_in is not None and last_in + delay > now:  # compared as armed: a deadline is never at or before now
             self.timers.arm(("dpd", spi), last_in + delay)  # ESP came in: the peer is alive (strongSwan's send_dpd)
             return
         self.enqueue(sa, Work("dpd"), now)
-
-    def _last_esp_in(self, sa: IkeSa) -> float | None:
-        """When ESP last arrived on any CHILD_SA of *sa*, from the data plane's use stats (None: unknown, or never)."""
-        use = self.child_use
-        if use is None:
-            return None
-        times = [t for t in map(use, sa.children) if t is not None]
-        return max(times) if times else None
 
     def _on_ike_soft(self, spi: bytes, now: float) -> None:
         sa = self.sas.get(spi)
@@ -481,15 +470,8 @@ class IkeDaemon(IkeCore):
         reestablish.on_ike_sa_removed(self, sa, reason)
 
     def reauthenticate(self, sa: IkeSa, now: float) -> None:
-        """Our address under *sa* (no MOBIKE) is gone: a new IKE_SA from the best usable address, then the old one's
-        Delete, sent from there too (strongSwan ``roam``: ``resolve_hosts`` moves the old IKE_SA's local address,
-        then ``reauth``, make-before-break by default: ``charon.make_before_break = yes``)."""
-        if reestablish.reestablish(self, sa, "address_change", now) is None:
-            return
-        usable = self.usable or ()
-        if usable:
-            sa.local = Address(usable[0], sa.local.port)
-        self.enqueue(sa, Work("delete_ike", reason="reauth"), now, front=True)
+        """Our address under *sa* (no MOBIKE) is gone: reauthenticate from another (``reestablish.reauthenticate``)."""
+        reestablish.reauthenticate(self, sa, now)
 
     def roam_client(self, sa: IkeSa, now: float) -> None:
         """A client's ``roam`` strategy ``follow`` or ``smart`` after its address under *sa* went away (``ike.reconnect``)."""

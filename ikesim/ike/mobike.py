@@ -33,8 +33,8 @@ from ikesim.crypto.natd import natd_hash
 from ikesim.ike import events as ev
 from ikesim.ike.exchange import Work
 from ikesim.ike.state import IkeSaState
-from ikesim.ike.transport import NATT_PORT
-from ikesim.types import Address, Datagram
+from ikesim.ike.transport import NATT_PORT, natt_address
+from ikesim.types import Address
 from ikesim.wire.iana import ExchangeType, NotifyType
 from ikesim.wire.message import Message
 from ikesim.wire.payloads import NotifyPayload, Payload
@@ -59,6 +59,7 @@ __all__ = [
     "handle_response",
     "retransmit",
     "on_timeout",
+    "move",
 ]
 
 COOKIE2_SIZE = 16
@@ -150,11 +151,6 @@ def _no_nats_data(src: Address, dst: Address) -> bytes:
             + src.port.to_bytes(2, "big") + dst.port.to_bytes(2, "big"))
 
 
-def _port(ip: str, old: Address) -> Address:
-    """*ip* with the old address's port if it is the same IP, else 4500 (strongSwan ``apply_port``)."""
-    return Address(ip, old.port if ip == old.ip else NATT_PORT)
-
-
 # ---------------------------------------------------------------------- IKE_AUTH (RFC 4555 §3.1, §3.4)
 def auth_payloads(core: IkeCore, sa: IkeSa, *, request: bool, peer_offered: bool = False) -> list[Payload]:
     """N(MOBIKE_SUPPORTED) and our address list for IKE_AUTH, if MOBIKE is configured (and, answering, offered)."""
@@ -234,16 +230,7 @@ def _resend_in_flight(core: IkeCore, sa: IkeSa, now: float) -> None:
         core.timers.arm(("rtx", sa.local_spi), ex.deadline)
         _probe(core, sa, ex)
         return
-    src = core.request_source(sa)
-    for data in ex.request:
-        core.outbox.append(_dgram(data, src, sa.peer))
-    core.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
-                               message_id=ex.message_id, attempt=ex.attempts, reason="local_moved"))
-
-
-def _dgram(data: bytes, src: Address, dst: Address) -> Datagram:
-    """One datagram of a request sent on a path other than the IKE_SA's own."""
-    return Datagram(data, src, dst)
+    core.resend_request(sa, ex, "local_moved")
 
 
 def queue(core: IkeCore, sa: IkeSa, flags: str, now: float) -> None:
@@ -304,7 +291,7 @@ def _paths(core: IkeCore, sa: IkeSa) -> list[tuple[Address, Address]]:
     ips = core.usable if core.usable is not None else usable_ips(core)
     if not ips:
         return []
-    me = _port(ips[0], sa.local)
+    me = natt_address(ips[0], sa.local)
     family = ipaddress.ip_address(me.ip).version
     peers = [ip for ip in dict.fromkeys((sa.peer.ip, *sa.peer_addresses)) if ipaddress.ip_address(ip).version == family]
     # strongSwan pairs each peer address with a source address of its family (``transmit``: get_source_addr)
@@ -314,8 +301,7 @@ def _paths(core: IkeCore, sa: IkeSa) -> list[tuple[Address, Address]]:
 def _probe(core: IkeCore, sa: IkeSa, ex: Exchange) -> None:
     """Send the path test on every path (RFC 4555 §3.6)."""
     for src, dst in _paths(core, sa):
-        for data in ex.request:
-            core.outbox.append(_dgram(data, src, dst))
+        core.send_request(sa, ex.request, src, dst)
 
 
 def retransmit(core: IkeCore, sa: IkeSa, ex: Exchange, now: float) -> bool:
@@ -337,9 +323,8 @@ def retransmit(core: IkeCore, sa: IkeSa, ex: Exchange, now: float) -> bool:
         if not ex.retransmit_due():
             return False
         ex.advance()
-        src, dst = ex.dest if "rr" in ex.flags.split() else (core.request_source(sa), sa.peer)
-        for data in ex.request:
-            core.outbox.append(_dgram(data, src, dst))
+        src, dst = ex.dest if "rr" in ex.flags.split() else (None, None)
+        core.send_request(sa, ex.request, src, dst)
     core.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose,
                                message_id=ex.message_id, attempt=ex.attempts,
                                reason="path_test" if ex.probing else "timeout"))
@@ -365,7 +350,7 @@ def _newer_queued(sa: IkeSa) -> bool:
     return any(w.purpose == "mobike" and ({"check", "update"} & set(w.flags.split())) for w in sa.queue)
 
 
-def _move(core: IkeCore, sa: IkeSa, local: Address, peer: Address, method: str,
+def move(core: IkeCore, sa: IkeSa, local: Address, peer: Address, method: str,
           nat: tuple[bool, bool] | None) -> None:
     """The IKE_SA and its CHILD_SAs move to *local*/*peer* (strongSwan ``update_hosts`` FORCE_ALL)."""
     old_local, old_peer = sa.local, sa.peer
@@ -405,18 +390,18 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     if "rr" in flags:
         pending, sa.pending_move = sa.pending_move, None
         if pending is not None:
-            _move(core, sa, *pending)
+            move(core, sa, *pending)
         return
     _note_peer_list(core, sa, msg)
     nat = _nat_state(core, sa, msg, src, dst)
     if "update" in flags:
-        _move(core, sa, sa.local, sa.peer, "mobike", nat)  # NAT state may have changed (FORCE_CHILDREN)
+        move(core, sa, sa.local, sa.peer, "mobike", nat)  # NAT state may have changed (FORCE_CHILDREN)
         return
     if nat is not None and nat != (sa.nat_local, sa.nat_peer) and sa.initiator:
         flags.add("check")  # strongSwan: NAT mappings changed during a DPD -> update
     if "check" in flags and (dst != sa.local or src != sa.peer or nat is not None):
         moved = (dst, src) != (sa.local, sa.peer)
-        _move(core, sa, dst, src, "mobike_probe", None)
+        move(core, sa, dst, src, "mobike_probe", None)
         if sa.initiator:
             if moved or nat is not None:
                 core.enqueue(sa, Work("mobike", flags="natd update"), now, front=True)
@@ -458,6 +443,6 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
             sa.pending_move = (dst, src, "mobike_responder", nat)
             core.enqueue(sa, Work("mobike", flags="rr"), now, front=True)
             return
-        _move(core, sa, dst, src, "mobike_responder", nat)
+        move(core, sa, dst, src, "mobike_responder", nat)
     elif peers is not None and sa.initiator and src != sa.peer:
-        _move(core, sa, dst, src, "mobike_responder", None)  # the responder reached us on another path
+        move(core, sa, dst, src, "mobike_responder", None)  # the responder reached us on another path

@@ -84,7 +84,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.exchange import Work
 from ikesim.ike.reestablish import children_to_recreate, local_address, reestablish
 from ikesim.ike.state import ChildSaState, IkeSaState
-from ikesim.types import Address, Datagram
+from ikesim.types import Address
 from ikesim.wire.iana import ExchangeType
 from ikesim.wire.payloads import NotifyPayload
 
@@ -192,25 +192,13 @@ def _retime(core: IkeCore, sa: IkeSa, ex: Exchange, waits: tuple[float, ...], no
     core.timers.arm(("rtx", sa.local_spi), ex.deadline)
 
 
-def _resend(core: IkeCore, sa: IkeSa, ex: Exchange) -> None:
-    """Send our request in flight again at once, from where our requests now leave (RFC 7296 §2.1; RFC 4555 §3.5)."""
-    src = core.request_source(sa)
-    core.outbox.extend(Datagram(d, src, sa.peer) for d in ex.request)
-    core.emit(ev.Retransmitted(**sa.ids(), exchange=ex.exchange_name, purpose=ex.purpose, message_id=ex.message_id,
-                               attempt=ex.attempts, reason="local_moved"))
-
-
 def _move_local(core: IkeCore, sa: IkeSa) -> bool:
     """Without MOBIKE: our end of *sa* (and its CHILD_SAs' ESP) moves to the best usable address, the port kept;
     dynamic selectors keep the old address (RFC 4555 §1.1, as ``mobike``). False if it is there already."""
     usable = mobike.usable_ips(core)
-    old = sa.local
-    if not usable or usable[0] == old.ip:
+    if not usable or usable[0] == sa.local.ip:
         return False
-    sa.local_ts_ip = sa.local_ts_ip or old.ip
-    sa.local = Address(usable[0], old.port)
-    core.emit(ev.IkeSaMoved(**sa.ids(), old_local=old, old_peer=sa.peer, local=sa.local, peer=sa.peer,
-                            method="follow", nat_local=sa.nat_local, nat_peer=sa.nat_peer))
+    mobike.move(core, sa, Address(usable[0], sa.local.port), sa.peer, "follow", None)
     return True
 
 
@@ -264,7 +252,7 @@ def _follow(core: IkeCore, sa: IkeSa, now: float) -> None:
     _move_local(core, sa)
     ex = _in_flight(sa)
     if ex is not None:
-        _resend(core, sa, ex)
+        core.resend_request(sa, ex, "local_moved")
     else:
         core.enqueue(sa, Work("dpd", reason="follow"), now)
 
@@ -294,7 +282,7 @@ def _start_run(core: IkeCore, sa: IkeSa, reason: str, now: float) -> None:
         if ex.purpose == "mobike":
             _to_path_test(core, sa, ex, now)  # as ``mobike`` does with a MOBIKE request whose address went away
         else:
-            _resend(core, sa, ex)
+            core.resend_request(sa, ex, "local_moved")
             _retime(core, sa, ex, STEP_WAITS, now)
     busy = ex.work.child if ex is not None and ex.work is not None and ex.work.purpose == _CHILD else None
     sa.queue[0:0] = [Work(_CHILD, child=n, reason="reconnect") for n in names if n != busy]
@@ -391,14 +379,8 @@ def established(core: IkeCore, sa: IkeSa, now: float) -> None:
 
 def _last_inbound(core: IkeCore, sa: IkeSa) -> float:
     """When IKE or ESP last arrived on *sa* (the data plane's use stats, as DPD reads them, RFC 7296 §2.4)."""
-    last = sa.last_received_at
-    use = core.child_use
-    if use is not None:
-        for spi_in in sa.children:
-            t = use(spi_in)
-            if t is not None and t > last:
-                last = t
-    return last
+    esp = core.last_esp_in(sa)
+    return sa.last_received_at if esp is None else max(esp, sa.last_received_at)
 
 
 def on_probe_timer(core: IkeCore, spi: bytes, now: float) -> None:
@@ -443,7 +425,7 @@ def _probe_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float) -> bool:
         return True
     if action == "follow":
         _move_local(core, sa)
-        _resend(core, sa, ex)
+        core.resend_request(sa, ex, "local_moved")
         _retime(core, sa, ex, tuple(sa.profile.connection.ike.retransmit.timeouts()), now)
         return True
     # reauth, as ``IkeDaemon.reauthenticate``: a new IKE_SA, then the old one's Delete from the new address.

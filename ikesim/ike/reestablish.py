@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
     from ikesim.ike.sa import IkeSa
 
-__all__ = ["DPD_ACTIONS", "CLOSE_ACTIONS", "reestablish", "on_ike_sa_removed", "children_to_recreate",
+__all__ = ["DPD_ACTIONS", "CLOSE_ACTIONS", "reestablish", "reauthenticate", "on_ike_sa_removed", "children_to_recreate",
            "local_address"]
 
 DPD_ACTIONS = ("clear", "trap", "restart")
@@ -130,6 +130,17 @@ def reestablish(core: IkeCore, sa: IkeSa, reason: str, now: float) -> IkeSa | No
     if not children:
         return None
     return _initiate(core, sa, children, reason, "restart", 1, now)
+
+
+def reauthenticate(core: IkeCore, sa: IkeSa, now: float) -> None:
+    """Our address under *sa* (no MOBIKE) is gone: a new IKE_SA from the best usable address, then the old one's
+    Delete, sent from there too (strongSwan ``roam``: ``resolve_hosts`` moves the old IKE_SA's local address, then
+    ``reauth``, make-before-break by default: ``charon.make_before_break = yes``)."""
+    if reestablish(core, sa, "address_change", now) is None:
+        return
+    if core.usable:
+        sa.local = Address(core.usable[0], sa.local.port)
+    core.enqueue(sa, Work("delete_ike", reason="reauth"), now, front=True)
 
 
 def _trap(core: IkeCore, sa: IkeSa, reason: str) -> None:
