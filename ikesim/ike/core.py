@@ -107,6 +107,10 @@ class IkeCore:
         strongSwan asks the kernel; DPD counts it as inbound traffic (RFC 7296 §2.4). None: no data plane."""
         self.rx: tuple[Address, Address] = (Address("0.0.0.0", 0), Address("0.0.0.0", 0))
         """(src, dst) of the message being processed: MOBIKE answers and moves by it (RFC 4555 §3.5)."""
+        self.report_answers = False
+        """Emit ``RequestAnswered`` for every request answered (a cluster member replicating message IDs)."""
+        self.ha_replay_delta: dict[bytes, int] = {}
+        """Local IKE SPI -> the IPSEC_REPLAY_COUNTER_SYNC increment its coming RFC 6311 synchronization asks for."""
         self.usable: tuple[str, ...] | None = None
         """The host's usable IP addresses, best first (``set_local_addresses``); None: every configured address."""
 
@@ -137,6 +141,11 @@ class IkeCore:
     def rng_cookie2(self) -> Rng:
         """COOKIE2 values of MOBIKE (RFC 4555 §3.5)."""
         return self.rng.child("cookie2")
+
+    @cached_property
+    def rng_mid_sync(self) -> Rng:
+        """The nonces of RFC 6311 message ID synchronizations (``ike.ha_sync``)."""
+        return self.rng.child("mid_sync")
 
     @cached_property
     def cookies(self) -> CookieJar:
@@ -258,7 +267,9 @@ class IkeCore:
         mid = sa.next_message_id
         sa.next_message_id += 1
         data = self.seal_datagrams(sa, exchange_type, mid, False, inner)
-        return self.start_request(sa, exchange_type, purpose, data, mid, now, work=work)
+        ex = self.start_request(sa, exchange_type, purpose, data, mid, now, work=work)
+        ex.inner = inner  # type: ignore[assignment]  # built fresh per request, never changed
+        return ex
 
     def complete(self, sa: IkeSa, ex: Exchange, outcome: str) -> None:
         """Close our exchange: ExchangeCompleted and the window opens (RFC 7296 §2.3)."""
@@ -297,6 +308,8 @@ class IkeCore:
         data = self.seal_datagrams(sa, exchange_type, message_id, True, inner)
         sa.last_response = data
         sa.peer_message_id = message_id + 1
+        if self.report_answers:
+            self.emit(ev.RequestAnswered(**sa.ids(), exchange=exchange_type.name, message_id=message_id))
         if sa.mobike:  # RFC 4555 §3.5 (strongSwan): answered to where the request came from
             src, dst = self.rx
             self.outbox.extend(Datagram(d, dst, src) for d in data)

@@ -27,6 +27,8 @@ from ikesim.errors import (
 from ikesim.ike import (
     create_child_sa,
     fragmentation,
+    ha_state,
+    ha_sync,
     ike_auth,
     ike_rekey,
     ike_sa_init,
@@ -40,6 +42,7 @@ from ikesim.ike import events as ev
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
 from ikesim.ike.exchange import Work
+from ikesim.ike.closed_cache import answer_from_closed
 from ikesim.ike.natt import KEEPALIVE, follow_peer
 from ikesim.ike.sa import ZERO_SPI, IkeSa, IkeSaInfo
 from ikesim.ike.state import ChildSaState, IkeSaState
@@ -72,6 +75,7 @@ class IkeDaemon(IkeCore):
             "delete_expired_child": limits.start_delete_expired,
             "recreate_child": limits.start_recreate,
             "mobike": mobike.start,
+            "mid_sync": ha_sync.start,
             "reconnect_child": reconnect.start_child,
             "liveness_probe": reconnect.start_probe,
         })
@@ -116,29 +120,6 @@ class IkeDaemon(IkeCore):
             exchange=msg.exchange_type.name if msg else "",
             message_id=msg.message_id if msg else -1))
 
-    def _answer_from_closed(self, local_spi: bytes, msg: Message, data: bytes, src: Address, dst: Address,
-                            now: float) -> bool:
-        """RFC 7296 §2.1: a retransmitted last request to a just-removed IKE_SA gets the cached response."""
-        entry = self.closed.get(local_spi)
-        if entry is None or entry[1] < now:
-            return False
-        sa = entry[0]
-        if (msg.is_response or msg.message_id != sa.peer_message_id - 1
-                or sa.peer_spi != (msg.spi_i if msg.from_original_initiator else msg.spi_r)):
-            return False
-        assert sa.protect_in is not None
-        try:
-            if fragmentation.is_fragment(msg):
-                if not fragmentation.first_fragment_verifies(msg, data, sa.protect_in):
-                    self._drop(msg, src, dst, "non-first SKF fragment of a retransmitted request (RFC 7383 §2.6.1)")
-                    return True  # only fragment 1 triggers the cached response
-            else:
-                unprotect_message(data, sa.protect_in, outer=msg)
-        except (IntegrityCheckFailed, MalformedMessage, UnsupportedCriticalPayload):
-            return False
-        self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)  # to the retransmission's source
-        return True
-
     def receive_datagram(self, data: bytes, src: Address, dst: Address, now: float) -> None:
         """Process one incoming datagram (RFC 7296 §2.1–§2.3); then call ``datagrams_to_send()``."""
         self.clock = now
@@ -163,16 +144,19 @@ class IkeDaemon(IkeCore):
         sa = self.sas.get(local_spi)
         if (sa is None or sa.local_spi != local_spi or sa.initiator == theirs_i
                 or sa.peer_spi != (msg.spi_i if theirs_i else msg.spi_r) or sa.protect_in is None):
-            if not self._answer_from_closed(local_spi, msg, data, src, dst, now):
+            if not answer_from_closed(self, local_spi, msg, data, src, dst, now):
                 self._drop(msg, src, dst, "unknown IKE SPI")
             return
         retransmit = False
+        sync = sa.mid_sync and ha_sync.wants(sa, msg)  # RFC 6311 §4.2: message ID 0, decided once decrypted
         if msg.is_response:
             ex = sa.active
             if (ex is None or ex.message_id != msg.message_id
                     or ex.exchange_type != msg.exchange_type):
                 self._drop(msg, src, dst, "unexpected response", sa)
                 return
+        elif sync:
+            pass
         elif msg.message_id == sa.peer_message_id - 1 and sa.last_response:
             retransmit = True
         elif msg.message_id != sa.peer_message_id:
@@ -209,6 +193,8 @@ class IkeDaemon(IkeCore):
                 self._respond_error(sa, msg, exc)
             else:
                 self._drop(msg, src, dst, f"malformed: {exc}", sa)
+            return
+        if sync and ha_sync.receive(self, sa, msg, full, src, dst, now):
             return
         sa.last_received_at = now
         self.arm_dpd(sa)
@@ -566,6 +552,17 @@ class IkeDaemon(IkeCore):
         return IkeSaInfo(sa.spi_i, sa.spi_r, sa.state.value, sa.name, sa.initiator, sa.local,
                          sa.peer, tuple(sa.children), sa.rekey_at, sa.expire_at,
                          sa.next_message_id, sa.peer_message_id, sa.nat_local, sa.nat_peer)
+
+    def ha_record(self, local_spi: bytes) -> ha_state.IkeSaRecord | None:
+        """What a cluster member replicates of one IKE_SA (``ike.ha_state``); None if it is not established here."""
+        sa = self.sas.get(local_spi)
+        return ha_state.export_ike_sa(sa) if sa is not None and sa.local_spi == local_spi else None
+
+    def activate_ike_sa(self, record: ha_state.IkeSaRecord, now: float, *, replay_delta: int = 0) -> bytes:
+        """Take a replicated IKE_SA over (a cluster failover); with RFC 6311 its message IDs are synchronized next
+        (``ike.ha_sync``). Returns its local SPI; LocalProtocolError if it cannot be taken over."""
+        self.clock = now
+        return ha_state.activate(self, record, now, replay_delta=replay_delta).local_spi
 
 
 _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {

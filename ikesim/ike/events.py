@@ -16,7 +16,7 @@ the IKE_SA concerned; for CHILD_SAs ``spi_in`` is the SPI this node chose
 (its inbound SA), ``spi_out`` the one the peer chose.
 
 The base class and ``SaKind`` are in ``ikesim.ike.event_base``, the mobility and reconnection events in
-``ikesim.ike.mobility_events``; every event is importable from here.
+``ikesim.ike.mobility_events``, the high-availability ones in ``ikesim.ike.ha_events``; every event is importable from here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ikesim.ike.event_base import IkeEvent, SaKind
+from ikesim.ike.ha_events import (
+    ChildSaActivated,
+    HaSyncNegotiated,
+    IkeSaActivated,
+    MessageIdsSynchronized,
+    RequestAnswered,
+)
 from ikesim.ike.mobility_events import (
     IkeSaMoved,
     IkeSaReestablishing,
@@ -77,6 +84,11 @@ __all__ = [
     "ReconnectStep",
     "ReconnectEnded",
     "LivenessProbeFailed",
+    "HaSyncNegotiated",
+    "IkeSaActivated",
+    "ChildSaActivated",
+    "MessageIdsSynchronized",
+    "RequestAnswered",
 ]
 
 

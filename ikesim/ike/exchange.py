@@ -27,6 +27,7 @@ PURPOSES = (
     "dpd",
     "informational",
     "mobike",
+    "mid_sync",
 )
 """Values of ``ExchangeStarted.purpose``."""
 
@@ -78,6 +79,9 @@ class Exchange:
     """A MOBIKE path test: sent on every path every 2.5 s (RFC 4555 §3.6, ``ike.mobike``)."""
     cookie2: bytes = b""
     """The COOKIE2 this MOBIKE request carries; the answer must echo it (RFC 4555 §3.5)."""
+    inner: tuple[Any, ...] = ()
+    """The request's inner payloads (``IkeCore.request``): sealed again under a new message ID when an RFC 6311
+    synchronization moves our window while it is in flight (``ike.ha_sync``)."""
     flags: str = ""
     """The MOBIKE request's parts (``Work.flags``)."""
     dest: Any = None

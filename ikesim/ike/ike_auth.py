@@ -18,7 +18,7 @@ from ikesim.crypto.auth import (
 from ikesim.crypto.suites import Suite, select_proposal
 from ikesim.errors import AuthenticationFailed, PeerError, TsUnacceptable
 from ikesim.ike import events as ev
-from ikesim.ike import informational, mobike
+from ikesim.ike import ha_sync, informational, mobike
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.config import AuthMethodName
@@ -135,6 +135,7 @@ def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         inner += [SaPayload(proposals_to_wire(child.specs, ProtocolId.ESP, spi_in, pfs=False)),
                   TsiPayload(local_ts), TsrPayload(remote_ts)]
     inner += mobike.auth_payloads(core, sa, request=True)  # RFC 4555 §3.1, §3.4
+    inner += ha_sync.auth_payloads(sa, request=True)  # RFC 6311 §3
     return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
 
 
@@ -196,9 +197,11 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
             answer = suite.to_wire(proposal.number, ProtocolId.ESP, spi_in)
             inner += [SaPayload((answer,)), TsiPayload(tsi), TsrPayload(tsr)]
     inner += mobike.auth_payloads(core, sa, request=False, peer_offered=mobike.offered(msg))  # RFC 4555 §3.1
+    inner += ha_sync.auth_payloads(sa, request=False, msg=msg)  # RFC 6311 §3
     core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
     core.establish(sa, now)
     mobike.process_auth(core, sa, msg)
+    ha_sync.process_auth(core, sa, msg)
     if child is not None:
         core.install_child(sa, child, now)
     elif rejected:
@@ -244,6 +247,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     core.complete(sa, ex, "ok")
     core.establish(sa, now)
     mobike.process_auth(core, sa, msg)
+    ha_sync.process_auth(core, sa, msg)
     pending = sa.pending_child
     sa.pending_child = None
     if pending is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
-from ikesim.ike import ike_rekey, mobike
+from ikesim.ike import ha_sync, ike_rekey, mobike
 from ikesim.ike.exchange import Work
 from ikesim.ike.sa import PEER_DELETED_LIMIT, ChildSa, IkeSa
 from ikesim.ike.state import (
@@ -212,7 +212,10 @@ def _finish_child_delete(core: IkeCore, sa: IkeSa, child: ChildSa, now: float) -
 
 
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
-    """Our INFORMATIONAL was answered (RFC 7296 §1.4.1, §2.4)."""
+    """Our INFORMATIONAL was answered (RFC 7296 §1.4.1, §2.4; an RFC 6311 synchronization: ``ha_sync``)."""
+    if ex.purpose == "mid_sync":
+        ha_sync.handle_response(core, sa, ex, msg, now)
+        return
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     core.complete(sa, ex, errors[0].notify_type.name if errors else "ok")
     if ex.purpose == "delete_ike":

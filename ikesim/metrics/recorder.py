@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from ikesim.types import Address
 
 __all__ = ["Recorder", "ActionSkipped", "ActionExecuted", "InvariantViolated", "VIOLATION_KINDS", "NatEvent",
-           "InterfaceChanged"]
+           "InterfaceChanged", "ClusterChanged", "CLUSTER_KINDS"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +80,30 @@ class InterfaceChanged:
     """The IP address it carries."""
     up: bool
     """True: it came up; False: it went down."""
+
+
+CLUSTER_KINDS = ("crash", "restart", "rejoin", "partition", "heal", "switchover", "detected", "take", "drop",
+                 "takeover", "resync")
+"""``ClusterChanged.kind``: a failure injected (``crash``, ``restart``, ``partition``), its end (``rejoin``, ``heal``),
+a planned ``switchover``; a member noticing a peer's missing heartbeats (``detected``); segments taken or dropped
+(``take``, ``drop``); replicated IKE_SAs made active (``takeover``); a full state push to a rejoined member
+(``resync``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterChanged:
+    """Something happened to an HA cluster (recorded on the member's name; ``ikesim.sim.cluster``)."""
+
+    cluster: str
+    member: str
+    kind: str
+    """One of ``CLUSTER_KINDS``."""
+    failure: int
+    """Number of the failure it belongs to (1, 2, ...; 0: none, e.g. a resync after a planned switchover)."""
+    segments: str
+    """Segments concerned, space-separated (take/drop/detected), else empty."""
+    count: int = 0
+    """IKE_SAs taken over (``takeover``) or pushed (``resync``)."""
 
 
 class Recorder(Protocol):

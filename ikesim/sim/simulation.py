@@ -20,18 +20,22 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import simpy
 
 from ikesim.crypto.meter import OpCounter
-from ikesim.errors import ConfigError, LocalProtocolError
+from ikesim.errors import ConfigError
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import IkeSaMoved, NatTraversalStarted
-from ikesim.metrics.recorder import ActionExecuted, ActionSkipped, InterfaceChanged
+from ikesim.metrics.recorder import InterfaceChanged
 from ikesim.metrics.results import Results
 from ikesim.metrics.trace import Trace, TraceLevel
 from ikesim.rng import Rng
+from ikesim.sim.actions import ACTIONS, PINS, ScheduledAction, run_action
+from ikesim.sim.cluster import Cluster, ClusterConfig
+from ikesim.sim.cluster_setup import add_cluster, cluster_event
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.data_network import DataNetwork
 from ikesim.sim.datagram import SimDatagram
 from ikesim.sim.faults import FaultInjector, FaultRule
+from ikesim.sim.ha_link import SyncLinkConfig
 from ikesim.sim.invariants import InvariantChecker
 from ikesim.sim.keepalive import KeepaliveSender
 from ikesim.sim.link import Link
@@ -69,13 +73,6 @@ def _quiet_gc() -> Iterator[None]:
         gc.set_threshold(*threshold)
         gc.unfreeze()
 
-ACTIONS = ("initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
-           "pin_nonce", "pin_child_spi", "pin_ike_spi")
-
-PINS = {"pin_nonce": "nonce", "pin_child_spi": "child_spi", "pin_ike_spi": "ike_spi"}
-"""Pin actions -> the daemon's ``Rng.draw`` purpose they queue a value (a prefix) for."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Calls:
     """The callbacks a Simulation hands to its nodes, links, boxes and timeouts, bound once."""
@@ -103,16 +100,6 @@ _FEW = 8
 def _addresses(ips: Sequence[str]) -> Collection[str]:
     """*ips* to test membership in: a tuple for a few (a fleet's NATs: a quarter of a frozenset's size), else a frozenset."""
     return tuple(dict.fromkeys(ips)) if len(ips) <= _FEW else frozenset(ips)
-
-
-@dataclass(frozen=True, slots=True)
-class _Action:
-    at: float
-    node: str
-    action: str
-    connection: str | None
-    child: str | None
-    value: bytes = b""
 
 
 class Simulation:
@@ -162,6 +149,10 @@ class Simulation:
         """The interfaces of multi-homed hosts (``add_interface``, ``ikesim.sim.mobility``)."""
         self._announced: set[str] = set()
         """Multi-homed hosts whose daemon was told its usable addresses (from the start of the run on)."""
+        self.clusters: dict[str, Cluster] = {}
+        """HA gateway clusters by name (``add_cluster``, ``ikesim.sim.cluster``)."""
+        self.cluster_of: dict[str, Cluster] = {}
+        """Member node -> its cluster."""
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -170,11 +161,13 @@ class Simulation:
 
     # --- building -------------------------------------------------------------------
 
-    def add_node(self, config: DaemonConfig, *, cpu: CpuModel | None = None) -> Node:
-        """Add a host running an IkeDaemon configured by *config*; with *cpu* its work takes CPU time."""
+    def add_node(self, config: DaemonConfig, *, cpu: CpuModel | None = None, vertex: bool = True) -> Node:
+        """Add a host running an IkeDaemon configured by *config*; with *cpu* its work takes CPU time. Without
+        *vertex* it owns no address in the topology (a cluster member, ``add_cluster``)."""
         if config.name in self.nodes:
             raise ConfigError(f"duplicate node {config.name!r}")
-        self.topology.add_node(config.name, [addr.ip for addr in config.addresses])
+        if vertex:
+            self.topology.add_node(config.name, [addr.ip for addr in config.addresses])
         meter = OpCounter()
         daemon = IkeDaemon(config, rng=self.rng.child("node", config.name, "ike"), meter=meter)
         node = Node(self.env, daemon, meter, self.collector, self._calls.send)
@@ -204,7 +197,7 @@ class Simulation:
                 raise ConfigError(f"link {a}-{b}: {n!r} has interfaces: link one of them ({n}/<interface>)")
             if iface is not None and self.topology.graph.degree(n):
                 raise ConfigError(f"link {a}-{b}: interface {n} already has its link")
-            if n not in self.nodes and n not in self.boxes and iface is None:
+            if n not in self.nodes and n not in self.boxes and n not in self.clusters and iface is None:
                 raise ConfigError(f"link {a}-{b}: unknown node {n!r}")
         delay_model = self._shared(as_delay(delay))
         loss_model = self._shared(as_loss(loss))
@@ -352,7 +345,19 @@ class Simulation:
                 self.data.last_out = self.last_out
             for node in self.nodes.values():
                 self.data.attach(node)
+            for cluster in self.clusters.values():
+                cluster.attach_data(self.data)
         return self.data
+
+    def add_cluster(self, config: DaemonConfig, members: Sequence[str], *, cluster: ClusterConfig | None = None,
+                    sync_link: SyncLinkConfig | None = None, cpu: CpuModel | None = None) -> Cluster:
+        """An HA gateway: *members* share ``config``'s addresses under its name (``ikesim.sim.cluster``)."""
+        return add_cluster(self, config, members, cluster=cluster or ClusterConfig(),
+                           sync_link=sync_link or SyncLinkConfig(), cpu=cpu)
+
+    def cluster_event(self, at: float, cluster: str, kind: str, *, member: str = "", duration: float = 0.0) -> None:
+        """A cluster failure or repair at *at* s (``ikesim.sim.cluster_setup.cluster_event``)."""
+        cluster_event(self, at, cluster, kind, member=member, duration=duration)
 
     def add_faults(self, rules: Sequence[FaultRule]) -> None:
         """Apply scripted fault *rules* to every datagram sent from now on (after all nodes are added)."""
@@ -374,7 +379,7 @@ class Simulation:
             raise ConfigError(f"action {action!r}: unknown node {node!r}")
         if (action in PINS) != bool(value):
             raise ConfigError(f"action {action!r}: {'needs' if action in PINS else 'takes no'} value")
-        a = _Action(float(at), node, action, connection, child, bytes(value))
+        a = ScheduledAction(float(at), node, action, connection, child, bytes(value))
         self.env.timeout(max(0.0, a.at - self.env.now), a).callbacks.append(self._calls.do)
 
     # --- running --------------------------------------------------------------------
@@ -434,7 +439,7 @@ class Simulation:
 
     def _do_scheduled(self, event: simpy.Event) -> None:
         """A scheduled action's timeout fired (its value: the action)."""
-        self._do(cast(_Action, event.value))
+        self._do(cast(ScheduledAction, event.value))
 
     def _do_nat_event(self, event: simpy.Event) -> None:
         """A NAT event's timeout fired (its value: the box's ``rebind`` or ``reboot``)."""
@@ -445,49 +450,8 @@ class Simulation:
             inside = {self.topology.owner(ip) for ip in box.inside}
             self.data.nat_event(box.name, f"nat_{action.__name__}", inside, self.env.now)
 
-    def _do(self, a: _Action) -> None:
-        node = self.nodes[a.node]
-        d = node.daemon
-        now = self.env.now
-        conn = a.connection or ""
-        try:
-            if a.action in PINS:
-                d.rng.force(PINS[a.action], a.value)
-                target = a.value.hex()
-            elif a.action == "initiate":
-                if a.connection is None:
-                    raise LocalProtocolError("initiate needs a connection")
-                spi = d.initiate(a.connection, now)
-                target = spi.hex()
-            elif a.action in ("rekey_child", "delete_child"):
-                spis = d.child_sa_spis(a.connection)
-                if a.child is not None:
-                    spis = [s for s in spis if d.children[s].name == a.child]
-                if not spis:
-                    raise LocalProtocolError(f"no installed CHILD_SA{f' {a.child!r}' if a.child else ''}")
-                (d.rekey_child_sa if a.action == "rekey_child" else d.delete_child_sa)(spis[0], now)
-                target = spis[0].hex()
-            else:
-                ikes = d.ike_sa_spis(a.connection)
-                if not ikes:
-                    raise LocalProtocolError("no established IKE_SA")
-                if a.action == "rekey_ike":
-                    d.rekey_ike_sa(ikes[0], now)
-                elif a.action == "delete_ike":
-                    d.delete_ike_sa(ikes[0], now)
-                elif a.action == "dpd":
-                    d.check_liveness(ikes[0], now)
-                else:
-                    if a.child is None:
-                        raise LocalProtocolError("create_child needs a child name")
-                    d.create_child_sa(ikes[0], a.child, now)
-                target = ikes[0].hex()
-        except LocalProtocolError as exc:
-            self.collector.record(ActionSkipped(action=a.action, connection=conn, reason=str(exc)), now=now, node=a.node)
-            node.service()
-            return
-        self.collector.record(ActionExecuted(action=a.action, connection=conn, target=target), now=now, node=a.node)
-        node.service()
+    def _do(self, a: ScheduledAction) -> None:
+        run_action(self, a)
 
     def _send(self, node: str, d: Datagram) -> None:
         if self.keepalive_datagrams:
@@ -519,6 +483,12 @@ class Simulation:
         return copy
 
     def _forward(self, here: str, sd: SimDatagram) -> None:
+        cluster = self.cluster_of.get(here) if self.cluster_of else None
+        if cluster is not None:  # a cluster member sends from the cluster's vertex, if it runs
+            if not cluster.is_up(here):
+                self.collector.record_fate(sd.id, "member_down", self.env.now, here)
+                return
+            here = cluster.name
         homes = self.interfaces.by_host
         if homes and here in homes:  # a multi-homed host: out through the interface owning the source address
             iface = self.interfaces.source(here, sd.src.ip)
@@ -535,6 +505,9 @@ class Simulation:
         self._links[(here, hop)].put(sd)
 
     def _arrive(self, node: str, sd: SimDatagram) -> None:
+        if self.clusters and node in self.clusters and self.topology.vertex(sd.dst.ip) == node:
+            self.clusters[node].deliver(sd, self._arrive_member, self._no_owner)
+            return
         if self.topology.vertex(sd.dst.ip) != node:
             box = self.boxes.get(node)
             if box is not None:
@@ -571,3 +544,22 @@ class Simulation:
         if self.faults is not None:
             self.faults.on_delivered(sd, self._forward)
         self.nodes[node].receive(sd.data, sd.src, sd.dst)
+
+    def _arrive_member(self, member: str, sd: SimDatagram, first: bool) -> None:
+        """A datagram to a cluster's address handed to *member* (``Cluster.deliver``; *first*: its fate is recorded)."""
+        if sd.id < 0:
+            assert self.data is not None  # only the data plane sends negative ids
+            self.data.arrive(member, sd)
+            return
+        if first:
+            self.collector.record_fate(sd.id, "delivered", self.env.now, member)
+        if first and self.faults is not None:
+            self.faults.on_delivered(sd, self._forward)
+        self.nodes[member].receive(sd.data, sd.src, sd.dst)
+
+    def _no_owner(self, sd: SimDatagram, fate: str) -> None:
+        if sd.id < 0:
+            assert self.data is not None
+            self.data.log.record_fate(-sd.id, fate, self.env.now, "")
+            return
+        self.collector.record_fate(sd.id, fate, self.env.now, "")
