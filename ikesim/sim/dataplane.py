@@ -2,7 +2,8 @@
 
 The daemon's CHILD_SA events say when each SA is installed and removed; this module follows them exactly:
 
-- ``ChildSaInstalled``: the inbound SA goes into the SAD at once (before the exchange's last message leaves:
+- ``ChildSaInstalled`` (and ``ChildSaActivated``: a cluster member took the pair over): the inbound SA goes into the
+  SAD at once (before the exchange's last message leaves:
   the node drains events before it sends), and the outbound SA too when the event says the node sends with it;
 - ``ChildSaOutboundInstalled``: the policy switches to the new outbound SA (a rekey responder, RFC 7296 §2.8);
 - ``SaExpired`` (CHILD): both directions of the SA are expired (hard lifetime: never used again);
@@ -10,7 +11,9 @@ The daemon's CHILD_SA events say when each SA is installed and removed; this mod
   (a rekeyed SA is removed only after its ``delete_rekeyed_delay``, which the core times);
 - ``NatTraversalStarted``, ``PeerAddressChanged`` and ``IkeSaMoved`` (MOBIKE, RFC 4555 §3.5): the IKE_SA's
   addresses change, and with them the outer addresses of its CHILD_SAs' ESP (UDP-encapsulated on port 4500 once
-  NAT-T has floated because of a NAT, RFC 3948; plain ESP when MOBIKE floated without one).
+  NAT-T has floated because of a NAT, RFC 3948; plain ESP when MOBIKE floated without one);
+- ``MessageIdsSynchronized`` on the peer of a cluster with a replay increment: its outbound sequence numbers jump by it
+  (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311 §5.2).
 
 The other way, what the kernel tells the daemon: a byte, packet or sequence-number limit
 (``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
@@ -120,6 +123,8 @@ class NodeDataPlane:
             ev.IkeSaMoved: self._moved,
             ev.RekeyStarted: self._rekey_started,
             ev.IkeSaDeleted: self._ike_deleted,
+            ev.ChildSaActivated: self._installed,
+            ev.MessageIdsSynchronized: self._replay_sync,
         }
 
     def use_sad(self, sad: FleetSad) -> None:
@@ -198,6 +203,19 @@ class NodeDataPlane:
             out = self.sad.outbound(pair.policy)
             if out is not None and out.spi == pair.spi_out:
                 self.sad.move_outbound(pair.policy, src, dst)
+
+    def _replay_sync(self, e: ev.MessageIdsSynchronized, now: float) -> None:
+        """The cluster asked us (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311 §5.2) to advance our outbound sequence numbers."""
+        if e.role != "peer" or not e.replay_delta:
+            return
+        sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
+        if sa is None:
+            return
+        for spi_in in sa.children:
+            pair = self._pairs.get(spi_in)
+            out = self.sad.outbound(pair.policy) if pair is not None else None
+            if out is not None and out.spi == pair.spi_out and hasattr(out, "seq"):  # type: ignore[union-attr]
+                out.seq += e.replay_delta
 
     # --- control windows ------------------------------------------------------------------
 
