@@ -214,12 +214,12 @@ class IkePolicy:
     given up after 3 s); one that fails is a broken path, handled as ``roam`` says (``ikesim.ike.reconnect``; RFC
     7296 §2.4). 0 = off."""
     message_id_sync: bool = False
-    """Send N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311 §3): a cluster that took this IKE_SA over may
+    """Send N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311): a cluster that took this IKE_SA over may
     then synchronize message IDs with an INFORMATIONAL on message ID 0 (``ikesim.ike.ha_sync``). strongSwan sends it
     in every first IKE_AUTH request (``ike_auth.c``) and answers the synchronization; ikesim's default is False so
     that existing scenarios keep their bytes (set it on the client and the cluster's connection)."""
     replay_counter_sync: bool = False
-    """Send N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311 §3): after a takeover the cluster may ask
+    """Send N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311): after a takeover the cluster may ask
     this peer to advance the sequence numbers of its outbound ESP SAs (N(IPSEC_REPLAY_COUNTER_SYNC)). strongSwan
     never offers it."""
 

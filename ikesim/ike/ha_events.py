@@ -17,7 +17,7 @@ __all__ = ["HaSyncNegotiated", "IkeSaActivated", "ChildSaActivated", "MessageIds
 @dataclass(slots=True, kw_only=True)
 class HaSyncNegotiated(IkeEvent):
     """Both ends sent N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) and/or N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH
-    (RFC 6311 §3): a cluster that takes this IKE_SA over may synchronize its message IDs (and replay counters)."""
+    (RFC 6311): a cluster that takes this IKE_SA over may synchronize its message IDs (and replay counters)."""
 
     message_id_sync: bool
     replay_counter_sync: bool
@@ -63,11 +63,11 @@ class ChildSaActivated(IkeEvent):
 
 @dataclass(slots=True, kw_only=True)
 class MessageIdsSynchronized(IkeEvent):
-    """An RFC 6311 §4 synchronization completed on this end: from now on our next request carries
+    """An RFC 6311 synchronization completed on this end: from now on our next request carries
     ``next_message_id`` and we expect ``peer_message_id`` on the peer's next one.
 
     ``role``: ``cluster`` (we sent the INFORMATIONAL on message ID 0 after a takeover) or ``peer`` (we answered it).
-    ``replay_delta``: the IPSEC_REPLAY_COUNTER_SYNC increment (RFC 6311 §5.2) the cluster asked for (0: none); on
+    ``replay_delta``: the IPSEC_REPLAY_COUNTER_SYNC increment (RFC 6311) the cluster asked for (0: none); on
     the peer the data plane advances the sequence numbers of this IKE_SA's outbound ESP SAs by it.
     ``resent``: the peer's request in flight was sent again under the new message ID (``ike.ha_sync``)."""
 

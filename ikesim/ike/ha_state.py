@@ -129,7 +129,7 @@ def _arm(core: IkeCore, kind: str, key: bytes, at: float | None, now: float) -> 
 
 def activate(core: IkeCore, record: IkeSaRecord, now: float, *, replay_delta: int = 0) -> IkeSa:
     """Make *record* an established IKE_SA of this daemon (a takeover); with RFC 6311 negotiated, queue the
-    message ID synchronization, asking for *replay_delta* if replay counter sync was negotiated too (§4, §5).
+    message ID synchronization, asking for *replay_delta* if replay counter sync was negotiated too .
 
     Raises LocalProtocolError if its connection is not configured here or its SPI is in use."""
     profile = core.profiles.get(record.connection)

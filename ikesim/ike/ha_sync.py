@@ -1,11 +1,11 @@
 """RFC 6311: message ID and replay counter synchronization after a cluster takeover (sans-IO).
 
-Negotiation (§3): N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) and N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) go in the first
+Negotiation : N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) and N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) go in the first
 IKE_AUTH request and its response when ``IkePolicy.message_id_sync`` / ``replay_counter_sync`` are set; an IKE_SA
 uses a feature only if both ends sent its notify, and a rekeyed IKE_SA inherits it (strongSwan ``ike_auth.c``
 enables ``EXT_IKE_MESSAGE_ID_SYNC`` on the peer's notify).
 
-The synchronization (§4, §5), started by the cluster member that took an IKE_SA over (``start``): an INFORMATIONAL
+The synchronization , started by the cluster member that took an IKE_SA over (``start``): an INFORMATIONAL
 request on message ID 0, outside the window, carrying N(IKEV2_MESSAGE_ID_SYNC) with a 4-octet nonce, M1 (the
 message ID of our next request) and P1 (the one we expect on the peer's next request), and, if negotiated,
 N(IPSEC_REPLAY_COUNTER_SYNC) with the increment the peer is asked to add to its outbound ESP sequence numbers.
@@ -50,24 +50,24 @@ __all__ = ["auth_payloads", "process_auth", "start", "wants", "is_sync", "receiv
 _SYNC = struct.Struct("!4sII")
 """IKEV2_MESSAGE_ID_SYNC notification data: Nonce Data, EXPECTED_SEND_REQ_MESSAGE_ID, EXPECTED_RECV_REQ_MESSAGE_ID."""
 _DELTA = struct.Struct("!I")
-"""IPSEC_REPLAY_COUNTER_SYNC notification data: the 32-bit increment (RFC 6311 §5.2; no ESN here)."""
+"""IPSEC_REPLAY_COUNTER_SYNC notification data: the 32-bit increment (RFC 6311; no ESN here)."""
 _SYNC_NOTIFIES = frozenset({NotifyType.IKEV2_MESSAGE_ID_SYNC, NotifyType.IPSEC_REPLAY_COUNTER_SYNC})
 
 
 def sync_data(nonce: bytes, send: int, recv: int) -> bytes:
-    """The IKEV2_MESSAGE_ID_SYNC notification data (RFC 6311 §4.1)."""
+    """The IKEV2_MESSAGE_ID_SYNC notification data (RFC 6311)."""
     return _SYNC.pack(nonce, send & 0xFFFFFFFF, recv & 0xFFFFFFFF)
 
 
 def parse_sync(data: bytes) -> tuple[bytes, int, int] | None:
-    """(nonce, EXPECTED_SEND_REQ_MESSAGE_ID, EXPECTED_RECV_REQ_MESSAGE_ID), or None if not 12 octets (§4.1)."""
+    """(nonce, EXPECTED_SEND_REQ_MESSAGE_ID, EXPECTED_RECV_REQ_MESSAGE_ID), or None if not 12 octets ."""
     if len(data) != _SYNC.size:
         return None
     nonce, send, recv = _SYNC.unpack(data)
     return nonce, send, recv
 
 
-# ---------------------------------------------------------------------- negotiation (RFC 6311 §3)
+# ---------------------------------------------------------------------- negotiation (RFC 6311)
 def auth_payloads(sa: IkeSa, *, request: bool, msg: Message | None = None) -> list[Payload]:
     """Our support notifies for IKE_AUTH: in the request if configured; in the response if configured and offered."""
     ike = sa.profile.connection.ike
@@ -84,7 +84,7 @@ def _has(msg: Message, kind: NotifyType) -> bool:
 
 
 def process_auth(core: IkeCore, sa: IkeSa, msg: Message) -> None:
-    """Both ends sent a support notify: the IKE_SA may use that synchronization (RFC 6311 §3)."""
+    """Both ends sent a support notify: the IKE_SA may use that synchronization (RFC 6311)."""
     ike = sa.profile.connection.ike
     sa.mid_sync = ike.message_id_sync and _has(msg, NotifyType.IKEV2_MESSAGE_ID_SYNC_SUPPORTED)
     sa.replay_sync = ike.replay_counter_sync and _has(msg, NotifyType.IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED)
@@ -92,7 +92,7 @@ def process_auth(core: IkeCore, sa: IkeSa, msg: Message) -> None:
         core.emit(ev.HaSyncNegotiated(**sa.ids(), message_id_sync=sa.mid_sync, replay_counter_sync=sa.replay_sync))
 
 
-# ---------------------------------------------------------------------- the cluster's request (§4.1, §5.2)
+# ---------------------------------------------------------------------- the cluster's request 
 def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     """Send INFORMATIONAL(message ID 0) with N(IKEV2_MESSAGE_ID_SYNC)(nonce, M1, P1) [N(IPSEC_REPLAY_COUNTER_SYNC)]."""
     if sa.state is not IkeSaState.ESTABLISHED or not sa.mid_sync:
@@ -107,13 +107,13 @@ def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
         delta = 0
     data = core.seal_datagrams(sa, ExchangeType.INFORMATIONAL, 0, False, inner)
     ex = core.start_request(sa, ExchangeType.INFORMATIONAL, "mid_sync", data, 0, now, work=work)
-    ex.cookie2 = nonce  # the nonce the answer must echo (RFC 6311 §4.1)
+    ex.cookie2 = nonce  # the nonce the answer must echo (RFC 6311)
     ex.new_spi = _DELTA.pack(delta)
     return True
 
 
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
-    """The peer's P2 and M2 become our window (RFC 6311 §4.1); a response without our nonce is dropped."""
+    """The peer's P2 and M2 become our window (RFC 6311); a response without our nonce is dropped."""
     answer = next((parse_sync(n.data) for n in msg.get_all(NotifyPayload)
                    if n.notify_type == NotifyType.IKEV2_MESSAGE_ID_SYNC), None)
     if answer is None or answer[0] != ex.cookie2:
@@ -130,7 +130,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                                         replay_delta=_DELTA.unpack(ex.new_spi)[0], resent=False))
 
 
-# ---------------------------------------------------------------------- the peer's answer (§4.2, strongSwan)
+# ---------------------------------------------------------------------- the peer's answer (strongSwan)
 def wants(sa: IkeSa, msg: Message) -> bool:
     """*msg* is a synchronization request we take: INFORMATIONAL on message ID 0, on an established IKE_SA that
     negotiated it, carrying only the sync notifies (strongSwan ``is_potential_mid_sync``/``is_mid_sync``)."""

@@ -16,7 +16,7 @@ Modelled on strongSwan's ha plugin (``src/libcharon/plugins/ha``):
   passive. ESP sequence numbers (which the ha plugin does not sync; Linux's XFRM aevents do) cross every
   ``esp_sync_interval`` s.
 - **Takeover**: a member taking a segment activates the replicas of that segment (``IkeDaemon.activate_ike_sa``):
-  its outbound ESP sequence numbers jump ``esp_seq_margin`` past the last synchronized ones (RFC 6311 §5.2's advice
+  its outbound ESP sequence numbers jump ``esp_seq_margin`` past the last synchronized ones (RFC 6311's advice
   to real clusters), and with RFC 6311 negotiated it synchronizes message IDs (``ikesim.ike.ha_sync``).
   Stateless: nothing is replicated; the new member drops what it does not know (strongSwan sends no INVALID_IKE_SPI
   and the kernel no notification for an unknown ESP SPI), and clients come back through DPD or a retransmission
@@ -85,7 +85,7 @@ class ClusterConfig:
     """Outbound ESP sequence numbers jump this far past the last synchronized ones on a takeover."""
     esp_sync_interval: float = 1.0
     replay_delta: int = 4096
-    """The IPSEC_REPLAY_COUNTER_SYNC increment asked of peers that negotiated it (RFC 6311 §5.2)."""
+    """The IPSEC_REPLAY_COUNTER_SYNC increment asked of peers that negotiated it (RFC 6311)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -374,7 +374,7 @@ class Cluster:
 
     def _jump_sequence_numbers(self, m: Member, taken: list[IkeSaRecord]) -> None:
         """Outbound ESP sequence numbers past the last synchronized ones by the margin; inbound windows from the last
-        synchronized highest (plus the replay increment the peer was asked for, RFC 6311 §5.2)."""
+        synchronized highest (plus the replay increment the peer was asked for, RFC 6311)."""
         plane = m.node.plane
         if plane is None:
             return

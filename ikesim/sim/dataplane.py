@@ -13,7 +13,7 @@ The daemon's CHILD_SA events say when each SA is installed and removed; this mod
   addresses change, and with them the outer addresses of its CHILD_SAs' ESP (UDP-encapsulated on port 4500 once
   NAT-T has floated because of a NAT, RFC 3948; plain ESP when MOBIKE floated without one);
 - ``MessageIdsSynchronized`` on the peer of a cluster with a replay increment: its outbound sequence numbers jump by it
-  (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311 §5.2).
+  (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311).
 
 The other way, what the kernel tells the daemon: a byte, packet or sequence-number limit
 (``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
@@ -205,7 +205,7 @@ class NodeDataPlane:
                 self.sad.move_outbound(pair.policy, src, dst)
 
     def _replay_sync(self, e: ev.MessageIdsSynchronized, now: float) -> None:
-        """The cluster asked us (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311 §5.2) to advance our outbound sequence numbers."""
+        """The cluster asked us (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311) to advance our outbound sequence numbers."""
         if e.role != "peer" or not e.replay_delta:
             return
         sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
