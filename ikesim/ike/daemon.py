@@ -39,10 +39,10 @@ from ikesim.ike import (
     reestablish,
 )
 from ikesim.ike import events as ev
+from ikesim.ike.closed_cache import answer_from_closed
 from ikesim.ike.config import DaemonConfig
 from ikesim.ike.core import IkeCore
 from ikesim.ike.exchange import Work
-from ikesim.ike.closed_cache import answer_from_closed
 from ikesim.ike.natt import KEEPALIVE, follow_peer
 from ikesim.ike.sa import ZERO_SPI, IkeSa, IkeSaInfo
 from ikesim.ike.state import ChildSaState, IkeSaState

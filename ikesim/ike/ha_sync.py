@@ -92,7 +92,7 @@ def process_auth(core: IkeCore, sa: IkeSa, msg: Message) -> None:
         core.emit(ev.HaSyncNegotiated(**sa.ids(), message_id_sync=sa.mid_sync, replay_counter_sync=sa.replay_sync))
 
 
-# ---------------------------------------------------------------------- the cluster's request 
+# ---------------------------------------------------------------------- the cluster's request
 def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     """Send INFORMATIONAL(message ID 0) with N(IKEV2_MESSAGE_ID_SYNC)(nonce, M1, P1) [N(IPSEC_REPLAY_COUNTER_SYNC)]."""
     if sa.state is not IkeSaState.ESTABLISHED or not sa.mid_sync:
