@@ -101,7 +101,8 @@ class ExchangeStarted(IkeEvent):
     purpose: str
     """What the exchange is for: ike_sa_init, ike_auth, create_child, rekey_child, rekey_ike,
     delete_child, delete_ike, dpd, informational, mobike (RFC 4555: path test, UPDATE_SA_ADDRESSES, address list,
-    return routability check), reconnect_child, liveness_probe (``ike.reconnect``)."""
+    return routability check), reconnect_child, liveness_probe (``ike.reconnect``), mid_sync (RFC 6311 message ID
+    synchronization after a cluster takeover, ``ike.ha_sync``)."""
     message_id: int
     peer: Address
     reason: str = ""
@@ -121,13 +122,15 @@ class ExchangeCompleted(IkeEvent):
     message_id: int
     outcome: str
     """``ok``, the name of an error notify received (e.g. ``NO_PROPOSAL_CHOSEN``), ``timeout``
-    (no answer after the last retransmission) or ``aborted`` (the IKE_SA went away)."""
+    (no answer after the last retransmission), ``aborted`` (the IKE_SA went away) or ``mid_sync`` (a MOBIKE request
+    ended by an RFC 6311 synchronization, started again under the new message ID, ``ike.ha_sync``)."""
     retransmissions: int
 
 
 @dataclass(slots=True, kw_only=True)
 class Retransmitted(IkeEvent):
-    """A request was sent again, byte for byte (RFC 7296 §2.1)."""
+    """A request was sent again, byte for byte (RFC 7296 §2.1); or, ``reason`` ``mid_sync``, its payloads sealed again
+    under the message ID an RFC 6311 synchronization gave it (``ike.ha_sync``)."""
 
     exchange: str
     purpose: str
@@ -137,7 +140,8 @@ class Retransmitted(IkeEvent):
     reason: str = "timeout"
     """``timeout`` (the retransmission timer), or ``peer_moved``: resent at once to the peer's new
     address (RFC 7296 §2.23), the schedule unchanged; ``local_moved``: resent at once from our new address (RFC 4555
-    §3.5); ``path_test``: a MOBIKE path test's transmission on every path (RFC 4555 §3.6, every 2.5 s)."""
+    §3.5); ``path_test``: a MOBIKE path test's transmission on every path (RFC 4555 §3.6, every 2.5 s); ``mid_sync``:
+    sealed again under the message ID an RFC 6311 synchronization gave it, attempt 0, its schedule restarted."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -152,6 +152,12 @@ def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: flo
 
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     """Answer an INFORMATIONAL request: Deletes, error notifies, liveness (RFC 7296 §1.4, §2.4), MOBIKE (RFC 4555)."""
+    if msg.message_id == 0 and not sa.mid_sync and ha_sync.is_sync(msg):
+        # strongSwan ike_mid_sync.c pre_process: "unexpected IKEV2_MESSAGE_ID_SYNC notify, ignored" (no answer)
+        src, dst = core.rx
+        core.emit(ev.MessageDropped(**sa.ids(), reason="unexpected IKEV2_MESSAGE_ID_SYNC notify, ignored", src=src,
+                                    dst=dst, exchange="INFORMATIONAL", message_id=0))
+        return
     deletes = msg.get_all(DeletePayload)
     if not deletes and mobike.wants(sa, msg):
         mobike.handle_request(core, sa, msg, now)

@@ -808,3 +808,20 @@ def test_pair_of_a_child_configuration_missing_here_is_not_taken_over() -> None:
     assert names(gb) == ["IkeSaActivated", "ExchangeStarted", "ExchangeCompleted", "MessageIdsSynchronized"]
     assert isinstance(gb[0], ev.IkeSaActivated) and gb[0].child_count == 0
     assert b.ike_sa_spis() == [aspi] and b.child_sa_spis() == []
+
+
+def test_sync_on_an_ike_sa_without_message_id_sync_is_ignored_even_on_the_expected_message_id() -> None:
+    """No RFC 6311 negotiated and the client expects the gateway's first request (message ID 0): a sync request is
+    not answered, as strongSwan's ``ike_mid_sync.c`` pre_process ("unexpected IKEV2_MESSAGE_ID_SYNC notify, ignored",
+    the task manager ignores the request); the window stays where it was."""
+    cl = _cluster(_policy(mid=False), _policy(mid=False))
+    c, a = cl.client, cl.a
+    cspi, aspi, _child = cl.establish()
+    assert _mids(c, cspi) == (2, 0)
+    data = a.seal(a.sas[aspi], ExchangeType.INFORMATIONAL, 0, False, [_sync(b"\x01\x02\x03\x04", 0, 2)])
+    cl.old.events(c)
+    c.receive_datagram(data, G500, C500, 5.0)
+    assert c.datagrams_to_send(5.0) == []
+    assert _dropped(cl.old.events(c)) == [("unexpected IKEV2_MESSAGE_ID_SYNC notify, ignored", "INFORMATIONAL", 0,
+                                           G500, C500)]
+    assert _mids(c, cspi) == (2, 0)
