@@ -87,6 +87,8 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
         console.print(_traffic_table(summary["traffic"]))
     if "handovers" in summary:
         console.print(_handover_table(summary["handovers"]))
+    if "ha" in summary:
+        console.print(_ha_table(summary["ha"]))
     if out is not None:
         console.print(f"results written to [bold]{out}[/]")
 
@@ -132,6 +134,34 @@ def _handover_table(h: dict[str, Any]) -> Table:
             t.add_row(f"{label} ({q['n']}): p50 / p95 / max", f"{_fmt(q['p50'])} / {_fmt(q['p95'])} / {_fmt(q['max'])}")
     t.add_row("user packets lost in handovers", str(h["packets_lost"]))
     t.add_row("exchanges in handovers", str(h["exchanges"]))
+    return t
+
+
+def _ha_table(h: dict[str, Any]) -> Table:
+    """The summary's HA failovers (``ikesim.metrics.ha``): tunnels per failure, how they came back, how long it took
+    and what the reconnects cost the survivors."""
+    from rich.table import Table
+
+    t = Table(title="HA failovers (tunnels of a failed cluster member)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("failures", str(h["failures"]))
+    t.add_row("tunnels failed over", str(h["count"]))
+    for method, n in h["by_method"].items():
+        t.add_row(f"  restored by: {method}", str(n))
+    for key, label in (("detection_s", "detection delay"), ("ike_interruption_s", "IKE interruption"),
+                       ("traffic_interruption_s", "user traffic interruption"),
+                       ("all_restored_s", "until every tunnel of a failure was back")):
+        q = h[key]
+        if q["n"]:
+            t.add_row(f"{label} ({q['n']}): p50 / p95 / max", f"{_fmt(q['p50'])} / {_fmt(q['p95'])} / {_fmt(q['max'])}")
+    t.add_row("tunnels never restored", str(h["unrestored"]))
+    t.add_row("user packets lost in failovers", str(h["packets_lost"]))
+    t.add_row("client retransmissions in failovers", str(h["retransmissions"]))
+    t.add_row("new IKE_SAs per second on a survivor: peak", str(h["reauth_per_s_peak"]))
+    if h["survivor_cpu_peak"] is not None:
+        t.add_row("survivor CPU peak (1 s bins), longest queue",
+                  f"{100 * h['survivor_cpu_peak']:.0f} %, {h['survivor_queue_peak']}")
     return t
 
 

@@ -29,6 +29,7 @@ from ikesim.errors import TraceNotRecorded
 from ikesim.metrics.cpu_tables import cpu_summary, cpu_table, processing_table
 from ikesim.metrics.event_rows import events_frame, write_events
 from ikesim.metrics.export import write_pcap, write_secret
+from ikesim.metrics.ha import HA_COLUMNS, ha_summary, ha_table
 from ikesim.metrics.handovers import HANDOVER_COLUMNS, handover_summary, handovers_table
 from ikesim.metrics.packets import packets_table, pcap_records, write_packets
 from ikesim.metrics.rekeys import rekey_latency_table
@@ -60,8 +61,8 @@ class Results:
     """Everything a run produced, as DataFrames (``events``, ``exchanges``, ``sas``, ``packets``) and ``summary``.
 
     Also ``rekey_latencies`` (one row per triggered rekey), ``collisions`` (one row per collided SA pair),
-    ``violations``, ``nat_paths``, ``processing`` and ``cpu``. With ``trace: exchanges`` there is no
-    ``events`` or ``packets`` table, and with ``trace: summary`` no ``sas`` either: reading one raises
+    ``violations``, ``nat_paths``, ``processing``, ``cpu``, ``handovers`` and ``ha``. With ``trace: exchanges``
+    there is no ``events`` or ``packets`` table, and with ``trace: summary`` no ``sas`` either: reading one raises
     ``TraceNotRecorded``.
     """
 
@@ -205,6 +206,15 @@ class Results:
             return pd.DataFrame(columns=HANDOVER_COLUMNS)
         return handovers_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame(),
                                self.processing if self._cores else None)
+
+    @cached_property
+    def ha(self) -> pd.DataFrame:
+        """One row per (tunnel, cluster failure): detection, takeover, IKE restore and method, packets lost and the
+        traffic interruption (``ikesim.metrics.ha``); empty when the run has no cluster."""
+        rows = self.trace.ha
+        if rows is None:
+            return pd.DataFrame(columns=HA_COLUMNS)
+        return ha_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame())
 
     @cached_property
     def nat_paths(self) -> pd.DataFrame:
@@ -352,6 +362,8 @@ class Results:
             out["traffic"] = traffic_summary(self.traffic, self.outages, self.traffic_windows)
         if self.trace.handovers is not None:
             out["handovers"] = handover_summary(self.handovers)
+        if self.trace.ha is not None:
+            out["ha"] = ha_summary(self.ha, self.trace.ha, self.cpu if self._cores else None)
         if self.level != "full":
             out["trace"] = self.level
         return out
@@ -360,8 +372,8 @@ class Results:
 
     def _small_tables(self) -> tuple[str, ...]:
         """The optional tables ``write`` writes when not empty: one row per CPU job only with ``trace: full``."""
-        return ("nat_paths", "processing", "cpu", "handovers") if self.level == "full" else (
-            "nat_paths", "cpu", "handovers")
+        return ("nat_paths", "processing", "cpu", "handovers", "ha") if self.level == "full" else (
+            "nat_paths", "cpu", "handovers", "ha")
 
     def _traffic_tables(self) -> tuple[str, ...]:
         """The data plane's tables of a run with traffic: all with ``trace: full``, outages and windows with

@@ -16,7 +16,7 @@ Levels (``TRACE_LEVELS``):
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ from ikesim.metrics.builders import (
 )
 from ikesim.metrics.event_rows import events_batch
 from ikesim.metrics.fates import FateColumns
+from ikesim.metrics.ha import HaRows
 from ikesim.metrics.handovers import HandoverRows
 from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
 from ikesim.metrics.traffic_log import TrafficLog
@@ -91,16 +92,31 @@ class Trace(FateColumns):
         """User packets (``enable_traffic``): None when the run has no data plane."""
         self.handovers: HandoverRows | None = None
         """Handover rows (``enable_handovers``): None when no host has interfaces that move."""
+        self.ha: HaRows | None = None
+        """HA failover rows (``enable_ha``): None when the run has no cluster."""
+
+    def _add_builder(self, builder: Any) -> None:
+        """Feed *builder* the events recorded from now on (the buffered ones are handled first, without it)."""
+        self.flush()
+        self._builders.append(builder)
+        self._by_kind = {kind: [b.handlers[kind] for b in self._builders if kind in b.handlers]
+                         for kind in self._by_kind}
 
     def enable_handovers(self) -> HandoverRows:
         """Build the handovers table (``ikesim.metrics.handovers``) from the events recorded from now on."""
         if self.handovers is None:
-            self.flush()
             self.handovers = HandoverRows()
-            self._builders.append(self.handovers)
-            self._by_kind = {kind: [b.handlers[kind] for b in self._builders if kind in b.handlers]
-                             for kind in self._by_kind}
+            self._add_builder(self.handovers)
         return self.handovers
+
+    def enable_ha(self, cluster: str, members: Sequence[str], segment: Callable[[str], int] | None = None) -> HaRows:
+        """Build the ha table (``ikesim.metrics.ha``) from the events recorded from now on, for *cluster* of
+        *members* too (*segment*: a client address -> its segment, ``Cluster.segment``)."""
+        if self.ha is None:
+            self.ha = HaRows()
+            self._add_builder(self.ha)
+        self.ha.add_cluster(cluster, members, segment)
+        return self.ha
 
     def enable_traffic(self, *, capture_per_sa: int = 20) -> TrafficLog:
         """Start recording user packets (datagram ids below 0 are theirs); the capture takes ESP only with ``full``."""

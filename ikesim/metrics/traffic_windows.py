@@ -37,7 +37,7 @@ def close_windows(log: TrafficLog, duration: float, sends_after: Callable[[int, 
         by_connection.setdefault(f.connection, []).append(i)
     for w in log.windows:
         end = w.end
-        if w.kind in ("nat_rebind", "nat_reboot", "handover"):
+        if w.kind in ("nat_rebind", "nat_reboot", "handover", "failover"):
             ends = []
             for code in by_connection.get(w.connection, []):
                 if not sends_after(code, w.start):

@@ -398,14 +398,19 @@ class Cluster:
         m.segments.difference_update(segments)
         self._note(m, "drop", segments)
         daemon, wanted = m.node.daemon, set(segments)
+        policies = []
         for spi, sa in list(daemon.sas.items()):
             if spi != sa.local_spi or self.segment(sa.peer.ip) not in wanted:
                 continue
             record = daemon.ha_record(spi)
             if record is not None and self.config.failover == "stateful":
                 m.replicas[spi] = record
+            policies += [(sa.name, c.name) for c in sa.children.values()]
             daemon.remove_ike_sa(sa, "ha_passive")
         m.node.service()
+        holder = next((o for o in self.members if o is not m and o.up and wanted & o.segments), None)
+        if holder is not None:  # a split brain ends: the flows go back to the member that keeps the segment
+            self._point_flows(holder, policies)
 
     # ------------------------------------------------------------------ failures
     def _begin(self, kind: str, member: str) -> int:

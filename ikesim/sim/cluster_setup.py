@@ -48,6 +48,7 @@ def add_cluster(sim: Any, config: DaemonConfig, members: Sequence[str], *, clust
     c = Cluster(sim.env, name, nodes, cluster, link, record=sim.collector.record, new_daemon=new_daemon,
                 checker=sim.checker)
     sim.clusters[name] = c
+    sim.collector.enable_ha(name, members, c.segment)  # the ha table (``ikesim.metrics.ha``)
     for member in members:
         sim.cluster_of[member] = c
     if sim.data is not None:

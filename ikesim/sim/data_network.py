@@ -111,3 +111,16 @@ class DataNetwork:
             if responder is not None:
                 responder.answer()
         plane.tell_daemon(now)
+
+    def arrive_copy(self, node: str, sd: SimDatagram) -> None:
+        """A second cluster member got the same data packet (a split brain, ``ikesim.sim.cluster``): it decrypts it
+        too; the packet counts as delivered if this one delivers it, and a drop here never overwrites its fate."""
+        plane = self.planes.get(node)
+        if plane is None:
+            return
+        out = plane.esp.unprotect(sd.data, sd.src, sd.dst)
+        if not isinstance(out, str):
+            now = self.env.now
+            self.log.record_fate(-sd.id, DELIVERED, now, node)
+            plane.last_in[out[1].spi] = now
+        plane.tell_daemon(self.env.now)

@@ -34,8 +34,9 @@ from ikesim.wire.iana import ExchangeType, PayloadType
 __all__ = ["InvariantChecker"]
 
 _LIVE = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
-_UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed")
-"""An IKE_SA removed for these reasons went away without the peer's agreement: no instant check."""
+_UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed", "ha_passive")
+"""An IKE_SA removed for these reasons went away without the peer's agreement: no instant check (``ha_passive``: a
+cluster member stopped running it, another member runs it now, ``ikesim.sim.cluster``)."""
 _CHILD_EVENTS = frozenset((ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInstalled, ev.IkeSaDeleted,
                            ev.IkeSaEstablished, ev.RekeyCompleted))
 

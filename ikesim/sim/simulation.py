@@ -549,7 +549,7 @@ class Simulation:
         """A datagram to a cluster's address handed to *member* (``Cluster.deliver``; *first*: its fate is recorded)."""
         if sd.id < 0:
             assert self.data is not None  # only the data plane sends negative ids
-            self.data.arrive(member, sd)
+            (self.data.arrive if first else self.data.arrive_copy)(member, sd)
             return
         if first:
             self.collector.record_fate(sd.id, "delivered", self.env.now, member)
