@@ -19,8 +19,10 @@ The peer (``handle_request``, as strongSwan's ``ike_mid_sync.c``):
 - keeps no cached response (a retransmitted old request is not answered again; strongSwan ``clear_packets``);
 - a request of its own in flight (an empty DPD included) is sent again under P2 with the same payloads, its
   retransmission schedule restarted; a MOBIKE request, which keeps no payloads (``ike.mobike`` builds it per
-  path), is ended and started afresh from its work on P2. strongSwan re-queues every active task and starts it
-  afresh under P2 (``task_manager.reset``), with new nonces; the cluster sees one request on P2 either way.
+  path), is ended and started afresh from its work on P2. strongSwan (5.9.8, seen live) re-queues every active
+  task (``task_manager.reset``) and sends it afresh, with new nonces, only when something next initiates (a command
+  or a job): its retransmission is cancelled meanwhile. ikesim sends it at once; the cluster sees one request on P2
+  either way.
 
 The cluster (``handle_response``) checks the echoed nonce and takes P2 and M2: its next request carries M2,
 and it expects P2 on the peer's next one. A response with another nonce is dropped; the request is
