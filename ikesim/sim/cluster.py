@@ -448,14 +448,9 @@ class Cluster:
         node.daemon.report_answers = True
         node._jobs = None  # noqa: SLF001 - the CPU's queue is lost with the process
         node._busy = 0  # noqa: SLF001
-        if self.data is not None:
-            old = node.plane
+        if self.data is not None:  # the flows keep the dead plane: what they send is lost as ``member_down``
             node.plane = None
             self._plane_hooks(m)
-            for flows in self._cluster_flows().values():
-                for s in flows:
-                    if s.plane is old:
-                        s.plane = node.plane
 
     def rejoin(self, member: str) -> None:
         """*member* runs again, as a standby with nothing: heartbeats bring it the others' state (HA_RESYNC)."""

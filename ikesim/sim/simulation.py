@@ -558,8 +558,5 @@ class Simulation:
         self.nodes[member].receive(sd.data, sd.src, sd.dst)
 
     def _no_owner(self, sd: SimDatagram, fate: str) -> None:
-        if sd.id < 0:
-            assert self.data is not None
-            self.data.log.record_fate(-sd.id, fate, self.env.now, "")
-            return
+        """No member holds the sender's segment (between a crash and the takeover)."""
         self.collector.record_fate(sd.id, fate, self.env.now, "")

@@ -177,7 +177,7 @@ class FlowSender:
             if sa is None and self.trap is not None:
                 self.plane.acquire(self.trap, now)
         else:
-            self.send(self.spec.flow.sender, out, packet, spi)
+            self.send(self.plane.node, out, packet, spi)  # the plane's node: a cluster member, for a cluster's flows
         self.plane.tell_daemon(now)  # a limit reached: the daemon rekeys
 
     def release(self) -> None:
