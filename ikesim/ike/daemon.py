@@ -148,7 +148,7 @@ class IkeDaemon(IkeCore):
                 self._drop(msg, src, dst, "unknown IKE SPI")
             return
         retransmit = False
-        sync = sa.mid_sync and ha_sync.wants(sa, msg)  # RFC 6311 §4.2: message ID 0, decided once decrypted
+        sync = sa.mid_sync and ha_sync.wants(sa, msg)  # RFC 6311: message ID 0, decided once decrypted
         if msg.is_response:
             ex = sa.active
             if (ex is None or ex.message_id != msg.message_id
@@ -203,6 +203,9 @@ class IkeDaemon(IkeCore):
             # RFC 7296 §2.1: the cached response (all fragments), unchanged, back to where the retransmission
             # came from (as strongSwan); §2.23: a retransmission never moves the IKE_SA to another address.
             self.outbox.extend(Datagram(d, dst, src) for d in sa.last_response)
+            return
+        if sa.mid_sync and full.is_request and ha_sync.syncing(sa):
+            self._drop(msg, src, dst, "request while our IKEV2_MESSAGE_ID_SYNC is in flight", sa)
             return
         follow_peer(self, sa, src, dst)
         try:
@@ -557,6 +560,12 @@ class IkeDaemon(IkeCore):
         """What a cluster member replicates of one IKE_SA (``ike.ha_state``); None if it is not established here."""
         sa = self.sas.get(local_spi)
         return ha_state.export_ike_sa(sa) if sa is not None and sa.local_spi == local_spi else None
+
+    def synchronize_message_ids(self, local_spi: bytes, now: float, *, replay_delta: int = 0) -> bool:
+        """Start an RFC 6311 synchronization on an IKE_SA of ours (a member keeping it after a split brain); False if
+        the IKE_SA did not negotiate it. LocalProtocolError if unknown."""
+        self.clock = now
+        return ha_sync.queue(self, self.find_sa(local_spi), now, replay_delta=replay_delta)
 
     def activate_ike_sa(self, record: ha_state.IkeSaRecord, now: float, *, replay_delta: int = 0) -> bytes:
         """Take a replicated IKE_SA over (a cluster failover); with RFC 6311 its message IDs are synchronized next

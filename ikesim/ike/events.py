@@ -271,7 +271,8 @@ class ChildSaDeleted(IkeEvent):
     spi_out: bytes
     reason: str
     """``rekeyed``, ``deleted_locally``, ``deleted_by_peer``, ``expired``, ``ike_deleted``,
-    ``redundant`` (lost a collision)."""
+    ``redundant`` (lost a collision); ``member_crashed`` (a cluster member's state was lost, recorded by
+    ``ikesim.sim.cluster``, never emitted by a daemon)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -22,7 +22,7 @@ from ikesim.crypto.sk import make_sk_protectors
 from ikesim.crypto.suites import Suite
 from ikesim.errors import LocalProtocolError
 from ikesim.ike import events as ev
-from ikesim.ike.exchange import Work
+from ikesim.ike import ha_sync
 from ikesim.ike.profile import ts_text
 from ikesim.ike.sa import ChildSa, IkeSa
 from ikesim.ike.state import ChildSaState, IkeSaState
@@ -59,6 +59,10 @@ class ChildRecord:
     rekey_packets: int
     life_packets: int
     outbound: bool
+    state: ChildSaState = ChildSaState.INSTALLED
+    """INSTALLED, or REKEYED: replaced by ``replaced_by`` and kept until the peer deletes it (the rekey responder)
+    or its ``delete_rekeyed_delay`` ends, as strongSwan's passive node still holds it."""
+    replaced_by: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class IkeSaRecord:
         return self.spi_i if self.initiator else self.spi_r
 
 
-_REPLICATED_CHILD = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
+_REPLICATED_CHILD = (ChildSaState.INSTALLED, ChildSaState.REKEYING, ChildSaState.REKEYED)
 
 
 def _child_record(child: ChildSa) -> ChildRecord:
@@ -106,7 +110,8 @@ def _child_record(child: ChildSa) -> ChildRecord:
         child.name, child.spi_in, child.spi_out, child.suite, child.initiator, child.local_ts, child.remote_ts,
         child.encr_key_in, child.integ_key_in, child.encr_key_out, child.integ_key_out, child.created_at,
         child.pfs_group, child.rekey_at, child.expire_at, child.rekey_bytes, child.life_bytes, child.rekey_packets,
-        child.life_packets, child.outbound)
+        child.life_packets, child.outbound,
+        ChildSaState.REKEYED if child.state is ChildSaState.REKEYED else ChildSaState.INSTALLED, child.replaced_by)
 
 
 def export_ike_sa(sa: IkeSa) -> IkeSaRecord | None:
@@ -160,10 +165,7 @@ def activate(core: IkeCore, record: IkeSaRecord, now: float, *, replay_delta: in
                                 child_count=len(taken), rekey_at=sa.rekey_at, expire_at=sa.expire_at))
     for r in taken:
         _activate_child(core, sa, r, now)
-    if sa.mid_sync:
-        if replay_delta and sa.replay_sync:
-            core.ha_replay_delta[local_spi] = replay_delta
-        core.enqueue(sa, Work("mid_sync"), now, front=True)
+    ha_sync.queue(core, sa, now, replay_delta=replay_delta)
     return sa
 
 
@@ -176,11 +178,16 @@ def _activate_child(core: IkeCore, sa: IkeSa, r: ChildRecord, now: float) -> Non
     child.rekey_bytes, child.life_bytes = r.rekey_bytes, r.life_bytes
     child.rekey_packets, child.life_packets = r.rekey_packets, r.life_packets
     child.outbound = r.outbound
+    child.state, child.replaced_by = r.state, r.replaced_by
     sa.children[r.spi_in] = child
     core.children[r.spi_in] = child
     if core.by_spi_out is not None:
         core.by_spi_out[r.spi_out] = r.spi_in
-    _arm(core, "child_soft", r.spi_in, r.rekey_at, now)
+    if r.state is ChildSaState.REKEYED:
+        if not r.outbound:  # it was lingering inbound only: it goes after its delay from now (RFC 7296 §2.8)
+            core.timers.arm(("linger", r.spi_in), now + profile.policy.delete_rekeyed_delay)
+    else:
+        _arm(core, "child_soft", r.spi_in, r.rekey_at, now)
     _arm(core, "child_hard", r.spi_in, r.expire_at, now)
     s = r.suite
     core.emit(ev.ChildSaActivated(

@@ -35,6 +35,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
+from ikesim.ike.exchange import Work
 from ikesim.ike.state import IkeSaState
 from ikesim.types import Address, Datagram
 from ikesim.wire.iana import ExchangeType, NotifyType
@@ -42,11 +43,11 @@ from ikesim.wire.payloads import NotifyPayload, Payload
 
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
-    from ikesim.ike.exchange import Exchange, Work
+    from ikesim.ike.exchange import Exchange
     from ikesim.ike.sa import IkeSa
     from ikesim.wire.message import Message
 
-__all__ = ["auth_payloads", "process_auth", "start", "wants", "is_sync", "receive", "handle_request",
+__all__ = ["auth_payloads", "process_auth", "queue", "start", "syncing", "wants", "is_sync", "receive", "handle_request",
            "handle_response", "sync_data", "parse_sync"]
 
 _SYNC = struct.Struct("!4sII")
@@ -95,6 +96,18 @@ def process_auth(core: IkeCore, sa: IkeSa, msg: Message) -> None:
 
 
 # ---------------------------------------------------------------------- the cluster's request
+def queue(core: IkeCore, sa: IkeSa, now: float, *, replay_delta: int = 0) -> bool:
+    """Queue a synchronization of *sa* ahead of other work if it negotiated RFC 6311 (asking the peer for
+    *replay_delta* if replay counter sync was negotiated too); False if it did not."""
+    if not sa.mid_sync:
+        return False
+    if replay_delta and sa.replay_sync:
+        core.ha_replay_delta[sa.local_spi] = replay_delta
+    core.enqueue(sa, Work("mid_sync"), now, front=True)
+    return True
+
+
+
 def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     """Send INFORMATIONAL(message ID 0) with N(IKEV2_MESSAGE_ID_SYNC)(nonce, M1, P1) [N(IPSEC_REPLAY_COUNTER_SYNC)]."""
     if sa.state is not IkeSaState.ESTABLISHED or not sa.mid_sync:
@@ -133,6 +146,16 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
 
 
 # ---------------------------------------------------------------------- the peer's answer (strongSwan)
+def syncing(sa: IkeSa) -> bool:
+    """Our synchronization of *sa* is in flight: the peer's requests wait for it (dropped now, sent again under P2).
+
+    A request the peer sent before it saw the synchronization carries a message ID from before the takeover; answered,
+    it would create state (a CHILD_SA) the peer abandons when it moves its window and sends the request again under
+    P2. RFC 6311 leaves this open and strongSwan has no cluster side; ikesim drops such requests."""
+    ex = sa.active
+    return ex is not None and ex.purpose == "mid_sync"
+
+
 def wants(sa: IkeSa, msg: Message) -> bool:
     """*msg* is a synchronization request we take: INFORMATIONAL on message ID 0, on an established IKE_SA that
     negotiated it, carrying only the sync notifies (strongSwan ``is_potential_mid_sync``/``is_mid_sync``)."""

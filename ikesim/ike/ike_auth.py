@@ -135,7 +135,7 @@ def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         inner += [SaPayload(proposals_to_wire(child.specs, ProtocolId.ESP, spi_in, pfs=False)),
                   TsiPayload(local_ts), TsrPayload(remote_ts)]
     inner += mobike.auth_payloads(core, sa, request=True)  # RFC 4555 §3.1, §3.4
-    inner += ha_sync.auth_payloads(sa, request=True)  # RFC 6311 §3
+    inner += ha_sync.auth_payloads(sa, request=True)  # RFC 6311
     return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
 
 
@@ -197,7 +197,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
             answer = suite.to_wire(proposal.number, ProtocolId.ESP, spi_in)
             inner += [SaPayload((answer,)), TsiPayload(tsi), TsrPayload(tsr)]
     inner += mobike.auth_payloads(core, sa, request=False, peer_offered=mobike.offered(msg))  # RFC 4555 §3.1
-    inner += ha_sync.auth_payloads(sa, request=False, msg=msg)  # RFC 6311 §3
+    inner += ha_sync.auth_payloads(sa, request=False, msg=msg)  # RFC 6311
     core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
     core.establish(sa, now)
     mobike.process_auth(core, sa, msg)

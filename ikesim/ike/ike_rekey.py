@@ -81,7 +81,7 @@ def _derive_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_
     new.peer_id, new.nat_local, new.nat_peer = old.peer_id, old.nat_local, old.nat_peer
     new.peer_ts_ip, new.local_ts_ip = old.peer_ts_ip, old.local_ts_ip
     new.mobike, new.peer_addresses = old.mobike, old.peer_addresses  # RFC 4555 §3.1: negotiated once, inherited
-    new.mid_sync, new.replay_sync = old.mid_sync, old.replay_sync  # RFC 6311 §3: negotiated in IKE_AUTH, inherited
+    new.mid_sync, new.replay_sync = old.mid_sync, old.replay_sync  # RFC 6311: negotiated in IKE_AUTH, inherited
     new.fragmentation = old.fragmentation  # RFC 7383 §2.3: negotiated once; strongSwan inherits EXT_IKE_FRAGMENTATION
     core.sas[new.local_spi] = new
     core.establish(new, now, rekey_of=old.local_spi)

@@ -142,9 +142,9 @@ class IkeSa:
     pending_move: Any = None
     """MOBIKE responder with a return routability check: (local, peer, method, nat) to move to once it passes."""
     mid_sync: bool = False
-    """Both ends sent N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311 §3): message IDs may be synchronized."""
+    """Both ends sent N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311): message IDs may be synchronized."""
     replay_sync: bool = False
-    """Both ends sent N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311 §3)."""
+    """Both ends sent N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311)."""
     local_ts_ip: str = ""
     """After a MOBIKE move: our address before the first move, which ``dynamic`` selectors keep (RFC 4555 §1.1)."""
     peer_ts_ip: str = ""

@@ -39,13 +39,26 @@ class ExchangeRows:
     def __init__(self, spool_dir: SpoolDir, rows_per_group: int = ROWS_PER_GROUP) -> None:
         self.spool = Spool(spool_dir, "exchanges", EXCHANGE_SCHEMA, rows_per_group)
         self.open: dict[tuple[str, bytes, str, int], list[Any]] = {}
-        self.handlers: dict[type, Handler] = {ev.ExchangeStarted: self.started, ev.ExchangeCompleted: self.completed}
+        self.handlers: dict[type, Handler] = {ev.ExchangeStarted: self.started, ev.ExchangeCompleted: self.completed,
+                                              ev.Retransmitted: self.renumbered}
 
     def started(self, t: float, node: str, e: ev.ExchangeStarted) -> None:
         """An exchange this node initiated: its row is open until the exchange completes."""
         self.open[(node, e.spi_i, e.exchange, e.message_id)] = [
             e.exchange, e.purpose, node, e.peer.ip, e.connection, e.spi_i.hex(), e.spi_r.hex(), e.message_id,
             t, None, None, 0, "open", e.reason]
+
+    def renumbered(self, t: float, node: str, e: ev.Retransmitted) -> None:
+        """An RFC 6311 synchronization gave this node's request in flight a new message ID (``ike.ha_sync``): its row
+        follows (window size 1: the one open row of that IKE_SA, exchange and purpose)."""
+        if e.reason != "mid_sync":
+            return
+        for key, row in self.open.items():
+            if key[:3] == (node, e.spi_i, e.exchange) and row[1] == e.purpose:
+                del self.open[key]
+                row[7] = e.message_id
+                self.open[(node, e.spi_i, e.exchange, e.message_id)] = row
+                return
 
     def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
         """The exchange ended (answered, failed, timed out): its row is final."""
@@ -84,14 +97,15 @@ class SaRows:
         self.ops = Spool(spool_dir, "sa_ops", SA_OPS, rows_per_group)
         self.handlers: dict[type, Handler] = {
             ev.IkeSaEstablished: self.ike, ev.ChildSaInstalled: self.child, ev.RekeyCompleted: self.rekeyed,
-            ev.IkeSaDeleted: self.ike_deleted, ev.ChildSaDeleted: self.child_deleted}
+            ev.IkeSaDeleted: self.ike_deleted, ev.ChildSaDeleted: self.child_deleted,
+            ev.IkeSaActivated: self.ike, ev.ChildSaActivated: self.child_activated}
 
     def _add(self, row: tuple[Any, ...]) -> None:
         self.ops.rows.append(row)
         self.ops.maybe_flush()
 
-    def ike(self, t: float, node: str, e: ev.IkeSaEstablished) -> None:
-        """A new IKE_SA (RFC 7296 §1.2, §1.3.2)."""
+    def ike(self, t: float, node: str, e: ev.IkeSaEstablished | ev.IkeSaActivated) -> None:
+        """A new IKE_SA (RFC 7296 §1.2, §1.3.2), or one a cluster member took over (``ike.ha_state``)."""
         local, remote = (e.spi_i, e.spi_r) if e.initiator else (e.spi_r, e.spi_i)
         self._add((IKE_CREATED, node, local, None, t, e.connection, e.spi_i, e.spi_r, remote, e.initiator,
                    e.rekey_at, e.expire_at, None))
@@ -99,6 +113,11 @@ class SaRows:
     def child(self, t: float, node: str, e: ev.ChildSaInstalled) -> None:
         """A new CHILD_SA pair (RFC 7296 §1.3)."""
         self._add((CHILD_CREATED, node, e.spi_in, None, t, e.connection, e.spi_i, e.spi_r, e.spi_out, e.initiator,
+                   e.rekey_at, e.expire_at, None))
+
+    def child_activated(self, t: float, node: str, e: ev.ChildSaActivated) -> None:
+        """A CHILD_SA pair a cluster member took over (``ike.ha_state``): this node holds it from now on."""
+        self._add((CHILD_CREATED, node, e.spi_in, None, t, e.connection, e.spi_i, e.spi_r, e.spi_out, None,
                    e.rekey_at, e.expire_at, None))
 
     def rekeyed(self, t: float, node: str, e: ev.RekeyCompleted) -> None:
@@ -171,6 +190,18 @@ class CollisionRows:
         self.installs.rows.append((node, e.spi_in, e.spi_out))
         self.installs.maybe_flush()
         self._installed += 1
+
+    def renumbered(self, t: float, node: str, e: ev.Retransmitted) -> None:
+        """An RFC 6311 synchronization gave this node's request in flight a new message ID (``ike.ha_sync``): its row
+        follows (window size 1: the one open row of that IKE_SA, exchange and purpose)."""
+        if e.reason != "mid_sync":
+            return
+        for key, row in self.open.items():
+            if key[:3] == (node, e.spi_i, e.exchange) and row[1] == e.purpose:
+                del self.open[key]
+                row[7] = e.message_id
+                self.open[(node, e.spi_i, e.exchange, e.message_id)] = row
+                return
 
     def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
         """The last exchange a node completed: a redundant SA reported in the same instant came from it."""

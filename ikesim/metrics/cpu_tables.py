@@ -50,7 +50,7 @@ def cpu_table(processing: pd.DataFrame, cores_of: dict[str, int], duration: floa
         queue = np.zeros(nbins, dtype=np.int64)
         np.maximum.at(queue, at_bin, waiting)
         start_of = np.searchsorted(at_bin, np.arange(nbins), side="left")  # carry the level into empty bins
-        carried = np.where(start_of > 0, waiting[np.maximum(start_of - 1, 0)], 0)
+        carried = np.where(start_of > 0, waiting[np.maximum(start_of - 1, 0)], 0) if len(waiting) else 0
         queue = np.maximum(queue, carried)
         frames.append(pd.DataFrame({"node": node, "time": edges[:-1], "utilisation": busy / (bin_s * cores),
                                     "queue": queue}))

@@ -13,12 +13,14 @@ Per tunnel: *detected* at the failure's first ``detected`` (a switchover at its 
 whose ``take`` covered the tunnel's segment, and *IKE restored* at the first sign, at the client or a member still
 up, that the tunnel's IKE works again, once its segment was taken (a partition: from the failure on):
 
-- an exchange on one of the tunnel's IKE_SAs completed ``ok`` (``ExchangeCompleted``), or an RFC 6311 §4
+- an exchange on one of the tunnel's IKE_SAs completed ``ok`` (``ExchangeCompleted``), or an RFC 6311
   synchronization completed on it (``MessageIdsSynchronized``; the client's comes first): method ``sync`` if the
   survivor activated the replicated IKE_SA (``IkeSaActivated``), else ``kept`` (a partition: the old member still
   answered);
 - a new IKE_SA of the connection was established (``IkeSaEstablished`` without ``rekey_of``, RFC 7296 §1.2; the
   survivor's, as responder, comes first): method ``reauth`` (stateless failover, or a replica that did not work);
+- a partition's tunnel still run, when the split brain ends, by the member keeping its segment, and restored by
+  nothing before: method ``kept``, restored at the failure itself (no IKE interruption);
 - neither before the run ended: method ``none``.
 
 Retransmissions are the client's on that connection from the failure to the restore. Packets lost and the
@@ -205,9 +207,15 @@ class HaRows:
             self._touch(f, e.member)
         elif e.kind == "take":
             taken = {int(s) for s in e.segments.split()}
+            held = self._held.get(e.member, {})
             for row in f.rows.values():
                 if not row.taken_by and (row.segment in taken or row.segment < 0):
                     row.taken_by, row.taken_at = e.member, t
+                if (f.kind == "partition" and math.isnan(row.restored_at) and t > f.at
+                        and any(spi in held for spi in row.spis)):
+                    # the split brain ends and the member keeping the segment still runs the tunnel's IKE_SA, which
+                    # nothing interrupted: kept, no IKE interruption (traffic losses, if any, are in the traffic table)
+                    self._restore(row, f.at, "kept")
 
     def _touch(self, f: _Failure, member: str) -> None:
         """Rows of failure *f* for the tunnels *member* holds (one per connection, the first member's counts)."""
@@ -260,7 +268,7 @@ class HaRows:
             self._on_tunnel(t, node, e.spi_i)
 
     def synchronized(self, t: float, node: str, e: ev.MessageIdsSynchronized) -> None:
-        """An RFC 6311 §4 synchronization completed on this end."""
+        """An RFC 6311 synchronization completed on this end."""
         self._on_tunnel(t, node, e.spi_i)
 
     def retransmitted(self, t: float, node: str, e: ev.Retransmitted) -> None:

@@ -21,6 +21,7 @@ from ikesim.metrics.trace import TRACE_LEVELS, Trace
 from ikesim.rng import Rng
 from ikesim.scenario.base import check_seed
 from ikesim.scenario.build_traffic import add_traffic
+from ikesim.scenario.cluster_model import random_failures
 from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
@@ -115,7 +116,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                     close_action="restart" if c.ike.close_action == "start" else c.ike.close_action,
                     keyingtries=c.ike.keyingtries, mobike=c.ike.mobike, mobike_no_nats=c.ike.mobike_no_nats,
                     mobike_return_routability=c.ike.mobike_return_routability, roam=c.ike.roam,
-                    liveness_probe=c.ike.liveness_probe)),
+                    liveness_probe=c.ike.liveness_probe, message_id_sync=c.ike.message_id_sync,
+                    replay_counter_sync=c.ike.replay_counter_sync)),
                 children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
             ))
     return [
@@ -180,6 +182,17 @@ def _add_boxes(sim: Simulation, m: ScenarioModel) -> None:
                 sim.nat_event(t, name, "rebind")
 
 
+def _add_cluster_events(sim: Simulation, m: ScenarioModel) -> None:
+    """Every cluster's scripted failures, then its random ones (each member its own stream ``cluster-failures``)."""
+    for name, c in m.clusters.items():
+        for e in c.events:
+            sim.cluster_event(e.at, name, e.kind, member=e.member, duration=e.duration)
+        if c.failures is not None:
+            rng = sim.rng.child("cluster-failures", c.failures.seed_stream or name)
+            for at, kind, member in random_failures(c.failures, c.member_names(name), m.duration, rng):
+                sim.cluster_event(at, name, kind, member=member)
+
+
 def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
                      trace: str | Trace | None = None) -> Simulation:
     """Build a ready-to-run Simulation from a validated scenario (seed and trace level, or a Trace, override the file's)."""
@@ -198,9 +211,16 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
     try:
         for cfg in daemon_configs(m, seed=seed):
             spec = m.nodes[cfg.name].cpu
-            sim.add_node(cfg, cpu=spec.build() if spec is not None else None)
+            cpu = spec.build() if spec is not None else None
+            cluster = m.clusters.get(cfg.name)
+            if cluster is None:
+                sim.add_node(cfg, cpu=cpu)
+            else:
+                sim.add_cluster(cfg, cluster.member_names(cfg.name), cluster=cluster.config(),
+                                sync_link=cluster.sync_link.config(), cpu=cpu)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
+    _add_cluster_events(sim, m)
     _add_interfaces(sim, m)
     _add_boxes(sim, m)
     for link in m.links:

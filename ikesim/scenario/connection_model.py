@@ -149,6 +149,13 @@ class IkeModel(_LifetimeFields):
     liveness_probe: Duration = 0.0
     """Seconds of inbound silence after which the client probes its path with an empty INFORMATIONAL (1 s x 3); a
     failed probe is a broken path, handled as ``roam`` says (0 = off)."""
+    message_id_sync: bool = False
+    """Offer RFC 6311 message ID synchronization (N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH): an HA cluster that
+    takes the IKE_SA over synchronizes the message IDs with an INFORMATIONAL on message ID 0 (both ends must offer
+    it; strongSwan always does)."""
+    replay_counter_sync: bool = False
+    """Offer RFC 6311 replay counter synchronization (N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED)): after a takeover the
+    cluster asks the peer to advance its outbound ESP sequence numbers (strongSwan never offers it)."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:

@@ -60,7 +60,7 @@ __all__ = [
     "DelayDist", "RatioDist", "FleetVaryModel", "FleetRebindingModel", "FleetNatModel",
     "FleetInterfaceLinkModel", "FleetInterfaceModel",
     "DEFAULT_GATEWAY_ADDRESS", "MAX_REBINDS", "client_names", "client_addresses", "start_times", "host_range", "gateway_ip",
-    "client_subnets", "interface_addresses", "interface_nat_name",
+    "client_subnets", "interface_addresses", "interface_nat_name", "client_number",
 ]
 
 MAX_REBINDS = 1_000_000
@@ -309,7 +309,7 @@ class FleetModel(StrictModel):
     @classmethod
     def _not_a_client(cls, v: str, info: ValidationInfo) -> str:
         clients, prefix = info.data.get("clients"), info.data.get("client_prefix")
-        if clients is not None and prefix is not None and _client_number(v, prefix, clients) is not None:
+        if clients is not None and prefix is not None and client_number(v, prefix, clients) is not None:
             raise ValueError(f"{v!r} is also the name of a client")
         return v
 
@@ -344,7 +344,7 @@ def client_names(fleet: FleetModel) -> list[str]:
     return [f"{fleet.client_prefix}{i:0{w}d}" for i in range(fleet.clients)]
 
 
-def _client_number(name: str, prefix: str, clients: int) -> int | None:
+def client_number(name: str, prefix: str, clients: int) -> int | None:
     """The index of the client called *name*, or None if no client is."""
     digits = name[len(prefix):] if name.startswith(prefix) else ""
     if digits.isdigit() and len(digits) == len(str(clients)) and int(digits) < clients:
@@ -426,7 +426,7 @@ def _check_in_scenario(fleet: FleetModel | None, info: ValidationInfo) -> FleetM
     errors: list[str] = []
     for key, names in (("nodes", nodes), ("connections", connections)):
         errors += [f"{key}.{n} is also the name of a fleet client (client_prefix {fleet.client_prefix!r}, {fleet.clients} clients)"
-                   for n in names if _client_number(n, fleet.client_prefix, fleet.clients) is not None]
+                   for n in names if client_number(n, fleet.client_prefix, fleet.clients) is not None]
     gw_node = nodes.get(fleet.gateway)
     gw_ip = gateway_ip(fleet, nodes)
     if gw_node is not None and gw_ip not in gw_node.addresses:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from ikesim.errors import ConfigError
+from ikesim.scenario.cluster_checks import check_clusters, member_hint, member_map
 from ikesim.scenario.fleet import MAX_REBINDS
 from ikesim.scenario.messages import describe_errors
 from ikesim.scenario.model import ScenarioModel
@@ -107,10 +108,18 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
                 err(("nats", name, "inside", j), f"unknown node {host!r}")
             elif iface and iface not in (m.nodes[host].interfaces or {}):
                 err(("nats", name, "inside", j), f"node {host!r} has no interface {iface!r}")
+    members = member_map(m)
+
+    def unknown(n: str) -> str:
+        """Why *n* names no node a link or a connection can end at."""
+        if n in members:
+            return f"{n!r} is a member of cluster {members[n]!r}: name the cluster"
+        return f"unknown node {n!r}"
+
     for i, link in enumerate(m.links):
         for j, n in enumerate(link.between):
             if n not in m.nodes and n not in boxes:
-                err(("links", i, "between", j), f"unknown node {n!r}")
+                err(("links", i, "between", j), unknown(n))
             elif n in m.nodes and m.nodes[n].interfaces is not None:
                 err(("links", i, "between", j), f"node {n!r} has interfaces: its links are interfaces.<name>.link")
         if link.between[0] == link.between[1]:
@@ -118,13 +127,19 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
     for name, c in m.connections.items():
         for side in ("initiator", "responder"):
             if getattr(c, side) not in m.nodes:
-                err(("connections", name, side), f"unknown node {getattr(c, side)!r}")
+                err(("connections", name, side), unknown(getattr(c, side)))
+        if c.initiator in m.clusters:
+            err(("connections", name, "initiator"), f"{c.initiator!r} is a cluster: clusters answer connections "
+                "(make it the responder)")
         if c.initiator == c.responder:
             err(("connections", name, "responder"), "the responder must be another node than the initiator")
         if c.start >= m.duration:
             err(("connections", name, "start"), f"{c.start:g}s is not before the end of the run ({m.duration:g}s)")
     for i, a in enumerate(m.actions):
-        if a.node not in m.nodes:
+        if a.node in m.clusters:
+            err(("actions", i, "node"), f"{a.node!r} is a cluster: actions run on one of its members "
+                f"({member_hint(m, a.node)})")
+        elif a.node not in m.nodes and a.node not in members:
             err(("actions", i, "node"), f"unknown node {a.node!r}")
         if a.at >= m.duration:
             err(("actions", i, "at"), f"{a.at:g}s is not before the end of the run ({m.duration:g}s)")
@@ -134,7 +149,7 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
         if conn is None:
             err(("actions", i, "connection"), f"unknown connection {a.connection!r}")
             continue
-        if a.node in m.nodes and a.node not in (conn.initiator, conn.responder):
+        if (a.node in m.nodes or a.node in members) and members.get(a.node, a.node) not in (conn.initiator, conn.responder):
             err(("actions", i, "node"), f"node {a.node!r} is not an end of connection {a.connection!r}")
         names = [n for n, _ in conn.child_items()]
         if a.child is not None and a.child not in names:
@@ -156,13 +171,19 @@ def _cross_check(m: ScenarioModel, lines: dict[Path_, int], source: str) -> None
     for i, f in enumerate(m.faults):
         for key in ("from", "to"):
             end = f.from_ if key == "from" else f.to
-            if end is not None and m.nodes and end not in m.nodes:
+            if end is not None and key == "from" and end in m.clusters:
+                err(("faults", i, key), f"{end!r} is a cluster: it sends from its members ({member_hint(m, end)})")
+            elif end is not None and key == "to" and end in members:
+                err(("faults", i, key), f"{end!r} is a member of cluster {members[end]!r}, which owns no address: "
+                    f"datagrams to the cluster go to {members[end]!r}")
+            elif end is not None and m.nodes and end not in m.nodes and end not in members:
                 err(("faults", i, key), f"unknown node {end!r}")
         if f.until is not None and f.until not in names:
             err(("faults", i, "until"), f"no fault named {f.until!r} (named: {', '.join(names) or 'none'})")
         if f.name is not None and any(g.name == f.name for g in m.faults[:i]):
             err(("faults", i, "name"), f"duplicate fault name {f.name!r}")
     _check_interfaces(m, err)
+    check_clusters(m, err)
     seen: dict[str, str] = {}
     owned: list[tuple[Path_, str, str]] = []
     for name, node in m.nodes.items():

@@ -42,7 +42,10 @@ _NOUNS = {
     "EventSpec": "counts (count, min, max, where)", "NotifySpec": "counts (count, min, max, node)",
     "ExchangeSpec": "counts (count, min, max, outcome, initiator)", "SurvivorSpec": "survivor settings (created_by, count)",
     "KindCounts": "counts per kind (child, ike)", "KindDurations": "durations per kind (child, ike)",
-    "SurvivorsModel": "survivor settings (child, ike, connection)",
+    "SurvivorsModel": "survivor settings (child, ike, connection)", "ClusterModel": "cluster settings",
+    "SyncLinkModel": "sync link settings (delay, loss, bandwidth, lag, partitions)",
+    "ClusterEventModel": "cluster event settings (at, crash, rejoin, restart, partition, switchover, downtime)",
+    "ClusterFailuresModel": "failure settings (mtbf, repair, seed_stream)",
 }
 
 

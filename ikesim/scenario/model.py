@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ikesim.scenario.base import Duration, PositiveDuration, Ratio, Seed, StrictModel
+from ikesim.scenario.cluster_model import ClusterModel
 from ikesim.scenario.connection_model import (
     EXTRA_CHILD_DELAY,
     AuthModel,
@@ -109,6 +110,8 @@ class ScenarioModel(StrictModel):
     """NAT boxes (``ikesim.scenario.network_model``)."""
     routers: dict[str, RouterModel] = Field(default_factory=dict)
     """Forwarding nodes, optionally UDP firewalls."""
+    clusters: dict[str, ClusterModel] = Field(default_factory=dict)
+    """HA gateway clusters: each the node of that name, run by its members (``ikesim.scenario.cluster_model``)."""
     faults: list[FaultModel] = Field(default_factory=list)
     """Scripted faults on datagrams (``ikesim.scenario.faults_model``)."""
     fleet: FleetField = Field(default=None, validate_default=True)

@@ -262,6 +262,21 @@ class Cluster:
                 o.replicas[record.local_spi] = record
         elif message[0] == "esp":
             o.esp.update(message[1])
+            self._move_past(o, message[1])
+
+    def _move_past(self, o: Member, seqs: dict[bytes, tuple[int, int]]) -> None:
+        """Sequence numbers from another member for CHILD_SAs *o* runs itself (both ran them: a split brain): *o*'s
+        outbound ones move past them by the margin, so the peer's replay window does not drop what *o* sends."""
+        plane, daemon = o.node.plane, o.node.daemon
+        if plane is None:
+            return
+        for spi_in, (out_seq, _top) in seqs.items():
+            child = daemon.children.get(spi_in)
+            if child is None:
+                continue
+            out = plane.esp.outbound((self._connection(o, child), child.name))
+            if out is not None and out.spi == child.spi_out and out.seq < out_seq + self.config.esp_seq_margin:
+                out.seq = out_seq + self.config.esp_seq_margin
 
     def _esp_tick(self) -> None:
         """Every ``esp_sync_interval``: each active member sends its SAs' sequence numbers (XFRM aevents)."""
@@ -328,11 +343,15 @@ class Cluster:
         rejoined = peer not in m.alive
         m.alive.add(peer)
         self._watch(m, peer)
-        drop = [s for s in segments & m.segments if self._preferred(m, s) is not m]
+        twice = segments & m.segments
+        drop = [s for s in twice if self._preferred(m, s) is not m]
+        kept = sorted(s for s in twice if self._preferred(m, s) is m)
         missing = [s for s in self._prefer if s not in segments and s not in m.segments
                    and self._preferred(m, s) is m]
         if drop:
             self.drop(m, drop)
+        if kept:
+            self._keep(m, kept)
         if missing:
             self.take(m, missing)
         if rejoined and m.segments and self.config.failover == "stateful":
@@ -390,6 +409,38 @@ class Cluster:
                 if inbound is not None:
                     inbound.window.top = in_top + delta
 
+    def _keep(self, m: Member, segments: Sequence[int]) -> None:
+        """A split brain ends and *m* keeps *segments* the other member ran too: its state may be behind what the
+        peers saw from the other, so it acts as a member taking over (strongSwan's "handled twice, taking"): its
+        outbound ESP sequence numbers jump by the margin and, with RFC 6311, it synchronizes message IDs."""
+        self._note(m, "take", segments)
+        if self.config.failover != "stateful":
+            return
+        daemon, wanted, now = m.node.daemon, set(segments), self.env.now
+        records = []
+        for spi, sa in sorted(daemon.sas.items()):
+            if spi == sa.local_spi and self.segment(sa.peer.ip) in wanted:
+                record = daemon.ha_record(spi)
+                if record is not None:
+                    records.append(record)
+                    m.esp.update(self._esp_seqs(m, record))
+                    daemon.synchronize_message_ids(spi, now, replay_delta=self.config.replay_delta)
+        m.node.service()
+        self._jump_sequence_numbers(m, records)
+        self._note(m, "takeover", segments, len(records))
+
+    def _esp_seqs(self, m: Member, record: IkeSaRecord) -> dict[bytes, tuple[int, int]]:
+        """*m*'s own (outbound, inbound highest) sequence numbers of *record*'s CHILD_SAs."""
+        plane, out = m.node.plane, {}
+        if plane is None:
+            return {}
+        for c in record.children:
+            sa = plane.esp.outbound((record.connection, c.child))
+            inbound = plane.esp.inbound(c.spi_in)
+            out[c.spi_in] = (sa.seq if sa is not None and sa.spi == c.spi_out else 0,
+                             inbound.window.top if inbound is not None else 0)
+        return out
+
     def drop(self, m: Member, segments: Sequence[int]) -> None:
         """*m* stops holding *segments*: its IKE_SAs there become passive replicas (no Delete is sent)."""
         segments = [s for s in segments if s in m.segments]
@@ -398,16 +449,19 @@ class Cluster:
         m.segments.difference_update(segments)
         self._note(m, "drop", segments)
         daemon, wanted = m.node.daemon, set(segments)
-        policies = []
+        policies, seqs = [], {}
         for spi, sa in list(daemon.sas.items()):
             if spi != sa.local_spi or self.segment(sa.peer.ip) not in wanted:
                 continue
             record = daemon.ha_record(spi)
             if record is not None and self.config.failover == "stateful":
                 m.replicas[spi] = record
+                seqs.update(self._esp_seqs(m, record))
             policies += [(sa.name, c.name) for c in sa.children.values()]
             daemon.remove_ike_sa(sa, "ha_passive")
         m.node.service()
+        if seqs:  # its last sequence numbers, for the member that keeps or takes the segment
+            self._push(m, ("esp", seqs), 24 + _ESP_BYTES * len(seqs))
         holder = next((o for o in self.members if o is not m and o.up and wanted & o.segments), None)
         if holder is not None:  # a split brain ends: the flows go back to the member that keeps the segment
             self._point_flows(holder, policies)
@@ -433,8 +487,8 @@ class Cluster:
         if not m.up:
             return
         self._begin("crash", member)
-        self._down(m)
         self._note(m, "crash", [])
+        self._down(m)
 
     def _down(self, m: Member) -> None:
         m.up = False
@@ -444,6 +498,7 @@ class Cluster:
         m.boots += 1
         self.link.crashed(m.name)
         node = m.node
+        self._record_lost(m)
         node.daemon = self._new_daemon(m.name, m.boots)
         node.daemon.report_answers = True
         node._jobs = None  # noqa: SLF001 - the CPU's queue is lost with the process
@@ -451,6 +506,18 @@ class Cluster:
         if self.data is not None:  # the flows keep the dead plane: what they send is lost as ``member_down``
             node.plane = None
             self._plane_hooks(m)
+
+    def _record_lost(self, m: Member) -> None:
+        """The SAs *m*'s daemon held go with it: recorded as deleted (``member_crashed``) so the tables end them
+        (nothing is sent, and the daemon is not told: it is gone)."""
+        now, record = self.env.now, self._record
+        for spi, sa in sorted(m.node.daemon.sas.items()):
+            if spi != sa.local_spi:
+                continue
+            for child in sa.children.values():
+                record(ev.ChildSaDeleted(**sa.ids(), child=child.name, spi_in=child.spi_in, spi_out=child.spi_out,
+                                         reason="member_crashed"), now=now, node=m.name)
+            record(ev.IkeSaDeleted(**sa.ids(), reason="member_crashed"), now=now, node=m.name)
 
     def rejoin(self, member: str) -> None:
         """*member* runs again, as a standby with nothing: heartbeats bring it the others' state (HA_RESYNC)."""
@@ -468,8 +535,8 @@ class Cluster:
         if not m.up:
             return
         self._begin("restart", member)
-        self._down(m)
         self._note(m, "restart", [])
+        self._down(m)
         self.env.timeout(downtime).callbacks.append(lambda _e: self.rejoin(member))
 
     def partition(self, duration: float) -> None:

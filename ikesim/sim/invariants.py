@@ -10,7 +10,8 @@ datagram sent. Violations (``InvariantViolated``, kinds in ``VIOLATION_KINDS``):
   or CHILD_SAs are live;
 - ``duplicate_outbound``: after settling, two outbound CHILD_SAs for one child of one connection;
 - ``used_after_hard_lifetime``: an SA is still outbound after its hard lifetime (RFC 7296 §2.8);
-- ``message_id_reused``: a node sent two different requests with one message ID on one IKE_SA (§2.2).
+- ``message_id_reused``: a node sent two different requests with one message ID on one IKE_SA (§2.2); an RFC 6311
+  synchronization (message ID 0, outside the window) is not one, and restarts the record of that IKE_SA.
 
 Cheap enough to leave on: a few dict lookups per event batch and one deferred check per changed tunnel, run
 between engine events by the checker's own clock (``ikesim.sim.checkclock``), not as engine events.
@@ -99,6 +100,8 @@ class InvariantChecker:
         self._ike_index: dict[tuple[str, str], list[bytes]] = {}
         """(node, connection) -> SPIs of its established IKE_SAs (so a gateway's 10,000 SAs are not scanned per check).
         A list, not a set: it holds a few SPIs, is read sorted, and a set would be its size three times over."""
+        self._syncing: set[tuple[bytes, bytes]] = set()
+        """IKE SPI pairs with an RFC 6311 synchronization in flight (its requests are not message-ID checked)."""
         self._given_up: set[tuple[bytes, bytes]] = set()
         """IKE SPI pairs one peer removed unilaterally (timeout, DPD): the other may hold them until it notices."""
         self._settling: dict[tuple[str, str], _Settling] = {}
@@ -115,6 +118,8 @@ class InvariantChecker:
             return
         if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT:
             return  # responses; IKE_SA_INIT is resent changed after COOKIE / INVALID_KE (§2.6, §1.2)
+        if mid == 0 and self._syncing and (spi_i, spi_r) in self._syncing:
+            return  # an RFC 6311 synchronization: outside the window, its message ID 0 used again after it
         # RFC 7383 §2.5: SKF fragments of one request are told apart by their Fragment Number.
         fragment = int.from_bytes(data[32:34], "big") if data[16] == PayloadType.SKF else 0
         sa = self._requests.get((spi_i, spi_r))
@@ -148,6 +153,14 @@ class InvariantChecker:
                     removed_ike = {}
                 removed_ike[(e.spi_i, e.spi_r)] = e.reason
                 self._forget_requests(name, e.spi_i, e.spi_r)
+            elif kind is ev.ExchangeStarted or kind is ev.ExchangeCompleted:
+                if e.purpose == "mid_sync":  # RFC 6311: both windows start again from the values synchronized
+                    pair = (e.spi_i, e.spi_r)
+                    self._requests.pop(pair, None)
+                    if kind is ev.ExchangeStarted:
+                        self._syncing.add(pair)
+                    else:
+                        self._syncing.discard(pair)
         if removed_ike is not None:
             for pair, reason in removed_ike.items():
                 if reason in _UNREACHABLE:

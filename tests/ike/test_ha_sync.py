@@ -18,6 +18,7 @@ from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.ha_state import IkeSaRecord
 from ikesim.ike.ha_sync import parse_sync, sync_data
+from ikesim.ike.state import ChildSaState
 from ikesim.rng import Rng
 from ikesim.types import Address
 from ikesim.wire.codec import parse_message, unprotect_message
@@ -239,7 +240,7 @@ def _gateway_dpds(cl: _Cluster, count: int) -> tuple[bytes, bytes]:
 def test_takeover_synchronizes_message_ids_then_both_ends_go_on(replay: bool) -> None:
     """B takes A's IKE_SA over at t=5: INFORMATIONAL(message ID 0) with N(IKEV2_MESSAGE_ID_SYNC)(nonce | M1=1 |
     P1=4) and, with replay counter sync negotiated, N(IPSEC_REPLAY_COUNTER_SYNC)(1000); the client echoes the nonce
-    with P2=4, M2=1 on message ID 0 (RFC 6311 §5.1; the increment: §5.2); a rekey of the client's (4, 5) and a DPD
+    with P2=4, M2=1 on message ID 0 (RFC 6311 §5.1); a rekey of the client's (4, 5) and a DPD
     of B's (1) follow on B."""
     cl = _cluster(_policy(replay=replay), _policy(replay=replay))
     c, a, b = cl.client, cl.a, cl.b
@@ -249,8 +250,12 @@ def test_takeover_synchronizes_message_ids_then_both_ends_go_on(replay: bool) ->
     assert (record.connection, record.initiator, record.spi_i, record.spi_r, record.local, record.peer) == (
         "vpn", False, cspi, aspi, G500, C500)
     assert (record.next_message_id, record.peer_message_id, record.mid_sync, record.replay_sync) == (1, 4, True, replay)
-    assert [(r.spi_in, r.spi_out) for r in record.children] == [(a.child_sa_spis()[0], child)]
+    (old_pair,) = [c_ for c_ in a.children.values() if c_.state is ChildSaState.REKEYED]  # lingers until 6 s
+    assert [(r.spi_in, r.spi_out, r.state, r.outbound, r.replaced_by) for r in record.children] == [
+        (old_pair.spi_in, old_pair.spi_out, ChildSaState.REKEYED, False, a.child_sa_spis()[0]),
+        (a.child_sa_spis()[0], child, ChildSaState.INSTALLED, True, b"")]
     assert b.activate_ike_sa(record, 5.0, replay_delta=1000) == aspi
+    assert b.children[old_pair.spi_in].state is ChildSaState.REKEYED and b.timers.deadline(("linger", old_pair.spi_in)) == 10.0
     (req,) = cl.new.deliver(b, 5.0)
     assert (req.src, req.dst) == (G500, C500)
     msg = _open(c, req.data)
@@ -266,12 +271,13 @@ def test_takeover_synchronizes_message_ids_then_both_ends_go_on(replay: bool) ->
     assert answer.payloads == (_sync(_nonce(), 4, 1),)
     assert cl.new.deliver(b, 5.0) == [] and cl.new.deliver(c, 5.0) == []
     gb, gc = cl.new.events(b), cl.new.events(c)
-    assert names(gb) == ["IkeSaActivated", "ChildSaActivated", "ExchangeStarted", "ExchangeCompleted",
-                         "MessageIdsSynchronized"]
+    assert names(gb) == ["IkeSaActivated", "ChildSaActivated", "ChildSaActivated", "ExchangeStarted",
+                         "ExchangeCompleted", "MessageIdsSynchronized"]
     act = gb[0]
     assert isinstance(act, ev.IkeSaActivated)
     assert (act.spi_i, act.spi_r, act.initiator, act.local, act.peer, act.next_message_id, act.peer_message_id,
-            act.child_count) == (cspi, aspi, False, G500, C500, 1, 4, 1)
+            act.child_count) == (cspi, aspi, False, G500, C500, 1, 4, 2)
+    gb = [gb[0], *gb[2:]]
     installed = gb[1]
     (a_child,) = a.child_sa_spis()
     ac = a.children[a_child]
@@ -664,7 +670,7 @@ def test_malformed_sync_notify_is_dropped_unanswered(data: bytes) -> None:
     (False, (4096).to_bytes(4, "big"), 0),
 ])
 def test_replay_counter_sync_taken_only_if_negotiated_and_4_octets(replay: bool, counter: bytes, delta: int) -> None:
-    """N(IPSEC_REPLAY_COUNTER_SYNC) next to the message ID sync: its 32-bit increment (RFC 6311 §5.2) reaches the
+    """N(IPSEC_REPLAY_COUNTER_SYNC) next to the message ID sync: its 32-bit increment (RFC 6311) reaches the
     client's MessageIdsSynchronized only if replay counter sync was negotiated and the data is 4 octets; otherwise
     it is ignored and the message IDs are synchronized all the same."""
     cl = _cluster(_policy(replay=replay), _policy(replay=replay))

@@ -7,10 +7,10 @@ response's). Message IDs move on (charon's CHILD rekey, A's CHILD rekey and DPD)
 state (``IkeDaemon.ha_record``) goes to a fresh gateway B with the same configuration, which takes the cluster's
 address (the same bound sockets: the driver's daemon is swapped), and A is gone without a Delete.
 ``IkeDaemon.activate_ike_sa`` makes B send the INFORMATIONAL on message ID 0 with N(IKEV2_MESSAGE_ID_SYNC)
-(RFC 6311 §4.1); charon answers it (``ike_mid_sync.c``, logging "responder requested MID sync: initiating
+(RFC 6311); charon answers it (``ike_mid_sync.c``, logging "responder requested MID sync: initiating
 P2[old], responding M2[old]"), and the tunnel lives on: charon rekeys the CHILD_SA and B answers, B sends a DPD
 and rekeys the CHILD_SA and charon answers, ESP flows both ways (B's outbound sequence numbers jump past A's, as
-a cluster does, RFC 6311 §5.2's advice), and ``swanctl --list-sas`` shows the same IKE_SA throughout.
+a cluster does, RFC 6311's advice), and ``swanctl --list-sas`` shows the same IKE_SA throughout.
 
 A second test fails A over while charon's CHILD rekey request is in flight and unanswered (A crashed before it):
 charon then answers the synchronization with P2 one past its request (``has_active_tasks``) and re-queues the
@@ -134,7 +134,7 @@ secrets {{
 """
 """charon's connections in this module: ``ha`` (AES-CBC) and ``ha-gcm`` (AES-GCM) to the cluster's address."""
 _SYNC = struct.Struct("!4sII")
-"""IKEV2_MESSAGE_ID_SYNC data: nonce, EXPECTED_SEND_REQ_MESSAGE_ID, EXPECTED_RECV_REQ_MESSAGE_ID (RFC 6311 §4.1)."""
+"""IKEV2_MESSAGE_ID_SYNC data: nonce, EXPECTED_SEND_REQ_MESSAGE_ID, EXPECTED_RECV_REQ_MESSAGE_ID (RFC 6311)."""
 _MID_SYNC_LOG = re.compile(r"responder requested MID sync: initiating (\d+)\[(\d+)\], responding (\d+)\[(\d+)\]")
 
 
@@ -399,7 +399,7 @@ def test_failover_under_a_live_charon_keeps_the_ike_sa(charon_ns: Charon, captur
     with tunnel(a_plane, charon) as t, UdpDriver(a, CLUSTER_500, natt=CLUSTER_4500, on_event=a_plane.on_event,
                                                  on_esp=t.on_esp) as drv:
         t.drv = drv
-        # 1. charon initiates; both IKE_AUTH messages carry N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) (RFC 6311 §3)
+        # 1. charon initiates; both IKE_AUTH messages carry N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) (RFC 6311)
         init = Swanctl(charon, "--initiate", "--child", "ha", "--ike", "ha", "--timeout", "5")
         evs = drive_until(drv, 0, lambda e: isinstance(e, ev.ChildSaInstalled | ev.IkeSaDeleted))
         assert "initiate completed successfully" in init.finish(drv)

@@ -73,6 +73,10 @@ CORPUS: list[tuple[str, str, str]] = [
     (_MORE, "expect:\n  max_rekey_latency: .inf\n" + _MORE, "x.yaml:12: expect.max_rekey_latency: a duration must be finite "
      "(at most 100 years)"),
     (_MORE, "warmup: .nan\n" + _MORE, "x.yaml:11: warmup: a duration must be a number of seconds, not NaN"),
+    (_MORE, "clusters:\n  gateway: {heartbeat_delay: .inf}\n" + _MORE, "x.yaml:12: clusters.gateway.heartbeat_delay: a "
+     "duration must be finite (at most 100 years)"),
+    (_MORE, "clusters:\n  gateway: {events: [{at: 2h, crash: gateway-a}]}\n" + _MORE, "x.yaml:12: "
+     "clusters.gateway.events[0].at: 7200s is not before the end of the run (3600s)"),
     # loss probabilities
     ("    loss: 1%", "    loss: .nan", "x.yaml:10: links[0].loss: a ratio must be a number in [0, 1], not NaN"),
     ("    loss: 1%", "    loss: x%", "x.yaml:10: links[0].loss: invalid ratio 'x%'"),
@@ -355,6 +359,8 @@ def _write(tmp_path: Path, old: str, new: str) -> Path:
     ("name: v", "name: ..", "bad.yaml:1: name: name '..' is not a file name"),
     ("[10.0.0.1]", '["2001:db8::1"]', "bad.yaml:5: nodes.client.addresses[0]: 2001:db8::1 is an IPv6 address: IPv6 is not "
      "supported yet; use IPv4"),
+    (_MORE, "clusters:\n  gateway: {members: [gw-a, client]}\n" + _MORE, "bad.yaml:12: clusters.gateway.members[1]: member "
+     "'client' is also a node"),
 ])
 def test_cli_run_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str,
                                             expected: str) -> None:
@@ -438,7 +444,7 @@ def test_connection_and_fleet_template_share_one_body(keys: str, message: str) -
 
 
 PARTS = ["base", "durations", "node_model", "link_model", "connection_model", "network_model", "faults_model", "fleet",
-         "expect_model", "messages"]
+         "expect_model", "messages", "cluster_model", "cluster_checks"]
 
 
 def _runtime_imports(path: Path) -> set[str]:

@@ -142,7 +142,9 @@ def test_split_brain_both_members_run_every_tunnel_until_the_link_heals_then_the
     """The sync link carries nothing from 30 s to 40 s: gw-b misses gw-a's heartbeats and takes segment 1 (gw-a
     keeps it: both answer); the first heartbeat after the heal (gw-a's of 40 s) makes gw-b drop it again (active/
     passive prefers gw-a, strongSwan's "handled twice, dropping"; the heal comes first at 40 s, so the heartbeat
-    gw-a sends then crosses) and gw-a pushes its state (resync)."""
+    gw-a sends then crosses); gw-a, whose state may be behind what the clients saw from gw-b, keeps the segment as a
+    member taking over does (outbound sequence numbers jumped, message IDs synchronized again) and pushes its state
+    to gw-b (resync)."""
     sim = _build(crash=None)
     sim.cluster_event(30.0, "gw", "partition", duration=10.0)
     r = sim.run(45.0)
@@ -151,9 +153,15 @@ def test_split_brain_both_members_run_every_tunnel_until_the_link_heals_then_the
                         (round(DETECTED, 7), "gw-b", "take", "1", 0),
                         (round(DETECTED, 7), "gw-b", "takeover", "1", 4)]
     assert (40.0, "gw-a", "heal", "", 0) in rows
-    healed = [row for row in rows if row[0] > 40.0]
-    assert healed[0] == (round(HEARD + 11.0, 7), "gw-b", "drop", "1", 0)
-    assert healed[1][1:] == ("gw-a", "resync", "", 4)
+    t = round(HEARD + 11.0, 7)
+    assert [row for row in rows if row[0] > 40.0] == [(t, "gw-b", "drop", "1", 0), (t, "gw-a", "take", "1", 0),
+                                                      (t, "gw-a", "takeover", "1", 4), (t, "gw-a", "resync", "", 4)]
+    # gw-a keeps the tunnels as a member taking over would: it synchronizes message IDs with every client again
+    ev = r.events
+    synced = ev[(ev.event == "MessageIdsSynchronized") & (ev.time > 40.0)]
+    assert sorted(zip(synced.node, synced.role, synced.time.round(7), strict=True)) == sorted(
+        [(f"c{i}", "peer", round(t + 0.01, 7)) for i in range(4)] + [("gw-a", "cluster", round(t + 0.02, 7))] * 4)
+    assert len(r.violations) == 0
     cluster = sim.clusters["gw"]
     assert [sorted(m.segments) for m in cluster.members] == [[1], []]
 

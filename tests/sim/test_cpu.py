@@ -145,3 +145,16 @@ def test_scenario_cpu_errors(edit: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_scenario_text(BASE_SCENARIO.replace(edit, bad), "x.yaml")
     assert str(err.value).startswith(expected), str(err.value)
+
+
+def test_cpu_table_of_a_node_that_ran_no_job_is_idle_not_an_error() -> None:
+    """A node with a CPU model that processed nothing (a standby cluster member): every bin idle, queue 0."""
+    import pandas as pd
+
+    from ikesim.metrics.cpu_tables import cpu_table
+
+    empty = pd.DataFrame({"node": pd.Series([], dtype=str), "arrived": pd.Series([], dtype=float),
+                          "start": pd.Series([], dtype=float), "end": pd.Series([], dtype=float)})
+    t = cpu_table(empty, {"gw": 2}, 3.0)
+    assert t.to_dict("list") == {"node": ["gw"] * 3, "time": [0.0, 1.0, 2.0], "utilisation": [0.0] * 3,
+                                 "queue": [0, 0, 0]}
