@@ -182,6 +182,10 @@ class Cluster:
     def attach_data(self, data: DataNetwork) -> None:
         """Member planes release the cluster's held flows; flows sent "by the cluster" start on the preferred member."""
         self.data = data
+        by_name = self.by_name
+        previous = data.down
+        data.down = lambda node: (not by_name[node].up if node in by_name
+                                  else previous(node) if previous is not None else False)
         for m in self.members:
             self._plane_hooks(m)
         data.planes.setdefault(self.name, self.members[0].node.plane)  # type: ignore[arg-type]

@@ -40,6 +40,8 @@ class DataNetwork:
         self._waiting: dict[tuple[str, Policy], list[FlowSender]] = {}
         self.last_out: dict[tuple[Address, Address], float] | None = None
         """The simulation's (src, dst) -> last send time, kept for NAT keepalive senders (``ikesim.sim.keepalive``)."""
+        self.down: Callable[[str], bool] | None = None
+        """Whether a node is a crashed cluster member (set by the simulation when it has clusters)."""
         self.on_nat_event: Callable[[str, str, set[str | None], float], None] | None = None
         """Also told of every NAT rebind or reboot (fleet mode, ``ikesim.sim.fleet_traffic``)."""
 
@@ -80,7 +82,11 @@ class DataNetwork:
             self.on_nat_event(box, kind, inside, now)
 
     def send(self, node: str, d: Datagram, packet: int, spi: int) -> None:
-        """Put a protected packet on the network (captured if its SA's quota is not used up)."""
+        """Put a protected packet on the network (captured if its SA's quota is not used up); a crashed cluster
+        member (``down``) sends nothing: the packet is lost there (``member_down``), never captured."""
+        if self.down is not None and self.down(node):
+            self.log.record_fate(packet, "member_down", self.env.now, node)
+            return
         if self.last_out is not None:
             self.last_out[(d.src, d.dst)] = self.env.now
         log = self.log
