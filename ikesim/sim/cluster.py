@@ -18,8 +18,9 @@ Modelled on strongSwan's ha plugin (``src/libcharon/plugins/ha``):
 - **Takeover**: a member taking a segment activates the replicas of that segment (``IkeDaemon.activate_ike_sa``):
   its outbound ESP sequence numbers jump ``esp_seq_margin`` past the last synchronized ones (RFC 6311's advice
   to real clusters), and with RFC 6311 negotiated it synchronizes message IDs (``ikesim.ike.ha_sync``).
-  Stateless: nothing is replicated; the new member drops what it does not know (strongSwan sends no INVALID_IKE_SPI
-  and the kernel no notification for an unknown ESP SPI), and clients come back through DPD or a retransmission
+  Stateless: nothing is replicated; the new member drops what it does not know (strongSwan's ``ike_sa_manager.c``
+  ``checkout_by_message`` only raises ALERT_INVALID_IKE_SPI for an unknown SPI, nothing is sent; the kernel sends
+  no notification for an unknown ESP SPI), and clients come back through DPD or a retransmission
   timeout and ``dpd_action = restart``: a full IKE_SA_INIT and IKE_AUTH each, the reconnect storm.
 - **Failures**: ``crash`` (the member's state is lost; it stays down until ``rejoin``), ``restart`` (a crash and a
   rejoin ``downtime`` s later), ``partition`` (the sync link carries nothing for a while: split brain), ``switchover``
