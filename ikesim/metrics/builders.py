@@ -191,18 +191,6 @@ class CollisionRows:
         self.installs.maybe_flush()
         self._installed += 1
 
-    def renumbered(self, t: float, node: str, e: ev.Retransmitted) -> None:
-        """An RFC 6311 synchronization gave this node's request in flight a new message ID (``ike.ha_sync``): its row
-        follows (window size 1: the one open row of that IKE_SA, exchange and purpose)."""
-        if e.reason != "mid_sync":
-            return
-        for key, row in self.open.items():
-            if key[:3] == (node, e.spi_i, e.exchange) and row[1] == e.purpose:
-                del self.open[key]
-                row[7] = e.message_id
-                self.open[(node, e.spi_i, e.exchange, e.message_id)] = row
-                return
-
     def completed(self, t: float, node: str, e: ev.ExchangeCompleted) -> None:
         """The last exchange a node completed: a redundant SA reported in the same instant came from it."""
         self.last_done[node] = (t, e)

@@ -9,11 +9,13 @@ always ends the process it started (SIGTERM, then SIGKILL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -324,3 +326,58 @@ def assert_log_clean(charon: Charon) -> None:
     """charon logged no parse error, integrity failure, invalid payload or AUTH failure since the mark."""
     bad = charon.problems(charon.log_since_mark())
     assert bad == [], "\n".join(bad[:20])
+
+
+def ip(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ip ARGS`` (iproute2), bounded."""
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+
+
+def ip_must(*args: str) -> str:
+    """``ip ARGS``, asserting it worked; its stdout."""
+    res = ip(*args)
+    assert res.returncode == 0, f"ip {' '.join(args)}: {res.stderr}"
+    return res.stdout
+
+
+def in_netns(netns: str, *args: str) -> str:
+    """Run a command in namespace *netns* (``ip netns exec``), asserting it worked; its stdout."""
+    res = subprocess.run(["ip", "netns", "exec", netns, *args], capture_output=True, text=True, timeout=10,
+                         check=False)
+    assert res.returncode == 0, f"{' '.join(args)}: {res.stderr}"
+    return res.stdout
+
+
+class NetnsUnavailable(Exception):
+    """The namespace could not be created here (the caller skips)."""
+
+
+@contextlib.contextmanager
+def veth_netns(netns: str, ours: str, theirs: str, *, charon_cidr: str, charon_host: str,
+               our_cidrs: tuple[str, ...], sysctls: tuple[str, ...] = ()) -> Iterator[str]:
+    """charon's namespace *netns* joined to ours by the veth pair *ours* - *theirs*: *charon_cidr* on *theirs*,
+    *charon_host*/32 on the namespace's ``lo``, *our_cidrs* on *ours*; IPv6 off in the namespace, plus *sysctls*
+    (``key=value``, for ``all`` and ``default``). Raises NetnsUnavailable if the namespace cannot be made; removes
+    both at the end."""
+    ip("link", "del", ours)  # left over from an interrupted run, if any
+    res = ip("netns", "add", netns)
+    if res.returncode != 0:
+        raise NetnsUnavailable(f"cannot create a network namespace: {res.stderr.strip()}")
+    try:
+        for key in ("all", "default"):
+            in_netns(netns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1")
+            for setting in sysctls:
+                name, value = setting.split("=")
+                in_netns(netns, "sysctl", "-qw", f"net.ipv4.conf.{key}.{name}={value}")
+        ip_must("link", "add", ours, "type", "veth", "peer", "name", theirs, "netns", netns)
+        ip_must("-n", netns, "link", "set", "lo", "up")
+        ip_must("-n", netns, "addr", "add", charon_cidr, "dev", theirs)
+        ip_must("-n", netns, "addr", "add", f"{charon_host}/32", "dev", "lo")
+        ip_must("-n", netns, "link", "set", theirs, "up")
+        for cidr in our_cidrs:
+            ip_must("addr", "add", cidr, "dev", ours)
+        ip_must("link", "set", ours, "up")
+        yield netns
+    finally:
+        ip("netns", "del", netns)  # takes *theirs* and with it its peer *ours*
+        ip("link", "del", ours)

@@ -44,7 +44,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from charon_harness import PSK, STEP, Charon, charon_ike, find_charon, installed, libipsec_available
+from charon_harness import (
+    PSK,
+    STEP,
+    Charon,
+    NetnsUnavailable,
+    charon_ike,
+    find_charon,
+    installed,
+    ip,
+    ip_must,
+    libipsec_available,
+    veth_netns,
+)
 from test_esp_charon import PACKETS, Tunnel, child_counters, inner_udp
 from test_strongswan import completed, names, run_step
 from test_strongswan_reverse import Swanctl
@@ -157,24 +169,10 @@ secrets {{
 
 
 # ---------------------------------------------------------------------- the namespace
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``ip ARGS`` (iproute2), bounded."""
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
 
 
-def _must(*args: str) -> str:
-    """``ip ARGS``, asserting it worked; its stdout."""
-    res = _ip(*args)
-    assert res.returncode == 0, f"ip {' '.join(args)}: {res.stderr}"
-    return res.stdout
 
 
-def _in_ns(*args: str) -> str:
-    """Run a command in charon's namespace (``ip netns exec``), asserting it worked; its stdout."""
-    res = subprocess.run(["ip", "netns", "exec", NETNS, *args], capture_output=True, text=True, timeout=10,
-                         check=False)
-    assert res.returncode == 0, f"{' '.join(args)}: {res.stderr}"
-    return res.stdout
 
 
 @contextmanager
@@ -210,26 +208,13 @@ def netns() -> Iterator[str]:
     reason = _skip_reason()
     if reason is not None:
         pytest.skip(reason)
-    _ip("link", "del", VETH_OURS)  # left over from an interrupted run, if any
-    res = _ip("netns", "add", NETNS)
-    if res.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {res.stderr.strip()}")
     try:
-        for key in ("all", "default"):
-            _in_ns("sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1")
-            _in_ns("sysctl", "-qw", f"net.ipv4.conf.{key}.promote_secondaries=1")  # deleting .1 keeps .11
-        _must("link", "add", VETH_OURS, "type", "veth", "peer", "name", VETH_CHARON, "netns", NETNS)
-        _must("-n", NETNS, "link", "set", "lo", "up")
-        _must("-n", NETNS, "addr", "add", f"{CHARON_IP}/24", "dev", VETH_CHARON)
-        _must("-n", NETNS, "addr", "add", f"{CHARON_HOST}/32", "dev", "lo")
-        _must("-n", NETNS, "link", "set", VETH_CHARON, "up")
-        _must("addr", "add", f"{FIRST_IP}/24", "dev", VETH_OURS)
-        _must("addr", "add", f"{SECOND_IP}/24", "dev", VETH_OURS)
-        _must("link", "set", VETH_OURS, "up")
-        yield NETNS
-    finally:
-        _ip("netns", "del", NETNS)  # takes ikmob1 and with it its peer ikmob0
-        _ip("link", "del", VETH_OURS)
+        with veth_netns(NETNS, VETH_OURS, VETH_CHARON, charon_cidr=f"{CHARON_IP}/24", charon_host=CHARON_HOST,
+                        our_cidrs=(f"{FIRST_IP}/24", f"{SECOND_IP}/24"),
+                        sysctls=("promote_secondaries=1",)) as ns:  # deleting .1 keeps .11
+            yield ns
+    except NetnsUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -388,7 +373,7 @@ def _esp_both_ways(t: Tunnel, charon: Charon, est: ev.IkeSaEstablished, child: e
     assert (counted.spi_in, counted.spi_out) == (spi_out, spi_in)
     assert (counted.raw["packets-in"], counted.raw["bytes-in"]) == (str(PACKETS), str(sum(sizes)))
 
-    route = _must("-n", NETNS, "-4", "route", "get", IKESIM_HOST, "from", CHARON_HOST)
+    route = ip_must("-n", NETNS, "-4", "route", "get", IKESIM_HOST, "from", CHARON_HOST)
     assert f" dev {t.tun} " in route, route  # charon's route into its TUN device (table 220)
     mark = len(t.received)
     payloads = [f"{tag}: charon to ikesim #{k}".encode() for k in range(1, PACKETS + 1)]
@@ -633,8 +618,8 @@ def test_charon_moves_ikesim_follows(charon_ns: Charon) -> None:
             #    sends UPDATE_SA_ADDRESSES with NAT_D and COOKIE2; ikesim moves at once (as strongSwan's responder)
             charon.mark_log()
             sent, received, mark = len(drv.sent), len(drv.received), len(drv.events)
-            _must("-n", NETNS, "addr", "add", f"{CHARON_ROAM_IP}/24", "dev", VETH_CHARON)
-            _must("-n", NETNS, "addr", "del", f"{CHARON_IP}/24", "dev", VETH_CHARON)
+            ip_must("-n", NETNS, "addr", "add", f"{CHARON_ROAM_IP}/24", "dev", VETH_CHARON)
+            ip_must("-n", NETNS, "addr", "del", f"{CHARON_IP}/24", "dev", VETH_CHARON)
             evs = _drive_until(drv, mark, lambda e: isinstance(e, ev.ChildSaDeleted) and e.spi_in == first.spi_in)
             assert names(evs) == ["PeerAddressesUpdated", "IkeSaMoved", "ChildSaInstalled", "RekeyCompleted",
                                   "ChildSaOutboundInstalled", "ChildSaDeleted"], [repr(e) for e in evs]
@@ -690,8 +675,8 @@ def test_charon_moves_ikesim_follows(charon_ns: Charon) -> None:
                      lambda e: isinstance(e, ev.IkeSaDeleted))
             assert [v for v in charon.list_sas() if v.spi_i == est.spi_i] == []
     finally:  # charon's first address back, for whatever runs next
-        _ip("-n", NETNS, "addr", "add", f"{CHARON_IP}/24", "dev", VETH_CHARON)
-        _ip("-n", NETNS, "addr", "del", f"{CHARON_ROAM_IP}/24", "dev", VETH_CHARON)
+        ip("-n", NETNS, "addr", "add", f"{CHARON_IP}/24", "dev", VETH_CHARON)
+        ip("-n", NETNS, "addr", "del", f"{CHARON_ROAM_IP}/24", "dev", VETH_CHARON)
     bad = charon.problems(charon.log()[start:])
     assert bad == [], "\n".join(bad[:20])
 
