@@ -213,6 +213,18 @@ class IkePolicy:
     """Client: seconds of inbound silence after which an empty INFORMATIONAL probes the path (sent 3 times, 1 s apart,
     given up after 3 s); one that fails is a broken path, handled as ``roam`` says (``ikesim.ike.reconnect``; RFC
     7296 §2.4). 0 = off."""
+    reauth_time: float = 0.0
+    """Seconds after which the IKE_SA is reauthenticated: a new IKE_SA_INIT and IKE_AUTH with its CHILD_SAs, then the
+    old IKE_SA deleted (RFC 7296 §2.8.3; strongSwan ``reauth_time``, default 0: off). ``ikesim.ike.reauth``."""
+    make_before_break: bool = True
+    """Reauthentication builds the new IKE_SA before deleting the old one (strongSwan ``charon.make_before_break``,
+    default yes); False: the old IKE_SA is deleted first (break-before-make)."""
+    childless: str = "never"
+    """RFC 6023 childless IKE_SAs (strongSwan ``childless``: ``allow``, ``prefer``, ``force``, ``never``). ``never``:
+    no N(CHILDLESS_IKEV2_SUPPORTED); ``allow``: sent in IKE_SA_INIT and childless IKE_AUTH requests accepted;
+    ``prefer``: the initiator goes childless if the responder supports it; ``force``: always childless.
+    strongSwan's default is ``allow``; ikesim's is ``never`` so that existing scenarios keep their bytes.
+    ``ikesim.ike.childless``."""
     message_id_sync: bool = False
     """Send N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311): a cluster that took this IKE_SA over may
     then synchronize message IDs with an INFORMATIONAL on message ID 0 (``ikesim.ike.ha_sync``). strongSwan sends it
