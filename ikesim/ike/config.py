@@ -217,8 +217,8 @@ class IkePolicy:
     """Seconds after which the IKE_SA is reauthenticated: a new IKE_SA_INIT and IKE_AUTH with its CHILD_SAs, then the
     old IKE_SA deleted (RFC 7296 §2.8.3; strongSwan ``reauth_time``, default 0: off). ``ikesim.ike.reauth``."""
     make_before_break: bool = True
-    """Reauthentication builds the new IKE_SA before deleting the old one (strongSwan ``charon.make_before_break``,
-    default yes); False: the old IKE_SA is deleted first (break-before-make)."""
+    """Reauthentication builds the new IKE_SA before deleting the old one (strongSwan ``charon.make_before_break``:
+    yes since 6.0, no in 5.9); False: the old IKE_SA is deleted first (break-before-make)."""
     childless: str = "never"
     """RFC 6023 childless IKE_SAs (strongSwan ``childless``: ``allow``, ``prefer``, ``force``, ``never``). ``never``:
     no N(CHILDLESS_IKEV2_SUPPORTED); ``allow``: sent in IKE_SA_INIT and childless IKE_AUTH requests accepted;

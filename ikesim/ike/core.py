@@ -138,6 +138,11 @@ class IkeCore:
         return self.rng.child("volume_jitter")
 
     @cached_property
+    def rng_reauth(self) -> Rng:
+        """Reauthentication deadlines and their retries (RFC 7296 §2.8.3; ``ike.reauth``)."""
+        return self.rng.child("reauth")
+
+    @cached_property
     def rng_cookie2(self) -> Rng:
         """COOKIE2 values of MOBIKE (RFC 4555 §3.5)."""
         return self.rng.child("cookie2")
@@ -329,8 +334,11 @@ class IkeCore:
         return rekey_at, (now + hard if hard is not None else None)
 
     def arm_ike_timers(self, sa: IkeSa, now: float) -> None:
-        """Draw and arm the IKE_SA's soft/hard deadlines once (RFC 7296 §2.8), and DPD (§2.4)."""
-        sa.rekey_at, sa.expire_at = self._deadlines(sa.profile.connection.ike.lifetime, now)
+        """Draw and arm the IKE_SA's soft/hard deadlines once (RFC 7296 §2.8), reauthentication (§2.8.3), DPD (§2.4)."""
+        ike = sa.profile.connection.ike
+        sa.rekey_at, sa.expire_at = self._deadlines(ike.lifetime, now)
+        if ike.reauth_time > 0:
+            self.arm_reauth(sa, now)
         spi = sa.local_spi
         if sa.rekey_at is not None:
             self.timers.arm(("ike_soft", spi), sa.rekey_at)
@@ -348,7 +356,7 @@ class IkeCore:
     def cancel_ike_timers(self, sa: IkeSa) -> None:
         """Cancel every deadline of an IKE_SA (after a rekey or on removal)."""
         spi = sa.local_spi
-        for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike", "redundant_ike"):
+        for kind in ("ike_soft", "ike_hard", "dpd", "half_open", "retry_ike", "stale_ike", "redundant_ike", "reauth"):
             self.timers.cancel((kind, spi))
 
     def volume_jitter(self, rekey: int, jitter: int) -> int:
@@ -400,6 +408,10 @@ class IkeCore:
             rekey_at=sa.rekey_at, expire_at=sa.expire_at, sk_ei=keys.sk_ei, sk_er=keys.sk_er,
             sk_ai=keys.sk_ai, sk_ar=keys.sk_ar, encr_wireshark=suite.wireshark_ike_encr,
             integ_wireshark=suite.wireshark_ike_integ))
+
+    def arm_reauth(self, sa: IkeSa, now: float) -> None:
+        """The established *sa* has a ``reauth_time``: the daemon arms its deadline and bounds ``expire_at`` by it
+        (``ike.reauth``, RFC 7296 §2.8.3). The bare core does nothing."""
 
     def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
         """Called first by ``remove_ike_sa``, while *sa* is still whole (the time is ``clock``): the daemon retries,

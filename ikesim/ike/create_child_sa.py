@@ -16,6 +16,7 @@ from ikesim.errors import (
     TemporaryFailure,
     TsUnacceptable,
 )
+from ikesim.ike import childless
 from ikesim.ike import events as ev
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
@@ -323,6 +324,8 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
             core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
                                           purpose=ex.purpose))
         _rekey_failed(core, sa, ex, now, notify)
+        if notify == NotifyType.TEMPORARY_FAILURE and ex.work is not None and ex.work.trigger == childless.TRIGGER:
+            childless.retry_first_child(core, sa, now)  # RFC 7296 §2.25 (strongSwan ``schedule_delayed_retry``)
         return
     sa_payload, nonce = msg.get(SaPayload), msg.get(NoncePayload)
     tsi, tsr = msg.get(TsiPayload), msg.get(TsrPayload)

@@ -25,6 +25,7 @@ from ikesim.errors import (
     UnsupportedCriticalPayload,
 )
 from ikesim.ike import (
+    childless,
     create_child_sa,
     fragmentation,
     ha_state,
@@ -35,6 +36,7 @@ from ikesim.ike import (
     informational,
     limits,
     mobike,
+    reauth,
     reconnect,
     reestablish,
 )
@@ -78,6 +80,7 @@ class IkeDaemon(IkeCore):
             "mid_sync": ha_sync.start,
             "reconnect_child": reconnect.start_child,
             "liveness_probe": reconnect.start_probe,
+            "reauth_complete": reauth.start_complete,
         })
         self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {}
         """Handlers replacing the class's for one daemon, by timer kind (tests inject faults with it);
@@ -287,6 +290,7 @@ class IkeDaemon(IkeCore):
             sa_payload = msg.get(SaPayload)
             if sa_payload is not None and sa_payload.proposals and \
                     sa_payload.proposals[0].protocol == ProtocolId.IKE:
+                reauth.refuse_ike_rekey(self, sa)  # RFC 7296 §2.8.3: TEMPORARY_FAILURE while we reauthenticate
                 ike_rekey.handle_request(self, sa, msg, sa_payload, now)
             else:
                 create_child_sa.handle_request(self, sa, msg, now)
@@ -387,12 +391,12 @@ class IkeDaemon(IkeCore):
 
     def _on_ike_soft(self, spi: bytes, now: float) -> None:
         sa = self.sas.get(spi)
-        if sa is not None and sa.state is IkeSaState.ESTABLISHED:
+        if sa is not None and sa.state is IkeSaState.ESTABLISHED and not reauth.reauthenticating(self, sa):
             self.enqueue(sa, Work("rekey_ike", trigger="soft_lifetime"), now)
 
     def _on_retry_ike(self, spi: bytes, now: float) -> None:
         sa = self.sas.get(spi)
-        if sa is not None and sa.state is IkeSaState.ESTABLISHED:
+        if sa is not None and sa.state is IkeSaState.ESTABLISHED and not reauth.reauthenticating(self, sa):
             self.enqueue(sa, Work("rekey_ike", trigger="retry"), now)
 
     def _on_ike_hard(self, spi: bytes, now: float) -> None:
@@ -452,15 +456,19 @@ class IkeDaemon(IkeCore):
             self.remove_child(self.owner(child), child, "rekeyed")
 
     def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
-        """Before an IKE_SA goes: a client's reconnect (``ike.reconnect``), else dpd_action, close_action, keyingtries
-        as strongSwan (RFC 7296 §2.4)."""
-        if reconnect.on_ike_sa_removed(self, sa, reason):
+        """Before an IKE_SA goes: a reauthentication (``ike.reauth``), a client's reconnect (``ike.reconnect``), else
+        dpd_action, close_action, keyingtries as strongSwan (RFC 7296 §2.4, §2.8.3)."""
+        if reauth.on_ike_sa_removed(self, sa, reason) or reconnect.on_ike_sa_removed(self, sa, reason):
             return
         reestablish.on_ike_sa_removed(self, sa, reason)
 
     def reauthenticate(self, sa: IkeSa, now: float) -> None:
         """Our address under *sa* (no MOBIKE) is gone: reauthenticate from another (``reestablish.reauthenticate``)."""
         reestablish.reauthenticate(self, sa, now)
+
+    def arm_reauth(self, sa: IkeSa, now: float) -> None:
+        """Arm *sa*'s reauthentication deadline and bound its hard lifetime (``reauth.arm``, RFC 7296 §2.8.3)."""
+        reauth.arm(self, sa, now)
 
     def roam_client(self, sa: IkeSa, now: float) -> None:
         """A client's ``roam`` strategy ``follow`` or ``smart`` after its address under *sa* went away (``ike.reconnect``)."""
@@ -590,6 +598,8 @@ _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {
     "closed": IkeDaemon._on_closed,
     "probe": reconnect.on_probe_timer,
     "reconnect": reconnect.on_backoff_timer,
+    "reauth": reauth.on_timer,
+    childless.RETRY_TIMER: childless.on_retry_timer,
 }
-"""Timer kind -> handler (RFC 7296 §2.1 retransmissions, §2.4 DPD and liveness probes, §2.8 lifetimes, §2.25 retries;
-``reconnect``: the backoff of a smart reconnect)."""
+"""Timer kind -> handler (RFC 7296 §2.1 retransmissions, §2.4 DPD and liveness probes, §2.8 lifetimes, §2.8.3
+reauthentication, §2.25 retries; ``reconnect``: the backoff of a smart reconnect)."""

@@ -33,6 +33,7 @@ from ikesim.ike.ha_events import (
 )
 from ikesim.ike.mobility_events import (
     IkeSaMoved,
+    IkeSaReauthenticating,
     IkeSaReestablishing,
     IkeSaRoaming,
     LivenessProbeFailed,
@@ -80,6 +81,7 @@ __all__ = [
     "CookieRequired",
     "IkeSaKeysDerived",
     "IkeSaReestablishing",
+    "IkeSaReauthenticating",
     "TrapReinstalled",
     "ReconnectStep",
     "ReconnectEnded",
@@ -110,7 +112,8 @@ class ExchangeStarted(IkeEvent):
     ``recreate`` for a CHILD_SA created anew after CHILD_SA_NOT_FOUND (RFC 7296 §2.25.1) or after its hard
     volume limit (``IkeDaemon.child_sa_limit_reached``); ``reauth`` for the old IKE_SA after an address change
     without MOBIKE; ``reestablish``, ``follow``, ``reconnect``, ``liveness_probe`` for a client's reconnect
-    strategies (``ike.reestablish``, ``ike.reconnect``)."""
+    strategies (``ike.reestablish``, ``ike.reconnect``); ``childless`` for the first CHILD_SA of a childless IKE_SA
+    (RFC 6023, ``ike.childless``)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -122,7 +125,8 @@ class ExchangeCompleted(IkeEvent):
     message_id: int
     outcome: str
     """``ok``, the name of an error notify received (e.g. ``NO_PROPOSAL_CHOSEN``), ``timeout``
-    (no answer after the last retransmission), ``aborted`` (the IKE_SA went away) or ``mid_sync`` (a MOBIKE request
+    (no answer after the last retransmission), ``aborted`` (the IKE_SA went away), ``childless_unsupported`` (a
+    ``childless = force`` initiator whose responder did not offer RFC 6023) or ``mid_sync`` (a MOBIKE request
     ended by an RFC 6311 synchronization, started again under the new message ID, ``ike.ha_sync``)."""
     retransmissions: int
 
@@ -335,7 +339,8 @@ class ExchangeCollision(IkeEvent):
     ``delete_vs_rekey`` (the peer deletes what we are rekeying), ``delete_vs_delete`` (crossing Deletes),
     ``child_vs_ike_rekey`` (a CHILD_SA exchange meets an IKE_SA rekey: TEMPORARY_FAILURE),
     ``rekey_of_unknown`` (CHILD_SA_NOT_FOUND), ``duplicate_rekey`` (the peer rekeys an SA it already
-    rekeyed), ``ike_closing`` (a request on an IKE_SA we are deleting or that was rekeyed).
+    rekeyed), ``ike_closing`` (a request on an IKE_SA we are deleting or that was rekeyed),
+    ``ike_rekey_vs_reauth`` (an IKE_SA rekey of an IKE_SA we reauthenticate: TEMPORARY_FAILURE, ``ike.reauth``).
     """
 
     case: str

@@ -17,8 +17,8 @@ from ikesim.crypto.auth import (
 )
 from ikesim.crypto.suites import Suite, select_proposal
 from ikesim.errors import AuthenticationFailed, PeerError, TsUnacceptable
+from ikesim.ike import childless, ha_sync, informational, mobike
 from ikesim.ike import events as ev
-from ikesim.ike import ha_sync, informational, mobike
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.config import AuthMethodName
@@ -115,8 +115,9 @@ def _own_id(sa: IkeSa, cls: type[IdPayload]) -> IdPayload:
     return cls(id_type, data)
 
 
-def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
-    """Send IKE_AUTH: IDi [CERT] [CERTREQ] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2)."""
+def start(core: IkeCore, sa: IkeSa, now: float, *, without_child: bool = False) -> Exchange:
+    """Send IKE_AUTH: IDi [CERT] [CERTREQ] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2); without SA TSi TSr if *without_child*
+    or no child is configured (RFC 6023 §3)."""
     idi = _own_id(sa, IdiPayload)
     inner: list[Payload] = [idi]
     auth = _auth_payloads(core, sa, idi, as_initiator=True)
@@ -127,7 +128,7 @@ def start(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         id_type, data = id_payload_fields(conn.remote_id)
         inner.append(IdrPayload(id_type, data))
     inner.append(auth[-1])
-    child = sa.profile.first_child
+    child = None if without_child else sa.profile.first_child
     if child is not None:
         spi_in = core.new_child_spi()
         local_ts, remote_ts = own_selectors(sa, child)
@@ -167,6 +168,18 @@ def _select_connection_by_idi(core: IkeCore, sa: IkeSa, idi: IdPayload | None) -
         sa.profile = wildcard
 
 
+def _refuse_childless(core: IkeCore, sa: IkeSa, msg: Message, inner: list[Payload]) -> None:
+    """Answer IDr [CERT] AUTH ... N(INVALID_SYNTAX) and delete the IKE_SA: a childless IKE_AUTH we do not allow, or a
+    regular one when we allow only childless ones (RFC 6023 §3; strongSwan ``handle_childless``)."""
+    inner += mobike.auth_payloads(core, sa, request=False, peer_offered=mobike.offered(msg))
+    inner += ha_sync.auth_payloads(sa, request=False, msg=msg)
+    inner.append(NotifyPayload(NotifyType.INVALID_SYNTAX))
+    core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
+    core.emit(ev.ErrorNotifySent(**sa.ids(), notify=NotifyType.INVALID_SYNTAX.name, exchange="IKE_AUTH",
+                                 message_id=msg.message_id))
+    core.remove_ike_sa(sa, "failed")
+
+
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     """Responder: verify the initiator, answer IDr [CERT] AUTH SA TSi TSr (RFC 7296 §1.2, §2.15)."""
     _select_connection_by_idi(core, sa, msg.get(IdiPayload))
@@ -179,6 +192,9 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         return
     idr = _own_id(sa, IdrPayload)
     inner: list[Payload] = [idr, *_auth_payloads(core, sa, idr, as_initiator=False)]
+    if childless.responder_refuses(sa.profile.connection.ike.childless, msg):
+        _refuse_childless(core, sa, msg, inner)
+        return
     child = None
     rejected = False
     sa_payload = msg.get(SaPayload)
@@ -233,6 +249,12 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         else:
             core.remove_ike_sa(sa, "failed")
         return
+    if errors and childless.refused(errors):
+        # RFC 6023 §3: the responder refused our (non-)childless IKE_AUTH; strongSwan ``ike_auth.c`` fails the IKE_SA
+        # on an error notify not about the CHILD_SA, before checking AUTH, and sends nothing.
+        core.complete(sa, ex, NotifyType.INVALID_SYNTAX.name)
+        core.remove_ike_sa(sa, "failed")
+        return
     failure = _verify_peer(core, sa, msg, msg.get(IdrPayload), peer_is_initiator=False)
     if failure:
         core.complete(sa, ex, "AUTHENTICATION_FAILED")
@@ -251,6 +273,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     pending = sa.pending_child
     sa.pending_child = None
     if pending is None:
+        childless.create_first_child(core, sa, now)  # RFC 6023 §3: a childless IKE_AUTH; none if none configured
         return
     profile, spi_in, local_ts, remote_ts = pending
     sa_payload, tsi, tsr = msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload)

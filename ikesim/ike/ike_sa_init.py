@@ -11,8 +11,8 @@ from ikesim.crypto.prf import compute_skeyseed, derive_ike_keys
 from ikesim.crypto.sk import make_sk_protectors
 from ikesim.crypto.suites import select_proposal
 from ikesim.errors import CryptoError, NoProposalChosen
+from ikesim.ike import childless, fragmentation, ike_auth
 from ikesim.ike import events as ev
-from ikesim.ike import fragmentation, ike_auth
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.exchange import Exchange
 from ikesim.ike.natt import float_to_natt
@@ -240,6 +240,7 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
         *_natd(sa.spi_i, sa.spi_r, dst, src, core),
         *([fragmentation.supported_notify()] if sa.fragmentation else []),
         *certreq_payloads(profile),
+        *([childless.supported_notify()] if profile.connection.ike.childless != "never" else []),  # RFC 6023 §3
     ))
     sa.init_response = serialize_message(reply)
     sa.last_response = (sa.init_response,)
@@ -361,6 +362,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
         _reject(core, sa, ex, "INVALID_SYNTAX", f"KE data: {exc}")
         return
     sa.spi_r = msg.spi_r
+    if sa.profile.connection.ike.childless == "force" and childless.initiator_gives_up(sa.profile, msg):
+        _reject(core, sa, ex, "childless_unsupported", "peer does not support childless IKE_SA initiation")
+        return  # RFC 6023 §3; strongSwan ``defer_child_sa``: nothing more is sent
     sa.nonce_r = nonce.data
     sa.suite = suite
     sa.init_response = data
@@ -374,4 +378,5 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
         # RFC 7296 §2.23: IKE_AUTH on goes to port 4500; with MOBIKE even without a NAT, as strongSwan's
         # ike_natd.c does (RFC 4555 §3.3: no later exchange could move it there)
         float_to_natt(core, sa)
-    ike_auth.start(core, sa, now)
+    deferred = sa.profile.connection.ike.childless != "never" and childless.first_child_deferred(sa.profile, msg)
+    ike_auth.start(core, sa, now, without_child=deferred)  # RFC 6023 §3: without the first CHILD_SA if deferred

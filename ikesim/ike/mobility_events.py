@@ -1,7 +1,7 @@
 """Events of mobility and reconnection (RFC 4555 MOBIKE, re-establishment, a client's reconnect strategies).
 
 Part of the event catalogue ``ikesim.ike.events`` (which re-exports them; same conventions): ``ike.mobike``,
-``ike.reestablish`` and ``ike.reconnect`` emit them.
+``ike.reestablish``, ``ike.reconnect`` and ``ike.reauth`` emit them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = [
     "PeerAddressesUpdated",
     "IkeSaRoaming",
     "IkeSaReestablishing",
+    "IkeSaReauthenticating",
     "TrapReinstalled",
     "ReconnectStep",
     "ReconnectEnded",
@@ -86,16 +87,40 @@ class IkeSaReestablishing(IkeEvent):
     """
 
     old_spi: bytes
-    """Local SPI of the IKE_SA it replaces (removed at the same instant: break-before-make)."""
+    """Local SPI of the IKE_SA it replaces (removed at the same instant: break-before-make; a make-before-break
+    reauthentication deletes it once the new one has its CHILD_SAs)."""
     reason: str
     """Why the old one went: ``dpd_timeout``, ``timeout`` (any request, or the initiation, got no answer),
-    ``deleted_by_peer``, or what the caller of ``ikesim.ike.reestablish.reestablish`` says (e.g. ``roam``)."""
+    ``deleted_by_peer``, ``reauth`` (``IkePolicy.reauth_time``, ``ike.reauth``), or what the caller of
+    ``ikesim.ike.reestablish.reestablish`` says (e.g. ``roam``)."""
     action: str
-    """``restart`` (dpd_action/close_action, or a caller's reestablish) or ``retry`` (keyingtries)."""
+    """``restart`` (dpd_action/close_action, or a caller's reestablish), ``retry`` (keyingtries), or for a
+    reauthentication ``make_before_break`` / ``break_before_make``."""
     attempt: int
     """1 for a re-establishment, n for the n-th initiation attempt; ``keyingtries`` bounds it (0 = forever)."""
     children: str
     """Child configurations re-created, space-separated: the first with IKE_AUTH, the others by CREATE_CHILD_SA."""
+
+
+@dataclass(slots=True, kw_only=True)
+class IkeSaReauthenticating(IkeEvent):
+    """The IKE_SA's reauthentication time came (``IkePolicy.reauth_time``, RFC 7296 §2.8.3; strongSwan
+    ``rekey_ike_sa_job`` with reauth, ``ike_sa.reauth``): what this node does about it (``ikesim.ike.reauth``).
+
+    ``spi_i``/``spi_r`` name the IKE_SA to reauthenticate; the new one is linked to it by
+    ``IkeSaReestablishing.old_spi`` (reason ``reauth``)."""
+
+    action: str
+    """``make_before_break`` (a new IKE_SA with the CHILD_SAs' configurations at once, the old one deleted when they
+    are up), ``break_before_make`` (the old IKE_SA's Delete first, the new IKE_SA once it is answered), ``delayed``
+    (an exchange is under way: tried again at ``retry_at``) or ``refused`` (this end cannot initiate: the IKE_SA
+    lives until its hard lifetime)."""
+    reason: str
+    """``delayed``: what is under way (``ike_rekeying``, ``child_rekeying``, ``child_deleting``, ``deleting``, ...);
+    ``refused``: ``responder``; ``make_before_break``/``break_before_make``: ``no_children`` when no CHILD_SA is
+    left to re-create (strongSwan: "unable to reauthenticate IKE_SA, no CHILD_SA to recreate"), else empty."""
+    retry_at: float | None = None
+    """``delayed``: when the reauthentication is tried again (strongSwan: 15 s minus up to 10 s); else None."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -24,7 +24,8 @@ a new IKE_SA; what it does is configuration. This mirrors strongSwan (``ike_sa.c
   connection's ``remote_addr``, re-creating the child configurations the old one had (CHILD_SAs not rekeyed or
   deleted, and CHILD_SAs it was creating or was to create: strongSwan ``adopt_child_tasks``): the connection's
   first child configuration with IKE_AUTH, every other one by CREATE_CHILD_SA once the IKE_SA is up. Without
-  CHILD_SAs to re-create nothing is re-established (strongSwan: ``restart`` stays false).
+  CHILD_SAs to re-create nothing is re-established (strongSwan: ``restart`` stays false). Reauthentication
+  (``ike.reauth``, RFC 7296 §2.8.3) makes its new IKE_SA with it too.
 
 - Only a connection with a ``remote_addr`` re-establishes or is trapped: it is the only kind that can initiate.
   strongSwan refuses only an "asymmetric setup" (a responder that assigned virtual IPs or used EAP), which
@@ -50,8 +51,8 @@ if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
     from ikesim.ike.sa import IkeSa
 
-__all__ = ["DPD_ACTIONS", "CLOSE_ACTIONS", "reestablish", "reauthenticate", "on_ike_sa_removed", "children_to_recreate",
-           "local_address"]
+__all__ = ["DPD_ACTIONS", "CLOSE_ACTIONS", "CREATING", "reestablish", "reauthenticate", "on_ike_sa_removed",
+           "children_to_recreate", "local_address"]
 
 DPD_ACTIONS = ("clear", "trap", "restart")
 """Values of ``IkePolicy.dpd_action`` (swanctl.conf ``dpd_action``)."""
@@ -62,7 +63,7 @@ _TRIES = "_keyingtry"
 """Key of the attempt table in the core's ``__dict__`` (made on first use)."""
 _GONE = (ChildSaState.REKEYED, ChildSaState.DELETED)
 """CHILD_SAs strongSwan's ``reestablish_children`` skips."""
-_CREATING = ("create_child", "recreate_child")
+CREATING = ("create_child", "recreate_child")
 """Queued work that creates a CHILD_SA (strongSwan TASK_CHILD_CREATE, adopted by the new IKE_SA)."""
 
 
@@ -86,14 +87,15 @@ def local_address(core: IkeCore, conn: Connection) -> Address:
     return fixed or core.config.addresses[0]
 
 
-def children_to_recreate(sa: IkeSa) -> tuple[str, ...]:
+def children_to_recreate(sa: IkeSa, *, active: bool = True) -> tuple[str, ...]:
     """Child configurations to bring up again with a new IKE_SA, each once, in order (strongSwan
-    ``reestablish_children``: CHILD_SAs not REKEYED or DELETED; ``adopt_child_tasks``: creations in flight or queued)."""
+    ``reestablish_children``: CHILD_SAs not REKEYED or DELETED; ``adopt_child_tasks``: creations in flight or queued).
+    Without *active* a creation in flight is left out (strongSwan ``trigger_mbb_reauth`` adopts only queued ones)."""
     names = [child.name for child in sa.children.values() if child.state not in _GONE]
     ex = sa.active
-    if ex is not None and ex.purpose == "create_child" and ex.child_profile is not None:
+    if active and ex is not None and ex.purpose == "create_child" and ex.child_profile is not None:
         names.append(ex.child_profile.policy.name)
-    names += [w.child for w in sa.queue if w.purpose in _CREATING]
+    names += [w.child for w in sa.queue if w.purpose in CREATING]
     return tuple(dict.fromkeys(names))
 
 
@@ -118,18 +120,21 @@ def _initiate(core: IkeCore, old: IkeSa, children: tuple[str, ...], reason: str,
     return new
 
 
-def reestablish(core: IkeCore, sa: IkeSa, reason: str, now: float) -> IkeSa | None:
+def reestablish(core: IkeCore, sa: IkeSa, reason: str, now: float, *, children: tuple[str, ...] | None = None,
+                action: str = "restart") -> IkeSa | None:
     """Set up a new IKE_SA for *sa*'s connection with every child configuration *sa* had (RFC 7296 §1.2, §2.4).
 
     strongSwan ``ike_sa.reestablish`` (``reestablish_children``: each CHILD_SA's configuration queued on the new
     IKE_SA, the first one created with IKE_AUTH). *sa* itself is left alone (the caller removes it, before or
-    after). Returns the new IKE_SA (attempt 1 of ``keyingtries``), or None: no ``remote_addr`` to initiate to, or
-    no CHILD_SA to re-create. Then call ``datagrams_to_send()``.
+    after). *children* (default ``children_to_recreate``) and *action* go to ``IkeSaReestablishing`` (``ike.reauth``
+    gives its own). Returns the new IKE_SA (attempt 1 of ``keyingtries``), or None: no ``remote_addr`` to initiate
+    to, or no CHILD_SA to re-create. Then call ``datagrams_to_send()``.
     """
-    children = children_to_recreate(sa)
+    if children is None:
+        children = children_to_recreate(sa)
     if not children:
         return None
-    return _initiate(core, sa, children, reason, "restart", 1, now)
+    return _initiate(core, sa, children, reason, action, 1, now)
 
 
 def reauthenticate(core: IkeCore, sa: IkeSa, now: float) -> None:

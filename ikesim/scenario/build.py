@@ -117,7 +117,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                     keyingtries=c.ike.keyingtries, mobike=c.ike.mobike, mobike_no_nats=c.ike.mobike_no_nats,
                     mobike_return_routability=c.ike.mobike_return_routability, roam=c.ike.roam,
                     liveness_probe=c.ike.liveness_probe, message_id_sync=c.ike.message_id_sync,
-                    replay_counter_sync=c.ike.replay_counter_sync)),
+                    replay_counter_sync=c.ike.replay_counter_sync, childless=c.ike.childless,
+                    reauth_time=c.ike.reauth_time, make_before_break=c.ike.make_before_break)),
                 children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
             ))
     return [

@@ -149,6 +149,13 @@ class IkeModel(_LifetimeFields):
     liveness_probe: Duration = 0.0
     """Seconds of inbound silence after which the client probes its path with an empty INFORMATIONAL (1 s x 3); a
     failed probe is a broken path, handled as ``roam`` says (0 = off)."""
+    reauth_time: Duration = 0.0
+    """Seconds after which the initiator reauthenticates the IKE_SA: a new IKE_SA_INIT and IKE_AUTH with new CHILD_SAs,
+    then the old IKE_SA deleted (RFC 7296 §2.8.3; strongSwan ``reauth_time``, minus up to ``rand_time``; 0 = never).
+    It bounds the hard lifetime too: at most ``over_time`` after it (``ikesim.ike.reauth``)."""
+    make_before_break: bool = True
+    """Reauthentication builds the new IKE_SA before it deletes the old one (strongSwan ``charon.make_before_break``:
+    yes); ``false``: the old one is deleted first (break-before-make)."""
     message_id_sync: bool = False
     """Offer RFC 6311 message ID synchronization (N(IKEV2_MESSAGE_ID_SYNC_SUPPORTED) in IKE_AUTH): an HA cluster that
     takes the IKE_SA over synchronizes the message IDs with an INFORMATIONAL on message ID 0 (both ends must offer
@@ -156,6 +163,11 @@ class IkeModel(_LifetimeFields):
     replay_counter_sync: bool = False
     """Offer RFC 6311 replay counter synchronization (N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED)): after a takeover the
     cluster asks the peer to advance its outbound ESP sequence numbers (strongSwan never offers it)."""
+    childless: Literal["never", "allow", "prefer", "force"] = "never"
+    """Childless IKE_SAs (RFC 6023), strongSwan's ``childless``, for both ends: ``allow`` (the responder announces and
+    accepts them), ``prefer`` (the initiator also goes childless when the responder announces it, and creates the first
+    CHILD_SA with CREATE_CHILD_SA), ``force`` (only childless: the initiator gives up on a responder that does not
+    announce it, the responder refuses a regular IKE_AUTH), ``never`` (strongSwan's default is ``allow``)."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -176,6 +188,27 @@ class IkeModel(_LifetimeFields):
         """The MOBIKE options act only on a MOBIKE IKE_SA (RFC 4555): without ``mobike: true`` they would do nothing."""
         if v and not info.data.get("mobike", False):
             raise ValueError("needs mobike: true (it acts only on a MOBIKE IKE_SA, RFC 4555)")
+        return v
+
+    @field_validator("reauth_time")
+    @classmethod
+    def _reauth_after_rand(cls, v: float, info: ValidationInfo) -> float:
+        """strongSwan reauthenticates at reauth_time minus a random amount below rand_time: rand_time < reauth_time;
+        without IKE rekeying the hard lifetime must come after it."""
+        data = info.data
+        if not v or any(k not in data for k in ("rekey_time", "life_time", "over_time", "rand_time")):
+            return v
+        life, rand = cls.derived(data["rekey_time"], data["life_time"], data["over_time"])
+        given = data["rand_time"]
+        if given is not None and given >= v:
+            raise ValueError(f"rand_time {given:g}s must be shorter than reauth_time {v:g}s (a reauthentication could "
+                             "fall due at once)")
+        if given is None and rand >= v:
+            raise ValueError(f"the default rand_time {rand:g}s ({cls.RAND_DEFAULT}) is not shorter than reauth_time "
+                             f"{v:g}s: give a rand_time below reauth_time")
+        if not data["rekey_time"] and 0 < life <= v:
+            raise ValueError(f"reauth_time {v:g}s must be shorter than life_time {life:g}s (the IKE_SA would expire "
+                             "before it is reauthenticated)")
         return v
 
     @field_validator("roam")

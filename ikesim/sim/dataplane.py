@@ -25,7 +25,10 @@ In fleet mode (``ikesim.sim.fleet_traffic``) the same events drive a crypto-free
 A policy is (connection, child): the configuration the CHILD_SAs of one tunnel instantiate, which keeps the
 same outbound slot across rekeys. The control windows the traffic tables attribute losses to are noted here
 too: a CHILD rekey from its ``RekeyStarted`` until both peers have removed the old SA, an IKE rekey until
-the old IKE_SA is deleted.
+the old IKE_SA is deleted, a reauthentication (RFC 7296 §2.8.3, ``ikesim.ike.reauth``) from its
+``IkeSaReauthenticating`` (make-before-break or break-before-make) until both the old IKE_SA is deleted and the
+new one has installed a CHILD_SA (the later of the two: make-before-break deletes the old one last,
+break-before-make first), on the node that reauthenticates.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class NodeDataPlane:
     """One node's ``EspDataPlane`` kept in step with its ``IkeDaemon`` (see the module docstring)."""
 
     __slots__ = ("esp", "daemon", "log", "node", "_pairs", "_handlers", "on_outbound", "service", "_acquired",
-                 "sad", "last_in")
+                 "sad", "last_in", "_reauth_of", "_reauth_open")
 
     def __init__(self, daemon: IkeDaemon, rng: Rng, *, replay_window: int, log: TrafficLog, node: str) -> None:
         self.esp = EspDataPlane(rng, replay_window=replay_window)
@@ -111,6 +114,10 @@ class NodeDataPlane:
         daemon.child_use = self.last_in.get
         self._acquired: dict[str, float] = {}
         """Trapped connection -> when its last acquire initiated it."""
+        self._reauth_of: dict[bytes, str] = {}
+        """Local SPI of a new IKE_SA that reauthenticates another -> the ``reauth`` window it closes."""
+        self._reauth_open: set[str] = set()
+        """The ``reauth`` windows whose old IKE_SA is not deleted yet (their idents: its local SPI, hex)."""
         self.service: Callable[[], object] | None = None
         """The node's ``service``: called after the daemon was told something (it may want to send)."""
         self._handlers: dict[type, Callable[[Any, float], None]] = {
@@ -125,6 +132,8 @@ class NodeDataPlane:
             ev.IkeSaDeleted: self._ike_deleted,
             ev.ChildSaActivated: self._installed,
             ev.MessageIdsSynchronized: self._replay_sync,
+            ev.IkeSaReauthenticating: self._reauth_started,
+            ev.IkeSaReestablishing: self._reestablishing,
         }
 
     def use_sad(self, sad: FleetSad) -> None:
@@ -153,6 +162,10 @@ class NodeDataPlane:
         self._pairs[e.spi_in] = pair
         if e.outbound:
             self._send_with(pair, src, dst)
+        if self._reauth_of:
+            ident = self._reauth_of.pop(e.spi_i, None)  # the new IKE_SA's first CHILD_SA
+            if ident is not None:
+                self.log.close_window(e.connection, "reauth", ident, now)
 
     def _outbound(self, e: ev.ChildSaOutboundInstalled, now: float) -> None:
         pair = self._pairs.get(e.spi_in)
@@ -230,6 +243,28 @@ class NodeDataPlane:
     def _ike_deleted(self, e: ev.IkeSaDeleted, now: float) -> None:
         for spi in (e.spi_i, e.spi_r):
             self.log.close_window(e.connection, "ike_rekey", spi.hex(), now)
+        if self._reauth_of:
+            self._reauth_of.pop(e.spi_i, None)
+        if self._reauth_open:
+            for spi in (e.spi_i, e.spi_r):
+                ident = spi.hex()
+                if ident in self._reauth_open:
+                    self._reauth_open.discard(ident)
+                    self.log.close_window(e.connection, "reauth", ident, now)
+
+    def _reauth_started(self, e: ev.IkeSaReauthenticating, now: float) -> None:
+        """A reauthentication starts (RFC 7296 §2.8.3): its window, named by the old IKE_SA's local SPI."""
+        if e.action not in ("make_before_break", "break_before_make"):
+            return
+        sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
+        if sa is not None:
+            self.log.open_window(e.connection, "reauth", sa.local_spi.hex(), now)
+            self._reauth_open.add(sa.local_spi.hex())
+
+    def _reestablishing(self, e: ev.IkeSaReestablishing, now: float) -> None:
+        """The new IKE_SA of a reauthentication: its first CHILD_SA closes the old one's window (RFC 7296 §2.8.3)."""
+        if e.reason == "reauth":
+            self._reauth_of[e.spi_i] = e.old_spi.hex()
 
     # --- ESP -> IKE -----------------------------------------------------------------------
 

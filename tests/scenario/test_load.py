@@ -213,7 +213,12 @@ def test_readme_example_scenario_is_valid() -> None:
     import re
 
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) == 2  # the scenario reference, then the mobility example
+    assert len(blocks) == 3  # the scenario reference, the mobility example, the HA cluster example
+    ha = load_scenario_text(blocks[2], "README.md")
+    cluster = ha.clusters["gw"]
+    assert (cluster.members, cluster.mode, cluster.failover, len(cluster.events)) == (
+        ["gw-a", "gw-b"], "active_passive", "stateful", 5)
+    assert ha.fleet is not None and ha.fleet.clients == 100
     mobility = load_scenario_text(blocks[1], "README.md")
     assert {c.name for c in daemon_configs(mobility)} == {"phone", "gateway"}
     assert mobility.connections["vpn"].ike.mobike is True
