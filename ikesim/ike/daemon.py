@@ -25,6 +25,7 @@ from ikesim.errors import (
     UnsupportedCriticalPayload,
 )
 from ikesim.ike import (
+    child_timers,
     childless,
     create_child_sa,
     fragmentation,
@@ -422,38 +423,9 @@ class IkeDaemon(IkeCore):
         if sa is not None and sa.state is IkeSaState.CONNECTING:
             self.remove_ike_sa(sa, "timeout")
 
-    def _on_child_soft(self, spi: bytes, now: float) -> None:
-        child = self.children.get(spi)
-        if child is not None and child.state is ChildSaState.INSTALLED and not child.redundant:
-            self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="soft_lifetime"),
-                         now)
-
-    def _on_retry_child(self, spi: bytes, now: float) -> None:
-        child = self.children.get(spi)
-        if child is not None and child.state is ChildSaState.INSTALLED:
-            self.enqueue(self.owner(child), Work("rekey_child", spi=spi, trigger="retry"), now)
-
-    def _on_child_hard(self, spi: bytes, now: float) -> None:
-        """Hard lifetime: never send with it again, then delete it (RFC 7296 §2.8)."""
-        child = self.children.get(spi)
-        if child is None or child.state is ChildSaState.DELETED or child.expired:
-            return
-        sa = self.owner(child)
-        child.expired = True
-        self.emit(ev.SaExpired(**sa.ids(), kind=ev.SaKind.CHILD, spi=spi))
-        self.hand_over_outbound(sa, child)
-        if child.state is ChildSaState.DELETING or self.timers.deadline(("linger", spi)) is not None:
-            return
-        self.enqueue(sa, Work("delete_child", spi=spi, reason="expired"), now, front=True)
-
     def _on_closed(self, spi: bytes, now: float) -> None:
         """A removed IKE_SA's retransmission window is over: forget its response cache and keys (RFC 7296 §2.1)."""
         self.closed.pop(spi, None)
-
-    def _on_linger(self, spi: bytes, now: float) -> None:
-        child = self.children.get(spi)
-        if child is not None:
-            self.remove_child(self.owner(child), child, "rekeyed")
 
     def ike_sa_removing(self, sa: IkeSa, reason: str) -> None:
         """Before an IKE_SA goes: a reauthentication (``ike.reauth``), a client's reconnect (``ike.reconnect``), else
@@ -591,10 +563,10 @@ _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {
     "stale_ike": IkeDaemon._on_stale_ike,
     "redundant_ike": IkeDaemon._on_redundant_ike,
     "retry_ike": IkeDaemon._on_retry_ike,
-    "child_soft": IkeDaemon._on_child_soft,
-    "child_hard": IkeDaemon._on_child_hard,
-    "retry_child": IkeDaemon._on_retry_child,
-    "linger": IkeDaemon._on_linger,
+    "child_soft": child_timers.on_soft,
+    "child_hard": child_timers.on_hard,
+    "retry_child": child_timers.on_retry,
+    "linger": child_timers.on_linger,
     "closed": IkeDaemon._on_closed,
     "probe": reconnect.on_probe_timer,
     "reconnect": reconnect.on_backoff_timer,
