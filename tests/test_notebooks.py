@@ -70,7 +70,7 @@ def test_only_the_public_api(name: str) -> None:
 
 
 FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2,
-           "04-data-plane.ipynb": 2, "05-mobility.ipynb": 1}
+           "04-data-plane.ipynb": 2, "05-mobility.ipynb": 1, "06-ha.ipynb": 3}
 
 
 def _run(name: str, tmp_path: Path) -> Path:
@@ -284,3 +284,19 @@ def test_mobility_notebook_small(tmp_path: Path) -> None:
     assert (h["detection_s"][h["method"] != "none"].dropna() >= 0).all() and len(h) > 20
     assert {p.name for p in out.iterdir()} == {"handover-strategies.png", "summary.csv", "handovers.csv", "manifest.json",
                                                ".ikesim-results.json"}
+
+
+def test_ha_notebook_small(tmp_path: Path) -> None:
+    out = _run("06-ha.ipynb", tmp_path)
+    s = pd.read_csv(out / "summary.csv")
+    assert len(s) == 2 * 2 * 2 + 2  # stateless/stateful x 2 heartbeat timeouts x 2 DPD delays, and the larger fleet
+    assert (s["unrestored"] == 0).all() and (s["tunnels"] == s["clients"]).all()
+    stateful, stateless = s[s["failover"] == "stateful"], s[s["failover"] == "stateless"]
+    # stateful: the survivor takes over after the heartbeat timeout, no client reconnects
+    assert (stateful["methods"] == "sync:" + stateful["clients"].astype(str)).all()
+    assert (stateful["ike_interruption_p50_s"] < stateful["heartbeat_timeout_s"]).all()
+    # stateless: every client finds out by DPD and its give-up, then builds a new IKE_SA
+    assert (stateless["methods"] == "reauth:" + stateless["clients"].astype(str)).all()
+    assert (stateless["ike_interruption_p50_s"] > stateless["dpd_delay_s"] + 160).all()
+    assert (out / "headline.md").read_text().startswith("With 50 clients")
+    assert {p.name for p in out.iterdir()} == RUNNER.STUDY_FILES["ha"] | {"manifest.json", ".ikesim-results.json"}
