@@ -36,8 +36,8 @@ from ikesim.metrics.rekeys import rekey_latency_table
 from ikesim.metrics.sas import sas_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
-from ikesim.metrics.traffic_log import TrafficLog
-from ikesim.metrics.traffic_tables import outages_table, traffic_summary, traffic_table, window_table
+from ikesim.metrics.traffic_log import TrafficLog, Window
+from ikesim.metrics.traffic_tables import closed_windows, outages_table, traffic_summary, traffic_table, window_table
 
 __all__ = ["Results", "percentiles"]
 
@@ -180,12 +180,14 @@ class Results:
         return pd.DataFrame(rows, columns=["time", "node", "kind", "connection", "spi", "detail"])
 
     @cached_property
+    def _windows(self) -> list[Window]:
+        """The control windows with their ends, computed once for ``traffic`` and ``traffic_windows``."""
+        return closed_windows(self.trace.traffic or _NO_TRAFFIC, self.duration)
+
+    @cached_property
     def traffic(self) -> pd.DataFrame:
         """One row per user packet (``ikesim.metrics.traffic_tables``); empty when the run had no traffic."""
-        log = self.trace.traffic
-        if log is None:
-            return traffic_table(_NO_TRAFFIC, self.duration)
-        return traffic_table(log, self.duration)
+        return traffic_table(self.trace.traffic or _NO_TRAFFIC, self.duration, self._windows)
 
     @cached_property
     def outages(self) -> pd.DataFrame:
@@ -195,7 +197,7 @@ class Results:
     @cached_property
     def traffic_windows(self) -> pd.DataFrame:
         """The control events' windows that losses are attributed to (CHILD and IKE rekeys, NAT rebinds)."""
-        return window_table(self.trace.traffic or _NO_TRAFFIC, self.duration)
+        return window_table(self.trace.traffic or _NO_TRAFFIC, self.duration, self._windows)
 
     @cached_property
     def handovers(self) -> pd.DataFrame:

@@ -23,7 +23,6 @@ constant state (``ikesim.metrics.interval_tables``), with the same definitions.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -32,9 +31,10 @@ import pandas as pd
 from ikesim.metrics.interval_tables import interval_outages_table, interval_traffic_table, interval_windows
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.traffic_log import DELIVERED, TrafficLog, Window
-from ikesim.metrics.traffic_windows import GRACE, IN_FLIGHT, NONE, attribute, close_windows
+from ikesim.metrics.traffic_windows import GRACE, IN_FLIGHT, NONE, attribute, packet_windows
 
-__all__ = ["GRACE", "NONE", "IN_FLIGHT", "TRAFFIC_COLUMNS", "traffic_table", "outages_table", "traffic_summary", "window_table"]
+__all__ = ["GRACE", "NONE", "IN_FLIGHT", "TRAFFIC_COLUMNS", "traffic_table", "outages_table", "traffic_summary", "window_table",
+           "closed_windows"]
 
 def _columns(log: TrafficLog) -> pd.DataFrame:
     """Per packet, in the order sent: flow code, times, size, SPI and fate (without attribution)."""
@@ -50,26 +50,29 @@ def _columns(log: TrafficLog) -> pd.DataFrame:
         "flow_code": np.frombuffer(log.flow, dtype=np.int32, count=n) if n else np.zeros(0, np.int32),
         "time_sent": np.frombuffer(log.sent, dtype=np.float64, count=n) if n else np.zeros(0),
         "size": np.frombuffer(log.size, dtype=np.int32, count=n) if n else np.zeros(0, np.int32),
-        "spi": [f"{s:08x}" if s >= 0 else "" for s in spi],
+        "spi": _hex_spis(spi),
         "fate": fate,
         "time_fate": np.frombuffer(log.fate_time, dtype=np.float64, count=n) if n else np.zeros(0),
         "where": where,
     })
 
 
-def _closed_windows(log: TrafficLog, df: pd.DataFrame, duration: float) -> list[Window]:
-    """The windows with their ends: open rekeys end with the run; a NAT rebind when every direction delivers again."""
-    delivered = df[df["fate"] == DELIVERED]
+def _hex_spis(spi: np.ndarray) -> np.ndarray | list[str]:
+    """Each SPI as 8 hex digits ("" for -1: none), formatted once per distinct SPI (an empty list when none)."""
+    if not len(spi):
+        return []  # as before: an empty list makes the column's dtype what the golden digests hold
+    values, inverse = np.unique(spi, return_inverse=True)
+    return np.array([f"{s:08x}" if s >= 0 else "" for s in values.tolist()] or [""], dtype=object)[inverse]
 
-    def sends_after(code: int, t: float) -> bool:
-        sent = df["time_sent"].to_numpy()[df["flow_code"].to_numpy() == code]
-        return bool(len(sent)) and bool((sent >= t).any())
 
-    def first_delivered(code: int, t: float) -> float | None:
-        after = delivered["time_sent"][(delivered["flow_code"] == code) & (delivered["time_sent"] >= t)]
-        return float(after.iloc[0]) if len(after) else None
+def closed_windows(log: TrafficLog, duration: float) -> list[Window]:
+    """The windows with their ends: open rekeys end with the run; a NAT rebind when every direction delivers again.
 
-    return close_windows(log, duration, sends_after, first_delivered)
+    Computed once per run and shared by ``traffic_table`` and ``window_table`` (``Results`` passes it to both).
+    """
+    if log.fleet is not None:
+        return interval_windows(log, log.fleet, duration)
+    return packet_windows(log, duration)
 
 
 _FLOW_COLUMNS = ("flow", "connection", "child", "direction", "sender", "receiver")
@@ -77,10 +80,11 @@ OUTAGE_COLUMNS = [*_FLOW_COLUMNS, "start", "restored", "time_to_restore", "packe
 TRAFFIC_COLUMNS = ("packet", *_FLOW_COLUMNS, "time_sent", "size", "spi", "fate", "time_fate", "where", "event", "event_id")
 
 
-def traffic_table(log: TrafficLog, duration: float) -> pd.DataFrame:
+def traffic_table(log: TrafficLog, duration: float, windows: list[Window] | None = None) -> pd.DataFrame:
     """One row per user packet: flow, direction, times, size, SPI, fate (``delivered`` or why not) and event.
 
     Fleet mode: one row per flow direction and interval of constant state (``ikesim.metrics.interval_tables``).
+    *windows*: ``closed_windows(log, duration)`` if already computed.
     """
     if log.fleet is not None:
         return interval_traffic_table(log, log.fleet, duration)
@@ -90,46 +94,74 @@ def traffic_table(log: TrafficLog, duration: float) -> pd.DataFrame:
         values = np.array([getattr(f, col) for f in log.flows] + [None], dtype=object)
         df[col] = values[codes]
     df["flow"] = df["flow"].astype("int64")
-    kinds, idents = attribute(log, df, _closed_windows(log, df, duration))
+    kinds, idents = attribute(log, df, closed_windows(log, duration) if windows is None else windows)
     df["event"] = kinds
     df["event_id"] = idents
     return df[list(TRAFFIC_COLUMNS)]
 
 
-def window_table(log: TrafficLog, duration: float) -> pd.DataFrame:
-    """The control windows with their ends (``_closed_windows``)."""
-    if log.fleet is not None:
-        ws = interval_windows(log, log.fleet, duration)
-    else:
-        ws = _closed_windows(log, _columns(log), duration)
+def window_table(log: TrafficLog, duration: float, windows: list[Window] | None = None) -> pd.DataFrame:
+    """The control windows with their ends (``closed_windows``, or *windows* if already computed)."""
+    ws = closed_windows(log, duration) if windows is None else windows
     return pd.DataFrame({"connection": [w.connection for w in ws], "event": [w.kind for w in ws],
                          "event_id": [w.ident for w in ws], "start": [w.start for w in ws], "end": [w.end for w in ws]})
 
 
 def outages_table(traffic: pd.DataFrame) -> pd.DataFrame:
-    """Maximal runs of undelivered packets per flow direction (see the module docstring; fleet mode: of intervals)."""
+    """Maximal runs of undelivered packets per flow direction (see the module docstring; fleet mode: of intervals).
+
+    Whole columns at once: rows in (flow, direction) order, packet order within; a run's reason is its most
+    frequent fate, the first seen on a tie (``Counter.most_common``); connection, child, sender and receiver come
+    from the flow direction's first packet.
+    """
     if "packets" in traffic.columns:
         return interval_outages_table(traffic, OUTAGE_COLUMNS)
-    rows: list[tuple[Any, ...]] = []
-    done = traffic[traffic["fate"] != IN_FLIGHT]
-    for (flow, direction), g in done.groupby(["flow", "direction"], sort=True):
-        delivered = (g["fate"] == DELIVERED).to_numpy()
-        if delivered.all():
-            continue
-        sent = g["time_sent"].to_numpy()
-        fates, events, ids = g["fate"].to_numpy(), g["event"].to_numpy(), g["event_id"].to_numpy()
-        first = g.iloc[0]
-        # run boundaries: where delivered flips
-        change = np.flatnonzero(np.diff(delivered.astype(np.int8)) != 0) + 1
-        starts = np.concatenate(([0], change))
-        ends = np.concatenate((change, [len(g)]))
-        for a, b in zip(starts, ends, strict=True):
-            if delivered[a]:
-                continue
-            restored = float(sent[b]) if b < len(g) else math.nan
-            reason = Counter(fates[a:b]).most_common(1)[0][0]
-            rows.append((int(flow), first["connection"], first["child"], direction, first["sender"], first["receiver"],
-                         float(sent[a]), restored, restored - float(sent[a]), int(b - a), reason, events[a], ids[a]))
+    fate_all = traffic["fate"].to_numpy(dtype=object)
+    done = np.flatnonzero(fate_all != IN_FLIGHT)
+    if not len(done):
+        return pd.DataFrame([], columns=OUTAGE_COLUMNS)
+    flow = traffic["flow"].to_numpy()[done]
+    direction, _names = pd.factorize(traffic["direction"].to_numpy(dtype=object)[done], sort=True)
+    perm = np.lexsort((direction, flow))  # stable: packet order within each flow direction
+    order, flow, direction = done[perm], flow[perm], direction[perm]
+    fates = fate_all[order]
+    delivered = fates == DELIVERED
+    n = len(order)
+    other = np.ones(n, dtype=bool)  # the first row of a flow direction
+    other[1:] = (flow[1:] != flow[:-1]) | (direction[1:] != direction[:-1])
+    new = other.copy()
+    new[1:] |= delivered[1:] != delivered[:-1]
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    keep = ~delivered[starts]
+    if not keep.any():
+        return pd.DataFrame([], columns=OUTAGE_COLUMNS)
+    group_first = np.maximum.accumulate(np.where(other, np.arange(n), 0))
+    starts, ends = starts[keep], ends[keep]
+    sent = traffic["time_sent"].to_numpy()[order]
+    follows = ends < n
+    follows[follows] = ~other[ends[follows]]  # the next row is this direction's next delivered packet
+    restored = np.full(len(starts), math.nan)
+    restored[follows] = sent[ends[follows]]
+    sizes = ends - starts
+    member = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+    run_of = np.repeat(np.arange(len(starts)), sizes)
+    codes, fate_names = pd.factorize(fates[member])
+    key = run_of * len(fate_names) + codes
+    groups, first_at, counts = np.unique(key, return_index=True, return_counts=True)
+    group_run = groups // len(fate_names)
+    best = np.lexsort((first_at, -counts, group_run))  # per run: the most packets, then the first seen
+    winner = best[np.r_[True, group_run[best][1:] != group_run[best][:-1]]]
+    reason = np.asarray(fate_names, dtype=object)[groups[winner] % len(fate_names)].tolist()
+    head, first = order[starts], order[group_first[starts]]
+    def at(column: str, rows: np.ndarray) -> list[Any]:
+        return traffic[column].iloc[rows].tolist()
+
+    begin = sent[starts].tolist()
+    rows = list(zip(flow[starts].tolist(), at("connection", first), at("child", first), at("direction", head),
+                    at("sender", first), at("receiver", first), begin, restored.tolist(),
+                    [r - b for r, b in zip(restored.tolist(), begin, strict=True)], sizes.tolist(), reason,
+                    at("event", head), at("event_id", head), strict=True))
     return pd.DataFrame(rows, columns=OUTAGE_COLUMNS)
 
 
