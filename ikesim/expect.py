@@ -38,7 +38,7 @@ from ikesim.scenario.expect_model import (
 __all__ = ["Mismatch", "evaluate", "event_fields", "PURPOSES"]
 
 PURPOSES = ("ike_sa_init", "ike_auth", "create_child", "rekey_child", "rekey_ike", "delete_child", "delete_ike", "dpd",
-            "informational")
+            "informational", "resume", "ticket_request")
 """Exchange purposes the IKE core reports (``ExchangeStarted.purpose``)."""
 _KINDS = ("child", "ike")
 

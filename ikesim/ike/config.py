@@ -133,6 +133,17 @@ class AuthMethodName(enum.Enum):
     PSK = "psk"
     ECDSA_P256 = "ecdsa"
     ED25519 = "ed25519"
+    EAP_MD5 = "eap-md5"
+    """EAP-MD5 client (RFC 3748 §5.4) in IKE_AUTH (RFC 7296 §2.16; ``ike.eap_auth``)."""
+    EAP_MSCHAPV2 = "eap-mschapv2"
+    """EAP-MSCHAPv2 client (RFC 2759, MSK per RFC 3079)."""
+    EAP_TLS = "eap-tls"
+    """EAP-TLS client, as a round-trip and cost model (``ike.eap_methods``)."""
+
+    @property
+    def is_eap(self) -> bool:
+        """This node authenticates itself with EAP (RFC 7296 §2.16): its first IKE_AUTH request carries no AUTH."""
+        return self.value.startswith("eap-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +165,35 @@ class Credentials:
     intermediates: tuple[Any, ...] = ()
     """CA certificates between ``certificate`` and the peer's trust anchor, sent as further CERT
     payloads after the end-entity one (RFC 7296 §3.6)."""
+    eap_identity: str = ""
+    """EAP client: the identity sent in EAP-Identity and as the MS-CHAPv2 name ("" = the connection's ``local_id``,
+    as strongSwan without ``eap_id``)."""
+    eap_secret: str = field(default="", repr=False)
+    """EAP client: the password (EAP-MD5, EAP-MSCHAPv2): never in the repr."""
+    eap_method: str = ""
+    """EAP server: ``md5``, ``mschapv2`` or ``tls``, run for an initiator whose first IKE_AUTH has no AUTH
+    (RFC 7296 §2.16); "" = no EAP server (such a request fails with AUTHENTICATION_FAILED)."""
+    eap_users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """EAP server: (EAP identity, password) pairs."""
+    eap_identity_request: bool = False
+    """EAP server: ask for the identity with EAP-Identity first (strongSwan ``eap_id = %any``); else the EAP
+    identity is the IDi."""
+    eap_aaa: bool = False
+    """EAP server: each EAP answer waits for an AAA (RADIUS) backend: ``AaaRequested`` events, answered with
+    ``IkeDaemon.deliver_aaa`` (``ike.eap_auth``)."""
+    eap_tls_sizes: tuple[int, int, int] = (3500, 1200, 1024)
+    """EAP-TLS model: octets of the server's and the client's Certificate messages, largest EAP-TLS message
+    (``ike.eap_methods.TlsModel``)."""
+    peer_method: AuthMethodName | None = None
+    """How the peer authenticates; None: as we do, or for an EAP client PSK if ``psk`` is set, else certificates."""
+
+    def peer_auth(self) -> AuthMethodName:
+        """The method the peer's AUTH is checked with (RFC 7296 §2.15, §2.16)."""
+        if self.peer_method is not None:
+            return self.peer_method
+        if self.method.is_eap:
+            return AuthMethodName.PSK if self.psk else AuthMethodName.ECDSA_P256
+        return self.method
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +274,13 @@ class IkePolicy:
     """Send N(IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED) in IKE_AUTH (RFC 6311): after a takeover the cluster may ask
     this peer to advance the sequence numbers of its outbound ESP SAs (N(IPSEC_REPLAY_COUNTER_SYNC)). strongSwan
     never offers it."""
+    resumption: bool = False
+    """RFC 5723 session resumption (``ikesim.ike.resumption``; strongSwan has none). A client sends N(TICKET_REQUEST) in
+    IKE_AUTH, keeps the ticket after the IKE_SA is gone, refreshes it in an INFORMATIONAL before it expires, and comes
+    back with IKE_SESSION_RESUME while it holds a valid one. A gateway issues tickets (N(TICKET_LT_OPAQUE)) to
+    clients that ask and accepts IKE_SESSION_RESUME for this connection. Default False: no new payloads."""
+    ticket_lifetime: float = 3600.0
+    """Gateway: seconds a ticket it issues is valid, bounded by ``reauth_time`` when set (RFC 5723 §6.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,3 +343,9 @@ class DaemonConfig:
     (strongSwan ``charon.init_limit_half_open``: 0, off)."""
     half_open_timeout: float = 30.0
     """Seconds a responder keeps a half-open IKE_SA waiting for IKE_AUTH (strongSwan ``charon.half_open_timeout``: 30)."""
+    ticket_secret: bytes = field(default=b"", repr=False)
+    """RFC 5723 §6.3: the secret the session resumption ticket keys are derived from (``ikesim.ike.tickets``); a
+    cluster sharing it accepts each other's tickets, and tickets survive a restart. Empty: drawn from the daemon's
+    seeded ``ticket`` stream."""
+    ticket_key_rotation: float = 3600.0
+    """Seconds each ticket key is used to issue tickets; an older key is accepted while tickets under it may live."""

@@ -28,6 +28,7 @@ from ikesim.ike import (
     child_timers,
     childless,
     create_child_sa,
+    eap_auth,
     fragmentation,
     ha_state,
     ha_sync,
@@ -40,6 +41,8 @@ from ikesim.ike import (
     reauth,
     reconnect,
     reestablish,
+    resume_exchange,
+    resumption,
 )
 from ikesim.ike import events as ev
 from ikesim.ike.closed_cache import answer_from_closed
@@ -82,6 +85,7 @@ class IkeDaemon(IkeCore):
             "reconnect_child": reconnect.start_child,
             "liveness_probe": reconnect.start_probe,
             "reauth_complete": reauth.start_complete,
+            "ticket_request": resumption.start_refresh,
         })
         self._timer_handlers: dict[str, Callable[[bytes, float], None]] = {}
         """Handlers replacing the class's for one daemon, by timer kind (tests inject faults with it);
@@ -142,6 +146,9 @@ class IkeDaemon(IkeCore):
             return
         if msg.exchange_type == ExchangeType.IKE_SA_INIT:
             self._receive_init(msg, data, src, dst, now)
+            return
+        if msg.exchange_type == ExchangeType.IKE_SESSION_RESUME:  # RFC 5723 §4.3.2: routed like IKE_SA_INIT
+            resume_exchange.receive(self, msg, data, src, dst, now)
             return
         theirs_i = msg.from_original_initiator
         local_spi = msg.spi_r if theirs_i else msg.spi_i
@@ -284,7 +291,7 @@ class IkeDaemon(IkeCore):
         if sa.state is IkeSaState.CONNECTING:
             if kind == ExchangeType.IKE_AUTH and not sa.initiator:
                 ike_auth.handle_request(self, sa, msg, now)
-            else:
+            elif not eap_auth.peer_gave_up(self, sa, msg):  # RFC 7296 §2.16: N(AUTHENTICATION_FAILED) during EAP
                 self._drop(msg, src, dst, f"{kind.name} request before IKE_AUTH", sa)
             return
         if kind == ExchangeType.CREATE_CHILD_SA:
@@ -461,7 +468,7 @@ class IkeDaemon(IkeCore):
         if conn.remote_addr is None:
             raise LocalProtocolError(f"connection {connection!r} has no remote_addr to initiate to")
         local = reestablish.local_address(self, conn)  # the configured one, else the best usable (RFC 4555 §3.5)
-        return ike_sa_init.initiate(self, profile, local, conn.remote_addr, now).spi_i
+        return resume_exchange.initiate(self, profile, local, conn.remote_addr, now).spi_i  # RFC 5723 §4.3 if a ticket
 
     def rekey_child_sa(self, spi_in: bytes, now: float) -> None:
         """Queue a CHILD_SA rekey (RFC 7296 §1.3.3); then call ``datagrams_to_send()``."""
@@ -553,6 +560,11 @@ class IkeDaemon(IkeCore):
         self.clock = now
         return ha_state.activate(self, record, now, replay_delta=replay_delta).local_spi
 
+    def deliver_aaa(self, local_spi: bytes, now: float) -> bool:
+        """The AAA backend answered the EAP Response an ``AaaRequested`` named: answer it (``ike.eap_auth``)."""
+        self.clock = now
+        return eap_auth.deliver_aaa(self, self.find_sa(local_spi), now)
+
 
 _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {
     "rtx": IkeDaemon._on_retransmit,
@@ -571,6 +583,7 @@ _TIMER_HANDLERS: dict[str, Callable[[IkeDaemon, bytes, float], None]] = {
     "probe": reconnect.on_probe_timer,
     "reconnect": reconnect.on_backoff_timer,
     "reauth": reauth.on_timer,
+    resumption.REFRESH_TIMER: resumption.on_refresh_timer,
     childless.RETRY_TIMER: childless.on_retry_timer,
 }
 """Timer kind -> handler (RFC 7296 §2.1 retransmissions, §2.4 DPD and liveness probes, §2.8 lifetimes, §2.8.3

@@ -16,13 +16,15 @@ the IKE_SA concerned; for CHILD_SAs ``spi_in`` is the SPI this node chose
 (its inbound SA), ``spi_out`` the one the peer chose.
 
 The base class and ``SaKind`` are in ``ikesim.ike.event_base``, the mobility and reconnection events in
-``ikesim.ike.mobility_events``, the high-availability ones in ``ikesim.ike.ha_events``; every event is importable from here.
+``ikesim.ike.mobility_events``, the high-availability ones in ``ikesim.ike.ha_events``,
+EAP's in ``ikesim.ike.eap_events``; every event is importable from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ikesim.ike.eap_events import AaaRequested, EapCompleted, EapRound
 from ikesim.ike.event_base import IkeEvent, SaKind
 from ikesim.ike.ha_events import (
     ChildSaActivated,
@@ -43,6 +45,7 @@ from ikesim.ike.mobility_events import (
     ReconnectStep,
     TrapReinstalled,
 )
+from ikesim.ike.resumption_events import IkeSaResumed, TicketIssued, TicketRejected
 from ikesim.types import Address
 
 __all__ = [
@@ -80,6 +83,9 @@ __all__ = [
     "ResponseRejected",
     "CookieRequired",
     "IkeSaKeysDerived",
+    "EapRound",
+    "EapCompleted",
+    "AaaRequested",
     "IkeSaReestablishing",
     "IkeSaReauthenticating",
     "TrapReinstalled",
@@ -91,6 +97,9 @@ __all__ = [
     "ChildSaActivated",
     "MessageIdsSynchronized",
     "RequestAnswered",
+    "TicketIssued",
+    "TicketRejected",
+    "IkeSaResumed",
 ]
 
 
@@ -104,7 +113,8 @@ class ExchangeStarted(IkeEvent):
     """What the exchange is for: ike_sa_init, ike_auth, create_child, rekey_child, rekey_ike,
     delete_child, delete_ike, dpd, informational, mobike (RFC 4555: path test, UPDATE_SA_ADDRESSES, address list,
     return routability check), reconnect_child, liveness_probe (``ike.reconnect``), mid_sync (RFC 6311 message ID
-    synchronization after a cluster takeover, ``ike.ha_sync``)."""
+    synchronization after a cluster takeover, ``ike.ha_sync``), resume (IKE_SESSION_RESUME) and ticket_request (an
+    INFORMATIONAL asking for a new ticket; RFC 5723, ``ike.resumption``)."""
     message_id: int
     peer: Address
     reason: str = ""

@@ -28,6 +28,8 @@ PURPOSES = (
     "informational",
     "mobike",
     "mid_sync",
+    "resume",
+    "ticket_request",
 )
 """Values of ``ExchangeStarted.purpose``."""
 

@@ -17,7 +17,7 @@ from ikesim.crypto.auth import (
 )
 from ikesim.crypto.suites import Suite, select_proposal
 from ikesim.errors import AuthenticationFailed, PeerError, TsUnacceptable
-from ikesim.ike import childless, ha_sync, informational, mobike
+from ikesim.ike import childless, eap_auth, ha_sync, informational, mobike, resumption
 from ikesim.ike import events as ev
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
@@ -46,7 +46,7 @@ from ikesim.wire.payloads import (
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
-__all__ = ["start", "handle_request", "handle_response"]
+__all__ = ["start", "handle_request", "handle_response", "finish_request", "finish_response"]
 
 
 def _auth_payloads(core: IkeCore, sa: IkeSa, id_payload: IdPayload, *, as_initiator: bool
@@ -60,6 +60,8 @@ def _auth_payloads(core: IkeCore, sa: IkeSa, id_payload: IdPayload, *, as_initia
     else:
         octets = signed_octets(sa.init_response, sa.nonce_i, suite.prf_id, keys.sk_pr,
                                id_payload.body(), core.meter)
+    if sa.resumption is not None:  # RFC 5723 §4.3.3: AUTH = prf(SK_px, <message octets>), no CERT
+        return [resumption.auth_payload(sa, octets, as_initiator=as_initiator, meter=core.meter)]
     creds = sa.profile.connection.credentials
     if creds.method is AuthMethodName.PSK:
         return [AuthPayload(AuthMethod.SHARED_KEY_MIC,
@@ -88,8 +90,10 @@ def _verify_peer(core: IkeCore, sa: IkeSa, msg: Message, id_payload: IdPayload |
     else:
         octets = signed_octets(sa.init_response, sa.nonce_i, suite.prf_id, keys.sk_pr,
                                id_payload.body(), core.meter)
+    if sa.resumption is not None:  # RFC 5723 §4.3.3
+        return resumption.verify_auth(sa, auth, peer_id, octets, peer_is_initiator=peer_is_initiator, meter=core.meter)
     creds = conn.credentials
-    if creds.method is AuthMethodName.PSK:
+    if creds.peer_auth() is AuthMethodName.PSK:
         if auth.method != AuthMethod.SHARED_KEY_MIC:
             return f"expected PSK AUTH, got {auth.method.name}"
         expected = psk_auth(suite.prf_id, creds.psk, octets, core.meter)
@@ -117,7 +121,9 @@ def _own_id(sa: IkeSa, cls: type[IdPayload]) -> IdPayload:
 
 def start(core: IkeCore, sa: IkeSa, now: float, *, without_child: bool = False) -> Exchange:
     """Send IKE_AUTH: IDi [CERT] [CERTREQ] [IDr] AUTH SA TSi TSr (RFC 7296 §1.2); without SA TSi TSr if *without_child*
-    or no child is configured (RFC 6023 §3)."""
+    or no child is configured (RFC 6023 §3). An EAP client omits AUTH (RFC 7296 §2.16, ``ike.eap_auth``)."""
+    if sa.profile.connection.credentials.method.is_eap and sa.resumption is None:  # RFC 5723 §4.3.3: no EAP
+        return eap_auth.start(core, sa, now, without_child=without_child)
     idi = _own_id(sa, IdiPayload)
     inner: list[Payload] = [idi]
     auth = _auth_payloads(core, sa, idi, as_initiator=True)
@@ -137,6 +143,7 @@ def start(core: IkeCore, sa: IkeSa, now: float, *, without_child: bool = False) 
                   TsiPayload(local_ts), TsrPayload(remote_ts)]
     inner += mobike.auth_payloads(core, sa, request=True)  # RFC 4555 §3.1, §3.4
     inner += ha_sync.auth_payloads(sa, request=True)  # RFC 6311
+    inner += resumption.ticket_request_payloads(sa)  # RFC 5723 §4.1
     return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
 
 
@@ -168,21 +175,23 @@ def _select_connection_by_idi(core: IkeCore, sa: IkeSa, idi: IdPayload | None) -
         sa.profile = wildcard
 
 
-def _refuse_childless(core: IkeCore, sa: IkeSa, msg: Message, inner: list[Payload]) -> None:
+def _refuse_childless(core: IkeCore, sa: IkeSa, msg: Message, inner: list[Payload], message_id: int) -> None:
     """Answer IDr [CERT] AUTH ... N(INVALID_SYNTAX) and delete the IKE_SA: a childless IKE_AUTH we do not allow, or a
     regular one when we allow only childless ones (RFC 6023 §3; strongSwan ``handle_childless``)."""
     inner += mobike.auth_payloads(core, sa, request=False, peer_offered=mobike.offered(msg))
     inner += ha_sync.auth_payloads(sa, request=False, msg=msg)
     inner.append(NotifyPayload(NotifyType.INVALID_SYNTAX))
-    core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
+    core.respond(sa, ExchangeType.IKE_AUTH, message_id, inner)
     core.emit(ev.ErrorNotifySent(**sa.ids(), notify=NotifyType.INVALID_SYNTAX.name, exchange="IKE_AUTH",
-                                 message_id=msg.message_id))
+                                 message_id=message_id))
     core.remove_ike_sa(sa, "failed")
 
 
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     """Responder: verify the initiator, answer IDr [CERT] AUTH SA TSi TSr (RFC 7296 §1.2, §2.15)."""
     _select_connection_by_idi(core, sa, msg.get(IdiPayload))
+    if eap_auth.takes_request(core, sa, msg, now, _EAP_STEPS):  # RFC 7296 §2.16: no AUTH, or an EAP round
+        return
     failure = _verify_peer(core, sa, msg, msg.get(IdiPayload), peer_is_initiator=True)
     if failure:
         core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id,
@@ -191,9 +200,14 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         core.remove_ike_sa(sa, "auth_failed")
         return
     idr = _own_id(sa, IdrPayload)
-    inner: list[Payload] = [idr, *_auth_payloads(core, sa, idr, as_initiator=False)]
+    finish_request(core, sa, msg, [idr, *_auth_payloads(core, sa, idr, as_initiator=False)], msg.message_id, now)
+
+
+def finish_request(core: IkeCore, sa: IkeSa, msg: Message, inner: list[Payload], message_id: int, now: float) -> None:
+    """Responder, the initiator authenticated: answer *inner* (IDr [CERT] AUTH) plus the first CHILD_SA for the SA TSi
+    TSr of *msg* (with EAP the first request, RFC 7296 §2.16) as response *message_id*; establish (RFC 7296 §1.2)."""
     if childless.responder_refuses(sa.profile.connection.ike.childless, msg):
-        _refuse_childless(core, sa, msg, inner)
+        _refuse_childless(core, sa, msg, inner, message_id)
         return
     child = None
     rejected = False
@@ -214,10 +228,12 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
             inner += [SaPayload((answer,)), TsiPayload(tsi), TsrPayload(tsr)]
     inner += mobike.auth_payloads(core, sa, request=False, peer_offered=mobike.offered(msg))  # RFC 4555 §3.1
     inner += ha_sync.auth_payloads(sa, request=False, msg=msg)  # RFC 6311
-    core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
+    inner += resumption.ticket_payloads(core, sa, msg, now)  # RFC 5723 §4.2
+    core.respond(sa, ExchangeType.IKE_AUTH, message_id, inner)
     core.establish(sa, now)
     mobike.process_auth(core, sa, msg)
     ha_sync.process_auth(core, sa, msg)
+    resumption.process_auth(core, sa, msg, now)
     if child is not None:
         core.install_child(sa, child, now)
     elif rejected:
@@ -239,6 +255,9 @@ def _check_child_answer(profile: ChildProfile, spi_in: bytes, local_ts: tuple[Tr
 
 def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: float) -> None:
     """Initiator: verify the responder, establish the IKE_SA and first CHILD_SA (RFC 7296 §1.2)."""
+    if sa.eap is not None:  # RFC 7296 §2.16: an EAP round (``ike.eap_auth``)
+        eap_auth.handle_response(core, sa, ex, msg, now, _EAP_STEPS)
+        return
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     if msg.get(AuthPayload) is None:
         outcome = errors[0].notify_type.name if errors else "INVALID_SYNTAX"
@@ -262,6 +281,13 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         informational.send_notification(core, sa, NotifyType.AUTHENTICATION_FAILED, now)
         core.remove_ike_sa(sa, "auth_failed")
         return
+    finish_response(core, sa, ex, msg, errors, now)
+
+
+def finish_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, errors: list[NotifyPayload],
+                    now: float) -> None:
+    """Initiator, the responder authenticated: establish the IKE_SA and the first CHILD_SA from *msg* (RFC 7296 §1.2;
+    with EAP the last IKE_AUTH response, §2.16)."""
     # RFC 7296 §2.15: the IKE_SA_INIT messages are signed octets only until both AUTHs are checked; the
     # initiator never answers an IKE_SA_INIT again, so it keeps neither (the responder keeps its pair for
     # retransmitted IKE_SA_INIT requests, ``ike_sa_init.handle_request``).
@@ -270,6 +296,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     core.establish(sa, now)
     mobike.process_auth(core, sa, msg)
     ha_sync.process_auth(core, sa, msg)
+    resumption.process_auth(core, sa, msg, now)  # RFC 5723 §4.2: keep the ticket
     pending = sa.pending_child
     sa.pending_child = None
     if pending is None:
@@ -294,3 +321,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                        initiator=True, nonce_i=sa.nonce_i, nonce_r=sa.nonce_r, shared=None,
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now)
     core.install_child(sa, child, now)
+
+
+_EAP_STEPS = eap_auth.AuthSteps(_own_id, _auth_payloads, _verify_peer, finish_request, finish_response)
+"""What ``ike.eap_auth`` uses of IKE_AUTH, handed in (it cannot import this module: no import cycles)."""

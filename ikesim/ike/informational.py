@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
-from ikesim.ike import ha_sync, ike_rekey, mobike
+from ikesim.ike import ha_sync, ike_rekey, mobike, resumption
 from ikesim.ike.exchange import Work
 from ikesim.ike.sa import PEER_DELETED_LIMIT, ChildSa, IkeSa
 from ikesim.ike.state import (
@@ -203,6 +203,7 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
         # RFC 7296 §3.11: a 16-bit count, and the answer must fit one message: name what fits (the rest
         # is deleted all the same; the peer deleted its half already).
         inner.append(DeletePayload(ProtocolId.ESP, 4, tuple(ours)[:MAX_DELETE_SPIS]))
+    inner += resumption.refresh_payloads(core, sa, msg, now)  # RFC 5723 §4.1: a new ticket on N(TICKET_REQUEST)
     core.respond(sa, ExchangeType.INFORMATIONAL, msg.message_id, inner)
 
 
@@ -221,6 +222,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     """Our INFORMATIONAL was answered (RFC 7296 §1.4.1, §2.4; an RFC 6311 synchronization: ``ha_sync``)."""
     if ex.purpose == "mid_sync":
         ha_sync.handle_response(core, sa, ex, msg, now)
+        return
+    if ex.purpose == "ticket_request":  # RFC 5723 §4.2
+        resumption.handle_refresh_response(core, sa, ex, msg, now)
         return
     errors = [n for n in msg.get_all(NotifyPayload) if n.notify_type.is_error]
     core.complete(sa, ex, errors[0].notify_type.name if errors else "ok")

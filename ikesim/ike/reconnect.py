@@ -79,7 +79,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ikesim.ike import create_child_sa, ike_sa_init, mobike
+from ikesim.ike import create_child_sa, mobike, resume_exchange
 from ikesim.ike import events as ev
 from ikesim.ike.exchange import Work
 from ikesim.ike.reestablish import children_to_recreate, local_address, reestablish
@@ -322,7 +322,7 @@ def _initiate(core: IkeCore, run: _Run, old_spi: bytes, reason: str, action: str
     if conn.remote_addr is None or not run.children:
         return None
     mark = len(core.events)
-    new = ike_sa_init.initiate(core, profile, local_address(core, conn), conn.remote_addr, now)
+    new = resume_exchange.initiate(core, profile, local_address(core, conn), conn.remote_addr, now)  # RFC 5723 §4.3
     first = profile.first_child
     made = [first.policy.name] if first is not None else []
     for name in run.children:

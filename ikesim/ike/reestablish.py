@@ -41,7 +41,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ikesim.ike import events as ev
-from ikesim.ike import ike_sa_init
+from ikesim.ike import resume_exchange
 from ikesim.ike.exchange import Work
 from ikesim.ike.state import ChildSaState, IkeSaState
 from ikesim.types import Address
@@ -108,7 +108,8 @@ def _initiate(core: IkeCore, old: IkeSa, children: tuple[str, ...], reason: str,
         return None
     first = profile.first_child
     mark = len(core.events)
-    new = ike_sa_init.initiate(core, profile, local_address(core, conn), conn.remote_addr, now)
+    new = resume_exchange.initiate(core, profile, local_address(core, conn), conn.remote_addr, now,
+                                   resume=reason != "reauth")  # RFC 5723: a reauthentication checks credentials anew
     made = [first.policy.name] if first is not None else []
     for name in children:
         if name not in made and name in profile.children:

@@ -152,10 +152,15 @@ class IkeSa:
     half_open_key: tuple[bytes, Address] | None = None
     pending_child: Any = None
     """IKE_AUTH initiator: (ChildProfile, spi_in, TSi, TSr) of the CHILD_SA proposed with AUTH, selectors as sent."""
+    eap: Any = None
+    """``ike.eap_auth.EapSession`` while IKE_AUTH runs EAP (RFC 7296 §2.16); None otherwise."""
     collision: Any = None
     """``Collision`` while the peer rekeys this IKE_SA at the same time as we do (RFC 7296 §2.8.2)."""
     redundant: bool = False
     """Lost a simultaneous IKE_SA rekey (RFC 7296 §2.8.2): to be deleted."""
+    resumption: Any = None
+    """Set up by IKE_SESSION_RESUME (RFC 5723 §4.3.2): the client's ``ClientTicket`` or the gateway's ``TicketState``
+    (``ike.resumption``); IKE_AUTH then authenticates with the resumed keys (§4.3.3)."""
     peer_deleted: Mapping[bytes, float] = field(default_factory=lambda: NO_ENTRIES)
     """CHILD SPIs the peer deleted before we knew them (a response still in flight), with the time:
     the response must not install an SA the peer no longer has (RFC 7296 §1.4.1, §2.25). Kept only

@@ -18,7 +18,8 @@ up, that the tunnel's IKE works again, once its segment was taken (a partition: 
   survivor activated the replicated IKE_SA (``IkeSaActivated``), else ``kept`` (a partition: the old member still
   answered);
 - a new IKE_SA of the connection was established (``IkeSaEstablished`` without ``rekey_of``, RFC 7296 §1.2; the
-  survivor's, as responder, comes first): method ``reauth`` (stateless failover, or a replica that did not work);
+  survivor's, as responder, comes first): method ``reauth`` (stateless failover, or a replica that did not work),
+  ``resume`` if that IKE_SA came from IKE_SESSION_RESUME (RFC 5723);
 - a partition's tunnel still run, when the split brain ends, by the member keeping its segment, and restored by
   nothing before: method ``kept``, restored at the failure itself (no IKE interruption);
 - neither before the run ended: method ``none``.
@@ -127,8 +128,10 @@ class HaRows:
             ev.IkeSaDeleted: self.deleted, ev.ExchangeCompleted: self.completed,
             ev.MessageIdsSynchronized: self.synchronized, ev.Retransmitted: self.retransmitted,
             ev.PeerAddressChanged: self.peer_moved, ev.IkeSaMoved: self.peer_moved,
-            ev.NatTraversalStarted: self.peer_moved,
+            ev.NatTraversalStarted: self.peer_moved, ev.IkeSaResumed: self.resumed,
         }
+        self._resumed: set[bytes] = set()
+        """spi_i of the IKE_SAs set up by IKE_SESSION_RESUME (RFC 5723): their restore's method is ``resume``."""
 
     def add_cluster(self, name: str, members: Sequence[str], segment: Callable[[str], int] | None = None) -> None:
         """Cluster *name* has *members*; *segment* maps a client address to its segment (``Cluster.segment``)."""
@@ -152,7 +155,11 @@ class HaRows:
         for row in list(self._open.get(e.connection, ())):
             if self._counts(row, t, node):
                 self._join(row, e.spi_i, e.spi_r)
-                self._restore(row, t, "reauth")
+                self._restore(row, t, "resume" if e.spi_i in self._resumed else "reauth")
+
+    def resumed(self, t: float, node: str, e: ev.IkeSaResumed) -> None:
+        """IKE_SESSION_RESUME answered (RFC 5723 §4.3.2): the IKE_SA it makes restores by ``resume``, not ``reauth``."""
+        self._resumed.add(e.spi_i)
 
     def activated(self, t: float, node: str, e: ev.IkeSaActivated) -> None:
         """A member took a replicated IKE_SA over: it holds it, and its tunnel is kept by synchronization."""

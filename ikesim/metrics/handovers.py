@@ -73,12 +73,14 @@ class HandoverRows:
         self._by_spi: dict[bytes, _Handover] = {}
         self._ends: dict[bytes, set[str]] = {}
         """spi_i -> the nodes that established it (the host and its peer)."""
+        self._resumed: set[bytes] = set()
+        """spi_i of the IKE_SAs set up by IKE_SESSION_RESUME (RFC 5723): their restore's method is ``resume``."""
         self.handlers: dict[type, Handler] = {
             InterfaceChanged: self.interface, ev.IkeSaEstablished: self.established, ev.IkeSaMoved: self.moved,
             ev.NatTraversalStarted: self.floated, ev.IkeSaDeleted: self.deleted, ev.IkeSaRoaming: self.roaming,
             ev.ExchangeStarted: self.exchange, ev.Retransmitted: self.retransmitted,
             ev.DeadPeerDetected: self.dead, ev.PeerAddressChanged: self.followed,
-            ev.ChildSaInstalled: self.installed,
+            ev.ChildSaInstalled: self.installed, ev.IkeSaResumed: self.resumed,
         }
 
     # --- state of the hosts' IKE_SAs -----------------------------------------------------------
@@ -144,7 +146,7 @@ class HandoverRows:
     def exchange(self, t: float, node: str, e: ev.ExchangeStarted) -> None:
         """Count the exchange; the host's first MOBIKE or IKE_SA_INIT after detection starts the restore."""
         h = self._by_spi.get(e.spi_i)
-        if h is None and e.purpose == "ike_sa_init":
+        if h is None and e.purpose in ("ike_sa_init", "resume"):
             h = next((x for x in self._open.get(node, ()) if x.connection == e.connection
                       and not math.isnan(x.detected_at)), None)
             if h is not None:
@@ -156,7 +158,7 @@ class HandoverRows:
             h.peer = h.peer or node
         h.exchanges += 1
         if node == h.node and math.isnan(h.started_at) and (
-                e.purpose in ("mobike", "ike_sa_init") or e.reason in ("follow", "reconnect", "liveness_probe")):
+                e.purpose in ("mobike", "ike_sa_init", "resume") or e.reason in ("follow", "reconnect", "liveness_probe")):
             h.started_at = t
 
     def retransmitted(self, t: float, node: str, e: ev.Retransmitted) -> None:
@@ -194,7 +196,11 @@ class HandoverRows:
             return
         if e.rekey_of is None:
             h.to_address = e.local.ip
-            self._restore(h, t, "reestablish")
+            self._restore(h, t, "resume" if e.spi_i in self._resumed else "reestablish")
+
+    def resumed(self, t: float, node: str, e: ev.IkeSaResumed) -> None:
+        """IKE_SESSION_RESUME answered (RFC 5723 §4.3.2): the CHILD_SAs of that IKE_SA restore by ``resume``."""
+        self._resumed.add(e.spi_i)
 
     def _restore(self, h: _Handover, t: float, method: str) -> None:
         h.restored_at, h.method = t, method

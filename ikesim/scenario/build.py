@@ -19,9 +19,11 @@ from ikesim.ike.config import (
 )
 from ikesim.metrics.trace import TRACE_LEVELS, Trace
 from ikesim.rng import Rng
+from ikesim.scenario.aaa_build import attach_aaa
 from ikesim.scenario.base import check_seed
 from ikesim.scenario.build_traffic import add_traffic
 from ikesim.scenario.cluster_model import random_failures
+from ikesim.scenario.eap_model import eap_credentials
 from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
@@ -98,6 +100,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
     pool: dict[object, object] = {}
     for name, c in m.connections.items():
         cred_i, cred_r = _credentials(name, c, rng)
+        if c.auth.eap is not None:  # RFC 7296 §2.16: the initiator authenticates with EAP
+            cred_i, cred_r = eap_credentials(c.auth.eap, c.ids.initiator, cred_i, cred_r)
         if cred_i.method == AuthMethodName.PSK:  # certificates and keys are per connection
             cred_i = cred_r = _interned(pool, cred_i)
         resp_addr = m.nodes[c.responder].addresses[0]
@@ -118,7 +122,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                     mobike_return_routability=c.ike.mobike_return_routability, roam=c.ike.roam,
                     liveness_probe=c.ike.liveness_probe, message_id_sync=c.ike.message_id_sync,
                     replay_counter_sync=c.ike.replay_counter_sync, childless=c.ike.childless,
-                    reauth_time=c.ike.reauth_time, make_before_break=c.ike.make_before_break)),
+                    reauth_time=c.ike.reauth_time, make_before_break=c.ike.make_before_break,
+                    resumption=c.ike.resumption, ticket_lifetime=c.ike.ticket_lifetime)),
                 children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
             ))
     return [
@@ -126,7 +131,8 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
                      connections=tuple(per_node[n]), cookie_threshold=nm.daemon_threshold("cookie_threshold"),
                      cookie_threshold_ip=nm.daemon_threshold("cookie_threshold_ip"),
                      block_threshold=nm.daemon_threshold("block_threshold"),
-                     init_limit_half_open=nm.daemon_threshold("init_limit_half_open"), half_open_timeout=nm.half_open_timeout)
+                     init_limit_half_open=nm.daemon_threshold("init_limit_half_open"), half_open_timeout=nm.half_open_timeout,
+                     ticket_secret=(nm.ticket_secret or "").encode(), ticket_key_rotation=nm.ticket_key_rotation)
         for n, nm in m.nodes.items()
     ]
 
@@ -242,4 +248,6 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
     if m.faults:
         sim.add_faults(fault_rules(m.faults))
     add_traffic(sim, m)
+    if m.aaa or any(c.auth.eap is not None and c.auth.eap.aaa for c in m.connections.values()):
+        attach_aaa(sim, m)  # RADIUS servers EAP gateways wait for (ikesim.sim.aaa)
     return sim

@@ -10,7 +10,8 @@ from pydantic import Field, StrictFloat, StrictInt, ValidationInfo, field_valida
 
 from ikesim.crypto.suites import parse_proposal
 from ikesim.errors import ConfigError
-from ikesim.scenario.base import Duration, Ratio, StrictModel
+from ikesim.scenario.base import Duration, PositiveDuration, Ratio, StrictModel
+from ikesim.scenario.eap_model import EapModel
 from ikesim.scenario.messages import input_kind, quoted
 from ikesim.wire.iana import ProtocolId
 
@@ -168,6 +169,13 @@ class IkeModel(_LifetimeFields):
     accepts them), ``prefer`` (the initiator also goes childless when the responder announces it, and creates the first
     CHILD_SA with CREATE_CHILD_SA), ``force`` (only childless: the initiator gives up on a responder that does not
     announce it, the responder refuses a regular IKE_AUTH), ``never`` (strongSwan's default is ``allow``)."""
+    resumption: bool = False
+    """IKEv2 session resumption (RFC 5723; strongSwan has none), for both ends: the client asks for a ticket in IKE_AUTH,
+    refreshes it before it expires, and re-establishes (DPD or close_action restart, roaming without MOBIKE, a
+    reconnect, a new initiate) with IKE_SESSION_RESUME while its ticket is valid; the gateway issues tickets and
+    accepts them. A reauthentication never resumes. ``ikesim.ike.resumption``."""
+    ticket_lifetime: PositiveDuration = 3600.0
+    """How long a ticket the gateway issues is valid (more than 0 s), at most ``reauth_time`` when that is set."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -181,6 +189,14 @@ class IkeModel(_LifetimeFields):
     @classmethod
     def _parse(cls, v: list[str]) -> list[str]:
         return _check_proposals(v, ProtocolId.IKE)
+
+    @field_validator("ticket_lifetime")
+    @classmethod
+    def _ticket_needs_resumption(cls, v: float, info: ValidationInfo) -> float:
+        """A ticket lifetime acts only with resumption (RFC 5723): without ``resumption: true`` it would do nothing."""
+        if v != 3600.0 and not info.data.get("resumption", False):
+            raise ValueError("needs resumption: true (tickets are issued only with RFC 5723 session resumption)")
+        return v
 
     @field_validator("mobike_no_nats", "mobike_return_routability")
     @classmethod
@@ -375,6 +391,8 @@ class AuthModel(StrictModel):
     chain: StrictInt = Field(default=1, ge=1, le=8)
     """Certificates each end sends: 1 = an end entity issued by the CA; n = the end entity and n - 1
     intermediate CAs (CA -> intermediates -> end entity), all as CERT payloads (RFC 7296 §3.6)."""
+    eap: EapModel | None = None
+    """The initiator authenticates with EAP instead (RFC 7296 §2.16); ``method`` is then the responder's only."""
 
     @model_validator(mode="after")
     def _psk_needed(self) -> AuthModel:

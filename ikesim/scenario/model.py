@@ -24,6 +24,7 @@ from ikesim.scenario.connection_model import (
     RetransmitModel,
     SideValue,
 )
+from ikesim.scenario.eap_model import AaaModel
 from ikesim.scenario.expect_model import ExpectModel
 from ikesim.scenario.faults_model import FaultModel
 from ikesim.scenario.fleet import FleetField
@@ -50,7 +51,8 @@ class ActionModel(StrictModel):
     at: Duration
     node: str
     action: Literal["initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
-                    "pin_nonce", "pin_child_spi", "pin_ike_spi"]
+                    "pin_nonce", "pin_child_spi", "pin_ike_spi", "restart"]
+    """``restart``: the node's daemon restarts with no SAs (``ikesim.sim.restart``); takes no connection."""
     connection: str | None = None
     """Required except for pin actions (a node's random stream serves all its connections)."""
     child: str | None = None
@@ -78,7 +80,7 @@ class ActionModel(StrictModel):
             raise ValueError(f"{self.action} needs a value (hex, e.g. \"00\")")
         if not pin and self.value is not None:
             raise ValueError(f"{self.action} takes no value")
-        if not pin and self.connection is None:
+        if not pin and self.connection is None and self.action != "restart":
             raise ValueError(f"{self.action} needs a connection")
         if pin and self.child is not None:
             raise ValueError(f"{self.action} takes no child")
@@ -120,6 +122,8 @@ class ScenarioModel(StrictModel):
     """User packet flows through CHILD_SAs (``ikesim.scenario.traffic_model``)."""
     data_plane: DataPlaneModel = Field(default_factory=DataPlaneModel)
     """How the traffic is simulated (per packet or from the fleet timeline) and how much of it is captured."""
+    aaa: dict[str, AaaModel] = Field(default_factory=dict)
+    """AAA (RADIUS) servers EAP gateways wait for (``auth.eap.aaa``; ``ikesim.scenario.eap_model``)."""
     description: str = ""
     expect: ExpectModel | None = None
     """What a run must produce (``ikesim.scenario.expect_model``), checked by ``ikesim check`` and the pytest plugin."""

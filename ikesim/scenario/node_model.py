@@ -254,6 +254,13 @@ class NodeModel(StrictModel):
     """Half-open IKE_SAs in all from which every IKE_SA_INIT is dropped; 0 or null = no limit (strongSwan's default, 0)."""
     half_open_timeout: PositiveDuration = 30.0
     """How long a responder keeps a half-open IKE_SA (more than 0 s). strongSwan ``charon.half_open_timeout``: 30s."""
+    ticket_secret: str | None = None
+    """RFC 5723 session resumption: the secret the gateway's ticket keys derive from (any text). Nodes that share it
+    (an HA cluster's members, or a gateway across a restart) accept each other's tickets; unset: a key of its own,
+    from the node's seed, that a restart with ``fresh_keys`` loses."""
+    ticket_key_rotation: PositiveDuration = 3600.0
+    """Seconds each ticket key issues tickets before the next one takes over (the old stays accepted while its
+    tickets may live)."""
     cpu: CpuModelSpec | None = None
     """None: the node's work takes no time. Else it queues for ``cores`` (``ikesim.sim.cpu``)."""
 

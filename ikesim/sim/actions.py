@@ -1,4 +1,4 @@
-"""Scripted actions on a node at a time (``Simulation.schedule``): initiate, rekey, delete, DPD, pins.
+"""Scripted actions on a node at a time (``Simulation.schedule``): initiate, rekey, delete, DPD, pins, restart.
 
 *sim* is the ``ikesim.sim.simulation.Simulation`` running them (typed ``Any``: that module imports this one).
 """
@@ -10,11 +10,12 @@ from typing import Any
 
 from ikesim.errors import LocalProtocolError
 from ikesim.metrics.recorder import ActionExecuted, ActionSkipped
+from ikesim.sim.restart import restart_node
 
 __all__ = ["ACTIONS", "PINS", "ScheduledAction", "run_action"]
 
 ACTIONS = ("initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
-           "pin_nonce", "pin_child_spi", "pin_ike_spi")
+           "pin_nonce", "pin_child_spi", "pin_ike_spi", "restart")
 
 PINS = {"pin_nonce": "nonce", "pin_child_spi": "child_spi", "pin_ike_spi": "ike_spi"}
 """Pin actions -> the daemon's ``Rng.draw`` purpose they queue a value (a prefix) for."""
@@ -42,6 +43,8 @@ def run_action(sim: Any, a: ScheduledAction) -> None:
         if a.action in PINS:
             d.rng.force(PINS[a.action], a.value)
             target = a.value.hex()
+        elif a.action == "restart":  # the daemon restarts with nothing (``ikesim.sim.restart``)
+            target = restart_node(sim, a.node, now)
         elif a.action == "initiate":
             if a.connection is None:
                 raise LocalProtocolError("initiate needs a connection")

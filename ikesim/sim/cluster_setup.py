@@ -30,6 +30,8 @@ def add_cluster(sim: Any, config: DaemonConfig, members: Sequence[str], *, clust
     """A cluster named ``config.name`` owning ``config.addresses`` (the virtual addresses; link it by that name),
     with one member node per name in *members*, each running *config*'s connections (``ikesim.sim.cluster``)."""
     name = config.name
+    if not config.ticket_secret:  # RFC 5723 §6.3: the members share one ticket key, so tickets survive a failover
+        config = replace(config, ticket_secret=sim.rng.child("cluster", name, "ticket").bytes(32))
     if len(members) < 2 or len(set(members)) != len(members):
         raise ConfigError(f"cluster {name!r}: at least two distinct members")
     sim._check_new(name)  # noqa: SLF001 - the simulation's own builder

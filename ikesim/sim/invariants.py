@@ -116,8 +116,8 @@ class InvariantChecker:
             spi_i, spi_r, xchg, flags, mid = peek_header(data)
         except MalformedMessage:
             return
-        if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT:
-            return  # responses; IKE_SA_INIT is resent changed after COOKIE / INVALID_KE (§2.6, §1.2)
+        if flags & 0x20 or xchg == ExchangeType.IKE_SA_INIT or xchg == ExchangeType.IKE_SESSION_RESUME:
+            return  # responses; IKE_SA_INIT (IKE_SESSION_RESUME, RFC 5723) resent changed after COOKIE / INVALID_KE
         if mid == 0 and self._syncing and (spi_i, spi_r) in self._syncing:
             return  # an RFC 6311 synchronization: outside the window, its message ID 0 used again after it
         # RFC 7383 §2.5: SKF fragments of one request are told apart by their Fragment Number.

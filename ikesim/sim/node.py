@@ -22,7 +22,7 @@ import simpy
 from ikesim.crypto.meter import OpCounter
 from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
-from ikesim.ike.events import IkeSaMoved, NatTraversalStarted
+from ikesim.ike.events import AaaRequested, IkeSaMoved, NatTraversalStarted
 from ikesim.sim.cpu import CpuModel
 from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
@@ -50,7 +50,7 @@ class Node:
     """A host: an IkeDaemon plus its wiring to the network."""
 
     __slots__ = ("env", "daemon", "name", "meter", "_collector", "_send", "_pending", "checker", "on_natt", "cpu",
-                 "_jobs", "_busy", "_wake_cb", "plane")
+                 "_jobs", "_busy", "_wake_cb", "plane", "on_aaa")
 
     def __init__(
         self,
@@ -80,6 +80,8 @@ class Node:
         self._wake_cb = self._wake  # bound once: a fleet's gateway has thousands of wake-ups pending
         self.plane: NodeDataPlane | None = None
         """The ESP data plane following this node's daemon (``ikesim.sim.dataplane``); None without traffic."""
+        self.on_aaa: Callable[[Node, AaaRequested], None] | None = None
+        """Told about each ``AaaRequested`` of an EAP gateway: its AAA server (``ikesim.sim.aaa``); None: no AAA."""
 
     @property
     def child_names(self) -> dict[bytes, str]:
@@ -165,6 +167,8 @@ class Node:
                 self.on_natt(self, event)  # a MOBIKE move behind a new NAT starts keepalives too (RFC 3948 §2.3)
             if plane is not None:
                 plane.on_event(event, now)
+            if self.on_aaa is not None and type(event) is AaaRequested:
+                self.on_aaa(self, event)
             record(event, now=now, node=name)
             batch.append(event)
             event = daemon.next_event()

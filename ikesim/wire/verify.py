@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ikesim.errors import MalformedMessage
+from ikesim.wire.eap import verify_eap
 from ikesim.wire.iana import ProtocolId
 from ikesim.wire.payloads import (
     DeletePayload,
+    EapPayload,
     NoncePayload,
     Payload,
     SaPayload,
@@ -86,6 +88,7 @@ _VERIFIERS = {
     DeletePayload: _verify_delete,
     TsiPayload: _verify_ts,
     TsrPayload: _verify_ts,
+    EapPayload: lambda p: verify_eap(p.data),  # strongSwan eap_payload.c verify (RFC 3748 §4)
 }
 
 

@@ -53,7 +53,7 @@ def test_one_field_name_has_one_type_in_every_event_of_the_events_table() -> Non
             columns.setdefault(f.name, {}).setdefault(_column_type(hints[f.name]), []).append(cls.__name__)
     assert {name: by_type for name, by_type in columns.items() if len(by_type) > 1} == {}
     assert columns["group"] == {"str": ["IkeSaInitRetried", "IkeSaEstablished"]}
-    assert columns["by_us"] == {"bool": ["AuthFailed", "ProposalRejected"]}
+    assert columns["by_us"] == {"bool": ["TicketIssued", "TicketRejected", "AuthFailed", "ProposalRejected"]}
 
 
 def test_keys_derived_is_emitted_before_ike_auth_with_the_established_keys() -> None:
