@@ -89,6 +89,8 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
         console.print(_handover_table(summary["handovers"]))
     if "ha" in summary:
         console.print(_ha_table(summary["ha"]))
+    if "restarts" in summary:
+        console.print(_restart_table(summary["restarts"]))
     if out is not None:
         console.print(f"results written to [bold]{out}[/]")
 
@@ -162,6 +164,35 @@ def _ha_table(h: dict[str, Any]) -> Table:
     if h["survivor_cpu_peak"] is not None:
         t.add_row("survivor CPU peak (1 s bins), longest queue",
                   f"{100 * h['survivor_cpu_peak']:.0f} %, {h['survivor_queue_peak']}")
+    return t
+
+
+def _restart_table(h: dict[str, Any]) -> Table:
+    """The summary's restarts (``ikesim.metrics.restarts``): tunnels a restarted daemon lost, how and how fast its
+    peers brought them back, and the restarted node's CPU per reconnect."""
+    from rich.table import Table
+
+    t = Table(title="restarts (tunnels of a restarted IKE daemon; CPU: the restarted node's, set-up jobs = "
+                    "IKE_SA_INIT, IKE_SESSION_RESUME, IKE_AUTH)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("restarts", str(h["restarts"]))
+    t.add_row("tunnels lost", str(h["tunnels_lost"]))
+    t.add_row("tunnels restored", str(h["restored"]))
+    for method, n in h["by_method"].items():
+        t.add_row(f"  restored by: {method}", str(n))
+    for key, label in (("detection_s", "detection by the peer's DPD"), ("time_to_restore_s", "time to restore")):
+        q = h[key]
+        if q["n"]:
+            t.add_row(f"{label} ({q['n']}): p50 / p95 / max, s",
+                      f"{q['p50']:.1f} / {q['p95']:.1f} / {q['max']:.1f}")
+    t.add_row("peers' exchanges / retransmissions until restored", f"{h['exchanges']} / {h['retransmissions']}")
+    t.add_row("restores that needed a COOKIE", str(h["cookies"]))
+    if h["cpu_per_reconnect_ms"] is not None:
+        t.add_row("CPU per reconnect (set-up jobs), ms",
+                  f"{h['cpu_per_reconnect_ms']:.3f}")
+    if h["cpu_busy_s"] is not None:
+        t.add_row("CPU busy, restart to last restore, ms", f"{1000 * h['cpu_busy_s']:.2f}")
     return t
 
 

@@ -42,6 +42,7 @@ RUN_FILES = frozenset({
     "cpu.parquet", "summary.json", "capture.pcap", "ikev2_decryption_table", "esp_sa",
     "traffic.parquet", "outages.parquet", "traffic_windows.parquet",  # a run with traffic (``traffic:``)
     "handovers.parquet",  # a run with moving interfaces
+    "restarts.parquet",  # a run with a ``restart`` action
     "timeline.png", "rekey_latency.png", "cpu.png", "outages.png",  # `ikesim plot RESULTS` draws them next to them
 })
 """Every file a run's results directory can hold: ``Results.write`` and the PNGs of ``ikesim plot``."""

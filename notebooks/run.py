@@ -3,7 +3,8 @@
     python notebooks/run.py                                  # every notebook, small sizes, nothing kept (as CI)
     python notebooks/run.py --size full --results results    # regenerate the reference outputs in results/
 
-Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects, data-plane, mobility, ha), through a
+Each notebook writes into ``RESULTS/<study>/`` (tuning, race, path-effects, data-plane, mobility, ha,
+reconnect), through a
 temporary directory that replaces the old one only when the notebook ran to the end (``ikesim.runner.write_dir_atomically``): a failed run
 leaves the previous results as they were. A study directory that holds anything ikesim did not write (a file not
 listed in its ``.ikesim-results.json``; before the marker: anything but the study's files and ``manifest.json``) is
@@ -32,6 +33,7 @@ STUDIES = {
     "04-data-plane.ipynb": "data-plane",
     "05-mobility.ipynb": "mobility",
     "06-ha.ipynb": "ha",
+    "07-reconnect.ipynb": "reconnect",
 }
 """Each notebook and the directory under ``--results`` it writes."""
 STUDY_FILES = {
@@ -43,6 +45,8 @@ STUDY_FILES = {
     "mobility": frozenset({"handover-strategies.png", "summary.csv", "handovers.csv"}),
     "ha": frozenset({"headline.md", "heartbeat-dpd.png", "interruptions.png", "summary.csv", "survivor-cpu.csv",
                      "survivor-cpu.png", "tunnels.csv"}),
+    "reconnect": frozenset({"handovers.csv", "headline.md", "methods.csv", "methods.png", "restart.csv",
+                            "restart-tunnels.csv", "restart.png"}),
 }
 """What each notebook writes into its study directory (with ``manifest.json``): how a study written before the
 marker existed is recognised (``ikesim.runner.Legacy``); a study holding anything else is never replaced."""

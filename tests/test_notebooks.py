@@ -70,7 +70,8 @@ def test_only_the_public_api(name: str) -> None:
 
 
 FIGURES = {"01-lifetime-stagger-tuning.ipynb": 1, "02-rekey-race-timeline.ipynb": 2, "03-loss-mtu-nat.ipynb": 2,
-           "04-data-plane.ipynb": 2, "05-mobility.ipynb": 1, "06-ha.ipynb": 3}
+           "04-data-plane.ipynb": 2, "05-mobility.ipynb": 1, "06-ha.ipynb": 3,
+           "07-reconnect.ipynb": 2}
 
 
 def _run(name: str, tmp_path: Path) -> Path:
@@ -300,3 +301,22 @@ def test_ha_notebook_small(tmp_path: Path) -> None:
     assert (stateless["ike_interruption_p50_s"] > stateless["dpd_delay_s"] + 160).all()
     assert (out / "headline.md").read_text().startswith("With 50 clients")
     assert {p.name for p in out.iterdir()} == RUNNER.STUDY_FILES["ha"] | {"manifest.json", ".ikesim-results.json"}
+
+
+def test_reconnect_notebook_small(tmp_path: Path) -> None:
+    out = _run("07-reconnect.ipynb", tmp_path)
+    m = pd.read_csv(out / "methods.csv").set_index("method")
+    assert list(m.index) == ["mobike", "resume", "psk", "ecdsa", "eap-mschapv2", "eap-tls-fast", "eap-tls"]
+    assert (m["clients"] == 20).all() and (m["handovers"] == 22).all() and (m["unrestored"] == 0).all()
+    assert m["ike_auth_per_reconnect"].to_dict() == {"mobike": 0, "resume": 1, "psk": 1, "ecdsa": 1, "eap-mschapv2": 4,
+                                                     "eap-tls-fast": 4, "eap-tls": 9}
+    cpu = m["cpu_per_reconnect_ms"]
+    assert cpu["mobike"] < cpu["resume"] < cpu["psk"] < cpu["ecdsa"] < cpu["eap-mschapv2"] < cpu["eap-tls"]
+    assert m.loc["eap-tls", "restore_p50_s"] > m.loc["eap-mschapv2", "restore_p50_s"] > m.loc["psk", "restore_p50_s"]
+    r = pd.read_csv(out / "restart.csv").set_index("restart")
+    assert (r["clients"] == 20).all() and (r["restored"] == 20).all()
+    assert (r.loc["resume", "resumed"], r.loc["full", "resumed"]) == (20, 0)
+    assert r.loc["resume", "cpu_per_reconnect_ms"] < r.loc["full", "cpu_per_reconnect_ms"]
+    assert len(pd.read_csv(out / "restart-tunnels.csv")) == 40
+    assert (out / "headline.md").read_text().startswith("Per reconnect after a Wi-Fi -> LTE move (20 clients")
+    assert {p.name for p in out.iterdir()} == RUNNER.STUDY_FILES["reconnect"] | {"manifest.json", ".ikesim-results.json"}

@@ -184,6 +184,11 @@ class Credentials:
     eap_tls_sizes: tuple[int, int, int] = (3500, 1200, 1024)
     """EAP-TLS model: octets of the server's and the client's Certificate messages, largest EAP-TLS message
     (``ike.eap_methods.TlsModel``)."""
+    eap_tls_resumption: bool = False
+    """EAP-TLS client and server: keep TLS sessions and resume them with the abbreviated handshake (RFC 5216 §2.1.3,
+    RFC 5246 §7.3; ``ike.tls_sessions``); both ends need it."""
+    eap_tls_session_lifetime: float = 3600.0
+    """EAP-TLS resumption: seconds a session stays resumable after its full handshake (``ike.tls_sessions``)."""
     peer_method: AuthMethodName | None = None
     """How the peer authenticates; None: as we do, or for an EAP client PSK if ``psk`` is set, else certificates."""
 

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ikesim.crypto.auth import psk_auth, signed_octets
 from ikesim.errors import MalformedMessage
 from ikesim.ike import events as ev
-from ikesim.ike import ha_sync, informational, mobike
+from ikesim.ike import ha_sync, informational, mobike, resumption
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.childsa import own_selectors
 from ikesim.ike.config import AuthMethodName
 from ikesim.ike.eap_methods import FAILURE, METHOD_TYPES, MORE, SUCCESS, EapPeer, EapServer, TlsModel
 from ikesim.ike.profile import id_payload_fields, id_to_text, proposals_to_wire
+from ikesim.ike.tls_sessions import session_cache
 from ikesim.wire.eap import EapCode, EapMessage, EapType, parse_eap
 from ikesim.wire.iana import AuthMethod, ExchangeType, NotifyType, ProtocolId
 from ikesim.wire.message import Message
@@ -126,9 +127,10 @@ def _eap_payload(core: IkeCore, sa: IkeSa, session: EapSession, eap: EapMessage)
     return EapPayload(data)
 
 
-def _completed(core: IkeCore, sa: IkeSa, session: EapSession, outcome: str, msk: bytes, identity: bytes) -> None:
+def _completed(core: IkeCore, sa: IkeSa, session: EapSession, outcome: str, msk: bytes, identity: bytes, *,
+               resumed: bool = False) -> None:
     core.emit(ev.EapCompleted(**sa.ids(), eap_method=session.method, outcome=outcome, rounds=session.rounds,
-                              msk=bool(msk), eap_identity=identity.decode("utf-8", "replace")))
+                              msk=bool(msk), eap_identity=identity.decode("utf-8", "replace"), resumed=resumed))
 
 
 # ====================================================================== initiator
@@ -151,11 +153,14 @@ def start(core: IkeCore, sa: IkeSa, now: float, *, without_child: bool = False) 
                   TsiPayload(local_ts), TsrPayload(remote_ts)]
     inner += mobike.auth_payloads(core, sa, request=True)
     inner += ha_sync.auth_payloads(sa, request=True)
+    inner += resumption.ticket_request_payloads(sa)  # RFC 5723 §4.1: the ticket comes with the last response
     eap_type = _CLIENT_TYPES[creds.method]
     identity = (creds.eap_identity or conn.local_id).encode()
-    sa.eap = EapSession(_method_name(eap_type), id_body=idi.body(),
-                        peer=EapPeer(eap_type, identity, creds.eap_secret, _eap_rng(core, sa), core.meter,
-                                     TlsModel(*creds.eap_tls_sizes)))
+    peer = EapPeer(eap_type, identity, creds.eap_secret, _eap_rng(core, sa), core.meter, TlsModel(*creds.eap_tls_sizes))
+    if eap_type == EapType.TLS and creds.eap_tls_resumption:  # RFC 5216 §2.1.3: offer the session we kept
+        peer.offer = session_cache(core).offer(conn.name, now)
+        peer.session_lifetime = creds.eap_tls_session_lifetime
+    sa.eap = EapSession(_method_name(eap_type), id_body=idi.body(), peer=peer)
     return core.request(sa, ExchangeType.IKE_AUTH, "ike_auth", inner, now)
 
 
@@ -211,7 +216,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         return
     eap = parse_eap(payload.data)  # checked by wire.verify
     if eap.code == EapCode.REQUEST:
-        answer = peer.process(eap)
+        answer = peer.process(eap, now)
         if answer is None:
             _completed(core, sa, session, FAILURE, b"", peer.identity)
             _local_failure(core, sa, ex, f"EAP-{session.method} method failed", now, by_us=False)
@@ -220,7 +225,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         _next_request(core, sa, ex, [_eap_payload(core, sa, session, answer)], now)
         return
     if eap.code == EapCode.SUCCESS and peer.state != "start" and (peer.msk or peer.type == EapType.MD5):
-        _completed(core, sa, session, SUCCESS, peer.msk, peer.identity)
+        _completed(core, sa, session, SUCCESS, peer.msk, peer.identity, resumed=peer.resumed)
+        if peer.session_lifetime > 0:  # keep the TLS session for the next authentication (RFC 5216 §2.1.3)
+            session_cache(core).keep(sa.profile.connection.name, peer.session)
         session.complete = True
         session.rounds += 1
         data = _msk_auth(core, sa, peer.msk, session.id_body, initiator=True)
@@ -272,7 +279,7 @@ def takes_request(core: IkeCore, sa: IkeSa, msg: Message, now: float, steps: Aut
         core.emit(ev.AaaRequested(**sa.ids(), eap_method=session.method, round=session.rounds,
                                   eap_identity=server.peer_identity.decode("utf-8", "replace")))
         return True
-    _serve(core, sa, session, msg, payload)
+    _serve(core, sa, session, msg, payload, now)
     return True
 
 
@@ -291,6 +298,8 @@ def _begin(core: IkeCore, sa: IkeSa, msg: Message, steps: AuthSteps) -> None:
     creds = conn.credentials
     server = EapServer(METHOD_TYPES[creds.eap_method], dict(creds.eap_users), _eap_rng(core, sa),
                        creds.eap_identity_request, peer_id.encode(), core.meter, TlsModel(*creds.eap_tls_sizes))
+    if server.type == EapType.TLS and creds.eap_tls_resumption:  # RFC 5216 §2.1.3: session IDs and the cache
+        server.sessions, server.session_lifetime = session_cache(core), creds.eap_tls_session_lifetime
     idr = steps.own_id(sa, IdrPayload)
     session = sa.eap = EapSession(creds.eap_method, server=server, id_body=idr.body(), peer_id_body=idi.body(),
                                   first=msg)
@@ -299,7 +308,7 @@ def _begin(core: IkeCore, sa: IkeSa, msg: Message, steps: AuthSteps) -> None:
     core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, inner)
 
 
-def _serve(core: IkeCore, sa: IkeSa, session: EapSession, msg: Message, payload: EapPayload) -> None:
+def _serve(core: IkeCore, sa: IkeSa, session: EapSession, msg: Message, payload: EapPayload, now: float) -> None:
     """An EAP Response: answer the next Request, EAP-Success, or EAP-Failure (strongSwan ``server_process_eap``)."""
     server = session.server
     assert server is not None
@@ -308,12 +317,12 @@ def _serve(core: IkeCore, sa: IkeSa, session: EapSession, msg: Message, payload:
     except MalformedMessage:  # wire.verify let it through only if the AAA wait came in between: never
         _fail_request(core, sa, msg, "malformed EAP payload")
         return
-    answer, status = server.process(eap)
+    answer, status = server.process(eap, now)
     out = _eap_payload(core, sa, session, answer)
     if status == MORE:
         core.respond(sa, ExchangeType.IKE_AUTH, msg.message_id, [out])
         return
-    _completed(core, sa, session, status, server.msk, server.peer_identity)
+    _completed(core, sa, session, status, server.msk, server.peer_identity, resumed=server.resumed)
     if status == FAILURE:
         _fail_request(core, sa, msg, f"EAP-{session.method} failed", out)
         return
@@ -344,7 +353,7 @@ def deliver_aaa(core: IkeCore, sa: IkeSa, now: float) -> bool:
     msg, session.pending = session.pending, None
     payload = msg.get(EapPayload)
     assert payload is not None
-    _serve(core, sa, session, msg, payload)
+    _serve(core, sa, session, msg, payload, now)
     return True
 
 

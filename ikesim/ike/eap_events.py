@@ -39,6 +39,8 @@ class EapCompleted(IkeEvent):
     msk: bool
     """The method produced an MSK (EAP-MD5 does not: AUTH then uses SK_pi/SK_pr, strongSwan ``keymat_v2.c``)."""
     eap_identity: str
+    resumed: bool = False
+    """EAP-TLS: the abbreviated handshake of a resumed TLS session ran (RFC 5216 §2.1.3, RFC 5246 §7.3)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,6 +10,14 @@ size split into fragments with the L/M flags and acknowledged one by one (RFC 52
 a real X25519 exchange whose public values ride in the ClientHello/ServerKeyExchange filler, and the signatures and
 certificate checks TLS would do are counted on the meter (``sign:ecdsa``, ``verify:ecdsa``) without being computed.
 The MSK is HMAC-SHA256 based, 64 octets, equal on both sides (RFC 5216 §2.3 in spirit).
+
+Session resumption (RFC 5216 §2.1.3, RFC 5246 §7.3), when both ends have a ``tls_sessions`` cache: the server puts
+a session ID in its ServerHello and caches the session after EAP-Success; the client offers it in its next
+ClientHello (with no key share: TLS 1.2 sends it in ClientKeyExchange, so the model does too when it offers). A
+server that still has the session answers ServerHello + ChangeCipherSpec + Finished (one fragment), the client
+ChangeCipherSpec + Finished, then EAP-Success: no certificates, no ECDHE, no signatures, only the Finished HMACs
+(``prf`` on the meter); the MSK comes from the cached master secret and both new randoms. Otherwise the full
+handshake runs, with a new session ID (RFC 5246 §7.4.1.2).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ikesim.crypto import eap as ec
 from ikesim.crypto.meter import OpCounter
+from ikesim.ike.tls_sessions import TlsSession, TlsSessionCache, finished
 from ikesim.rng import Rng
 from ikesim.wire.eap import EapCode, EapMessage, EapType
 
@@ -40,6 +49,10 @@ _MS_HOST = b"strongSwan"
 _MS_SUCCESS_MSG = b" M=Welcome2strongSwan\x00"
 _MS_MAX_RETRIES = 2
 _OP_CHALLENGE, _OP_RESPONSE, _OP_SUCCESS, _OP_FAILURE = 1, 2, 3, 4
+_CLIENT_HELLO = 245
+"""Octets of the modelled ClientHello (~250)."""
+_RESUMED_FLIGHT = 150
+"""Octets of ServerHello + ChangeCipherSpec + Finished of an abbreviated handshake (RFC 5246 §7.3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,19 @@ def _tls_msk(premaster: bytes, client_random: bytes, server_random: bytes) -> by
     return b"".join(hmac.new(premaster, bytes((i,)) + seed, hashlib.sha256).digest() for i in (1, 2))
 
 
+def _hello(random: bytes, slot: bytes, session_id: bytes, size: int) -> bytes:
+    """A modelled hello flight of *size* octets: 0x16 | random | 32-octet slot (key share, or the server Finished of
+    an abbreviated handshake) | session_id<0..32> | filler (RFC 5246 §7.4.1.2, §7.4.1.3)."""
+    head = b"\x16" + random + slot + bytes((len(session_id),)) + session_id
+    return head + bytes(size - len(head))
+
+
+def _session_id(flight: bytes) -> bytes:
+    """The session_id of a modelled hello flight; b"" if none (RFC 5246 §7.4.1.2)."""
+    n = flight[65] if len(flight) > 65 else 0
+    return flight[66:66 + n] if n <= 32 else b""
+
+
 def _parse_tls(data: bytes) -> tuple[int, bytes] | None:
     """RFC 5216 §3.1: (flags, fragment) of an EAP-TLS Type-Data; None if truncated."""
     if not data:
@@ -144,10 +170,18 @@ class EapPeer:
     state: str = "start"
     msk: bytes = b""
     """The MSK once the method succeeded; b"" for EAP-MD5 (no MSK: AUTH then uses SK_pi, strongSwan ``keymat_v2``)."""
+    offer: TlsSession | None = None
+    """EAP-TLS: the session offered in ClientHello (RFC 5246 §7.4.1.2), None for a full handshake."""
+    session_lifetime: float = 0.0
+    """EAP-TLS: seconds the session the server gives stays resumable; 0 = resumption off, none kept."""
+    session: TlsSession | None = None
+    """EAP-TLS: the session to keep after EAP-Success (the one resumed, or the full handshake's if it had an ID)."""
+    resumed: bool = False
+    """EAP-TLS: the abbreviated handshake ran (RFC 5246 §7.3)."""
     _ms: dict[str, bytes] = field(default_factory=dict)
     _tls: _TlsSide | None = None
 
-    def process(self, req: EapMessage) -> EapMessage | None:
+    def process(self, req: EapMessage, now: float = 0.0) -> EapMessage | None:
         """Answer an EAP Request; None if the method failed (the caller fails IKE_AUTH)."""
         if req.type == EapType.IDENTITY:
             return EapMessage(EapCode.RESPONSE, req.identifier, EapType.IDENTITY, self.identity)
@@ -157,7 +191,7 @@ class EapPeer:
             return self._md5(req)
         if self.type == EapType.MSCHAPV2:
             return self._mschapv2(req)
-        return self._tls_step(req)
+        return self._tls_step(req, now)
 
     def _md5(self, req: EapMessage) -> EapMessage | None:
         """RFC 3748 §5.4: Value-Size | MD5(Identifier | secret | Challenge)."""
@@ -198,7 +232,7 @@ class EapPeer:
             return EapMessage(EapCode.RESPONSE, req.identifier, EapType.MSCHAPV2, bytes((_OP_SUCCESS,)))
         return None  # a Failure (strongSwan never retries) or anything unexpected
 
-    def _tls_step(self, req: EapMessage) -> EapMessage | None:
+    def _tls_step(self, req: EapMessage, now: float) -> EapMessage | None:
         """RFC 5216 §2.1 peer: ClientHello after Start, acknowledge server fragments, send our flight, ack Finished."""
         parsed = _parse_tls(req.data)
         if parsed is None:
@@ -208,7 +242,9 @@ class EapPeer:
         if flags & 0x20:  # Start
             side = self._tls = _TlsSide(self.rng, self.tls, self.meter)
             side.random = self.rng.draw("tls_random", 32)
-            side.flight(b"\x16" + side.random + side.key_share() + bytes(180))  # ClientHello ~ 250 octets
+            offer = self.offer  # resuming: the key share waits for ClientKeyExchange (RFC 5246 §7.4.7)
+            slot = bytes(32) if offer is not None else side.key_share()
+            side.flight(_hello(side.random, slot, offer.session_id if offer is not None else b"", _CLIENT_HELLO))
             return EapMessage(EapCode.RESPONSE, req.identifier, EapType.TLS, side.next_fragment())
         if side is None:
             return None
@@ -223,17 +259,39 @@ class EapPeer:
             if len(flight) < 65:
                 return None
             server_random, server_public = flight[1:33], flight[33:65]
+            offer, session_id = self.offer, _session_id(flight)
+            if offer is not None and session_id == offer.session_id:
+                return self._tls_resumed(req, side, offer, flight)
             if self.meter is not None:  # certificate chain and ServerKeyExchange signature; our CertificateVerify
                 self.meter.add("verify:ecdsa", self.tls.chain_length + 1)
                 self.meter.add("sign:ecdsa")
-            self.msk = _tls_msk(side.premaster(server_public), side.random, server_random)
+            public = side.key_share() if side.key is None else b""  # the share our ClientHello did not carry
+            master = side.premaster(server_public)
+            self.msk = _tls_msk(master, side.random, server_random)
+            if session_id and self.session_lifetime > 0:  # RFC 5246 §7.4.1.2: the server's new session
+                self.session = TlsSession(session_id, master, self.identity, now + self.session_lifetime)
             self.state = "finished"
-            side.flight(b"\x16" + bytes(self.tls.client_chain + 200))  # Certificate, CKE, CertVerify, CCS, Finished
+            # Certificate, ClientKeyExchange, CertificateVerify, ChangeCipherSpec, Finished
+            side.flight(b"\x16" + public + bytes(self.tls.client_chain + 200 - len(public)))
             return EapMessage(EapCode.RESPONSE, req.identifier, EapType.TLS, side.next_fragment())
         if self.state == "finished":  # server CCS + Finished: acknowledge with an empty message
             self.state = "done"
             return EapMessage(EapCode.RESPONSE, req.identifier, EapType.TLS, b"\x00")
         return None
+
+    def _tls_resumed(self, req: EapMessage, side: _TlsSide, offer: TlsSession, flight: bytes) -> EapMessage | None:
+        """RFC 5246 §7.3 abbreviated handshake, client: check the server's Finished, answer ChangeCipherSpec +
+        Finished; the MSK from the cached master secret and both new randoms (RFC 5216 §2.1.3)."""
+        server_random = flight[1:33]
+        if self.meter is not None:
+            self.meter.add("prf", 2)  # the server's Finished checked, ours computed
+        if not hmac.compare_digest(flight[33:45], finished(offer.master, b"server finished", side.random,
+                                                           server_random)):
+            return None
+        self.msk = _tls_msk(offer.master, side.random, server_random)
+        self.session, self.resumed, self.state = offer, True, "resumed"
+        side.flight(b"\x14" + finished(offer.master, b"client finished", side.random, server_random) + bytes(38))
+        return EapMessage(EapCode.RESPONSE, req.identifier, EapType.TLS, side.next_fragment())
 
 
 # ====================================================================== server
@@ -255,10 +313,18 @@ class EapServer:
     state: str = "start"
     msk: bytes = b""
     retries: int = 0
+    sessions: TlsSessionCache | None = None
+    """EAP-TLS: the daemon's session cache when resumption is on (``ike.tls_sessions``); None: no session IDs."""
+    session_lifetime: float = 3600.0
+    """EAP-TLS: seconds a session the server caches stays resumable."""
+    resumed: bool = False
+    """EAP-TLS: the abbreviated handshake ran (RFC 5246 §7.3)."""
     _challenge: bytes = b""
     _ms_id: int = 0
     _tls: _TlsSide | None = None
     _client_random: bytes = b""
+    _master: bytes = b""
+    _session_id: bytes = b""
 
     def _new_identifier(self) -> int:
         """A non-zero random identifier, as strongSwan's methods draw (``random()``)."""
@@ -288,7 +354,7 @@ class EapServer:
     def _failure(self, resp: EapMessage) -> tuple[EapMessage, str]:
         return EapMessage(EapCode.FAILURE, resp.identifier), FAILURE
 
-    def process(self, resp: EapMessage) -> tuple[EapMessage, str]:
+    def process(self, resp: EapMessage, now: float = 0.0) -> tuple[EapMessage, str]:
         """The next message for a Response and ``MORE``, ``SUCCESS`` or ``FAILURE`` (strongSwan
         ``server_process_eap``): a Nak or another type than the running one fails, so does a wrong identifier."""
         if resp.code != EapCode.RESPONSE or resp.type != self.current or resp.identifier != self.identifier:
@@ -301,7 +367,7 @@ class EapServer:
             return self._md5(resp)
         if self.current == EapType.MSCHAPV2:
             return self._mschapv2(resp)
-        return self._tls_step(resp)
+        return self._tls_step(resp, now)
 
     def _secret(self, identity: bytes) -> str | None:
         return self.users.get(identity.decode("utf-8", "replace"))
@@ -347,7 +413,7 @@ class EapServer:
         return _ms(EapCode.REQUEST, self.identifier, _OP_FAILURE, ms_id,
                    b"E=691 R=1 C=" + self._challenge.hex().upper().encode()), MORE
 
-    def _tls_step(self, resp: EapMessage) -> tuple[EapMessage, str]:
+    def _tls_step(self, resp: EapMessage, now: float) -> tuple[EapMessage, str]:
         """RFC 5216 §2.1 server: ServerHello..Done after ClientHello, acks, CCS+Finished, then EAP-Success."""
         parsed = _parse_tls(resp.data)
         if parsed is None:
@@ -369,19 +435,55 @@ class EapServer:
                 return self._failure(resp)
             self._client_random, client_public = flight[1:33], flight[33:65]
             side.random = self.rng.draw("tls_random", 32)
+            offered = _session_id(flight)
+            cache = self.sessions
+            cached = cache.lookup(offered, self.peer_identity, now) if cache is not None and offered else None
+            if cached is not None:
+                return self._tls_resume(side, cached)
             public = side.key_share()
-            self.msk = _tls_msk(side.premaster(client_public), self._client_random, side.random)
+            if any(client_public):  # else it comes in ClientKeyExchange (the client offered a session)
+                self._master = side.premaster(client_public)
+                self.msk = _tls_msk(self._master, self._client_random, side.random)
             if self.meter is not None:
                 self.meter.add("sign:ecdsa")  # ServerKeyExchange
-            side.flight(b"\x16" + side.random + public + bytes(self.tls.server_chain + 400))
+            self._session_id = cache.new_id() if cache is not None else b""
+            side.flight(_hello(side.random, public, self._session_id, 65 + self.tls.server_chain + 400))
             self.state = "hello_sent"
             return EapMessage(EapCode.REQUEST, self.identifier, EapType.TLS, side.next_fragment()), MORE
         if self.state == "hello_sent":  # client Certificate .. Finished
+            if not self._master:  # the client's key share, in ClientKeyExchange
+                try:
+                    self._master = side.premaster(flight[1:33])
+                except ValueError:  # short or low-order
+                    return self._failure(resp)
+                self.msk = _tls_msk(self._master, self._client_random, side.random)
             if self.meter is not None:
                 self.meter.add("verify:ecdsa", self.tls.chain_length)  # client chain + CertificateVerify
             side.flight(b"\x14" + bytes(50))  # ChangeCipherSpec + Finished
             self.state = "finished_sent"
             return EapMessage(EapCode.REQUEST, self.identifier, EapType.TLS, side.next_fragment()), MORE
         if self.state == "finished_sent":
+            if self.sessions is not None and self._session_id:  # resumable from now on (RFC 5246 §7.4.1.2)
+                self.sessions.store(TlsSession(self._session_id, self._master, self.peer_identity,
+                                               now + self.session_lifetime))
+            return EapMessage(EapCode.SUCCESS, resp.identifier), SUCCESS
+        if self.state == "resumed_sent":  # the client's ChangeCipherSpec + Finished
+            if self.meter is not None:
+                self.meter.add("prf")
+            expected = finished(self._master, b"client finished", self._client_random, side.random)
+            if not hmac.compare_digest(flight[1:13], expected):
+                return self._failure(resp)
             return EapMessage(EapCode.SUCCESS, resp.identifier), SUCCESS
         return self._failure(resp)
+
+    def _tls_resume(self, side: _TlsSide, session: TlsSession) -> tuple[EapMessage, str]:
+        """RFC 5246 §7.3 abbreviated handshake, server: ServerHello with the cached session ID, ChangeCipherSpec and
+        Finished in one flight; the MSK from the cached master secret and both new randoms (RFC 5216 §2.1.3)."""
+        if self.meter is not None:
+            self.meter.add("prf")  # our Finished
+        self._master, self._session_id, self.resumed = session.master, session.session_id, True
+        self.msk = _tls_msk(session.master, self._client_random, side.random)
+        fin = finished(session.master, b"server finished", self._client_random, side.random)
+        side.flight(_hello(side.random, fin + bytes(20), session.session_id, _RESUMED_FLIGHT))
+        self.state = "resumed_sent"
+        return EapMessage(EapCode.REQUEST, self.identifier, EapType.TLS, side.next_fragment()), MORE

@@ -33,6 +33,7 @@ from ikesim.metrics.ha import HA_COLUMNS, ha_summary, ha_table
 from ikesim.metrics.handovers import HANDOVER_COLUMNS, handover_summary, handovers_table
 from ikesim.metrics.packets import packets_table, pcap_records, write_packets
 from ikesim.metrics.rekeys import rekey_latency_table
+from ikesim.metrics.restarts import RestartRows, restart_summary
 from ikesim.metrics.sas import sas_table
 from ikesim.metrics.stats import percentiles
 from ikesim.metrics.trace import Trace
@@ -61,7 +62,7 @@ class Results:
     """Everything a run produced, as DataFrames (``events``, ``exchanges``, ``sas``, ``packets``) and ``summary``.
 
     Also ``rekey_latencies`` (one row per triggered rekey), ``collisions`` (one row per collided SA pair),
-    ``violations``, ``nat_paths``, ``processing``, ``cpu``, ``handovers`` and ``ha``. With ``trace: exchanges``
+    ``violations``, ``nat_paths``, ``processing``, ``cpu``, ``handovers``, ``ha`` and ``restarts``. With ``trace: exchanges``
     there is no ``events`` or ``packets`` table, and with ``trace: summary`` no ``sas`` either: reading one raises
     ``TraceNotRecorded``.
     """
@@ -219,6 +220,12 @@ class Results:
         return ha_table(rows, self.outages if self.trace.traffic is not None else pd.DataFrame())
 
     @cached_property
+    def restarts(self) -> pd.DataFrame:
+        """One row per tunnel a restarted node lost: detection, time to restore and method, the peer's exchanges
+        (``ikesim.metrics.restarts``); empty when the run has no ``restart`` action."""
+        return (self.trace.restarts or RestartRows()).frame()
+
+    @cached_property
     def nat_paths(self) -> pd.DataFrame:
         """One row per NAT mapping change (rebind, reboot, expiry): how long the return path was broken.
 
@@ -366,6 +373,9 @@ class Results:
             out["handovers"] = handover_summary(self.handovers)
         if self.trace.ha is not None:
             out["ha"] = ha_summary(self.ha, self.trace.ha, self.cpu if self._cores else None)
+        if self.trace.restarts is not None and self.trace.restarts.restarts:
+            out["restarts"] = restart_summary(self.restarts, self.trace.restarts,
+                                              self.processing if self._cores else None, self._cores)
         if self.level != "full":
             out["trace"] = self.level
         return out
@@ -374,8 +384,8 @@ class Results:
 
     def _small_tables(self) -> tuple[str, ...]:
         """The optional tables ``write`` writes when not empty: one row per CPU job only with ``trace: full``."""
-        return ("nat_paths", "processing", "cpu", "handovers", "ha") if self.level == "full" else (
-            "nat_paths", "cpu", "handovers", "ha")
+        return ("nat_paths", "processing", "cpu", "handovers", "ha", "restarts") if self.level == "full" else (
+            "nat_paths", "cpu", "handovers", "ha", "restarts")
 
     def _traffic_tables(self) -> tuple[str, ...]:
         """The data plane's tables of a run with traffic: all with ``trace: full``, outages and windows with

@@ -36,6 +36,7 @@ from ikesim.metrics.event_rows import events_batch
 from ikesim.metrics.fates import FateColumns
 from ikesim.metrics.ha import HaRows
 from ikesim.metrics.handovers import HandoverRows
+from ikesim.metrics.restarts import RestartRows
 from ikesim.metrics.spool import ROWS_PER_GROUP, BatchSpool, Spool, SpoolDir
 from ikesim.metrics.traffic_log import TrafficLog
 from ikesim.types import Address
@@ -94,6 +95,8 @@ class Trace(FateColumns):
         """Handover rows (``enable_handovers``): None when no host has interfaces that move."""
         self.ha: HaRows | None = None
         """HA failover rows (``enable_ha``): None when the run has no cluster."""
+        self.restarts: RestartRows | None = None
+        """Restart rows (``enable_restarts``): None when no daemon restart is scheduled."""
 
     def _add_builder(self, builder: Any) -> None:
         """Feed *builder* the events recorded from now on (the buffered ones are handled first, without it)."""
@@ -117,6 +120,13 @@ class Trace(FateColumns):
             self._add_builder(self.ha)
         self.ha.add_cluster(cluster, members, segment)
         return self.ha
+
+    def enable_restarts(self) -> RestartRows:
+        """Build the restarts table (``ikesim.metrics.restarts``) from the events recorded from now on."""
+        if self.restarts is None:
+            self.restarts = RestartRows()
+            self._add_builder(self.restarts)
+        return self.restarts
 
     def enable_traffic(self, *, capture_per_sa: int = 20) -> TrafficLog:
         """Start recording user packets (datagram ids below 0 are theirs); the capture takes ESP only with ``full``."""

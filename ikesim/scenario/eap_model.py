@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, StrictInt, model_validator
 
 from ikesim.ike.config import AuthMethodName, Credentials
-from ikesim.scenario.base import Duration, StrictModel
+from ikesim.scenario.base import Duration, PositiveDuration, StrictModel
 
 __all__ = ["EapModel", "AaaModel", "eap_credentials"]
 
@@ -37,6 +37,11 @@ class EapModel(StrictModel):
     """EAP-TLS model: octets of the client's Certificate message."""
     tls_fragment_size: StrictInt = Field(default=1024, ge=100, le=65000)
     """EAP-TLS model: largest EAP-TLS message (strongSwan ``eap-tls.fragment_size``: 1024)."""
+    fast_reauth: bool = False
+    """EAP-TLS session resumption on both ends: the next authentication resumes the TLS session with the abbreviated
+    handshake (RFC 5216 §2.1.3, RFC 5246 §7.3) if the gateway still has it (``ikesim.ike.tls_sessions``)."""
+    tls_session_lifetime: PositiveDuration = 3600.0
+    """With ``fast_reauth``: how long after its full handshake a TLS session can be resumed (1 h)."""
 
     @model_validator(mode="after")
     def _secret_needed(self) -> EapModel:
@@ -44,6 +49,10 @@ class EapModel(StrictModel):
             raise ValueError(f"EAP method {self.method} needs a non-empty secret")
         if self.method == "tls" and self.secret:
             raise ValueError("EAP-TLS takes no secret (it authenticates with certificates)")
+        if self.fast_reauth and self.method != "tls":
+            raise ValueError(f"fast_reauth (TLS session resumption) needs method tls, not {self.method}")
+        if "tls_session_lifetime" in self.model_fields_set and not self.fast_reauth:
+            raise ValueError("tls_session_lifetime needs fast_reauth: true")
         return self
 
 
@@ -65,8 +74,10 @@ def eap_credentials(eap: EapModel, initiator_id: str, cred_i: Credentials, cred_
     secret = eap.secret or ""
     client = replace(cred_i, method=AuthMethodName(f"eap-{eap.method}"), eap_identity=eap.identity or "",
                      eap_secret=secret, peer_method=cred_r.method, eap_tls_sizes=sizes, private_key=None,
-                     certificate=None, intermediates=())
+                     certificate=None, intermediates=(), eap_tls_resumption=eap.fast_reauth,
+                     eap_tls_session_lifetime=eap.tls_session_lifetime)
     users = tuple(dict.fromkeys((eap.identity or initiator_id, initiator_id)))
     server = replace(cred_r, eap_method=eap.method, eap_users=tuple((u, secret) for u in users),
-                     eap_identity_request=eap.identity_request, eap_aaa=eap.aaa is not None, eap_tls_sizes=sizes)
+                     eap_identity_request=eap.identity_request, eap_aaa=eap.aaa is not None, eap_tls_sizes=sizes,
+                     eap_tls_resumption=eap.fast_reauth, eap_tls_session_lifetime=eap.tls_session_lifetime)
     return client, server

@@ -257,7 +257,7 @@ class NodeModel(StrictModel):
     ticket_secret: str | None = None
     """RFC 5723 session resumption: the secret the gateway's ticket keys derive from (any text). Nodes that share it
     (an HA cluster's members, or a gateway across a restart) accept each other's tickets; unset: a key of its own,
-    from the node's seed, that a restart with ``fresh_keys`` loses."""
+    from the node's seed, that the ``restart`` action loses (the new daemon draws a new one)."""
     ticket_key_rotation: PositiveDuration = 3600.0
     """Seconds each ticket key issues tickets before the next one takes over (the old stays accepted while its
     tickets may live)."""

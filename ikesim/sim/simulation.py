@@ -380,6 +380,8 @@ class Simulation:
         if (action in PINS) != bool(value):
             raise ConfigError(f"action {action!r}: {'needs' if action in PINS else 'takes no'} value")
         a = ScheduledAction(float(at), node, action, connection, child, bytes(value))
+        if action == "restart":
+            self.collector.enable_restarts()  # the restarts table (``ikesim.metrics.restarts``)
         self.env.timeout(max(0.0, a.at - self.env.now), a).callbacks.append(self._calls.do)
 
     # --- running --------------------------------------------------------------------

@@ -71,3 +71,25 @@ def test_eap_validation(eap: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         m = load_scenario_text(BASE % eap)
         build_simulation(m)
+
+
+def test_eap_client_gets_a_ticket_and_resumes_without_eap() -> None:
+    """RFC 5723 with EAP: N(TICKET_REQUEST) rides in the first IKE_AUTH request, the ticket in the last response
+    (after EAP-Success and AUTH); after a Delete, ``initiate`` resumes with IKE_SESSION_RESUME and one IKE_AUTH
+    authenticated with the resumed keys, no EAP round (§4.3.3)."""
+    text = (BASE % "{method: mschapv2, secret: pw}") + """    ike: {resumption: true}
+actions:
+  - {at: 5s, node: c, action: delete_ike, connection: vpn}
+  - {at: 6s, node: c, action: initiate, connection: vpn}
+"""
+    m = load_scenario_text(text)
+    r = build_simulation(m).run(m.duration)
+    ex = r.exchanges[r.exchanges.node == "c"] if "node" in r.exchanges.columns else r.exchanges
+    assert list(zip(ex.purpose, ex.outcome, strict=True)) == [
+        ("ike_sa_init", "ok"), ("ike_auth", "ok"), ("ike_auth", "ok"), ("ike_auth", "ok"), ("ike_auth", "ok"),
+        ("delete_ike", "ok"), ("resume", "ok"), ("ike_auth", "ok")]
+    ev = r.events
+    assert (ev.event == "EapCompleted").sum() == 2  # the first IKE_SA only, one per end
+    issued = ev[ev.event == "TicketIssued"]
+    assert sorted(issued.node) == ["c", "c", "g", "g"]  # the first IKE_AUTH's ticket, and the resumed one's
+    assert sorted(ev[ev.event == "IkeSaResumed"].node) == ["c", "g"]

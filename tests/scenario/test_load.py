@@ -213,7 +213,11 @@ def test_readme_example_scenario_is_valid() -> None:
     import re
 
     blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) == 3  # the scenario reference, the mobility example, the HA cluster example
+    assert len(blocks) == 4  # the scenario reference, the mobility example, the HA cluster example, coming back
+    back = load_scenario_text(blocks[3], "README.md")
+    assert back.fleet is not None and back.fleet.connection.ike.resumption is True
+    assert [(a.at, a.node, a.action) for a in back.actions] == [(120.0, "gw", "restart")]
+    assert back.nodes["gw"].ticket_secret == "kept across restarts" and back.aaa["radius"].capacity == 16
     ha = load_scenario_text(blocks[2], "README.md")
     cluster = ha.clusters["gw"]
     assert (cluster.members, cluster.mode, cluster.failover, len(cluster.events)) == (
