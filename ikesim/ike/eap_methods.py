@@ -22,7 +22,6 @@ handshake runs, with a new session ID (RFC 5246 §7.4.1.2).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
@@ -32,9 +31,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ikesim.crypto import eap as ec
 from ikesim.crypto.meter import OpCounter
+from ikesim.crypto.prf import prf
 from ikesim.ike.tls_sessions import TlsSession, TlsSessionCache, finished
 from ikesim.rng import Rng
 from ikesim.wire.eap import EapCode, EapMessage, EapType
+from ikesim.wire.iana import PrfId
 
 __all__ = ["SUCCESS", "FAILURE", "MORE", "EapPeer", "EapServer", "TlsModel", "METHOD_TYPES"]
 
@@ -128,7 +129,7 @@ class _TlsSide:
 def _tls_msk(premaster: bytes, client_random: bytes, server_random: bytes) -> bytes:
     """Model of RFC 5216 §2.3: 64 octets from the premaster secret and both randoms (HMAC-SHA256 expansion)."""
     seed = b"client EAP encryption" + client_random + server_random
-    return b"".join(hmac.new(premaster, bytes((i,)) + seed, hashlib.sha256).digest() for i in (1, 2))
+    return b"".join(prf(PrfId.PRF_HMAC_SHA2_256, premaster, bytes((i,)) + seed) for i in (1, 2))
 
 
 def _hello(random: bytes, slot: bytes, session_id: bytes, size: int) -> bytes:

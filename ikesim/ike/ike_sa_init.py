@@ -41,13 +41,14 @@ from ikesim.wire.payloads import (
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
 
-__all__ = ["initiate", "send_request", "handle_request", "handle_response", "response_drop_reason"]
+__all__ = ["initiate", "send_request", "handle_request", "handle_response", "response_drop_reason", "natd_payloads",
+           "detect_nat", "answer_half_open"]
 
 MAX_INIT_RETRIES = 3
 """How many COOKIE/INVALID_KE_PAYLOAD retries an initiator accepts before giving up."""
 
 
-def _natd(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore) -> list[Payload]:
+def natd_payloads(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore) -> list[Payload]:
     return [
         NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP,
                       data=natd_hash(spi_i, spi_r, src.ip, src.port, core.meter)),
@@ -56,7 +57,7 @@ def _natd(spi_i: bytes, spi_r: bytes, src: Address, dst: Address, core: IkeCore)
     ]
 
 
-def _detect_nat(core: IkeCore, sa: IkeSa, msg: Message, src: Address, dst: Address) -> None:
+def detect_nat(core: IkeCore, sa: IkeSa, msg: Message, src: Address, dst: Address) -> None:
     """RFC 7296 §2.23: compare the peer's NATD hashes with the real addresses; emit NatDetected."""
     src_hashes = [n.data for n in msg.get_all(NotifyPayload)
                   if n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP]
@@ -93,7 +94,7 @@ def send_request(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
         SaPayload(proposals_to_wire(sa.profile.ike_specs, ProtocolId.IKE, b"")),
         KePayload(sa.ke.group, sa.ke.public_bytes),
         NoncePayload(sa.nonce_i),
-        *_natd(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core),
+        *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core),
     ]  # RFC 7296 §1.2: the initiator's CERTREQ goes in IKE_AUTH, not here
     if sa.profile.connection.ike.fragmentation:
         payloads.append(fragmentation.supported_notify())  # RFC 7383 §2.3
@@ -231,17 +232,24 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
     _derive(core, sa, shared)
     sa.init_request = data
     sa.peer_message_id = 1
-    _detect_nat(core, sa, msg, src, dst)
+    detect_nat(core, sa, msg, src, dst)
     sa.fragmentation = profile.connection.ike.fragmentation and fragmentation.offered(msg)  # RFC 7383 §2.3
     reply = Message(sa.spi_i, sa.spi_r, ExchangeType.IKE_SA_INIT, HeaderFlag.RESPONSE, 0, (
         SaPayload((suite.to_wire(proposal.number, ProtocolId.IKE, b""),)),
         KePayload(my_ke.group, my_ke.public_bytes),
         NoncePayload(sa.nonce_r),
-        *_natd(sa.spi_i, sa.spi_r, dst, src, core),
+        *natd_payloads(sa.spi_i, sa.spi_r, dst, src, core),
         *([fragmentation.supported_notify()] if sa.fragmentation else []),
         *certreq_payloads(profile),
         *([childless.supported_notify()] if profile.connection.ike.childless != "never" else []),  # RFC 6023 §3
     ))
+    answer_half_open(core, sa, key, reply, src, now)
+
+
+def answer_half_open(core: IkeCore, sa: IkeSa, key: tuple[bytes, Address], reply: Message, src: Address,
+                     now: float) -> None:
+    """Keep the responder's new half-open IKE_SA (RFC 7296 §2.6; RFC 5723 §4.3.2 alike) and send its first
+    response, kept for retransmitted requests (§2.1)."""
     sa.init_response = serialize_message(reply)
     sa.last_response = (sa.init_response,)
     core.sas[sa.spi_r] = sa
@@ -372,7 +380,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data: 
     _derive(core, sa, shared)
     sa.ke = None
     core.complete(sa, ex, "ok")
-    _detect_nat(core, sa, msg, src, dst)
+    detect_nat(core, sa, msg, src, dst)
     natt = any(n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP for n in msg.get_all(NotifyPayload))
     if sa.nat_local or sa.nat_peer or (natt and sa.profile.connection.ike.mobike):
         # RFC 7296 §2.23: IKE_AUTH on goes to port 4500; with MOBIKE even without a NAT, as strongSwan's

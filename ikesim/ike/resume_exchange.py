@@ -76,7 +76,7 @@ def _send_request(core: IkeCore, sa: IkeSa, now: float) -> Exchange:
     ticket: ClientTicket = sa.resumption
     payloads: list[Payload] = [NotifyPayload(NotifyType.COOKIE, data=sa.cookie)] if sa.cookie else []
     payloads += [NoncePayload(sa.nonce_i), NotifyPayload(NotifyType.TICKET_OPAQUE, data=ticket.ticket),
-                 *ike_sa_init._natd(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core)]
+                 *ike_sa_init.natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.peer, core)]
     msg = Message(sa.spi_i, ZERO_SPI, ExchangeType.IKE_SESSION_RESUME, HeaderFlag.INITIATOR, 0, tuple(payloads))
     data = serialize_message(msg)
     sa.init_request = data
@@ -145,7 +145,7 @@ def _handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, data:
     ticket_state(core).tickets.pop(sa.name, None)  # single use: a new one comes with IKE_AUTH
     core.complete(sa, ex, "ok")
     core.emit(ev.IkeSaResumed(**sa.ids(), initiator=True, old_spi_i=ticket.spi_i, old_spi_r=ticket.spi_r))
-    ike_sa_init._detect_nat(core, sa, msg, src, dst)
+    ike_sa_init.detect_nat(core, sa, msg, src, dst)
     natt = NotifyType.NAT_DETECTION_SOURCE_IP in by_type
     if sa.nat_local or sa.nat_peer or (natt and sa.profile.connection.ike.mobike):
         float_to_natt(core, sa)  # RFC 7296 §2.23, as after IKE_SA_INIT
@@ -246,18 +246,11 @@ def _handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst:
     _derive(core, sa, state.sk_d)
     sa.init_request = data
     sa.peer_message_id = 1
-    ike_sa_init._detect_nat(core, sa, msg, src, dst)
+    ike_sa_init.detect_nat(core, sa, msg, src, dst)
     reply = Message(sa.spi_i, sa.spi_r, ExchangeType.IKE_SESSION_RESUME, HeaderFlag.RESPONSE, 0,
-                    (NoncePayload(sa.nonce_r), *ike_sa_init._natd(sa.spi_i, sa.spi_r, dst, src, core)))
-    sa.init_response = serialize_message(reply)
-    sa.last_response = (sa.init_response,)
-    core.sas[sa.spi_r] = sa
-    core.responder_index[key] = sa.spi_r
-    sa.half_open_key = key
-    core.half_open.add(sa.spi_r, src.ip)
-    core.timers.arm(("half_open", sa.spi_r), now + core.config.half_open_timeout)
+                    (NoncePayload(sa.nonce_r), *ike_sa_init.natd_payloads(sa.spi_i, sa.spi_r, dst, src, core)))
     core.emit(ev.IkeSaResumed(**sa.ids(), initiator=False, old_spi_i=state.spi_i, old_spi_r=state.spi_r))
-    core.send(sa, sa.init_response)
+    ike_sa_init.answer_half_open(core, sa, key, reply, src, now)
 
 
 def receive(core: IkeCore, msg: Message, data: bytes, src: Address, dst: Address, now: float) -> None:

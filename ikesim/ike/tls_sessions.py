@@ -17,10 +17,11 @@ is folded in); the Finished messages of the abbreviated handshake carry a real 1
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ikesim.crypto.prf import prf
+from ikesim.wire.iana import PrfId
 
 if TYPE_CHECKING:
     from ikesim.ike.core import IkeCore
@@ -95,4 +96,4 @@ def session_cache(core: IkeCore) -> TlsSessionCache:
 
 def finished(master: bytes, label: bytes, client_random: bytes, server_random: bytes) -> bytes:
     """Model of RFC 5246 §7.4.9: 12 octets of verify_data, HMAC-SHA256(master, label | randoms)."""
-    return hmac.new(master, label + client_random + server_random, hashlib.sha256).digest()[:12]
+    return prf(PrfId.PRF_HMAC_SHA2_256, master, label + client_random + server_random)[:12]
