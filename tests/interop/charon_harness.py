@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -54,6 +55,37 @@ def find_charon() -> str | None:
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+def skip_reason() -> str | None:
+    """Why the live-charon tests cannot run here, or None."""
+    if find_charon() is None:
+        return "no charon binary (apt-get install -y charon-systemd strongswan-swanctl libcharon-extra-plugins)"
+    if shutil.which("swanctl") is None and not os.access("/usr/sbin/swanctl", os.X_OK):
+        return "no swanctl (apt-get install -y strongswan-swanctl)"
+    if os.geteuid() != 0:
+        return "charon needs root (ports 500/4500, TUN/XFRM)"
+    for port in (500, 4500, 4501):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((CHARON_IP, port))
+            except OSError as exc:
+                return f"UDP {CHARON_IP}:{port} is busy ({exc}); another IKE daemon is running"
+    return None
+
+
+def pem_files(pki: dict[str, object]) -> dict[str, bytes]:
+    """The CA, charon's certificate and key of the ``pki`` fixture as swanctl files."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = serialization.Encoding.PEM
+    key = pki["charon_key"]
+    return {
+        "x509ca/sim-ca.pem": pki["ca"].public_bytes(pem),  # type: ignore[attr-defined]
+        "x509/charon-cert.pem": pki["charon_cert"].public_bytes(pem),  # type: ignore[attr-defined]
+        "private/charon-key.pem": key.private_bytes(  # type: ignore[attr-defined]
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    }
 
 
 def libipsec_available() -> bool:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from charon_harness import CHARON_IP, IKESIM_IP, IKESIM_PORT, Charon, find_charon
-from cryptography.hazmat.primitives import serialization
+from charon_harness import CHARON_IP, IKESIM_IP, IKESIM_PORT, Charon, pem_files, skip_reason
 
 from ikesim.crypto.auth import make_ca, make_end_entity
 from ikesim.rng import Rng
@@ -19,22 +15,6 @@ from ikesim.rng import Rng
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``interop`` marker (tests against a real strongSwan)."""
     config.addinivalue_line("markers", "interop: needs root and a real strongSwan charon + swanctl")
-
-
-def _skip_reason() -> str | None:
-    if find_charon() is None:
-        return "no charon binary (apt-get install -y charon-systemd strongswan-swanctl libcharon-extra-plugins)"
-    if shutil.which("swanctl") is None and not os.access("/usr/sbin/swanctl", os.X_OK):
-        return "no swanctl (apt-get install -y strongswan-swanctl)"
-    if os.geteuid() != 0:
-        return "charon needs root (ports 500/4500, TUN/XFRM)"
-    for port in (500, 4500, 4501):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind((CHARON_IP, port))
-            except OSError as exc:
-                return f"UDP {CHARON_IP}:{port} is busy ({exc}); another IKE daemon is running"
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -48,17 +28,6 @@ def pki() -> dict[str, object]:
             "sim_key": sim_key, "sim_cert": sim_cert}
 
 
-def _pem_files(pki: dict[str, object]) -> dict[str, bytes]:
-    pem = serialization.Encoding.PEM
-    key = pki["charon_key"]
-    return {
-        "x509ca/sim-ca.pem": pki["ca"].public_bytes(pem),  # type: ignore[attr-defined]
-        "x509/charon-cert.pem": pki["charon_cert"].public_bytes(pem),  # type: ignore[attr-defined]
-        "private/charon-key.pem": key.private_bytes(  # type: ignore[attr-defined]
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    }
-
-
 @pytest.fixture(scope="module")
 def charon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            pki: dict[str, object]) -> Iterator[Charon]:
@@ -67,14 +36,14 @@ def charon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     A test module may set ``CHARON_PORT_NAT_T`` to move charon's NAT-T socket off 4500, and
     ``CHARON_KERNEL = "netlink"`` to use the kernel XFRM backend instead of kernel-libipsec.
     """
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
     workdir: Path = tmp_path_factory.mktemp("charon")
     netlink = getattr(request.module, "CHARON_KERNEL", None) == "netlink"
     c = Charon(workdir, port_nat_t=getattr(request.module, "CHARON_PORT_NAT_T", 4500),
                libipsec=False if netlink else None)
-    c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=_pem_files(pki))
+    c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=pem_files(pki))
     try:
         c.start()
         c.load_all()

@@ -28,8 +28,9 @@ from charon_harness import (
     Charon,
     assert_child_matches,
     installed,
+    pem_files,
+    skip_reason,
 )
-from conftest import _pem_files, _skip_reason
 
 from ikesim.ike import events as ev
 from ikesim.ike.config import AuthMethodName, ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy, Lifetime
@@ -90,11 +91,11 @@ SECRETS = """\
 @pytest.fixture
 def eap_charon(tmp_path: Path, pki: dict[str, object]) -> Iterator[Charon]:
     """charon with the harness config plus the EAP plugins and connections; stopped at the end."""
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
     c = Charon(tmp_path / "charon")
-    c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=_pem_files(pki))
+    c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=pem_files(pki))
     conf = c.conf.read_text()
     load = next(line for line in conf.splitlines() if line.strip().startswith("load = ") and "kernel" in line)
     c.conf.write_text(conf.replace(load, load + " eap-identity eap-md5 eap-mschapv2", 1))

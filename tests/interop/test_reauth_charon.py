@@ -31,8 +31,9 @@ from charon_harness import (
     assert_child_matches,
     assert_log_clean,
     installed,
+    pem_files,
+    skip_reason,
 )
-from conftest import _pem_files, _skip_reason
 
 from ikesim.ike import events as ev
 from ikesim.ike.config import ChildPolicy, Connection, Credentials, DaemonConfig, IkePolicy, Lifetime
@@ -95,14 +96,14 @@ StartCharon = Callable[..., Charon]
 def start_charon(tmp_path: Path, pki: dict[str, object]) -> Iterator[StartCharon]:
     """Start a charon with the harness config (plus ``sim-reauth``), optionally another NAT-T port and
     ``charon.make_before_break``; every charon started is stopped at the end."""
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
     started: list[Charon] = []
 
     def start(*, port_nat_t: int = 4500, make_before_break: bool | None = None) -> Charon:
         c = Charon(tmp_path / f"charon{len(started)}", port_nat_t=port_nat_t)
-        c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=_pem_files(pki))
+        c.write_config(charon_ip=CHARON_IP, ikesim_ip=IKESIM_IP, ikesim_port=IKESIM_PORT, files=pem_files(pki))
         conf = c.swanctl_dir / "swanctl.conf"
         text = conf.read_text()
         fill = {"charon_ip": CHARON_IP, "ikesim_ip": IKESIM_IP, "ikesim_port": IKESIM_PORT, "psk": PSK}
