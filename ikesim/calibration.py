@@ -42,8 +42,8 @@ def measure_op_costs(repeat: int = 200) -> dict[str, float]:
     """Median seconds per counted operation name (``ke_keygen:31``, ``sk_seal:aes256gcm16``, ...)."""
     rng = Rng(0, "calibration")
     costs: dict[str, float] = {}
-    for group in (14, 19, 31):
-        reps = max(10, repeat // 10) if group == 14 else repeat
+    for group in (14, 15, 16, 17, 18, 19, 20, 21, 28, 29, 30, 31, 32):
+        reps = max(10, repeat // 10) if 14 <= group <= 18 else repeat  # MODP: milliseconds each
         peer = new_key_exchange(group, rng.child("peer")).public_bytes
         costs[f"ke_keygen:{group}"] = _median(partial(new_key_exchange, group, rng), reps)
         kex = new_key_exchange(group, rng)
@@ -53,7 +53,8 @@ def measure_op_costs(repeat: int = 200) -> dict[str, float]:
     costs["prf_plus"] = _median(lambda: prf_plus(PrfId.PRF_HMAC_SHA2_256, key, bytes(80), 160), repeat)
     costs["hash"] = _median(lambda: natd_hash(bytes(8), bytes(8), "10.0.0.1", 500), repeat)
     aad = bytes(32)
-    sk_suites = [Suite(EncrId.ENCR_AES_GCM_16, bits) for bits in (128, 256)]
+    sk_suites = [Suite(EncrId.ENCR_AES_GCM_16, bits) for bits in (128, 192, 256)]
+    sk_suites.append(Suite(EncrId.ENCR_CHACHA20_POLY1305, 0))
     sk_suites += [Suite(EncrId.ENCR_AES_CBC, bits, IntegId.AUTH_HMAC_SHA2_256_128) for bits in (128, 192, 256)]
     for suite in sk_suites:
         p = SkProtector(suite, bytes(suite.encr_key_size), bytes(suite.integ_key_size), rng)

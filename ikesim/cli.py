@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ikesim._version import __version__
+from ikesim.cli_write import cmd_import, cmd_schema
 from ikesim.errors import ConfigError
 from ikesim.scenario.durations import parse_duration
 
@@ -81,7 +82,7 @@ def print_summary(summary: dict[str, Any], wall: float, out: Path | None) -> Non
         o.add_row(f"CPU {node}: max queue, wait p95", f"{c['max_queue']}, {_fmt(c['wait_s']['p95'])}")
     if d.get("dropped_by_fault") or d.get("held_by_fault"):
         o.add_row("datagrams dropped by fault scripts", str(d["dropped_by_fault"]))
-        o.add_row("datagrams still held by fault scripts", str(d["held_by_fault"]))
+        o.add_row("datagrams held by fault scripts (released or not)", str(d["held_by_fault"]))
     console.print(o)
     if "traffic" in summary:
         console.print(_traffic_table(summary["traffic"]))
@@ -484,6 +485,17 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("calibrate", help="measure this machine's cost of each crypto operation (for cpu: on nodes)")
     k.add_argument("--out", default=None, metavar="FILE", help="write the table as JSON (default: print it)")
     k.add_argument("--repeat", type=int, default=200, help="timings per operation (the median is kept)")
+    m = sub.add_parser("import", help="write a scenario from the connections of a swanctl.conf, or of two (one per peer)")
+    m.add_argument("files", nargs="+", metavar="SWANCTL_CONF", help="one swanctl.conf, or two: one per peer")
+    m.add_argument("--out", "-o", default=None, metavar="FILE", help="scenario YAML to write (default: print it)")
+    m.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    m.add_argument("--name", default=None, help="the scenario's name (default: from the first file's name)")
+    m.add_argument("--nodes", default=None, metavar="A[,B]", help="node names of the files' hosts (default: file names)")
+    m.add_argument("--duration", default="1h", help="the scenario's simulated duration (default 1h)")
+    m.add_argument("--quiet", action="store_true", help="do not list the unsupported settings on stderr")
+    h = sub.add_parser("schema", help="print the JSON Schema of scenario files (or write it with --out)")
+    h.add_argument("--out", "-o", default=None, metavar="FILE", help="write it here instead")
+    h.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = parser.parse_args(argv)
     # Python collects garbage once more while it exits, walking every object pandas, pyarrow, networkx and a run
     # created: 0.3-0.5 s of each command. Frozen, those objects are skipped. Nothing ikesim leaves behind needs
@@ -501,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_plot(args)
         if args.command == "sweep":
             return _cmd_sweep(args)
+        if args.command == "import":
+            return cmd_import(args)
+        if args.command == "schema":
+            return cmd_schema(args)
     except ConfigError as exc:
         print(f"ikesim: error: {exc}", file=sys.stderr)
         return 2
@@ -514,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-_INTERRUPTED = {"run": "nothing written", "check": "no report written",
+_INTERRUPTED = {"run": "nothing written", "import": "nothing written", "schema": "nothing written", "check": "no report written",
                 "sweep": "finished runs are kept: run the same command again to resume",
                 "calibrate": "nothing written"}
 """What Ctrl-C leaves behind, per command (every file ikesim writes is written whole or not at all)."""

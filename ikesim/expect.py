@@ -28,11 +28,13 @@ from ikesim.scenario.expect_model import (
     EventSpec,
     ExchangeSpec,
     ExpectModel,
+    InstalledSpec,
     KindCounts,
     KindDurations,
     NotifySpec,
     SurvivorSet,
     SurvivorSpec,
+    spi_text,
 )
 
 __all__ = ["Mismatch", "evaluate", "event_fields", "PURPOSES"]
@@ -70,17 +72,21 @@ def evaluate(expect: ExpectModel | None, results: Results) -> list[Mismatch]:
     if e.events or e.notifies is not None:
         table = _Events(cells)
         known = functools.cache(event_fields)
-        for name, spec in e.events.items():
-            _events(name, spec, table, known, nodes, out)
+        for name, specs in e.events.items():
+            for spec in specs if isinstance(specs, list) else [specs]:
+                _events(name, spec, table, known, nodes, out)
         if e.notifies is not None:
             _notifies(e.notifies, table, nodes, out)
-    for purpose, xspec in e.exchanges.items():
-        _exchanges(purpose, xspec, cells, nodes, out)
+    for purpose, xspecs in e.exchanges.items():
+        for xspec in xspecs if isinstance(xspecs, list) else [xspecs]:
+            _exchanges(purpose, xspec, cells, nodes, out)
     if e.survivors is not None:
         for kind in _KINDS:
             spec_set = getattr(e.survivors, kind)
             if spec_set is not None:
                 _survivors(kind, spec_set, e.survivors.connection, cells, nodes, out)
+    if e.installed is not None:
+        _installed(e.installed, results, nodes, out)
     if e.max_rekey_latency is not None:
         _latency(e.max_rekey_latency, cells, out)
     for key, value in e.summary.items():
@@ -106,6 +112,14 @@ def _show(v: Any) -> str:
 def _filters(pairs: Iterable[tuple[str, Any]]) -> str:
     shown = [f"{k}={'|'.join(_show(x) for x in v) if isinstance(v, list) else _show(v)}" for k, v in pairs if v is not None]
     return f"[{', '.join(shown)}]" if shown else ""
+
+
+def _window(between: tuple[float, float] | None) -> list[tuple[str, Any]]:
+    """A ``between`` window as a filter to show: ``between=50s..60s``."""
+    if between is None:
+        return []
+    lo, hi = (f"{x:g}s" if x == 0 else _seconds(x) for x in between)
+    return [("between", f"{lo}..{hi}")]
 
 
 def _seconds(x: float) -> str:
@@ -143,6 +157,36 @@ def _plain(v: Any) -> Any:
     """numpy scalars as Python values."""
     item = getattr(v, "item", None)
     return item() if callable(item) and not isinstance(v, str | bytes) else v
+
+
+def _spi_key(key: str) -> bool:
+    """Is *key* an event field holding an SPI (hex in the tables)?"""
+    return "spi" in key or key in ("rekey_of", "rekey_of_out", "replaces")
+
+
+def _matches_spi(actual: Any, expected: Any) -> bool:
+    """Does a hex SPI cell equal *expected*: hex text (``0x`` optional, any case) or a number (YAML's ``0xc1c1c1c1``)?"""
+    if isinstance(expected, list):
+        return any(_matches_spi(actual, x) for x in expected)
+    if expected is None or _missing(actual) or isinstance(expected, bool | float):
+        return _matches(actual, expected)
+    text = str(actual).lower()
+    return spi_text(expected, len(text) // 2) == text
+
+
+def _spi_shown(v: Any) -> Any:
+    """An SPI of a ``where`` filter as the failure line shows it: ``0xc1c1c1c1`` (YAML gave a number or text)."""
+    if isinstance(v, list):
+        return [_spi_shown(x) for x in v]
+    if v is None or isinstance(v, bool | float):
+        return v
+    return "0x" + spi_text(v, 4 if isinstance(v, int) and v < 2**32 else 0)
+
+
+def _in_window(times: list[Any], between: tuple[float, float]) -> list[bool]:
+    """Which of *times* fall in the closed window *between* (1 ns of slack for float sums such as 60.000000001)."""
+    lo, hi = between
+    return [lo - 1e-9 <= float(t) <= hi + 1e-9 for t in times]
 
 
 def _matches(actual: Any, expected: Any) -> bool:
@@ -291,7 +335,8 @@ def event_fields() -> dict[str, tuple[str, ...]]:
 def _events(name: str, spec: EventSpec, table: _Events, known: Callable[[], dict[str, tuple[str, ...]]], nodes: list[str],
             out: list[Mismatch]) -> None:
     """Count the rows of event *name* matching ``where``; *known* (``event_fields``) is asked only when the run cannot tell."""
-    what = f"events.{name}{_filters(spec.where.items())}"
+    shown = [(k, _spi_shown(v) if _spi_key(k) else v) for k, v in spec.where.items()]
+    what = f"events.{name}{_filters([*shown, *_window(spec.between)])}"
     if name not in table.seen and name not in known():
         _unknown(what, "event", name, [*known(), *table.seen], out)
         return
@@ -307,20 +352,27 @@ def _events(name: str, spec: EventSpec, table: _Events, known: Callable[[], dict
         if key not in table.columns:
             matched = [False] * len(matched)
             continue
-        matched = [m and _matches(cell, value) for m, cell in zip(matched, table.values(name, key), strict=True)]
+        match = _matches_spi if _spi_key(key) else _matches
+        matched = [m and match(cell, value) for m, cell in zip(matched, table.values(name, key), strict=True)]
+    if spec.between is not None and matched:
+        matched = [m and w for m, w in zip(matched, _in_window(table.values(name, "time"), spec.between), strict=True)]
     _check_count(what, spec, sum(matched), out)
 
 
-def _notifies(specs: dict[str, NotifySpec], table: _Events, nodes: list[str], out: list[Mismatch]) -> None:
+def _notifies(specs: dict[str, NotifySpec | list[NotifySpec]], table: _Events, nodes: list[str],
+              out: list[Mismatch]) -> None:
     names = table.values("ErrorNotifySent", "notify") if "notify" in table.columns else []
-    for name, spec in specs.items():
-        what = f"notifies.{name}{_filters([('node', spec.node)])}"
+    for name, spec in [(n, x) for n, xs in specs.items() for x in (xs if isinstance(xs, list) else [xs])]:
+        what = f"notifies.{name}{_filters([('node', spec.node), *_window(spec.between)])}"
         if spec.node is not None and not _check_nodes(what, spec.node, nodes, out):
             continue
         rows = [i for i, n in enumerate(names) if n == name]
         if spec.node is not None:
             by = table.values("ErrorNotifySent", "node")
             rows = [i for i in rows if by[i] == spec.node]
+        if spec.between is not None:
+            inside = _in_window(table.values("ErrorNotifySent", "time"), spec.between)
+            rows = [i for i in rows if inside[i]]
         _check_count(what, spec, len(rows), out)
     unlisted = Counter(n for n in names if n not in specs and not pd.isna(n))
     for name in sorted(unlisted):
@@ -380,6 +432,30 @@ def _survivors(kind: str, specs: SurvivorSet, connection: str | None, cells: _Ce
             what = f"{base}{_filters([('created_by', s.created_by), ('connection', s.connection)])}"
             if s.created_by is None or _check_nodes(what, s.created_by, nodes, out):
                 check(what, s.count, s.created_by, s.connection)
+
+
+def _installed(specs: dict[str, InstalledSpec], results: Results, nodes: list[str], out: list[Mismatch]) -> None:
+    """The CHILD_SA SPIs each node holds at the end, inbound and outbound, against the exact sets expected."""
+    held = results.installed
+    for node, spec in specs.items():
+        what = f"installed.{node}"
+        if not _check_nodes(what, node, nodes, out):
+            continue
+        for key, want in (("in", spec.inbound), ("out", spec.outbound)):
+            if want is None:
+                continue
+            if held is None:
+                out.append(Mismatch(f"{what}.{key}", _spis(want), "nothing (the results have no record of the SAs "
+                                                                   "held at the end)"))
+                continue
+            got = held.get(node, {}).get(key, [])
+            if sorted(want) != sorted(got):
+                out.append(Mismatch(f"{what}.{key}", _spis(want), _spis(got)))
+
+
+def _spis(spis: Iterable[str]) -> str:
+    """SPIs as the expectation writes them: ``[0xc1c1c1c1, 0xa2a2a2a2]``, sorted."""
+    return f"[{', '.join('0x' + s for s in sorted(spis))}]"
 
 
 def _latency(bound: float | KindDurations, cells: _Cells, out: list[Mismatch]) -> None:

@@ -86,7 +86,7 @@ LAYERS = ("cli", "scenario", "sim", "metrics", "ike/esp", "crypto", "wire", "lea
 ``leaf``: ``errors``, ``rng``, ``types`` and the version, which any layer may import and which import no other layer."""
 LAYER_OF = {
     "": "cli",  # ikesim/__init__.py: the public API re-exports (lazily) from every layer
-    "cli": "cli", "check": "cli", "runner": "cli", "sweep": "cli", "pytest_plugin": "cli",
+    "cli": "cli", "cli_write": "cli", "check": "cli", "runner": "cli", "sweep": "cli", "pytest_plugin": "cli",
     "plots": "cli",  # `ikesim plot`: figures of sweep tables (parses durations as scenarios do)
     "traffic_plots": "cli",  # figures of the traffic tables, beside `plots`
     "calibration": "cli",  # `ikesim calibrate`: times the crypto primitives on this machine (reads the clock)

@@ -29,6 +29,7 @@ from ikesim.crypto.prf import (
     prf,
     prf_plus,
 )
+from ikesim.crypto.proposal_lists import parse_proposals
 from ikesim.crypto.sk import SkProtector, make_sk_protectors
 from ikesim.crypto.suites import KE_GROUPS_SUPPORTED, ProposalSpec, Suite, parse_proposal, select_proposal
 
@@ -53,6 +54,7 @@ __all__ = [
     "natd_hash",
     "new_key_exchange",
     "parse_proposal",
+    "parse_proposals",
     "prf",
     "prf_plus",
     "psk_auth",

@@ -4,10 +4,10 @@ Every primitive call in ``ikesim.crypto`` adds one to a named counter, so a
 CPU model (or the benchmark's crypto floor) can turn counts into time.
 Operation names (``ikesim.calibration.measure_op_costs`` times each one):
 
-- ``ke_keygen:<group>``, ``ke_shared:<group>``: group 14, 19 or 31;
+- ``ke_keygen:<group>``, ``ke_shared:<group>``: group 14-18, 19-21, 28-30, 31 or 32;
 - ``prf`` (one HMAC), ``prf_plus`` (one whole prf+ expansion);
-- ``sk_seal:<encr>``, ``sk_open:<encr>``: encr ``aes128gcm16``,
-  ``aes256gcm16``, ``aes128``, ``aes192`` or ``aes256``;
+- ``sk_seal:<encr>``, ``sk_open:<encr>``: encr ``aes128gcm16``, ``aes192gcm16``,
+  ``aes256gcm16``, ``chacha20poly1305``, ``aes128``, ``aes192`` or ``aes256``;
 - ``sign:<alg>``, ``verify:<alg>``: alg ``ecdsa`` (P-256) or ``ed25519``;
 - ``hash``: one NAT-D or cookie hash.
 """

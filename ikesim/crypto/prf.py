@@ -47,13 +47,13 @@ class ChildKeys:
 
 
 def prf(prf_id: int, key: bytes, data: bytes, meter: OpCounter | None = None) -> bytes:
-    """RFC 7296 §2.13: prf(K, S) with HMAC-SHA2 (RFC 4868 §2.1)."""
+    """RFC 7296 §2.13: prf(K, S) with HMAC-SHA1 or HMAC-SHA2 (RFC 2104, RFC 4868 §2.1)."""
     if meter is not None:
         meter.add("prf")
     return hmac.digest(key, data, PRF_HASHES[prf_id][0])
 
 
-_HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+_HASHES = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 _OCTETS = [bytes([n]) for n in range(256)]
 
 

@@ -1,4 +1,4 @@
-"""SK payload protection, one object per direction (RFC 7296 §3.14; RFC 5282 for AES-GCM).
+"""SK payload protection, one object per direction (RFC 7296 §3.14; RFC 5282 for AES-GCM; RFC 7634 §3 for ChaCha20-Poly1305).
 
 ``SkProtector`` implements ``ikesim.wire.message.Protector``. Cipher key
 objects are built once per SA direction; IVs come from the injected ``Rng``.
@@ -11,13 +11,14 @@ from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.prf import IkeKeys
 from ikesim.crypto.suites import INTEG_SPECS, Suite
 from ikesim.errors import IntegrityCheckFailed, MalformedMessage
 from ikesim.rng import Rng
+from ikesim.wire.iana import EncrId
 
 __all__ = ["SkProtector", "make_sk_protectors"]
 
@@ -42,8 +43,9 @@ class SkProtector:
         self._rng = rng
         self._meter = meter
         self._op_seal, self._op_open = _op_names(suite.encr_name)
-        if self._aead:
-            self._gcm = AESGCM(sk_e[:-4])
+        if self._aead:  # AES-GCM (RFC 5282 §7.1) and ChaCha20-Poly1305 (RFC 7634 §3): key | 4-byte salt, 8-byte IV
+            cipher = ChaCha20Poly1305 if suite.encr_id == EncrId.ENCR_CHACHA20_POLY1305 else AESGCM
+            self._gcm = cipher(sk_e[:-4])
             self._salt = sk_e[-4:]
             self._icv = _GCM_ICV
         else:
@@ -59,7 +61,7 @@ class SkProtector:
         return _CBC_BLOCK + padded + self._icv
 
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
-        """RFC 7296 §3.14 / RFC 5282 §3: pad, encrypt, authenticate; return IV | ciphertext | ICV."""
+        """RFC 7296 §3.14 / RFC 5282 §3 / RFC 7634 §3: pad, encrypt, authenticate; return IV | ciphertext | ICV."""
         if self._meter is not None:
             self._meter.add(self._op_seal)
         if self._aead:
@@ -73,17 +75,17 @@ class SkProtector:
         return iv + ct + icv
 
     def open(self, aad: bytes, body: bytes) -> bytes:
-        """RFC 7296 §3.14 / RFC 5282 §3: verify the ICV, decrypt, strip the padding."""
+        """RFC 7296 §3.14 / RFC 5282 §3 / RFC 7634 §3: verify the ICV, decrypt, strip the padding."""
         if self._meter is not None:
             self._meter.add(self._op_open)
         if self._aead:
             if len(body) < _GCM_IV + 1 + self._icv:
-                raise MalformedMessage("SK payload too short for AES-GCM")
+                raise MalformedMessage("SK payload too short for an AEAD")
             iv = body[:_GCM_IV]
             try:
                 pt = self._gcm.decrypt(self._salt + iv, body[_GCM_IV:], aad)
             except InvalidTag:
-                raise IntegrityCheckFailed("AES-GCM ICV mismatch") from None
+                raise IntegrityCheckFailed("AEAD ICV mismatch") from None
         else:
             if len(body) < _CBC_BLOCK * 2 + self._icv or (len(body) - self._icv) % _CBC_BLOCK:
                 raise MalformedMessage("SK payload length is not IV + whole blocks + ICV")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ikesim.crypto.keywords import ENCR_TOKENS, ESN_TOKENS, INTEG_TOKENS, KE_NAMES, KE_TOKENS, PRF_TOKENS, keyword_error
 from ikesim.errors import ConfigError, NoProposalChosen
 from ikesim.wire.iana import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
 from ikesim.wire.payloads import Proposal, Transform
@@ -25,56 +26,35 @@ __all__ = [
     "PRF_HASHES",
 ]
 
-KE_GROUPS_SUPPORTED = (KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519)
+KE_GROUPS_SUPPORTED = (KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519, KeGroup.ECP_384, KeGroup.ECP_521,
+                       KeGroup.CURVE448, KeGroup.MODP_3072, KeGroup.MODP_4096, KeGroup.MODP_6144, KeGroup.MODP_8192,
+                       KeGroup.ECP_256_BP, KeGroup.ECP_384_BP, KeGroup.ECP_512_BP)
 
-_ENCR_TOKENS: dict[str, tuple[EncrId, int]] = {
-    "aes128": (EncrId.ENCR_AES_CBC, 128),
-    "aes192": (EncrId.ENCR_AES_CBC, 192),
-    "aes256": (EncrId.ENCR_AES_CBC, 256),
-    "aes128gcm16": (EncrId.ENCR_AES_GCM_16, 128),
-    "aes256gcm16": (EncrId.ENCR_AES_GCM_16, 256),
-    "aes128gcm": (EncrId.ENCR_AES_GCM_16, 128),
-    "aes256gcm": (EncrId.ENCR_AES_GCM_16, 256),
-}
-_INTEG_TOKENS = {
-    "sha256": IntegId.AUTH_HMAC_SHA2_256_128,
-    "sha384": IntegId.AUTH_HMAC_SHA2_384_192,
-    "sha512": IntegId.AUTH_HMAC_SHA2_512_256,
-}
-_PRF_TOKENS = {
-    "prfsha256": PrfId.PRF_HMAC_SHA2_256,
-    "prfsha384": PrfId.PRF_HMAC_SHA2_384,
-    "prfsha512": PrfId.PRF_HMAC_SHA2_512,
-}
-_KE_TOKENS = {
-    "modp2048": KeGroup.MODP_2048,
-    "ecp256": KeGroup.ECP_256,
-    "x25519": KeGroup.CURVE25519,
-    "curve25519": KeGroup.CURVE25519,
-}
-_ESN_TOKENS = {"esn": EsnId.ESN, "noesn": EsnId.NO_ESN}
 _INTEG_IMPLIES_PRF = {
+    IntegId.AUTH_HMAC_SHA1_96: PrfId.PRF_HMAC_SHA1,
     IntegId.AUTH_HMAC_SHA2_256_128: PrfId.PRF_HMAC_SHA2_256,
     IntegId.AUTH_HMAC_SHA2_384_192: PrfId.PRF_HMAC_SHA2_384,
     IntegId.AUTH_HMAC_SHA2_512_256: PrfId.PRF_HMAC_SHA2_512,
 }
 
 INTEG_SPECS: dict[int, tuple[str, int, int]] = {
+    IntegId.AUTH_HMAC_SHA1_96: ("sha1", 20, 12),
     IntegId.AUTH_HMAC_SHA2_256_128: ("sha256", 32, 16),
     IntegId.AUTH_HMAC_SHA2_384_192: ("sha384", 48, 24),
     IntegId.AUTH_HMAC_SHA2_512_256: ("sha512", 64, 32),
 }
-"""Integrity id -> (hash name, key bytes, ICV bytes), RFC 4868 §2."""
+"""Integrity id -> (hash name, key bytes, ICV bytes), RFC 2404 §3, RFC 4868 §2."""
 
 PRF_HASHES: dict[int, tuple[str, int]] = {
+    PrfId.PRF_HMAC_SHA1: ("sha1", 20),
     PrfId.PRF_HMAC_SHA2_256: ("sha256", 32),
     PrfId.PRF_HMAC_SHA2_384: ("sha384", 48),
     PrfId.PRF_HMAC_SHA2_512: ("sha512", 64),
 }
-"""PRF id -> (hash name, preferred key bytes), RFC 4868 §2.1."""
+"""PRF id -> (hash name, preferred key bytes), RFC 2104, RFC 4868 §2.1."""
 
-_AEAD = frozenset({EncrId.ENCR_AES_GCM_16})
-_KE_NAMES = {KeGroup.MODP_2048: "modp2048", KeGroup.ECP_256: "ecp256", KeGroup.CURVE25519: "x25519"}
+_AEAD = frozenset({EncrId.ENCR_AES_GCM_16, EncrId.ENCR_CHACHA20_POLY1305})
+_CHACHA = EncrId.ENCR_CHACHA20_POLY1305
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +82,7 @@ class ProposalSpec:
 @lru_cache(maxsize=1024)
 def _offer_transforms(spec: ProposalSpec, protocol: ProtocolId) -> tuple[Transform, ...]:
     """RFC 7296 §3.3.2: the transforms *spec* offers, built once per configuration (not per rekey)."""
-    ts: list[Transform] = [Transform.make(TransformType.ENCR, e, bits) for e, bits in spec.encr]
+    ts: list[Transform] = [Transform.make(TransformType.ENCR, e, bits or None) for e, bits in spec.encr]
     if protocol == ProtocolId.IKE:
         ts += [Transform.make(TransformType.PRF, p) for p in spec.prf]
     ts += [Transform.make(TransformType.INTEG, i) for i in spec.integ]
@@ -113,25 +93,34 @@ def _offer_transforms(spec: ProposalSpec, protocol: ProtocolId) -> tuple[Transfo
 
 
 def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
-    """Parse a strongSwan proposal string (``aes128-sha256-modp2048``) into a ``ProposalSpec``."""
+    """Parse one strongSwan proposal string (``aes128-sha256-modp2048``) into a ``ProposalSpec`` (RFC 7296 §3.3).
+
+    A trailing ``!`` (strongSwan's strict marker) is accepted and ignored: one proposal is always strict. Lists,
+    ``default`` and ipsec.conf's non-strict lists are ``ikesim.crypto.proposal_lists.parse_proposals``.
+    """
     encr: list[tuple[EncrId, int]] = []
     integ: list[IntegId] = []
     prf: list[PrfId] = []
     ke: list[KeGroup] = []
     esn: list[EsnId] = []
-    for token in text.strip().lower().split("-"):
-        if token in _ENCR_TOKENS:
-            encr.append(_ENCR_TOKENS[token])
-        elif token in _INTEG_TOKENS:
-            integ.append(_INTEG_TOKENS[token])
-        elif token in _PRF_TOKENS:
-            prf.append(_PRF_TOKENS[token])
-        elif token in _KE_TOKENS:
-            ke.append(_KE_TOKENS[token])
-        elif token in _ESN_TOKENS:
-            esn.append(_ESN_TOKENS[token])
+    body = text.strip().lower()
+    if body.endswith("!"):
+        body = body[:-1].rstrip()
+    if body == "default":
+        raise ConfigError(f"proposal {text!r}: 'default' stands for several proposals; use parse_proposals")
+    for token in body.split("-"):
+        if token in ENCR_TOKENS:
+            encr.append(ENCR_TOKENS[token])
+        elif token in INTEG_TOKENS:
+            integ.append(INTEG_TOKENS[token])
+        elif token in PRF_TOKENS:
+            prf.append(PRF_TOKENS[token])
+        elif token in KE_TOKENS:
+            ke.append(KE_TOKENS[token])
+        elif token in ESN_TOKENS:
+            esn.append(ESN_TOKENS[token])
         else:
-            raise ConfigError(f"unknown algorithm {token!r} in proposal {text!r}")
+            raise ConfigError(keyword_error(token, text))
     if not encr:
         raise ConfigError(f"proposal {text!r} names no encryption algorithm")
     aead = [e for e, _ in encr if e in _AEAD]
@@ -148,6 +137,8 @@ def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
             raise ConfigError(f"IKE proposal {text!r} needs a PRF (e.g. prfsha256)")
         if not ke:
             raise ConfigError(f"IKE proposal {text!r} needs a key exchange group")
+        if KeGroup.NONE in ke:
+            raise ConfigError(f"IKE proposal {text!r}: 'none' is no key exchange, and IKE_SA_INIT needs one")
         if esn:
             raise ConfigError(f"IKE proposal {text!r} cannot carry esn/noesn")
     elif prf:
@@ -175,7 +166,9 @@ class Suite:
 
     @property
     def encr_key_size(self) -> int:
-        """Encryption key bytes, including the 4-byte salt for AES-GCM (RFC 5282 §7.1, RFC 4106 §8.1)."""
+        """Encryption key bytes, including the 4-byte salt of an AEAD (RFC 5282 §7.1, RFC 4106 §8.1, RFC 7634 §2, §4)."""
+        if self.encr_id == _CHACHA:
+            return 36
         return self.encr_key_bits // 8 + (4 if self.aead else 0)
 
     @property
@@ -190,7 +183,9 @@ class Suite:
 
     @property
     def encr_name(self) -> str:
-        """strongSwan-style name: ``aes256gcm16``, ``aes128``."""
+        """strongSwan-style name: ``aes256gcm16``, ``aes128``, ``chacha20poly1305``."""
+        if self.encr_id == _CHACHA:
+            return "chacha20poly1305"
         return f"aes{self.encr_key_bits}gcm16" if self.aead else f"aes{self.encr_key_bits}"
 
     @property
@@ -206,7 +201,7 @@ class Suite:
     @property
     def group_name(self) -> str:
         """strongSwan-style group name (``none`` if none)."""
-        return _KE_NAMES.get(self.ke_group, "none" if self.ke_group == KeGroup.NONE else str(int(self.ke_group)))
+        return KE_NAMES.get(self.ke_group, str(int(self.ke_group)))
 
     @property
     def text(self) -> str:
@@ -218,7 +213,9 @@ class Suite:
 
     @property
     def wireshark_ike_encr(self) -> str:
-        """Wireshark's ikev2_decryption_table encryption name."""
+        """Wireshark's ikev2_decryption_table encryption name ("" for ChaCha20-Poly1305: Wireshark has none)."""
+        if self.encr_id == _CHACHA:
+            return ""
         if self.aead:
             return f"AES-GCM-{self.encr_key_bits} with 16 octet ICV [RFC5282]"
         return f"AES-CBC-{self.encr_key_bits} [RFC3602]"
@@ -228,6 +225,7 @@ class Suite:
         """Wireshark's ikev2_decryption_table integrity name."""
         return {
             IntegId.NONE: "NONE [RFC4306]",
+            IntegId.AUTH_HMAC_SHA1_96: "HMAC_SHA1_96 [RFC2404]",
             IntegId.AUTH_HMAC_SHA2_256_128: "HMAC_SHA2_256_128 [RFC4868]",
             IntegId.AUTH_HMAC_SHA2_384_192: "HMAC_SHA2_384_192 [RFC4868]",
             IntegId.AUTH_HMAC_SHA2_512_256: "HMAC_SHA2_512_256 [RFC4868]",
@@ -235,7 +233,9 @@ class Suite:
 
     @property
     def wireshark_esp_encr(self) -> str:
-        """Wireshark's esp_sa encryption name."""
+        """Wireshark's esp_sa encryption name (ChaCha20: Wireshark 4.2 and later)."""
+        if self.encr_id == _CHACHA:
+            return "ChaCha20 with Poly1305 [RFC7634]"
         return "AES-GCM with 16 octet ICV [RFC4106]" if self.aead else "AES-CBC [RFC3602]"
 
     @property
@@ -243,6 +243,7 @@ class Suite:
         """Wireshark's esp_sa authentication name."""
         return {
             IntegId.NONE: "NULL",
+            IntegId.AUTH_HMAC_SHA1_96: "HMAC-SHA-1-96 [RFC2404]",
             IntegId.AUTH_HMAC_SHA2_256_128: "HMAC-SHA-256-128 [RFC4868]",
             IntegId.AUTH_HMAC_SHA2_384_192: "HMAC-SHA-384-192 [RFC4868]",
             IntegId.AUTH_HMAC_SHA2_512_256: "HMAC-SHA-512-256 [RFC4868]",
@@ -261,7 +262,7 @@ class Suite:
 @lru_cache(maxsize=1024)
 def _answer_transforms(suite: Suite, protocol: ProtocolId) -> tuple[Transform, ...]:
     """RFC 7296 §3.3.2: the transforms of a negotiated suite, built once per suite (not per rekey)."""
-    ts = [Transform.make(TransformType.ENCR, suite.encr_id, suite.encr_key_bits)]
+    ts = [Transform.make(TransformType.ENCR, suite.encr_id, suite.encr_key_bits or None)]
     if protocol == ProtocolId.IKE and suite.prf_id is not None:
         ts.append(Transform.make(TransformType.PRF, suite.prf_id))
     if suite.integ_id != IntegId.NONE:
@@ -300,13 +301,16 @@ def _suite_of(protocol: ProtocolId, transforms: tuple[Transform, ...]) -> Suite:
 
 
 def _encr_ok(t: Transform) -> bool:
+    """RFC 7296 §3.3.5 / RFC 7634 §2: AES with a 128/192/256-bit Key Length, ChaCha20-Poly1305 with none."""
+    if t.transform_id == _CHACHA:
+        return t.key_length is None
     return t.transform_id in (EncrId.ENCR_AES_CBC, EncrId.ENCR_AES_GCM_16) and t.key_length in (128, 192, 256)
 
 
 def _acceptable(t: Transform, spec: ProposalSpec) -> bool:
     tt, tid = t.transform_type, t.transform_id
     if tt == TransformType.ENCR:
-        return (tid, t.key_length) in spec.encr
+        return (tid, t.key_length or 0) in spec.encr
     if tt == TransformType.INTEG:
         return tid in spec.integ
     if tt == TransformType.PRF:
@@ -352,11 +356,11 @@ def _select(offered: tuple[tuple[ProtocolId, tuple[Transform, ...]], ...], confi
                 needed |= {TransformType.PRF, TransformType.KE}
             else:
                 needed.add(TransformType.ESN)
-                if spec.ke:
+                if spec.ke and KeGroup.NONE not in spec.ke:
                     needed.add(TransformType.KE)
             offered_types = {int(t.transform_type) for t in transforms}
             # A type the peer offered that we cannot match makes the proposal unacceptable.
-            if not needed <= chosen.keys() or not offered_types <= chosen.keys() | _optional(spec, protocol):
+            if not needed <= chosen.keys() or not offered_types <= chosen.keys() | _optional(spec, protocol, offered_types):
                 continue
             e = chosen[TransformType.ENCR]
             return index, Suite(
@@ -370,6 +374,11 @@ def _select(offered: tuple[tuple[ProtocolId, tuple[Transform, ...]], ...], confi
     return None
 
 
-def _optional(spec: ProposalSpec, protocol: ProtocolId) -> set[int]:
-    """Transform types a responder may leave unmatched: ESP KE when it wants no PFS (RFC 7296 §1.3.1)."""
-    return set() if protocol == ProtocolId.IKE or spec.ke else {int(TransformType.KE)}
+def _optional(spec: ProposalSpec, protocol: ProtocolId, offered_types: set[int]) -> set[int]:
+    """Transform types a responder may leave unmatched (RFC 7296 §1.3.1): ESP KE when it wants no PFS; with ``none``
+    among its KE methods only an offer without KE (strongSwan ``select_algo``: an offered KE must match)."""
+    if protocol == ProtocolId.IKE or (spec.ke and KeGroup.NONE not in spec.ke):
+        return set()
+    if spec.ke and int(TransformType.KE) in offered_types:
+        return set()
+    return {int(TransformType.KE)}

@@ -1,6 +1,6 @@
 """ESP SAs, one object per direction: packet protection and processing (RFC 4303 §3.3, §3.4).
 
-Transforms: AES-GCM with a 16-octet ICV (RFC 4106) and AES-CBC (RFC 3602) with
+Transforms: AES-GCM with a 16-octet ICV (RFC 4106), ChaCha20-Poly1305 (RFC 7634 §2) and AES-CBC (RFC 3602) with
 HMAC-SHA1-96 (RFC 2404) or HMAC-SHA2-256-128 / -384-192 / -512-256 (RFC 4868), each
 with or without Extended Sequence Numbers (RFC 4303 §2.2.1, RFC 4304). Cipher and MAC
 key objects are built once per SA; everything goes through ``cryptography``.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.constant_time import bytes_eq
 from cryptography.hazmat.primitives.hmac import HMAC
 
@@ -104,8 +104,10 @@ class _EspSa:
         self._aead = suite.aead
         if len(encr_key) != suite.encr_key_size:
             raise ValueError(f"{suite.encr_name} needs a {suite.encr_key_size}-byte key, not {len(encr_key)}")
-        if suite.encr_id == EncrId.ENCR_AES_GCM_16:
-            self._gcm = AESGCM(encr_key[:-4])
+        if suite.encr_id in (EncrId.ENCR_AES_GCM_16, EncrId.ENCR_CHACHA20_POLY1305):
+            # RFC 4106 §8.1 / RFC 7634 §4: key | 4-byte salt; nonce salt | 8-byte IV, AAD and 4-octet alignment alike
+            cipher = AESGCM if suite.encr_id == EncrId.ENCR_AES_GCM_16 else ChaCha20Poly1305
+            self._gcm = cipher(encr_key[:-4])
             self._salt = encr_key[-4:]
             self._icv, self._block = _GCM_ICV, _GCM_ALIGN
         elif suite.encr_id == EncrId.ENCR_AES_CBC:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ikesim.crypto.prf import derive_child_keys
 from ikesim.crypto.suites import Suite, select_proposal
 from ikesim.errors import NoProposalChosen, TsUnacceptable
+from ikesim.ike.ke_choice import select_configured_first
 from ikesim.ike.profile import ChildProfile, narrow_selectors, selectors_for, strip_ke
 from ikesim.ike.sa import ChildSa, IkeSa
 from ikesim.wire.iana import ProtocolId
@@ -67,10 +68,11 @@ def _learn_peer_ip(sa: IkeSa, tsi: TsiPayload) -> None:
 
 def choose_child(sa: IkeSa, sa_payload: SaPayload | None, tsi: TsiPayload | None,
                  tsr: TsrPayload | None, *, with_ke: bool,
-                 only: ChildProfile | None = None) -> ChildOffer:
+                 only: ChildProfile | None = None, prefer_configured: bool = False) -> ChildOffer:
     """Responder: pick a child config, a proposal and narrowed selectors (RFC 7296 §2.7, §2.9).
 
-    Raises NoProposalChosen or TsUnacceptable.
+    *prefer_configured*: our proposal and algorithm order decides, not the peer's (strongSwan
+    ``prefer_configured_proposals``, ``ike.ke_choice``). Raises NoProposalChosen or TsUnacceptable.
     """
     if sa_payload is None or tsi is None or tsr is None:
         raise NoProposalChosen("CHILD_SA request without SA, TSi or TSr")
@@ -82,7 +84,10 @@ def choose_child(sa: IkeSa, sa_payload: SaPayload | None, tsi: TsiPayload | None
         offered = sa_payload.proposals
         if not with_ke:
             offered = tuple(strip_ke(p) for p in offered)
-        chosen = select_proposal(offered, specs, ProtocolId.ESP)
+        if prefer_configured:
+            chosen = select_configured_first(offered, specs, ProtocolId.ESP)
+        else:
+            chosen = select_proposal(offered, specs, ProtocolId.ESP)
         if chosen is None:
             continue
         proposal_found = True

@@ -15,10 +15,11 @@ from typing import Any
 
 __all__ = ["Collision", "lowest_nonce_is_ours", "RESOLUTIONS"]
 
-RESOLUTIONS = ("nonces", "temporary_failure", "peer_deleted")
+RESOLUTIONS = ("nonces", "temporary_failure", "child_sa_not_found", "peer_deleted")
 """How a rekey collision was settled: by comparing nonces (§2.8.1), because one side's request was refused with
-TEMPORARY_FAILURE after its peer's rekey had already finished (§2.25.1), or by the peer's Delete of the old SA
-arriving before our own exchange was answered."""
+TEMPORARY_FAILURE after its peer's rekey had already finished and while the peer's Delete of the old SA was in flight
+(§2.25.1), with CHILD_SA_NOT_FOUND once that Delete exchange was over (§2.25.1, as strongSwan answers), or by the
+peer's Delete of the old SA arriving before our own exchange was answered."""
 
 
 @dataclass(slots=True, eq=False)

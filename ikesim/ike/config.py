@@ -15,6 +15,7 @@ from ikesim.types import Address
 
 __all__ = [
     "RetransmitPolicy",
+    "pluto_timeouts",
     "Lifetime",
     "AuthMethodName",
     "Credentials",
@@ -34,7 +35,9 @@ class RetransmitPolicy:
     exchange is given up ``timeout * base**tries`` after the last one.
     strongSwan: 4 s, 1.8, 5 tries: retransmits at 4, 11.2, 24.2, 47.5, 89.5 s,
     gives up at 165.1 s. ``jitter`` (fraction, 0..1) subtracts a random share of
-    each timeout, as strongSwan's ``retransmit_jitter``.
+    each timeout, as strongSwan's ``retransmit_jitter``. With ``give_up`` set the
+    schedule is libreswan pluto's instead (``pluto_timeouts``): 0.5 s, 0.5 s, then
+    doubling, given up once the waits add up to ``give_up``.
     """
 
     timeout: float = 4.0
@@ -47,6 +50,9 @@ class RetransmitPolicy:
     """Fraction of each timeout subtracted at random (0 = none)."""
     limit: float | None = None
     """Upper bound on a single timeout in seconds (None = no cap)."""
+    give_up: float | None = None
+    """libreswan pluto's ``retransmit-timeout`` in seconds: when set, the schedule is pluto's (``timeouts``,
+    ``pluto_timeouts``) and ``tries`` is pluto's retransmission limit; None: charon's schedule above."""
 
     @classmethod
     def strongswan(cls) -> RetransmitPolicy:
@@ -54,12 +60,18 @@ class RetransmitPolicy:
         return cls()
 
     @classmethod
-    def libreswan(cls) -> RetransmitPolicy:
-        """libreswan-like: 0.5 s doubling (0.5, 1, 2, 4, 8, 16, 32 s), then give up."""
-        return cls(timeout=0.5, base=2.0, tries=7)
+    def libreswan(cls, retransmit_timeout: float = 60.0) -> RetransmitPolicy:
+        """libreswan pluto (``retransmit.c``): ``retransmit-interval`` 500 ms, ``retransmit-timeout`` 60 s (the
+        default of libreswan up to 5.3 and of its ipsec.conf(5); pluto 5.4 lowered the built-in one to 30 s,
+        ``libreswan(30.0)``), at most ``MAXIMUM_RETRANSMITS_PER_EXCHANGE`` = 12 retransmissions. Retransmits
+        0.5, 1, 2, 4, 8, 16 and 32 s after the first send, gives up at 64 s (with 30 s: six, at 32 s)."""
+        return cls(timeout=0.5, base=2.0, tries=12, give_up=retransmit_timeout)
 
     def timeouts(self) -> list[float]:
-        """Waits after each transmission: ``tries`` retransmission waits plus the final give-up wait."""
+        """Waits after each transmission: ``tries`` retransmission waits plus the final give-up wait
+        (pluto's when ``give_up`` is set, RFC 7296 §2.1)."""
+        if self.give_up is not None:
+            return pluto_timeouts(self.timeout, self.give_up, self.tries, self.base)
         out = []
         for n in range(self.tries + 1):
             t = self.timeout * self.base**n
@@ -69,14 +81,38 @@ class RetransmitPolicy:
         return out
 
 
+def pluto_timeouts(interval: float, timeout: float, limit: int = 12, base: float = 2.0) -> list[float]:
+    """libreswan pluto's waits after each transmission (RFC 7296 §2.1; ``retransmit.c``): the first retransmission
+    *interval* after the send, the next after *interval* again, then each wait *base* times the previous one while
+    that stays below *timeout* (``double_delay``); the exchange is given up at the retransmission event where the
+    accumulated waits reach *timeout* or *limit* retransmissions were sent. The last entry is the wait from the
+    last retransmission to giving up."""
+    delay = interval
+    waited = interval
+    out = [interval]
+    for n in range(limit):
+        if waited >= timeout:
+            break
+        if n > 0 and delay * base < timeout:
+            delay *= base
+        waited += delay
+        out.append(delay)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Lifetime:
     """Soft and hard lifetimes of an SA (RFC 7296 §2.8), strongSwan semantics.
 
-    The rekey (soft) deadline is ``rekey_time - U(0, rand_time)`` after the SA
-    is created, or ``rekey_fraction * life_time - U(0, rand_time)`` when
-    ``rekey_fraction`` is set (per-side stagger: the client rekeys at 0.7, the
-    gateway at 0.8). The hard deadline is ``life_time`` after creation.
+    The rekey (soft) deadline is ``rekey_time`` after the SA is created, or
+    ``rekey_fraction * life_time`` when ``rekey_fraction`` is set (per-side
+    stagger: the client rekeys at 0.7, the gateway at 0.8), minus a random
+    whole number of seconds drawn as strongSwan draws it (``ike.lifetimes``):
+    a CHILD_SA rekeys at the earlier of its inbound and outbound SAs' draws of
+    ``apply_jitter`` (0 .. ``rand_time`` s each), an IKE_SA at ``rekey_time``
+    minus 0 .. ``rand_time`` - 1 s. ``rand_time`` counts in whole seconds. The
+    hard deadline is ``life_time`` after creation for a CHILD_SA, ``over_time``
+    (``life_time - rekey_time``) after the drawn rekey time for an IKE_SA.
     0 means "never" for each of them.
 
     CHILD_SAs also have volume lifetimes, which the data plane counts (RFC 4301 §4.4.2.1): the soft byte
@@ -90,7 +126,7 @@ class Lifetime:
     life_time: float = 3960.0
     """Seconds after creation at which the SA expires (hard lifetime)."""
     rand_time: float = 360.0
-    """Upper bound of the random amount subtracted from the rekey time (seconds)."""
+    """Upper bound of the random amount subtracted from the rekey time (seconds, whole seconds count)."""
     rekey_fraction: float | None = None
     """If set, rekey at this fraction of ``life_time`` instead of at ``rekey_time``."""
     rekey_bytes: int = 0
@@ -217,6 +253,12 @@ class IkePolicy:
     """Rekey retry after TEMPORARY_FAILURE: base seconds (strongSwan: 15 s ...)."""
     collision_retry_jitter: float = 10.0
     """... minus a random amount below this many seconds."""
+    prefer_configured_proposals: bool = True
+    """As a responder, pick CHILD_SA proposals (and so their KE group) by our own order, not the peer's (strongSwan
+    ``charon.prefer_configured_proposals``: yes; RFC 7296 §2.7, ``ikesim.ike.ke_choice``)."""
+    prefer_previous_dh_group: bool = True
+    """An IKE_SA rekey offers the old IKE_SA's KE group first, not the first configured one (strongSwan
+    ``charon.prefer_previous_dh_group``: yes; RFC 7296 §1.3.2, ``ikesim.ike.ke_choice``)."""
     nat_keepalive: float = 20.0
     """Seconds between NAT keepalives while behind a NAT (RFC 3948 §2.3; strongSwan: 20 s; 0 = none)."""
     collision_delete_timeout: float = 30.0

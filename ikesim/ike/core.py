@@ -16,8 +16,8 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.suites import Suite
 from ikesim.errors import LocalProtocolError
 from ikesim.ike import events as ev
-from ikesim.ike import fragmentation
-from ikesim.ike.config import DaemonConfig, Lifetime, RetransmitPolicy
+from ikesim.ike import fragmentation, lifetimes
+from ikesim.ike.config import DaemonConfig, RetransmitPolicy
 from ikesim.ike.cookies import CookieJar, HalfOpenTable
 from ikesim.ike.exchange import Exchange, Work
 from ikesim.ike.profile import ConnectionProfile, ts_text
@@ -129,8 +129,13 @@ class IkeCore:
 
     @cached_property
     def rng_jitter(self) -> Rng:
-        """Retransmission, lifetime and collision-retry jitter (RFC 7296 §2.1, §2.8, §2.25)."""
+        """Retransmission and collision-retry jitter (RFC 7296 §2.1, §2.25; lifetimes: ``ike.lifetimes``)."""
         return self.rng.child("jitter")
+
+    @cached_property
+    def rng_lifetime(self) -> Rng:
+        """Soft-lifetime draws of IKE_SAs and CHILD_SAs (RFC 7296 §2.8; ``ike.lifetimes``)."""
+        return self.rng.child("lifetime")
 
     @cached_property
     def rng_volume(self) -> Rng:
@@ -322,21 +327,10 @@ class IkeCore:
         self.send_all(sa, data)
 
     # ------------------------------------------------------------------ lifetimes
-    def _deadlines(self, lifetime: Lifetime, now: float) -> tuple[float | None, float | None]:
-        soft = lifetime.soft_after()
-        hard = lifetime.hard_after()
-        rekey_at = None
-        if soft is not None:
-            jitter = 0.0
-            if lifetime.rand_time > 0:
-                jitter = self.rng_jitter.uniform(0.0, lifetime.rand_time)
-            rekey_at = now + max(0.0, soft - jitter)
-        return rekey_at, (now + hard if hard is not None else None)
-
     def arm_ike_timers(self, sa: IkeSa, now: float) -> None:
         """Draw and arm the IKE_SA's soft/hard deadlines once (RFC 7296 §2.8), reauthentication (§2.8.3), DPD (§2.4)."""
         ike = sa.profile.connection.ike
-        sa.rekey_at, sa.expire_at = self._deadlines(ike.lifetime, now)
+        sa.rekey_at, sa.expire_at = lifetimes.ike_deadlines(self, ike.lifetime, ike.reauth_time, now)
         if ike.reauth_time > 0:
             self.arm_reauth(sa, now)
         spi = sa.local_spi
@@ -370,10 +364,10 @@ class IkeCore:
         return rekey - self.rng_volume.below(min(jitter + 1, rekey))
 
     def arm_child_timers(self, child: ChildSa, now: float) -> None:
-        """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8); its volume limits (bytes, then
-        packets) are drawn once here too, from their own stream (RFC 4301 §4.4.2.1)."""
+        """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8; one draw per SA, ``ike.lifetimes``);
+        its volume limits (bytes, then packets) are drawn once here too, from their own stream (RFC 4301 §4.4.2.1)."""
         lifetime = child.profile.policy.lifetime
-        child.rekey_at, child.expire_at = self._deadlines(lifetime, now)
+        child.rekey_at, child.expire_at = lifetimes.child_deadlines(self, lifetime, now)
         child.rekey_bytes = self.volume_jitter(lifetime.rekey_bytes, lifetime.rand_bytes)
         child.life_bytes = lifetime.life_bytes
         child.rekey_packets = self.volume_jitter(lifetime.rekey_packets, lifetime.rand_packets)
@@ -434,7 +428,8 @@ class IkeCore:
             self.complete(sa, sa.active, "aborted")
         sa.queue.clear()
         for child in list(sa.children.values()):
-            self.remove_child(sa, child, "ike_deleted")
+            # A rekeyed CHILD_SA went down once already, when it was replaced (strongSwan test_regular_delete_timeout).
+            self.remove_child(sa, child, "rekeyed" if child.state is ChildSaState.REKEYED else "ike_deleted")
         self.cancel_ike_timers(sa)
         self.timers.cancel(("rtx", sa.local_spi))
         sa.state = next_ike_state(sa.state, IkeSaTrigger.REMOVED)
@@ -495,8 +490,11 @@ class IkeCore:
         return previous
 
     def activate_outbound(self, sa: IkeSa, child: ChildSa, replaces: ChildSa | None = None) -> None:
-        """Start sending with a CHILD_SA installed inbound-only (rekey responder, RFC 7296 §2.8)."""
-        if child.outbound or child.state is ChildSaState.DELETED or child.expired:
+        """Start sending with a CHILD_SA installed inbound-only (rekey responder, RFC 7296 §2.8).
+
+        Never one we are deleting, nor one the peer deleted (RFC 7296 §1.4.1): a deleted SA stays dead."""
+        if (child.outbound or child.state is ChildSaState.DELETED or child.state is ChildSaState.DELETING
+                or child.expired or child.peer_deleted):
             return
         previous = self._take_outbound(sa, child) or replaces
         self.emit(ev.ChildSaOutboundInstalled(**sa.ids(), child=child.name, spi_in=child.spi_in,

@@ -16,11 +16,12 @@ from ikesim.errors import (
     TemporaryFailure,
     TsUnacceptable,
 )
-from ikesim.ike import childless
+from ikesim.ike import child_timers, childless
 from ikesim.ike import events as ev
 from ikesim.ike.childsa import choose_child, make_child, own_selectors, selectors_within
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
+from ikesim.ike.ke_choice import promote_group, rekey_group, requested_group
 from ikesim.ike.profile import ke_group_name, proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import NO_ENTRIES, ChildSa, IkeSa
@@ -45,12 +46,16 @@ __all__ = ["start_create", "start_rekey", "handle_request", "handle_response", "
 
 
 def _send(core: IkeCore, sa: IkeSa, work: Work, profile, child: ChildSa | None,  # noqa: ANN001
-          now: float) -> Exchange:
+          now: float, ke_group: int | None = None) -> Exchange:
+    """Build and send our CREATE_CHILD_SA request; *ke_group* overrides the group chosen by ``ke_choice``."""
     spi_in = core.new_child_spi()
     nonce = core.new_nonce(sa)
+    group = ke_group
+    if group is None:
+        group = profile.pfs_group if child is None else rekey_group(profile.pfs_group, profile.groups, child.pfs_group)
     ke = None
-    if profile.pfs_group:
-        ke = new_key_exchange(profile.pfs_group, core.rng_ke, core.meter)
+    if group:
+        ke = new_key_exchange(group, core.rng_ke, core.meter)
     if child is not None:
         local_ts, remote_ts = child.local_ts, child.remote_ts
     else:
@@ -58,7 +63,7 @@ def _send(core: IkeCore, sa: IkeSa, work: Work, profile, child: ChildSa | None, 
     inner: list[Payload] = []
     if child is not None:
         inner.append(NotifyPayload(NotifyType.REKEY_SA, ProtocolId.ESP, child.spi_in))
-    inner += [SaPayload(proposals_to_wire(profile.specs, ProtocolId.ESP, spi_in)),
+    inner += [SaPayload(proposals_to_wire(promote_group(profile.specs, group), ProtocolId.ESP, spi_in)),
               NoncePayload(nonce)]
     if ke is not None:
         inner.append(KePayload(ke.group, ke.public_bytes))
@@ -110,6 +115,17 @@ def _refuse_rekey(core: IkeCore, sa: IkeSa, old: ChildSa | None, spi_out: bytes)
     if old is None or old.state is ChildSaState.DELETED:
         core.emit(ev.ExchangeCollision(**sa.ids(), case="rekey_of_unknown", spi=b"", spi_out=spi_out))
         raise ChildSaNotFound(spi_out)
+    if child_timers.lingering(core, old):
+        # RFC 7296 §2.25.1: the Delete exchange for it is over and only its inbound half is kept: it is not found
+        # (strongSwan child_rekey ``find_child`` ignores CHILD_DELETED SAs).
+        new = core.children.get(old.replaced_by)
+        if new is not None and new.initiator and not old.redundant:
+            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=True,
+                                        redundant_spi=b"", resolution="child_sa_not_found"))
+        else:
+            core.emit(ev.ExchangeCollision(**sa.ids(), case="duplicate_rekey", spi=old.spi_in,
+                                           spi_out=old.spi_out))
+        raise ChildSaNotFound(spi_out)
     if old.state is ChildSaState.DELETING or old.expired:
         core.emit(ev.ExchangeCollision(**sa.ids(), case="rekey_vs_delete", spi=old.spi_in,
                                        spi_out=old.spi_out))
@@ -151,7 +167,8 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
     try:
         profile, proposal, suite, tsi, tsr = choose_child(
             sa, msg.get(SaPayload), msg.get(TsiPayload), msg.get(TsrPayload), with_ke=True,
-            only=old.profile if old is not None else None)
+            only=old.profile if old is not None else None,
+            prefer_configured=sa.profile.connection.ike.prefer_configured_proposals)
     except NoProposalChosen:
         core.emit(ev.ProposalRejected(**sa.ids(), by_us=True, exchange="CREATE_CHILD_SA",
                                       purpose="rekey_child" if old else "create_child"))
@@ -192,8 +209,12 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:
                                 new_spi=child.spi_in, initiator=False, collision=False))
 
 
-def _peer_rekey_survives(core: IkeCore, sa: IkeSa, old: ChildSa, resolution: str) -> None:
-    """Our rekey of *old* lost or was refused: the peer's new SA replaces it (RFC 7296 §2.8.1)."""
+def _peer_rekey_survives(core: IkeCore, sa: IkeSa, old: ChildSa, now: float) -> None:
+    """Our rekey of *old* lost or was refused: the peer's new SA replaces it (RFC 7296 §2.8.1, §2.25.1).
+
+    If the peer's Delete for *old* came while we waited, it was answered: *old* lingers now and the peer's SA takes
+    over outbound; if the peer deleted its own new SA meanwhile, that one goes too (strongSwan child_rekey
+    ``handle_collision``, ``CHILD_REKEY_REPLACEMENT_DELETED``)."""
     col: Collision = old.collision
     new: ChildSa = col.peer_new
     if new.state is ChildSaState.DELETED:
@@ -201,9 +222,13 @@ def _peer_rekey_survives(core: IkeCore, sa: IkeSa, old: ChildSa, resolution: str
     if old.state is ChildSaState.REKEYING:
         core.retire_child(old, new)
     elif old.state is ChildSaState.DELETED:
-        core.activate_outbound(sa, new)  # the peer deleted the old SA already
+        core.activate_outbound(sa, new)  # the old SA went meanwhile (its hard lifetime)
     core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
                                 new_spi=new.spi_in, initiator=False, collision=True))
+    if new.peer_deleted:
+        core.remove_child(sa, new, "deleted_by_peer")
+    if old.peer_deleted and old.state is ChildSaState.REKEYED:
+        core.linger_child(sa, old, now)
 
 
 def _has_child(sa: IkeSa, name: str) -> bool:
@@ -214,15 +239,27 @@ def _has_child(sa: IkeSa, name: str) -> bool:
     return any(w.purpose == "create_child" and w.child == name for w in sa.queue)
 
 
-def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: int) -> None:
+def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: int, *,
+                  retry_later: bool = False) -> None:
+    """Our CREATE_CHILD_SA failed with *notify*: keep, retry, replace or drop the old SA (RFC 7296 §2.25.1).
+
+    *retry_later*: the peer refused our rekey with an error notify (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN,
+    TS_UNACCEPTABLE, a second INVALID_KE_PAYLOAD, ...): the old SA stays in use and the rekey is tried again after
+    ``collision_retry_base`` s less up to ``collision_retry_jitter`` s (strongSwan child_rekey
+    ``schedule_delayed_rekey``; RFC 7296 §2.25)."""
     child: ChildSa | None = ex.child
     if child is None:
         return
-    if child.collision is not None and notify == NotifyType.TEMPORARY_FAILURE:
-        # RFC 7296 §2.25.1: the peer finished its rekey of this SA first; its new SA is the one.
+    if (child.collision is not None and child.state is ChildSaState.REKEYING
+            and (notify == NotifyType.TEMPORARY_FAILURE
+                 or (notify == NotifyType.CHILD_SA_NOT_FOUND and child.peer_deleted))):
+        # RFC 7296 §2.25.1: the peer finished its rekey of this SA first; its new SA is the one. It answers
+        # TEMPORARY_FAILURE while its Delete of the old SA is in flight, CHILD_SA_NOT_FOUND once that is done
+        # (strongSwan child_rekey ``ignore_child_sa_failure`` / ``ignore_child_sa_not_found``).
+        resolution = "temporary_failure" if notify == NotifyType.TEMPORARY_FAILURE else "child_sa_not_found"
         core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=child.spi_in, won=False,
-                                    redundant_spi=b"", resolution="temporary_failure"))
-        _peer_rekey_survives(core, sa, child, "temporary_failure")
+                                    redundant_spi=b"", resolution=resolution))
+        _peer_rekey_survives(core, sa, child, now)
         return
     if notify == NotifyType.CHILD_SA_NOT_FOUND:
         # RFC 7296 §2.25.1: silently delete the CHILD_SA if it still exists and create a new one
@@ -239,28 +276,58 @@ def _rekey_failed(core: IkeCore, sa: IkeSa, ex: Exchange, now: float, notify: in
     if child.state is not ChildSaState.REKEYING:
         return
     child.state = next_child_state(child.state, ChildSaTrigger.REKEY_FAILED)
-    if notify == NotifyType.TEMPORARY_FAILURE and not child.expired:
+    if child.peer_deleted:
+        # The peer started deleting it before our request arrived and answered TEMPORARY_FAILURE: its Delete,
+        # answered already, stands (RFC 7296 §2.25.1; strongSwan ``ignore_child_sa_failure``).
+        core.remove_child(sa, child, "deleted_by_peer")
+        return
+    if retry_later and not child.expired:
         core.timers.arm(("retry_child", child.spi_in), core.collision_retry_at(sa, now))
+
+
+def _retry_with_group(core: IkeCore, sa: IkeSa, ex: Exchange, notify: NotifyPayload, now: float) -> bool:
+    """INVALID_KE_PAYLOAD: send the request again at once with the group the responder asks for, if one of our
+    proposals has it and we did not retry already (RFC 7296 §1.3, §1.2; strongSwan child_create ``retry``). A rekey
+    stays one rekey: the old SA stays REKEYING, no second RekeyStarted."""
+    group = requested_group(notify)
+    if ex.ke_retried or not group or group not in ex.child_profile.groups or (ex.ke is not None and group == ex.ke.group):
+        return False
+    child: ChildSa | None = ex.child
+    if child is not None and child.state is not ChildSaState.REKEYING:
+        return False
+    retry = _send(core, sa, ex.work, ex.child_profile, child, now, ke_group=group)
+    retry.ke_retried = True
+    return True
+
+
+def _dispose_old(core: IkeCore, sa: IkeSa, old: ChildSa, now: float) -> None:
+    """The rekey initiator deletes the old SA (RFC 7296 §1.3.3, §2.8); if the peer's Delete for it came first,
+    it was answered already and the old SA only lingers (strongSwan child_rekey: "peer sent an incorrect delete")."""
+    if old.state is ChildSaState.DELETED:
+        return
+    if old.peer_deleted:
+        core.linger_child(sa, old, now)
+        return
+    core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
 
 
 def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, peer_nonce: bytes, now: float) -> None:
     """Initiator: install the CHILD_SA our exchange created and settle any collision (RFC 7296 §2.8.1).
 
-    *peer_nonce* is the responder's Nr of our exchange: with ours, it decides a collision.
+    *peer_nonce* is the responder's Nr of our exchange: with ours, it decides a collision. A new SA the peer
+    deleted already (``peer_deleted``) is installed inbound only, never outbound (RFC 7296 §1.4.1).
     """
     old: ChildSa | None = ex.child
     col: Collision | None = old.collision if old is not None else None
     if old is None or col is None:
-        core.install_child(sa, child, now, rekey_of=old)
+        core.install_child(sa, child, now, rekey_of=old, outbound=not child.peer_deleted)
         if old is None:
             return
         if old.state is ChildSaState.REKEYING:
             core.retire_child(old, child)
         core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
                                     new_spi=child.spi_in, initiator=True, collision=False))
-        if old.state is not ChildSaState.DELETED:
-            # RFC 7296 §1.3.3 / §2.8: the initiator of the rekey deletes the old CHILD_SA.
-            core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
+        _dispose_old(core, sa, old, now)
         return
     peer_new: ChildSa = col.peer_new
     ours_lowest = lowest_nonce_is_ours((ex.nonce, peer_nonce), col.peer_nonces, tie_ours=sa.initiator)
@@ -270,20 +337,21 @@ def _install_own(core: IkeCore, sa: IkeSa, ex: Exchange, child: ChildSa, peer_no
         child.redundant = True
         core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=False,
                                     redundant_spi=child.spi_in, resolution="nonces"))
-        _peer_rekey_survives(core, sa, old, "nonces")
+        _peer_rekey_survives(core, sa, old, now)
         core.enqueue(sa, Work("delete_child", spi=child.spi_in, reason="redundant"), now, front=True)
         return
     # Ours survives: we delete the old SA; the peer deletes its redundant one.
     peer_new.redundant = True
-    core.install_child(sa, child, now, rekey_of=old)
+    core.install_child(sa, child, now, rekey_of=old, outbound=not child.peer_deleted)
     core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in, won=True,
                                 redundant_spi=peer_new.spi_in, resolution="nonces"))
     if old.state is ChildSaState.REKEYING:
         core.retire_child(old, child)
     core.emit(ev.RekeyCompleted(**sa.ids(), kind=ev.SaKind.CHILD, old_spi=old.spi_in,
                                 new_spi=child.spi_in, initiator=True, collision=True))
-    if old.state is not ChildSaState.DELETED:
-        core.enqueue(sa, Work("delete_child", spi=old.spi_in, reason="rekeyed"), now, front=True)
+    if peer_new.peer_deleted:
+        core.remove_child(sa, peer_new, "redundant")  # its Delete came while we waited (answered already)
+    _dispose_old(core, sa, old, now)
 
 
 def reject_response(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, now: float) -> None:
@@ -301,8 +369,11 @@ def reject_response(core: IkeCore, sa: IkeSa, ex: Exchange, outcome: str, now: f
 def _check_response(ex: Exchange, sa_payload: SaPayload, tsi: TsiPayload, tsr: TsrPayload
                     ) -> tuple[Proposal, Suite]:
     """The answer's proposal and suite, checked against our offer (RFC 7296 §2.9, §3.3.6); raises PeerError."""
-    offered = proposals_to_wire(ex.child_profile.specs, ProtocolId.ESP, ex.new_spi)
-    optional = () if ex.ke is not None else (int(TransformType.KE),)
+    specs = promote_group(ex.child_profile.specs, ex.ke.group if ex.ke is not None else 0)  # as sent (``_send``)
+    offered = proposals_to_wire(specs, ProtocolId.ESP, ex.new_spi)
+    # strongSwan 6.0 (check_ke_method): with ``none`` among our KE methods a non-PFS answer is agreed, the KE dropped.
+    pfs_optional = any(KeGroup.NONE in spec.ke for spec in ex.child_profile.specs)
+    optional = () if ex.ke is not None and not pfs_optional else (int(TransformType.KE),)
     proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.ESP, spi_size=4,
                                             optional=optional)
     # RFC 7296 §2.9: the responder may only narrow what we proposed.
@@ -323,7 +394,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         if notify == NotifyType.NO_PROPOSAL_CHOSEN:
             core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
                                           purpose=ex.purpose))
-        _rekey_failed(core, sa, ex, now, notify)
+        if notify == NotifyType.INVALID_KE_PAYLOAD and _retry_with_group(core, sa, ex, errors[0], now):
+            return
+        _rekey_failed(core, sa, ex, now, notify, retry_later=True)
         if notify == NotifyType.TEMPORARY_FAILURE and ex.work is not None and ex.work.trigger == childless.TRIGGER:
             childless.retry_first_child(core, sa, now)  # RFC 7296 §2.25 (strongSwan ``schedule_delayed_retry``)
         return
@@ -342,7 +415,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         return
     try:
         shared = None
-        if ex.ke is not None:
+        if ex.ke is not None and suite.ke_group != KeGroup.NONE:
             ke = msg.get(KePayload)
             if ke is None or ke.group != ex.ke.group or int(suite.ke_group) != ex.ke.group:
                 raise InvalidSyntax("KE missing or of another group")
@@ -359,7 +432,9 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
                        initiator=True, nonce_i=ex.nonce, nonce_r=nonce.data, shared=shared,
                        local_ts=tsi.selectors, remote_ts=tsr.selectors, now=now,
                        pfs_group=ke_group_name(ex.ke.group) if shared else "none")
+    # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response: never sent with, removed at once
+    # (strongSwan child_rekey ``is_our_replacement_deleted``).
+    child.peer_deleted = child.spi_out in peer_deleted
     _install_own(core, sa, ex, child, nonce.data, now)
-    if child.spi_out in peer_deleted:
-        # RFC 7296 §1.4.1: the peer's Delete for this SA overtook our response.
+    if child.peer_deleted:
         core.remove_child(sa, child, "deleted_by_peer")

@@ -239,7 +239,8 @@ class IkeSaDeleted(IkeEvent):
 
     reason: str
     """``rekeyed``, ``deleted_locally``, ``deleted_by_peer``, ``expired``, ``timeout``
-    (retransmissions exhausted), ``dpd_timeout``, ``auth_failed``, ``failed``."""
+    (retransmissions exhausted), ``dpd_timeout``, ``auth_failed``, ``failed``; ``forgotten`` (dropped
+    silently, no Delete: ``ikesim.ike.forget``)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -285,8 +286,9 @@ class ChildSaDeleted(IkeEvent):
     spi_out: bytes
     reason: str
     """``rekeyed``, ``deleted_locally``, ``deleted_by_peer``, ``expired``, ``ike_deleted``,
-    ``redundant`` (lost a collision); ``member_crashed`` (a cluster member's state was lost, recorded by
-    ``ikesim.sim.cluster``, never emitted by a daemon)."""
+    ``redundant`` (lost a collision); ``forgotten`` (dropped silently, no Delete: ``ikesim.ike.forget``);
+    ``member_crashed`` (a cluster member's state was lost, recorded by ``ikesim.sim.cluster``, never emitted by
+    a daemon)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -338,7 +340,8 @@ class RekeyCollision(IkeEvent):
     redundant_spi: bytes
     """This node's SPI of the redundant SA (empty when the losing request was refused, not answered)."""
     resolution: str
-    """``nonces`` (§2.8.1), ``temporary_failure`` (one rekey had finished first, §2.25.1) or ``peer_deleted``."""
+    """``nonces`` (§2.8.1), ``temporary_failure`` (one rekey had finished first, §2.25.1), ``child_sa_not_found``
+    (one rekey and its Delete had finished first, §2.25.1) or ``peer_deleted``."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -349,7 +352,8 @@ class ExchangeCollision(IkeEvent):
     ``delete_vs_rekey`` (the peer deletes what we are rekeying), ``delete_vs_delete`` (crossing Deletes),
     ``child_vs_ike_rekey`` (a CHILD_SA exchange meets an IKE_SA rekey: TEMPORARY_FAILURE),
     ``rekey_of_unknown`` (CHILD_SA_NOT_FOUND), ``duplicate_rekey`` (the peer rekeys an SA it already
-    rekeyed), ``ike_closing`` (a request on an IKE_SA we are deleting or that was rekeyed),
+    rekeyed: TEMPORARY_FAILURE, or CHILD_SA_NOT_FOUND once the Deletes for it were exchanged),
+    ``ike_closing`` (a request on an IKE_SA we are deleting or that was rekeyed),
     ``ike_rekey_vs_reauth`` (an IKE_SA rekey of an IKE_SA we reauthenticate: TEMPORARY_FAILURE, ``ike.reauth``).
     """
 

@@ -88,6 +88,9 @@ class Exchange:
     """The MOBIKE request's parts (``Work.flags``)."""
     dest: Any = None
     """(src, dst) a MOBIKE request was first sent with."""
+    ke_retried: bool = False
+    """A CREATE_CHILD_SA sent again with the KE group an INVALID_KE_PAYLOAD asked for: never retried twice (RFC 7296
+    §1.3; ``ike.ke_choice``)."""
 
     @property
     def exchange_name(self) -> str:

@@ -215,7 +215,8 @@ def finish_request(core: IkeCore, sa: IkeSa, msg: Message, inner: list[Payload],
     if sa_payload is not None:
         try:
             profile, proposal, suite, tsi, tsr = choose_child(
-                sa, sa_payload, msg.get(TsiPayload), msg.get(TsrPayload), with_ke=False)
+                sa, sa_payload, msg.get(TsiPayload), msg.get(TsrPayload), with_ke=False,
+                prefer_configured=sa.profile.connection.ike.prefer_configured_proposals)
         except PeerError as exc:
             inner.append(NotifyPayload(NotifyType(exc.notify_type)))
             rejected = exc.notify_type == NotifyType.NO_PROPOSAL_CHOSEN

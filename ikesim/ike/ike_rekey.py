@@ -24,6 +24,7 @@ from ikesim.errors import (
 from ikesim.ike import events as ev
 from ikesim.ike.collision import Collision, lowest_nonce_is_ours
 from ikesim.ike.exchange import Exchange, Work
+from ikesim.ike.ke_choice import promote_group, requested_group, select_configured_first
 from ikesim.ike.profile import proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
 from ikesim.ike.sa import IkeSa
@@ -54,15 +55,23 @@ def start(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool:
     assert suite is not None
     core.emit(ev.RekeyStarted(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
                               old_spi_out=sa.peer_spi, trigger=work.trigger))
+    # strongSwan charon.prefer_previous_dh_group (default yes): the old IKE_SA's group, else the first configured.
+    previous = sa.profile.connection.ike.prefer_previous_dh_group
+    _send(core, sa, work, now, int(suite.ke_group) if previous else sa.profile.ike_group)
+    return True
+
+
+def _send(core: IkeCore, sa: IkeSa, work: Work | None, now: float, group: int) -> Exchange:
+    """SA (new SPIi, *group* promoted, ``ke_choice``) Ni KEi(*group*) (RFC 7296 §1.3.2, §3.3.6)."""
     new_spi = core.new_ike_spi()
     nonce = core.new_nonce(sa)
-    ke = new_key_exchange(int(suite.ke_group), core.rng_ke, core.meter)
-    inner = [SaPayload(proposals_to_wire(sa.profile.ike_specs, ProtocolId.IKE, new_spi)),
+    ke = new_key_exchange(group, core.rng_ke, core.meter)
+    inner = [SaPayload(proposals_to_wire(promote_group(sa.profile.ike_specs, group), ProtocolId.IKE, new_spi)),
              NoncePayload(nonce), KePayload(ke.group, ke.public_bytes)]
     ex = core.request(sa, ExchangeType.CREATE_CHILD_SA, "rekey_ike", inner, now, work=work)
     ex.new_spi, ex.nonce, ex.ke = new_spi, nonce, ke
     core.sas[new_spi] = sa  # reserve the SPI until the answer arrives
-    return True
+    return ex
 
 
 def _derive_sa(core: IkeCore, old: IkeSa, suite: Suite, *, initiator: bool, spi_i: bytes,
@@ -140,7 +149,10 @@ def handle_request(core: IkeCore, sa: IkeSa, msg: Message, sa_payload: SaPayload
         raise InvalidSyntax("IKE rekey without Nonce or KE")
     for offered in sa_payload.proposals:
         _check_new_spi(offered.spi)
-    chosen = select_proposal(sa_payload.proposals, sa.profile.ike_specs, ProtocolId.IKE)
+    if sa.profile.connection.ike.prefer_configured_proposals:  # strongSwan's default (``ke_choice``)
+        chosen = select_configured_first(sa_payload.proposals, sa.profile.ike_specs, ProtocolId.IKE)
+    else:
+        chosen = select_proposal(sa_payload.proposals, sa.profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
         core.emit(ev.ProposalRejected(**sa.ids(), by_us=True, exchange="CREATE_CHILD_SA",
                                       purpose="rekey_ike"))
@@ -196,7 +208,7 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         if sa_payload is None or nonce is None or ke is None or len(sa_payload.proposals) != 1:
             raise InvalidSyntax("incomplete IKE rekey response")
         _check_new_spi(sa_payload.proposals[0].spi)
-        offered = proposals_to_wire(sa.profile.ike_specs, ProtocolId.IKE, ex.new_spi)
+        offered = proposals_to_wire(promote_group(sa.profile.ike_specs, ex.ke.group), ProtocolId.IKE, ex.new_spi)
         try:  # RFC 7296 §3.3.6: the answer must be one of the proposals we offered
             proposal, suite = check_chosen_proposal(offered, sa_payload, protocol=ProtocolId.IKE, spi_size=8)
         except NoProposalChosen as exc:
@@ -212,15 +224,23 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
     except PeerError as exc:
         outcome = errors[0].notify_type.name if errors else NotifyType(exc.notify_type).name
         core.complete(sa, ex, outcome)
+        group = requested_group(errors[0]) if outcome == "INVALID_KE_PAYLOAD" else None
+        if group and group in sa.profile.ike_groups and group != ex.ke.group and not ex.ke_retried:
+            # RFC 7296 §1.3, §1.2: retry at once with the group the responder asks for (strongSwan ike_init; it
+            # allows up to 5 retries, an honest responder needs one).
+            _send(core, sa, ex.work, now, group).ke_retried = True
+            return
         if outcome == "NO_PROPOSAL_CHOSEN":
             core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
                                           purpose="rekey_ike"))
-        if outcome == "TEMPORARY_FAILURE":
-            if sa.collision is not None:
-                core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
-                                            won=False, redundant_spi=b"", resolution="temporary_failure"))
-                if peer_rekey_survives(core, sa, now):
-                    return
+        if outcome == "TEMPORARY_FAILURE" and sa.collision is not None:
+            core.emit(ev.RekeyCollision(**sa.ids(), kind=ev.SaKind.IKE, old_spi=sa.local_spi,
+                                        won=False, redundant_spi=b"", resolution="temporary_failure"))
+            if peer_rekey_survives(core, sa, now):
+                return
+        if errors:
+            # The peer refused (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN, ...): keep the old IKE_SA and try again
+            # later (RFC 7296 §2.25; strongSwan ike_rekey ``schedule_delayed_rekey`` after any failure).
             core.timers.arm(("retry_ike", sa.local_spi), core.collision_retry_at(sa, now))
         sa.collision = None
         return

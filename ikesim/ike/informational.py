@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ikesim.ike import child_timers, ha_sync, ike_rekey, mobike, resumption
 from ikesim.ike import events as ev
-from ikesim.ike import ha_sync, ike_rekey, mobike, resumption
 from ikesim.ike.exchange import Work
 from ikesim.ike.sa import PEER_DELETED_LIMIT, ChildSa, IkeSa
 from ikesim.ike.state import (
@@ -45,8 +45,8 @@ def start_delete_child(core: IkeCore, sa: IkeSa, work: Work, now: float) -> bool
     child = core.children.get(work.spi)
     if child is None or child.ike_spi != sa.local_spi:
         return False
-    if child.state is ChildSaState.DELETING:
-        return False  # already being deleted
+    if child.state is ChildSaState.DELETING or child_timers.lingering(core, child):
+        return False  # already being deleted, or the Deletes for it were exchanged (RFC 7296 §1.4.1)
     child.state = next_child_state(child.state, ChildSaTrigger.DELETE_SENT)
     child.delete_reason = work.reason
     core.hand_over_outbound(sa, child)  # we stop sending with it now (RFC 7296 §1.4.1)
@@ -134,20 +134,52 @@ def _delete_children(core: IkeCore, sa: IkeSa, spis: tuple[bytes, ...], now: flo
                                            spi_out=child.spi_out))
             core.remove_child(sa, child, child.delete_reason or "deleted_locally")
             continue
+        if child.state is ChildSaState.REKEYED and (child.delete_reason or child_timers.lingering(core, child)):
+            # RFC 7296 §1.4.1: our own Delete for the rekeyed SA went out already (crossing Deletes), or the Deletes
+            # were exchanged and only its inbound half lingers: the answer does not name it again (strongSwan
+            # child_delete process_payloads skips CHILD_DELETING and CHILD_DELETED SAs).
+            if not child_timers.lingering(core, child):
+                core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_delete", spi=child.spi_in,
+                                               spi_out=child.spi_out))
+            continue
         answer.append(child.spi_in)
+        if _keep_while_rekeying(core, sa, child):
+            continue
         _restore_replaced(core, sa, child)
         if child.state is ChildSaState.REKEYED:
             core.linger_child(sa, child, now)
             continue
-        if child.state is ChildSaState.REKEYING:
-            # RFC 7296 §2.25.1: the peer deletes what we are rekeying; reply as usual.
-            core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_rekey", spi=child.spi_in,
-                                           spi_out=child.spi_out))
-            col = child.collision
-            if col is not None and col.peer_new.state is not ChildSaState.DELETED:
-                child.replaced_by = col.peer_new.spi_in  # the peer won the rekey collision (§2.8.1)
         core.remove_child(sa, child, "redundant" if child.redundant else "deleted_by_peer")
     return answer
+
+
+def _keep_while_rekeying(core: IkeCore, sa: IkeSa, child: ChildSa) -> bool:
+    """The peer deletes the SA our rekey in flight replaces, or the SA its colliding rekey created: answer as usual
+    but keep it until our rekey concludes, which then decides its fate (RFC 7296 §2.25.1, §2.8.1; strongSwan
+    child_delete ``keep_while_rekeying``). ``peer_deleted`` marks it. The old SA stays outbound meanwhile, unless we
+    answered the peer's colliding rekey of it: then the peer's new SA takes over outbound at once."""
+    if child.state is ChildSaState.REKEYING:
+        # RFC 7296 §2.25.1: the peer deletes what we are rekeying: it started its Delete before our request arrived
+        # (it answers TEMPORARY_FAILURE or CHILD_SA_NOT_FOUND), won a collision, or answered us and deleted anyway.
+        core.emit(ev.ExchangeCollision(**sa.ids(), case="delete_vs_rekey", spi=child.spi_in,
+                                       spi_out=child.spi_out))
+        if child.expired:
+            return False  # past its hard lifetime (RFC 7296 §2.8): nothing to keep, it goes now
+        child.peer_deleted = True
+        col = child.collision
+        if col is not None:
+            # We answered the peer's rekey of it: the peer's new SA is in place on both ends, send with it now and
+            # keep the old one inbound only (strongSwan child_delete: "conclude the rekeying ... to switch to the
+            # new outbound SA"); our own rekey still decides which SA survives.
+            core.activate_outbound(sa, col.peer_new, child)
+        return True
+    ex = sa.active
+    old = ex.child if ex is not None and ex.purpose == "rekey_child" else None
+    if old is not None and old.state is ChildSaState.REKEYING and old.collision is not None \
+            and old.collision.peer_new is child:
+        child.peer_deleted = True  # the peer's own new SA of the collision (§2.8.1): redundant, or it gave it up
+        return True
+    return False
 
 
 def handle_request(core: IkeCore, sa: IkeSa, msg: Message, now: float) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
 
-from ikesim.crypto.suites import ProposalSpec, parse_proposal
+from ikesim.crypto.keywords import KE_NAMES
+from ikesim.crypto.proposal_lists import parse_proposals
+from ikesim.crypto.suites import ProposalSpec
 from ikesim.ike.config import ChildPolicy, Connection
 from ikesim.wire.iana import IdType, KeGroup, ProtocolId, TransformType
 from ikesim.wire.payloads import IdPayload, Proposal, TrafficSelector, Transform
@@ -36,8 +38,7 @@ MAX_SELECTORS = 255
 """RFC 7296 §3.13: Number of TSs is one octet."""
 
 
-_KE_GROUP_NAMES = {KeGroup.CURVE25519: "x25519", KeGroup.MODP_2048: "modp2048", KeGroup.ECP_256: "ecp256",
-                   KeGroup.NONE: "none"}
+_KE_GROUP_NAMES = {KeGroup(g): name for g, name in KE_NAMES.items()}
 
 
 def ke_group_name(group: int) -> str:
@@ -113,7 +114,7 @@ class ChildProfile:
 @lru_cache(maxsize=1024)
 def _ike_parts(proposals: tuple[str, ...]) -> tuple[tuple[ProposalSpec, ...], int, frozenset[int]]:
     """IKE proposals parsed, their first and all KE groups: once per configuration, shared by a fleet's connections."""
-    specs = tuple(parse_proposal(s, ProtocolId.IKE) for s in proposals)
+    specs = parse_proposals(proposals, ProtocolId.IKE)
     return specs, _first_group(specs), _groups(specs, ProtocolId.IKE)
 
 
@@ -122,7 +123,7 @@ def _child_profiles(children: tuple[ChildPolicy, ...]) -> Mapping[str, ChildProf
     """The ESP proposals of each child policy parsed (RFC 7296 §3.3), shared by connections with equal policies."""
     out = {}
     for child in children:
-        specs = tuple(parse_proposal(s, ProtocolId.ESP) for s in child.proposals)
+        specs = parse_proposals(child.proposals, ProtocolId.ESP)
         out[child.name] = ChildProfile(child, specs, tuple(spec_without_ke(s) for s in specs), _first_group(specs),
                                        _groups(specs, ProtocolId.ESP))
     return MappingProxyType(out)

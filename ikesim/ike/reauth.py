@@ -7,10 +7,10 @@ strongSwan (``ike_sa.c`` ``set_state``, ``reauth``, ``reestablish``, ``inherit_p
 ``ike_reauth.c``, ``ike_reauth_complete.c``, ``ike_delete.c``, ``ike_rekey.c`` ``process_r``; ``peer_cfg.c``
 ``get_reauth_time``):
 
-- Deadline (``arm``, when the IKE_SA is established): ``reauth_time - U(0, rand_time)`` after it, drawn once from
-  the daemon's own ``reauth`` stream (strongSwan jitters ``reauth_time`` with the IKE ``rand_time`` as it does
-  ``rekey_time``). The hard lifetime becomes the earlier of ``life_time`` after establishment and the
-  reauthentication deadline plus ``over_time`` (strongSwan ``STAT_DELETE = min(STAT_REKEY, STAT_REAUTH) +
+- Deadline (``arm``, when the IKE_SA is established): ``reauth_time - random() % rand_time`` whole seconds after it,
+  drawn once from the daemon's own ``reauth`` stream (strongSwan jitters ``reauth_time`` with the IKE ``rand_time`` as
+  it does ``rekey_time``, ``ike.lifetimes``). The hard lifetime becomes the earlier of the drawn rekey time and the
+  reauthentication deadline, plus ``over_time`` (strongSwan ``STAT_DELETE = min(STAT_REKEY, STAT_REAUTH) +
   over_time``); ``over_time`` is ``life_time`` minus the nominal rekey time, or minus ``reauth_time`` when IKE
   rekeying is off. An IKE_SA made by an IKE rekey keeps the old one's deadline and draws none (``inherit_post``:
   "reauthentication timeout survives a rekeying"). With ``reauth_time`` 0 nothing is drawn or armed.
@@ -54,6 +54,7 @@ from ikesim.errors import TemporaryFailure
 from ikesim.ike import events as ev
 from ikesim.ike.config import Lifetime
 from ikesim.ike.exchange import Work
+from ikesim.ike.lifetimes import ike_jitter, ike_jittered
 from ikesim.ike.reestablish import CREATING, children_to_recreate, reestablish
 from ikesim.ike.state import ChildSaState, IkeSaState
 
@@ -107,8 +108,8 @@ def arm(core: IkeCore, sa: IkeSa, now: float) -> None:
     if inherited is not None:
         reauth_at = inherited
     else:
-        jitter = core.rng_reauth.uniform(0.0, lifetime.rand_time) if lifetime.rand_time > 0 else 0.0
-        reauth_at = now + max(0.0, ike.reauth_time - jitter)
+        jitter = ike_jitter(lifetime, ike.reauth_time)
+        reauth_at = now + (ike_jittered(ike.reauth_time, jitter, core.rng_reauth) if jitter else ike.reauth_time)
     core.timers.arm(("reauth", sa.local_spi), reauth_at)
     over = over_time(lifetime, ike.reauth_time)
     if over is not None and sa.expire_at is not None:

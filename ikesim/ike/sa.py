@@ -74,6 +74,10 @@ class ChildSa:
     """Lost a simultaneous rekey (RFC 7296 §2.8.1): deleted by the peer that created it."""
     collision: Any = None
     """``Collision`` while the peer rekeys this SA at the same time as we do (RFC 7296 §2.8.1)."""
+    peer_deleted: bool = False
+    """The peer's Delete for it came while our rekey involving it was in flight: answered, but kept until that rekey
+    concludes (RFC 7296 §1.4.1, §2.25.1; strongSwan ``CHILD_REKEY_OLD_SA_DELETED`` / ``CHILD_REKEY_OTHER_DELETED``).
+    Never made outbound."""
 
     @property
     def name(self) -> str:

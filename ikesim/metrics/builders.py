@@ -287,9 +287,10 @@ class KeyLines:
             ev.IkeSaKeysDerived: self.derived, ev.IkeSaEstablished: self.derived, ev.ChildSaInstalled: self.installed}
 
     def derived(self, t: float, node: str, e: ev.IkeSaKeysDerived | ev.IkeSaEstablished) -> None:
-        """One ikev2_decryption_table line per IKE_SA, from the first event that carries its keys."""
+        """One ikev2_decryption_table line per IKE_SA, from the first event that carries its keys (none for a cipher
+        Wireshark's table cannot name, ChaCha20-Poly1305: a line it cannot parse would void the whole table)."""
         key = (e.spi_i, e.spi_r)
-        if key not in self._seen_ike:
+        if key not in self._seen_ike and e.encr_wireshark:
             self._seen_ike.add(key)
             self._add("ikev2_decryption_table", ikev2_decryption_line(e))
 

@@ -156,7 +156,7 @@ def ikev2_decryption_lines(established: Sequence[Any]) -> list[str]:
     lines, seen = [], set()
     for e in established:
         key = (e.spi_i, e.spi_r)
-        if key in seen:
+        if key in seen or not e.encr_wireshark:  # ChaCha20-Poly1305: no name in Wireshark's IKEv2 table
             continue
         seen.add(key)
         lines.append(ikev2_decryption_line(e))

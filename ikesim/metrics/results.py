@@ -71,12 +71,15 @@ class Results:
         self, trace: Trace, *, name: str, seed: int, run: int, duration: float, owners: dict[str, str],
         crypto_ops: dict[str, int], nodes: list[str] | None = None, keepalives: int = 0, fragmented: int = 0,
         cores: dict[str, int] | None = None, warmup: float = 0.0,
+        installed: dict[str, dict[str, list[str]]] | None = None,
     ) -> None:
         """The results of a run from its *trace* and what the run knows (``Simulation.results`` builds this).
 
         *owners*: IP address -> node; *crypto_ops*: operation -> count over all nodes; *keepalives*: NAT
         keepalives sent; *fragmented*: datagrams IP-fragmented on some link; *cores*: node -> CPU cores, for
-        nodes with a CPU model. ``ikesim.metrics`` never sees a ``Simulation``.
+        nodes with a CPU model; *installed*: node -> ``{"in": [...], "out": [...]}``, the hex SPIs of the CHILD_SAs
+        its daemon holds inbound and sends with at the end (None: not known). ``ikesim.metrics`` never sees a
+        ``Simulation``.
         """
         trace.flush()
         self.name, self.seed, self.run, self.duration = name, seed, run, duration
@@ -89,6 +92,10 @@ class Results:
         self._fragmented = fragmented
         self._cores = cores or {}
         self.warmup = warmup
+        self.installed = installed
+        """Node -> {"in": inbound SPIs held, "out": SPIs sent with} of its CHILD_SAs at the end, hex, sorted (RFC 4301
+        §4.4.2: the SAD); the ``installed`` expectation reads it. None when the run did not take the snapshot
+        (``trace: summary``, or Results built without a simulation)."""
 
     @property
     def nodes(self) -> list[str]:
@@ -319,7 +326,7 @@ class Results:
             "fragment_lost": n("fragment_lost", 0), "fragments_dropped": n("fragments_dropped", 0),
             "queue_overflow": n("queue_overflow", 0), "link_down": n("link_down", 0),
             "fragmented": self._fragmented, "no_route": n("no_route", 0),
-            "dropped_by_fault": n("dropped_by_fault", 0), "held_by_fault": n("held", 0),
+            "dropped_by_fault": n("dropped_by_fault", 0), "held_by_fault": self.trace.held_by_fault,
             "in_flight": sent - sum(by_fate.values()),
             "by_fate": dict(sorted(by_fate.items())),
         }

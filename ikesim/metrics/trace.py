@@ -85,6 +85,8 @@ class Trace(FateColumns):
         self.sent_dst = array("i")
         FateColumns.__init__(self)
         self.datagrams = Spool(self.dir, "datagrams", _DATAGRAM_SCHEMA, rows_per_group) if level == "full" else None
+        self.held_by_fault = 0
+        """IKE datagrams a fault rule held (``hold``, ``reorder``), released later or not (``ikesim.sim.faults``)."""
         self.fragments: dict[int, int] = {}
         """Datagram id -> MTU of the first link that IP-fragmented it (the capture writes its fragments)."""
         self.jobs = Spool(self.dir, "jobs", _JOB_SCHEMA, rows_per_group)
@@ -163,6 +165,8 @@ class Trace(FateColumns):
             assert self.traffic is not None  # only the data plane sends negative ids
             self.traffic.record_fate(-dgram_id, fate, now, where)
             return
+        if fate == "held":
+            self.held_by_fault += 1
         self.set_fate(dgram_id - 1, fate, now, where)
 
     def record_job(self, node: str, arrived: float, start: float, end: float, what: str) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from ikesim.errors import ConfigError
-from ikesim.scenario.durations import parse_duration, parse_ratio
+from ikesim.scenario.durations import RATIO_JSON_SCHEMA, duration_json_schema, parse_duration, parse_ratio
 
 __all__ = ["StrictModel", "Count", "Duration", "PositiveDuration", "Ratio", "IpAddress", "Seed", "SEED_MAX", "check_seed",
            "check_ip_address", "check_subnet"]
@@ -69,11 +69,12 @@ def _more_than_zero(seconds: float) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(duration_json_schema())]
 """Seconds: a number or ``30s``, ``1h30m``; finite, not negative, at most ``durations.MAX_DURATION``."""
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_more_than_zero)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_more_than_zero),
+                             WithJsonSchema(duration_json_schema(positive=True))]
 """A ``Duration`` that must be more than 0 s (a run's length, a timeout, a mean interval)."""
-Ratio = Annotated[float, BeforeValidator(parse_ratio)]
+Ratio = Annotated[float, BeforeValidator(parse_ratio), WithJsonSchema(RATIO_JSON_SCHEMA)]
 """A probability in [0, 1]: ``0.01`` or ``1%``."""
 IpAddress = Annotated[str, AfterValidator(check_ip_address)]
 """An IPv4 address, as written (IPv6 is refused: ``ikesim.metrics.export`` writes IPv4 captures only)."""

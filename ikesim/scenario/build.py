@@ -27,6 +27,7 @@ from ikesim.scenario.eap_model import eap_credentials
 from ikesim.scenario.faults_model import fault_rules
 from ikesim.scenario.fleet_expand import expand_fleet
 from ikesim.scenario.model import ChildModel, ConnectionModel, IkeModel, RetransmitModel, ScenarioModel, SideValue
+from ikesim.scenario.node_model import processing_model
 from ikesim.sim.simulation import Simulation
 from ikesim.types import Address
 
@@ -109,22 +110,25 @@ def daemon_configs(m: ScenarioModel, *, seed: int | None = None) -> list[DaemonC
             ("initiator", c.initiator, cred_i, c.ids.initiator, c.ids.responder),
             ("responder", c.responder, cred_r, c.ids.responder, c.ids.initiator),
         ):
+            ike = c.ike_for(side)  # the end's own settings (``peers``), else the connection's
             per_node[node].append(Connection(
                 name=name, local_id=local_id, remote_id=remote_id,
                 remote_addr=_interned(pool, Address(resp_addr)) if side == "initiator" else None,
                 credentials=cred,
                 ike=_interned(pool, IkePolicy(
-                    proposals=tuple(c.ike.proposals), lifetime=_lifetime(c.ike, side), retransmit=_retransmit(c.ike),
-                    dpd_delay=c.ike.dpd_delay, nat_keepalive=c.ike.nat_keepalive, fragmentation=c.ike.fragmentation,
-                    fragment_size=c.ike.fragment_size, dpd_action=c.ike.dpd_action,
-                    close_action="restart" if c.ike.close_action == "start" else c.ike.close_action,
-                    keyingtries=c.ike.keyingtries, mobike=c.ike.mobike, mobike_no_nats=c.ike.mobike_no_nats,
-                    mobike_return_routability=c.ike.mobike_return_routability, roam=c.ike.roam,
-                    liveness_probe=c.ike.liveness_probe, message_id_sync=c.ike.message_id_sync,
-                    replay_counter_sync=c.ike.replay_counter_sync, childless=c.ike.childless,
-                    reauth_time=c.ike.reauth_time, make_before_break=c.ike.make_before_break,
-                    resumption=c.ike.resumption, ticket_lifetime=c.ike.ticket_lifetime)),
-                children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items())),
+                    proposals=tuple(ike.proposals), lifetime=_lifetime(ike, side), retransmit=_retransmit(ike),
+                    dpd_delay=ike.dpd_delay, nat_keepalive=ike.nat_keepalive, fragmentation=ike.fragmentation,
+                    fragment_size=ike.fragment_size, dpd_action=ike.dpd_action,
+                    close_action="restart" if ike.close_action == "start" else ike.close_action,
+                    keyingtries=ike.keyingtries, mobike=ike.mobike, mobike_no_nats=ike.mobike_no_nats,
+                    mobike_return_routability=ike.mobike_return_routability, roam=ike.roam,
+                    liveness_probe=ike.liveness_probe, message_id_sync=ike.message_id_sync,
+                    replay_counter_sync=ike.replay_counter_sync, childless=ike.childless,
+                    reauth_time=ike.reauth_time, make_before_break=ike.make_before_break,
+                    resumption=ike.resumption, ticket_lifetime=ike.ticket_lifetime,
+                    prefer_configured_proposals=ike.prefer_configured_proposals,
+                    prefer_previous_dh_group=ike.prefer_previous_dh_group)),
+                children=_interned(pool, tuple(_child_policy(child_name, cm, side) for child_name, cm in c.child_items(side))),
             ))
     return [
         DaemonConfig(name=n, addresses=tuple(Address(ip) for ip in nm.addresses),
@@ -225,6 +229,10 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
             else:
                 sim.add_cluster(cfg, cluster.member_names(cfg.name), cluster=cluster.config(),
                                 sync_link=cluster.sync_link.config(), cpu=cpu)
+            setting = m.nodes[cfg.name].processing
+            processing = processing_model(m.processing if setting is None else setting)  # sim.processing
+            for name in ([cfg.name] if cluster is None else cluster.member_names(cfg.name)):
+                sim.nodes[name].set_processing(processing, sim.rng.child("node", name, "processing"))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"scenario {m.name}: {exc}") from None
     _add_cluster_events(sim, m)
@@ -244,7 +252,8 @@ def build_simulation(m: ScenarioModel, *, seed: int | None = None, run: int = 0,
             if at is not None:
                 sim.schedule(at, c.initiator, "create_child", connection=name, child=child_name)
     for a in m.actions:
-        sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child, value=a.value_bytes)
+        sim.schedule(a.at, a.node, a.action, connection=a.connection, child=a.child, value=a.value_bytes,
+                     spi=a.spi_bytes, ordinal=a.ordinal)
     if m.faults:
         sim.add_faults(fault_rules(m.faults))
     add_traffic(sim, m)

@@ -8,15 +8,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictFloat, StrictInt, ValidationInfo, field_validator, model_validator
 
-from ikesim.crypto.suites import parse_proposal
+from ikesim.crypto.proposal_lists import parse_proposals
 from ikesim.errors import ConfigError
 from ikesim.scenario.base import Duration, PositiveDuration, Ratio, StrictModel
 from ikesim.scenario.eap_model import EapModel
 from ikesim.scenario.messages import input_kind, quoted
+from ikesim.scenario.peers import merge_peers, peer_role
 from ikesim.wire.iana import ProtocolId
 
 __all__ = ["RetransmitModel", "SideValue", "IkeModel", "ChildModel", "AuthModel", "IdsModel", "EXTRA_CHILD_DELAY", "ConnectionBody",
-           "ConnectionModel", "parse_byte_size", "derived_volume"]
+           "ConnectionModel", "PeerModel", "parse_byte_size", "derived_volume"]
 
 
 class RetransmitModel(StrictModel):
@@ -104,11 +105,11 @@ def _proposal_list(v: object) -> object:
 
 
 def _check_proposals(values: list[str], protocol: ProtocolId) -> list[str]:
-    for text in values:
-        try:
-            parse_proposal(text, protocol)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+    """Every proposal parses (``default``, ``!`` and ipsec.conf ``ike=``/``esp=`` values: ``ikesim.crypto.proposal_lists``)."""
+    try:
+        parse_proposals(values, protocol)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     return values
 
 
@@ -176,6 +177,13 @@ class IkeModel(_LifetimeFields):
     accepts them. A reauthentication never resumes. ``ikesim.ike.resumption``."""
     ticket_lifetime: PositiveDuration = 3600.0
     """How long a ticket the gateway issues is valid (more than 0 s), at most ``reauth_time`` when that is set."""
+    prefer_configured_proposals: bool = True
+    """As a responder, pick CHILD_SA proposals - and so their KE group - by this end's own order, not the peer's
+    (strongSwan ``charon.prefer_configured_proposals``: yes). A KE payload of another group than the picked one gets
+    INVALID_KE_PAYLOAD (RFC 7296 §1.3). Per end with ``peers:``."""
+    prefer_previous_dh_group: bool = True
+    """An IKE_SA rekey offers the old IKE_SA's KE group first, not the first configured one (strongSwan
+    ``charon.prefer_previous_dh_group``: yes)."""
 
     @classmethod
     def derived(cls, rekey_time: float, life_time: float | None, over_time: float | None) -> tuple[float, float]:
@@ -412,6 +420,15 @@ EXTRA_CHILD_DELAY = 10.0
 """Default delay after the connection's start before a further child (``children``) is created."""
 
 
+class PeerModel(StrictModel):
+    """One end's own settings (``ikesim.scenario.peers``): its ``ike``, ``child`` or ``children`` keys replace the
+    connection's, key by key; its ``local_ts``/``remote_ts`` are its own view, as in its swanctl.conf."""
+
+    ike: IkeModel | None = None
+    child: ChildModel | None = None
+    children: dict[str, ChildModel] | None = None
+
+
 class ConnectionBody(StrictModel):
     """What a connection shares with a fleet's connection template: authentication, identities, IKE_SA and CHILD_SA policies.
 
@@ -426,10 +443,15 @@ class ConnectionBody(StrictModel):
     child: ChildModel | None = None
     child_name: str = "net"
     children: dict[str, ChildModel] | None = Field(default=None, min_length=1)
+    peers: dict[str, PeerModel] | None = None
+    """Each end's own settings over the connection's (``initiator``/``responder``, or the node's name): proposals,
+    lifetimes, rand_time, retransmission, DPD ..., as two swanctl.conf files (``ikesim.scenario.peers``)."""
     start_action: Literal["start", "trap", "none"] = "start"
     """strongSwan's ``start_action``: ``start`` initiates at ``start``; ``trap`` installs a trap policy, and the
     first packet of a flow from the initiator that finds no CHILD_SA initiates (the kernel's acquire); ``none``
     never initiates (scripted actions only)."""
+
+    _merge_peers = model_validator(mode="before")(merge_peers)
 
     @model_validator(mode="after")
     def _one_child_form(self) -> ConnectionBody:
@@ -454,11 +476,31 @@ class _Ends(StrictModel):
 class ConnectionModel(ConnectionBody, _Ends):
     """A tunnel between an initiator node and a responder node (``_Ends``), with a ``ConnectionBody``."""
 
-    def child_items(self) -> list[tuple[str, ChildModel]]:
-        """(name, policy) of every CHILD_SA, the one IKE_AUTH creates first (RFC 7296 §1.2)."""
+    def peer(self, side: str) -> PeerModel | None:
+        """The ``peers`` entry of the *side* end (``initiator`` or ``responder``), if any."""
+        for key, p in (self.peers or {}).items():
+            if peer_role(key, self.initiator, self.responder) == side:
+                return p
+        return None
+
+    def ike_for(self, side: str) -> IkeModel:
+        """The IKE_SA policy of the *side* end: its own (``peers``), else the connection's."""
+        p = self.peer(side)
+        return p.ike if p is not None and p.ike is not None else self.ike
+
+    def child_items(self, side: str | None = None) -> list[tuple[str, ChildModel]]:
+        """(name, policy) of every CHILD_SA, the one IKE_AUTH creates first (RFC 7296 §1.2); with *side*, that end's
+        own policies (``peers``) where it has them."""
         if self.children is not None:
-            return list(self.children.items())
-        return [(self.child_name, self.child if self.child is not None else ChildModel())]
+            items = list(self.children.items())
+        else:
+            items = [(self.child_name, self.child if self.child is not None else ChildModel())]
+        p = self.peer(side) if side is not None else None
+        if p is None:
+            return items
+        if p.child is not None:
+            return [(items[0][0], p.child)]
+        return [(name, (p.children or {}).get(name, cm)) for name, cm in items]
 
     def child_start(self, index: int) -> float | None:
         """When the *index*-th child is created by CREATE_CHILD_SA (None for the first, which IKE_AUTH creates)."""

@@ -5,13 +5,31 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_duration", "parse_ratio", "MAX_DURATION"]
+__all__ = ["parse_duration", "parse_ratio", "MAX_DURATION", "DURATION_PATTERN", "duration_json_schema", "RATIO_JSON_SCHEMA"]
 
 MAX_DURATION = 100 * 365.25 * 86400.0
 """The longest duration a scenario may give: 100 years (3,155,760,000 s). Anything longer is a typo."""
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(us|µs|ms|sec|min|s|m|h|d)")
+_NUMBER = r"[0-9]+(\.[0-9]+)?"
+DURATION_PATTERN = rf"^ *({_NUMBER}|({_NUMBER} *(us|µs|ms|sec|min|s|m|h|d) *)+) *$"
+"""What a duration string looks like, for the JSON Schema (``parse_duration`` also takes spaces inside numbers)."""
+
+
+def duration_json_schema(*, positive: bool = False) -> dict[str, object]:
+    """JSON Schema of a duration: seconds as a number, or a string of number+unit parts (``30s``, ``1h30m``)."""
+    number: dict[str, object] = {"type": "number", "maximum": MAX_DURATION}
+    number["exclusiveMinimum" if positive else "minimum"] = 0
+    return {"anyOf": [number, {"type": "string", "pattern": DURATION_PATTERN}],
+            "description": "seconds, or number+unit parts: us, ms, s, min (m), h, d (e.g. 30s, 66min, 1h30m, 500ms)"}
+
+
+RATIO_JSON_SCHEMA: dict[str, object] = {
+    "anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+              {"type": "string", "pattern": rf"^ *({_NUMBER} *%|[0-9]*\.?[0-9]+) *$"}],
+    "description": "a probability in [0, 1]: 0.01 or 1%"}
+"""JSON Schema of a ratio (``parse_ratio``)."""
 
 
 def parse_duration(value: object) -> float:

@@ -10,11 +10,15 @@ Every count is an integer (exactly that many) or ``{count: n}``, ``{min: n}``, `
       events:                            # Results.events rows of that event, filtered by ``where``
         RekeyStarted: 2
         ChildSaDeleted: {count: 2, where: {reason: redundant, node: client}}
-      notifies: {TEMPORARY_FAILURE: {count: 1, node: gateway}}   # ErrorNotifySent; unlisted ones: 0
-      exchanges: {rekey_child: 2, delete_child: {count: 1, outcome: ok, initiator: client}}
+        RekeyCollision:                  # a list: several counts of one event, each with its own where
+          - {count: 1, where: {node: client, won: true}, between: [60s, 61s]}   # recorded in [60 s, 61 s]
+          - {count: 1, where: {node: gateway, old_spi: 0xa1a1a1a1}}             # SPIs as hex (0x optional)
+      notifies: {TEMPORARY_FAILURE: {count: 1, node: gateway, between: [60s, 61s]}}   # ErrorNotifySent; unlisted: 0
+      exchanges: {rekey_child: 2, delete_child: [{count: 1, outcome: ok, initiator: client}, {count: 2}]}
       survivors: {child: {client: 1, gateway: 0}, ike: [{created_by: client, count: 1}]}
+      installed: {client: {in: [0xc2c2c2c2], out: [0xa2a2a2a2]}}   # CHILD_SA SPIs held at the end, exactly
       max_rekey_latency: 100ms           # or {child: 100ms, ike: 1s}
-      summary: {datagrams.lost: 0, retransmissions: {max: 3}}
+      summary: {datagrams.lost: 0, datagrams.held_by_fault: 1, retransmissions: {max: 3}}
 """
 
 from __future__ import annotations
@@ -22,14 +26,24 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ikesim.scenario.base import Duration, StrictModel
 from ikesim.wire.iana import NotifyType
 
 __all__ = [
     "Count", "CountSpec", "EventSpec", "NotifySpec", "ExchangeSpec", "SurvivorSpec", "KindCounts", "KindDurations",
-    "CountByKind", "DurationByKind", "SurvivorSet", "SurvivorsModel", "ExpectModel",
+    "CountByKind", "DurationByKind", "SurvivorSet", "SurvivorsModel", "InstalledSpec", "ExpectModel", "Window",
+    "spi_text",
 ]
 
 _COUNT_KEYS = ("count", "min", "max")
@@ -79,11 +93,54 @@ class CountSpec(StrictModel):
 Count = Annotated[CountSpec, BeforeValidator(_count_input)]
 
 
+def _pair(v: object) -> object:
+    """``[50s, 60s]``: a list of two durations."""
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        raise ValueError(f"between: expected [from, to], two durations (got {v!r})")
+    return v
+
+
+def _ordered(v: tuple[float, float]) -> tuple[float, float]:
+    """The window's start is not after its end."""
+    if v[0] > v[1]:
+        raise ValueError(f"between: from ({v[0]:g} s) is after to ({v[1]:g} s)")
+    return v
+
+
+Window = Annotated[tuple[Duration, Duration], BeforeValidator(_pair), AfterValidator(_ordered)]
+"""A closed time window ``[from, to]`` in seconds (``between:``)."""
+
+
+def spi_text(v: object, size: int = 0) -> str:
+    """An SPI as the tables write it: lower-case hex without ``0x`` (YAML reads ``0xc1c1c1c1`` as a number; *size*:
+    its bytes, to restore leading zeros of a number)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        width = 2 * size if size else 2 * max(1, (v.bit_length() + 7) // 8)
+        return f"{v:0{width}x}"
+    return str(v).strip().lower().removeprefix("0x")
+
+
+def _spi(v: object) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise ValueError(f"expected an SPI, hex (got {v!r})")
+    text = spi_text(v, 4)
+    if len(text) != 8 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"expected a CHILD_SA SPI, 8 hex digits, e.g. 0xc1c1c1c1 (got {v!r})")
+    return text
+
+
+Spi = Annotated[str, BeforeValidator(_spi), WithJsonSchema({"anyOf": [
+    {"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{8}$"}, {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}]})]
+"""A CHILD_SA SPI: hex text or a number (``0xc1c1c1c1``), kept as the tables write it (``c1c1c1c1``)."""
+
+
 class EventSpec(CountSpec):
     """A count of one event, over the rows whose fields equal ``where`` (``node`` and ``time`` included)."""
 
     where: dict[str, Any] = Field(default_factory=dict)
-    """Field -> value (or a list of values, any of which matches)."""
+    """Field -> value (or a list of values, any of which matches); SPI fields match hex, ``0x`` optional."""
+    between: Window | None = None
+    """Only rows recorded in this closed window of simulated time."""
 
     @field_validator("where")
     @classmethod
@@ -96,9 +153,10 @@ class EventSpec(CountSpec):
 
 
 class NotifySpec(CountSpec):
-    """A count of one error notify sent (``ErrorNotifySent``), optionally by one node only."""
+    """A count of one error notify sent (``ErrorNotifySent``), optionally by one node only, in one time window."""
 
     node: str | None = None
+    between: Window | None = None
 
 
 class ExchangeSpec(CountSpec):
@@ -168,6 +226,32 @@ class SurvivorsModel(StrictModel):
     """Count only the SAs of this connection."""
 
 
+class InstalledSpec(StrictModel):
+    """The CHILD_SA SPIs one node holds at the end of the run: exactly these, in any order (either list optional)."""
+
+    inbound: list[Spi] | None = Field(default=None, alias="in")
+    """SPIs of the inbound SAs held (``in``; a rekeyed SA still lingering counts)."""
+    outbound: list[Spi] | None = Field(default=None, alias="out")
+    """SPIs of the SAs the node sends with (``out``)."""
+
+
+def _one_or_list(v: object) -> str:
+    return "=list" if isinstance(v, list) else "=one"
+
+
+_Event = Annotated[EventSpec, BeforeValidator(_count_input)]
+EventSpecs = Annotated[Annotated[_Event, Tag("=one")] | Annotated[list[_Event], Tag("=list")], Discriminator(_one_or_list)]
+"""One count of an event, or a list of counts, each with its own ``where`` and ``between``."""
+_Notify = Annotated[NotifySpec, BeforeValidator(_count_input)]
+NotifySpecs = Annotated[Annotated[_Notify, Tag("=one")] | Annotated[list[_Notify], Tag("=list")],
+                        Discriminator(_one_or_list)]
+"""One count of a notify, or a list of counts (e.g. one per node)."""
+_Exchange = Annotated[ExchangeSpec, BeforeValidator(_count_input)]
+ExchangeSpecs = Annotated[Annotated[_Exchange, Tag("=one")] | Annotated[list[_Exchange], Tag("=list")],
+                          Discriminator(_one_or_list)]
+"""One count of exchanges of a purpose, or a list of counts (e.g. one per outcome)."""
+
+
 class ExpectModel(StrictModel):
     """What a run of the scenario must produce; ``ikesim check`` and the pytest plugin evaluate it."""
 
@@ -177,11 +261,13 @@ class ExpectModel(StrictModel):
     """Rekey collisions (``Results.collisions``), in total or per kind."""
     rekeys: CountByKind | None = None
     """Rekeys completed (``summary["rekeys"]``, counted on the initiator), in total or per kind."""
-    events: dict[str, Annotated[EventSpec, BeforeValidator(_count_input)]] = Field(default_factory=dict)
-    notifies: dict[str, Annotated[NotifySpec, BeforeValidator(_count_input)]] | None = None
+    events: dict[str, EventSpecs] = Field(default_factory=dict)
+    notifies: dict[str, NotifySpecs] | None = None
     """Error notifies sent, by name; when given, every notify not listed must not be sent (``{}``: none)."""
-    exchanges: dict[str, Annotated[ExchangeSpec, BeforeValidator(_count_input)]] = Field(default_factory=dict)
+    exchanges: dict[str, ExchangeSpecs] = Field(default_factory=dict)
     survivors: SurvivorsModel | None = None
+    installed: dict[str, InstalledSpec] | None = None
+    """Node -> the CHILD_SA SPIs it holds at the end (``Results.installed``): ``{client: {in: [...], out: [...]}}``."""
     max_rekey_latency: DurationByKind | None = None
     """Upper bound of every rekey's initiator and responder latency (trigger to new SA installed)."""
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -189,7 +275,7 @@ class ExpectModel(StrictModel):
 
     @field_validator("notifies")
     @classmethod
-    def _known_notifies(cls, v: dict[str, NotifySpec] | None) -> dict[str, NotifySpec] | None:
+    def _known_notifies(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         for name in v or {}:
             if name not in NotifyType.__members__:
                 close = difflib.get_close_matches(name, list(NotifyType.__members__), n=1)

@@ -31,7 +31,7 @@ from ikesim.scenario.fleet import FleetField
 from ikesim.scenario.link_model import DelayDistModel, DownModel, GilbertModel, LinkModel, PathModel
 from ikesim.scenario.messages import quoted
 from ikesim.scenario.network_model import NatModel, RouterModel
-from ikesim.scenario.node_model import CpuModelSpec, NodeModel
+from ikesim.scenario.node_model import CpuModelSpec, NodeModel, Processing
 from ikesim.scenario.traffic_model import DataPlaneModel, TrafficModel
 
 __all__ = [
@@ -43,6 +43,10 @@ __all__ = [
 NAME_MAX = 100
 """The longest scenario name (it names a directory; file systems allow 255 bytes, variants append ``[variant]``)."""
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_CHILD_ACTIONS = ("rekey_child", "delete_child", "expire_child", "forget_child")
+"""Actions on one CHILD_SA (``ikesim.sim.actions.CHILD_ACTIONS``)."""
+_IKE_ACTIONS = ("rekey_ike", "delete_ike", "dpd", "create_child", "expire_ike", "forget_ike")
+"""Actions on one IKE_SA (``ikesim.sim.actions.IKE_ACTIONS``)."""
 
 
 class ActionModel(StrictModel):
@@ -51,13 +55,21 @@ class ActionModel(StrictModel):
     at: Duration
     node: str
     action: Literal["initiate", "rekey_child", "rekey_ike", "create_child", "delete_child", "delete_ike", "dpd",
-                    "pin_nonce", "pin_child_spi", "pin_ike_spi", "restart"]
-    """``restart``: the node's daemon restarts with no SAs (``ikesim.sim.restart``); takes no connection."""
+                    "pin_nonce", "pin_child_spi", "pin_ike_spi", "restart", "expire_child", "expire_ike", "forget_child",
+                    "forget_ike"]
+    """``restart``: the node's daemon restarts with no SAs (``ikesim.sim.restart``); takes no connection.
+    ``expire_*``: the SA's hard lifetime is reached now (RFC 7296 §2.8); ``forget_*``: the node drops the SA silently,
+    no Delete (a crashed or buggy peer, ``ikesim.ike.forget``)."""
     connection: str | None = None
     """Required except for pin actions (a node's random stream serves all its connections)."""
     child: str | None = None
     value: str | None = None
     """Pin actions: hex bytes the next nonce / CHILD SPI / IKE SPI begins with (e.g. ``"00"``)."""
+    spi: str | int | None = None
+    """Act on the SA with this SPI (hex, ``0x`` optional; a CHILD_SA's inbound or outbound SPI on this node, 4 bytes;
+    an IKE_SA's spi_i or spi_r, 8 bytes), even a rekeyed one still lingering (``ikesim.sim.actions``)."""
+    ordinal: int | None = Field(default=None, ge=1, strict=True)
+    """Act on the n-th SA the node holds for the connection (and ``child``), in installation order (1 = oldest)."""
 
     @field_validator("value")
     @classmethod
@@ -84,7 +96,34 @@ class ActionModel(StrictModel):
             raise ValueError(f"{self.action} needs a connection")
         if pin and self.child is not None:
             raise ValueError(f"{self.action} takes no child")
+        if self.spi is not None or self.ordinal is not None:
+            self._check_selector()
         return self
+
+    def _check_selector(self) -> None:
+        """``spi`` or ``ordinal``, on an action that acts on one SA; the SPI as hex of that SA kind's size (§3.3.1)."""
+        if self.spi is not None and self.ordinal is not None:
+            raise ValueError("give spi or ordinal, not both")
+        size = 4 if self.action in _CHILD_ACTIONS else 8 if self.action in _IKE_ACTIONS else 0
+        if not size:
+            raise ValueError(f"{self.action} acts on no single SA: it takes no spi or ordinal")
+        if self.spi is None:
+            return
+        spi = self.spi
+        if isinstance(spi, int) and not isinstance(spi, bool):  # YAML reads 0xc1c1c1c1 as a number
+            text = f"{spi:0{2 * size}x}" if 0 <= spi < 256 ** size else ""
+        else:
+            text = str(spi).strip().lower().removeprefix("0x")
+        what = "a CHILD_SA" if size == 4 else "an IKE_SA"
+        if len(text) != 2 * size or any(c not in "0123456789abcdef" for c in text):
+            shown = f"0x{spi:x}" if isinstance(spi, int) else repr(spi)
+            raise ValueError(f"spi {shown}: {what} SPI is {size} bytes of hex (e.g. \"0x{'c1' * size}\")")
+        object.__setattr__(self, "spi", text)
+
+    @property
+    def spi_bytes(self) -> bytes:
+        """The ``spi`` selector as bytes (empty without one)."""
+        return bytes.fromhex(str(self.spi)) if self.spi is not None else b""
 
     @property
     def value_bytes(self) -> bytes:
@@ -105,6 +144,11 @@ class ScenarioModel(StrictModel):
     """What the run records (``ikesim.metrics.trace``): ``full`` (every table, capture, key tables),
     ``exchanges`` (exchanges and SAs tables and the summary) or ``summary`` (the summary only)."""
     nodes: dict[str, NodeModel] = Field(default_factory=dict)
+    processing: Processing = "none"
+    """Every node's per-message processing time unless the node sets its own (``ikesim.sim.processing``):
+    ``none`` (inputs handled the instant they arrive; race scenarios script exact times), ``strongswan``
+    (0.2 to 1.0 ms per datagram and timer wake-up, so that simultaneous timers race by noise, not by the event
+    queue's order) or ``{low: ..., high: ...}``."""
     links: list[LinkModel] = Field(default_factory=list)
     connections: dict[str, ConnectionModel] = Field(default_factory=dict)
     actions: list[ActionModel] = Field(default_factory=list)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CpuModelSpec", "NodeModel", "CookieThreshold", "InterfaceLinkModel", "InterfaceModel", "ScriptStepModel",
            "CommuterModel", "RandomDwellModel", "MobilityModel", "INTERFACE_NAME", "check_interface_names",
-           "mobility_problems"]
+           "mobility_problems", "Processing", "ProcessingSpec", "processing_model"]
 
 INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """What an interface name may be: it names the vertex ``<host>/<name>`` of the topology."""
@@ -81,6 +81,38 @@ class CpuModelSpec(StrictModel):
         elif isinstance(self.costs, dict):
             costs.update(self.costs)
         return CpuModel(self.cores, costs, self.base)
+
+
+class ProcessingSpec(StrictModel):
+    """A node's per-message processing time, uniform in [low, high) (``ikesim.sim.processing``)."""
+
+    low: Duration
+    high: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProcessingSpec:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g}s must not be above high {self.high:g}s")
+        return self
+
+    def build(self) -> Any:
+        """The ``ProcessingModel``."""
+        from ikesim.sim.processing import ProcessingModel
+
+        return ProcessingModel(self.low, self.high)
+
+
+Processing = Literal["strongswan", "none"] | ProcessingSpec
+"""A processing-time setting (``ikesim.sim.processing``): a preset name or a uniform range."""
+
+
+def processing_model(setting: Processing) -> Any:
+    """The ``ProcessingModel`` of *setting*, or None for ``none`` (``ikesim.sim.processing``)."""
+    from ikesim.sim.processing import STRONGSWAN
+
+    if setting == "none":
+        return None
+    return STRONGSWAN if setting == "strongswan" else setting.build()  # type: ignore[union-attr]
 
 
 class InterfaceLinkModel(PathModel):
@@ -263,6 +295,10 @@ class NodeModel(StrictModel):
     tickets may live)."""
     cpu: CpuModelSpec | None = None
     """None: the node's work takes no time. Else it queues for ``cores`` (``ikesim.sim.cpu``)."""
+    processing: Processing | None = None
+    """Per-message processing time (``ikesim.sim.processing``): ``strongswan`` (0.2 to 1.0 ms per datagram and per
+    timer wake-up), ``none`` (every input handled the instant it arrives), or ``{low: 50us, high: 2ms}``; unset:
+    the scenario's ``processing``."""
 
     @field_validator("addresses")
     @classmethod

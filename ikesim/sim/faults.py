@@ -12,7 +12,8 @@ counts it, and the first one whose action is not ``pass`` decides its fate.
 Each applied rule is recorded as a ``FaultApplied`` event on the sending
 node; a dropped datagram's fate is ``dropped_by_fault`` and one still held
 when the run ends stays ``held``, so sent = delivered + dropped (each with
-its reason) + held + in flight.
+its reason) + held + in flight. The summary's ``datagrams.held_by_fault``
+counts every datagram a ``hold`` or ``reorder`` rule held, released or not.
 """
 
 from __future__ import annotations

@@ -35,9 +35,10 @@ from ikesim.wire.iana import ExchangeType, PayloadType
 __all__ = ["InvariantChecker"]
 
 _LIVE = (ChildSaState.INSTALLED, ChildSaState.REKEYING)
-_UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed", "ha_passive")
+_UNREACHABLE = ("timeout", "dpd_timeout", "auth_failed", "failed", "ha_passive", "forgotten")
 """An IKE_SA removed for these reasons went away without the peer's agreement: no instant check (``ha_passive``: a
-cluster member stopped running it, another member runs it now, ``ikesim.sim.cluster``)."""
+cluster member stopped running it, another member runs it now, ``ikesim.sim.cluster``; ``forgotten``: a scripted
+``forget_*`` action dropped the SA silently, ``ikesim.ike.forget``, and only the settled check applies)."""
 _CHILD_EVENTS = frozenset((ev.ChildSaInstalled, ev.ChildSaDeleted, ev.ChildSaOutboundInstalled, ev.IkeSaDeleted,
                            ev.IkeSaEstablished, ev.RekeyCompleted))
 
@@ -173,7 +174,9 @@ class InvariantChecker:
             touched[e.connection] = None
             if kind is ev.ChildSaDeleted:
                 reason = e.reason
-                if reason == "ike_deleted":
+                if reason == "ike_deleted" or (reason == "rekeyed" and removed_ike is not None
+                                               and (e.spi_i, e.spi_r) in removed_ike):
+                    # removed with its IKE_SA (a rekeyed one reports ``rekeyed``): the IKE_SA's reason decides
                     reason = removed_ike.get((e.spi_i, e.spi_r), "") if removed_ike is not None else ""
                 if reason not in _UNREACHABLE:
                     self._peer_still_sends(node, e)
@@ -181,7 +184,9 @@ class InvariantChecker:
                                                          and e.rekey_of is not None):
                 self._peer_can_decrypt(node, e)
             if kind is ev.ChildSaInstalled and e.expire_at is not None:
-                self._clock.at(e.expire_at + 1e-6, _HardCheck(node, e.spi_in, e.expire_at))
+                proc = getattr(node, "processing", None)  # its timers wake up late by up to proc.high (sim.processing)
+                late = proc.high if proc is not None else 0.0
+                self._clock.at(e.expire_at + late + 1e-6, _HardCheck(node, e.spi_in, e.expire_at))
         for conn in touched:  # first-touched order: the checks of one instant run in a reproducible order
             self._changed(node, conn)
 

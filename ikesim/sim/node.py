@@ -7,7 +7,8 @@ deadline and only schedules a new one when the daemon's deadline is earlier
 than every pending one; SimPy timeouts cannot be cancelled, so a wake-up
 that finds nothing due simply re-arms. Each new wake-up is earlier than all
 pending ones, so their deadlines form a decreasing list whose last entry is
-the earliest.
+the earliest. With a processing model (``sim.processing``) each datagram is
+handed over after its drawn processing time and each wake-up comes late by one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from ikesim.crypto.meter import OpCounter
 from ikesim.errors import IkesimError
 from ikesim.ike.daemon import IkeDaemon
 from ikesim.ike.events import AaaRequested, IkeSaMoved, NatTraversalStarted
+from ikesim.rng import Rng
 from ikesim.sim.cpu import CpuModel
+from ikesim.sim.processing import ProcessingModel
 from ikesim.sim.view import EventWatcher
 from ikesim.types import Address, Datagram
 from ikesim.wire.codec import peek_header
@@ -50,7 +53,7 @@ class Node:
     """A host: an IkeDaemon plus its wiring to the network."""
 
     __slots__ = ("env", "daemon", "name", "meter", "_collector", "_send", "_pending", "checker", "on_natt", "cpu",
-                 "_jobs", "_busy", "_wake_cb", "plane", "on_aaa")
+                 "_jobs", "_busy", "_wake_cb", "plane", "on_aaa", "processing", "_proc_rng", "_proc_last")
 
     def __init__(
         self,
@@ -82,6 +85,16 @@ class Node:
         """The ESP data plane following this node's daemon (``ikesim.sim.dataplane``); None without traffic."""
         self.on_aaa: Callable[[Node, AaaRequested], None] | None = None
         """Told about each ``AaaRequested`` of an EAP gateway: its AAA server (``ikesim.sim.aaa``); None: no AAA."""
+        self.processing: ProcessingModel | None = None
+        """None: inputs are handled the instant they arrive. Else each waits a drawn processing time (``sim.processing``)."""
+        self._proc_rng: Rng | None = None
+        self._proc_last = 0.0
+        """When the last datagram received is handed to the daemon (FIFO under processing noise)."""
+
+    def set_processing(self, model: ProcessingModel | None, rng: Rng) -> None:
+        """Give every input of this node a processing time drawn from *model* with *rng* (``sim.processing``)."""
+        self.processing = model
+        self._proc_rng = rng if model is not None else None
 
     @property
     def child_names(self) -> dict[bytes, str]:
@@ -90,6 +103,21 @@ class Node:
 
     def receive(self, data: bytes, src: Address, dst: Address) -> None:
         """A datagram addressed to this node arrived (called from a link callback)."""
+        if self.processing is not None:
+            self._process_later(data, src, dst)
+            return
+        self._handle_datagram(data, src, dst)
+
+    def _process_later(self, data: bytes, src: Address, dst: Address) -> None:
+        """Hand the datagram to the daemon after its processing time, in arrival order (``sim.processing``)."""
+        assert self.processing is not None and self._proc_rng is not None
+        now = self.env.now
+        at = max(now + self.processing.draw(self._proc_rng), self._proc_last)
+        self._proc_last = at
+        self.env.timeout(at - now).callbacks.append(lambda _ev: self._handle_datagram(data, src, dst))
+
+    def _handle_datagram(self, data: bytes, src: Address, dst: Address) -> None:
+        """Give the datagram to the daemon now, or queue it for the CPU (``sim.cpu``)."""
         if self.cpu is not None:
             self._enqueue(("datagram", data, src, dst))
             return
@@ -154,7 +182,8 @@ class Node:
         if deadline is None or (pending and deadline >= pending[-1]):
             return out
         pending.append(deadline)
-        self.env.timeout(max(0.0, deadline - now), deadline).callbacks.append(self._wake_cb)
+        late = self.processing.draw(self._proc_rng) if self.processing is not None and self._proc_rng is not None else 0.0
+        self.env.timeout(max(0.0, deadline - now) + late, deadline).callbacks.append(self._wake_cb)
         return out
 
     def _drain(self, event: Any, now: float) -> None:

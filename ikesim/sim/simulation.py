@@ -102,6 +102,12 @@ def _addresses(ips: Sequence[str]) -> Collection[str]:
     return tuple(dict.fromkeys(ips)) if len(ips) <= _FEW else frozenset(ips)
 
 
+def _child_spis(daemon: IkeDaemon) -> dict[str, list[str]]:
+    """The CHILD_SAs *daemon* holds: inbound SPIs (rekeyed ones still lingering too) and the ones it sends with (§2.8)."""
+    held = daemon.children.values()
+    return {"in": sorted(c.spi_in.hex() for c in held), "out": sorted(c.spi_out.hex() for c in held if c.outbound)}
+
+
 class Simulation:
     """A network of IKE nodes on virtual time."""
 
@@ -370,16 +376,17 @@ class Simulation:
 
     def schedule(
         self, at: float, node: str, action: str, *, connection: str | None = None, child: str | None = None,
-        value: bytes = b"",
+        value: bytes = b"", spi: bytes = b"", ordinal: int | None = None,
     ) -> None:
-        """Run *action* on *node* at simulated time *at* (seconds); pin actions queue *value* (a prefix)."""
+        """Run *action* on *node* at simulated time *at* (seconds); pin actions queue *value* (a prefix); *spi* or
+        *ordinal* choose the SA it acts on (``ikesim.sim.actions``)."""
         if action not in ACTIONS:
             raise ConfigError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
         if node not in self.nodes:
             raise ConfigError(f"action {action!r}: unknown node {node!r}")
         if (action in PINS) != bool(value):
             raise ConfigError(f"action {action!r}: {'needs' if action in PINS else 'takes no'} value")
-        a = ScheduledAction(float(at), node, action, connection, child, bytes(value))
+        a = ScheduledAction(float(at), node, action, connection, child, bytes(value), bytes(spi), ordinal)
         if action == "restart":
             self.collector.enable_restarts()  # the restarts table (``ikesim.metrics.restarts``)
         self.env.timeout(max(0.0, a.at - self.env.now), a).callbacks.append(self._calls.do)
@@ -405,6 +412,8 @@ class Simulation:
             + sum(k.sent for k in self.keepalive_senders.values()),
             fragmented=len(set().union(*(link.fragmented for link in self._links.values()))),
             cores={n: node.cpu.cores for n, node in self.nodes.items() if node.cpu is not None}, warmup=self.warmup,
+            installed=None if self.collector.level == "summary" else {n: _child_spis(node.daemon)
+                                                                        for n, node in self.nodes.items()},
         )
 
     def advance(self, until: float, *, on_progress: Callable[[float, float, int], None] | None = None,

@@ -156,9 +156,14 @@ class KeGroup(TolerantIntEnum):
     MODP_2048 = 14
     MODP_3072 = 15
     MODP_4096 = 16
+    MODP_6144 = 17
+    MODP_8192 = 18
     ECP_256 = 19
     ECP_384 = 20
     ECP_521 = 21
+    ECP_256_BP = 28
+    ECP_384_BP = 29
+    ECP_512_BP = 30
     CURVE25519 = 31
     CURVE448 = 32
     ML_KEM_512 = 35

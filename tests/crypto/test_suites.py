@@ -47,7 +47,10 @@ def test_suite_sizes_and_names() -> None:
     assert (cbc.aead, cbc.encr_key_size, cbc.integ_key_size, cbc.prf_key_size) == (False, 16, 64, 0)
     assert (cbc.encr_name, cbc.integ_name, cbc.group_name, cbc.text) == ("aes128", "sha512", "none", "aes128-sha512")
     assert cbc.wireshark_esp_integ == "HMAC-SHA-512-256 [RFC4868]"
-    assert set(KE_GROUPS_SUPPORTED) == {KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519}
+    assert set(KE_GROUPS_SUPPORTED) == {KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519, KeGroup.ECP_384,
+                                        KeGroup.ECP_521, KeGroup.CURVE448, KeGroup.MODP_3072, KeGroup.MODP_4096,
+                                        KeGroup.MODP_6144, KeGroup.MODP_8192, KeGroup.ECP_256_BP, KeGroup.ECP_384_BP,
+                                        KeGroup.ECP_512_BP}
 
 
 def test_aliases_and_esp_forms_parse() -> None:
@@ -61,7 +64,7 @@ def test_aliases_and_esp_forms_parse() -> None:
 
 
 @pytest.mark.parametrize("text,protocol,fragment", [
-    ("aes256-sha1-modp2048", IKE, "'sha1'"),
+    ("aes256-md5-modp2048", IKE, "'md5'"),
     ("sha256-modp2048", IKE, "no encryption"),
     ("aes256gcm16-sha256", ESP, "takes no integrity"),
     ("aes256", ESP, "integrity"),
@@ -116,8 +119,8 @@ def test_from_wire_rejects_unsupported_answers() -> None:
     assert Suite.from_wire(p) == good
     no_prf = dataclasses.replace(p, transforms=tuple(t for t in p.transforms if t.transform_type != TransformType.PRF))
     des = dataclasses.replace(p, transforms=(Transform.make(TransformType.ENCR, 3),) + p.transforms[1:])
-    x448 = dataclasses.replace(p, transforms=p.transforms[:-1] + (Transform.make(TransformType.KE, 32),))
-    for bad in (no_prf, des, x448):
+    mlkem = dataclasses.replace(p, transforms=p.transforms[:-1] + (Transform.make(TransformType.KE, 36),))
+    for bad in (no_prf, des, mlkem):
         with pytest.raises(NoProposalChosen):
             Suite.from_wire(bad)
     assert isinstance(p, Proposal)
@@ -144,7 +147,7 @@ def test_parse_esp_proposals_and_pfs() -> None:
 
 
 @pytest.mark.parametrize("text,protocol,fragment", [
-    ("aes256gcm16-prfsha256-x448", IKE, "'x448'"),
+    ("aes256gcm16-prfsha256-mlkem768", IKE, "'mlkem768'"),
     ("aes256gcm16-x25519", IKE, "needs a PRF"),
     ("aes256-prfsha256-x25519", IKE, "integrity"),
     ("aes256gcm16-prfsha256", IKE, "key exchange"),

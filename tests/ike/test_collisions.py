@@ -256,34 +256,46 @@ def test_lost_response_in_collision_still_installs_outbound(lowest: str) -> None
 
 
 def test_winner_delete_overtakes_loser_response() -> None:
-    """The winner's Delete of the old SA reaches the loser before the loser's own response (reordered):
-    the loser switches to the winner's SA at once, then deletes its own redundant one when the answer comes."""
+    """The winner's Delete of the old SA reaches the loser before the loser's own response (reordered): the loser
+    answers it and sends with the winner's SA at once, but keeps the old SA inbound until its own rekey concludes;
+    then the old one lingers as rekeyed (never "deleted by peer") and the loser deletes its redundant one (RFC 7296
+    §2.8.1, §2.25.1; strongSwan test_collision_delayed_response)."""
     r = _start_child_race("client", "ni_b")  # B's exchange holds the lowest nonce: A wins
     p, a, b = r.p, r.a, r.b
     (resp_b,) = _send(a, r.req_b)
     (resp_a,) = _send(b, r.req_a)
+    peer_new_b = [e for e in p.events(b) if isinstance(e, ev.ChildSaInstalled)][0].spi_in  # A's SA, on B
     (delete_old,) = _send(a, resp_a)
     p.events(a)
-    p.events(b)
     (answer,) = _send(b, delete_old)  # overtakes resp_b
     eb = p.events(b)
-    assert [type(e).__name__ for e in eb] == ["ExchangeCollision", "ChildSaOutboundInstalled", "ChildSaDeleted"]
-    assert (eb[0].case, eb[2].spi_in, eb[2].reason) == ("delete_vs_rekey", r.old_b, "deleted_by_peer")
-    new_b = eb[1].spi_in
+    assert [(type(e).__name__, getattr(e, "case", None), e.spi_in if isinstance(e, ev.ChildSaOutboundInstalled)
+             else e.spi, getattr(e, "replaces", None)) for e in eb] == [
+        ("ExchangeCollision", "delete_vs_rekey", r.old_b, None), ("ChildSaOutboundInstalled", None, peer_new_b, r.old_b)]
+    assert r.old_b in b.children and b.children[peer_new_b].outbound  # the old SA is kept (inbound) meanwhile
     a.receive_datagram(answer.data, answer.src, answer.dst, T)
+    assert [(type(e).__name__, getattr(e, "spi_in", None)) for e in p.events(a) if isinstance(e, ev.ChildSaDeleted)] == []
     (delete_redundant,) = _send(b, resp_b)
     eb = p.events(b)
     assert names(eb) == ["ExchangeCompleted", "ChildSaInstalled", "RekeyCollision", "RekeyCompleted", "ExchangeStarted"]
-    assert (eb[2].won, eb[2].resolution, eb[3].new_spi, eb[4].reason) == (False, "nonces", new_b, "redundant")
+    own_b = eb[1].spi_in
+    assert (eb[1].outbound, eb[2].won, eb[2].resolution, eb[2].redundant_spi) == (False, False, "nonces", own_b)
+    assert (eb[3].old_spi, eb[3].new_spi, eb[3].initiator, eb[3].collision) == (r.old_b, peer_new_b, False, True)
+    assert (eb[4].purpose, eb[4].reason) == ("delete_child", "redundant")
     a.receive_datagram(delete_redundant.data, delete_redundant.src, delete_redundant.dst, T)
     p.settle(T)
-    assert b.child_sa_spis() == [new_b] and b.children[new_b].outbound
-    assert a.child_sa_spis() == [b.children[new_b].spi_out]
+    eb = p.events(b)
+    assert [(e.spi_in, e.reason) for e in eb if isinstance(e, ev.ChildSaDeleted)] == [(own_b, "redundant")]
+    assert b.child_sa_spis() == [peer_new_b] and b.children[peer_new_b].outbound
+    assert a.child_sa_spis() == [b.children[peer_new_b].spi_out]
+    p.run_timers(T + LINGER)  # the old SA lingers delete_rekeyed_delay, then goes as rekeyed
+    assert [(e.spi_in, e.reason) for e in p.events(b) if isinstance(e, ev.ChildSaDeleted)] == [(r.old_b, "rekeyed")]
 
 
 def test_rekey_meets_delete() -> None:
     """§2.25.1: B deletes the CHILD_SA A is rekeying: B refuses with TEMPORARY_FAILURE, A answers the Delete
-    as usual; both end without the CHILD_SA and A does not retry."""
+    as usual but keeps the SA, still outbound, until its rekey concludes; the refusal then removes it (strongSwan
+    ``keep_while_rekeying``, ``ignore_child_sa_failure``). Both end without the CHILD_SA and A does not retry."""
     p = make_peers()
     c_spi, g_spi = p.establish()
     p.client.rekey_child_sa(c_spi, T)
@@ -296,12 +308,14 @@ def test_rekey_meets_delete() -> None:
     assert [(type(e).__name__, getattr(e, "case", None)) for e in eg if not isinstance(e, ev.ExchangeStarted)] == [
         ("ExchangeCollision", "rekey_vs_delete"), ("ErrorNotifySent", None)]
     assert [(type(e).__name__, getattr(e, "case", getattr(e, "reason", None))) for e in ec
-            if not isinstance(e, (ev.RekeyStarted, ev.ExchangeStarted))] == [
-        ("ExchangeCollision", "delete_vs_rekey"), ("ChildSaDeleted", "deleted_by_peer")]
+            if not isinstance(e, (ev.RekeyStarted, ev.ExchangeStarted))] == [("ExchangeCollision", "delete_vs_rekey")]
+    assert p.client.children[c_spi].outbound  # kept until the rekey concludes
     p.client.receive_datagram(temp_fail.data, temp_fail.src, temp_fail.dst, T)
     p.gateway.receive_datagram(answer.data, answer.src, answer.dst, T)
     ec, eg = p.events(p.client), p.events(p.gateway)
-    assert [e.outcome for e in ec if isinstance(e, ev.ExchangeCompleted)] == ["TEMPORARY_FAILURE"]
+    assert [(type(e).__name__, getattr(e, "outcome", getattr(e, "reason", None))) for e in ec
+            if isinstance(e, (ev.ExchangeCompleted, ev.ChildSaDeleted))] == [
+        ("ExchangeCompleted", "TEMPORARY_FAILURE"), ("ChildSaDeleted", "deleted_by_peer")]
     assert [(e.spi_in, e.reason) for e in eg if isinstance(e, ev.ChildSaDeleted)] == [(g_spi, "deleted_locally")]
     assert p.client.children == {} and p.gateway.children == {}
     assert p.client.timers.deadline(("retry_child", c_spi)) is None
@@ -414,8 +428,9 @@ def test_hard_expiry_during_a_rekey_stops_outbound_use() -> None:
     assert c_spi not in p.client.child_sa_spis() and g_spi not in p.gateway.child_sa_spis()
 
 
-def test_peer_rekeying_the_same_child_sa_twice_gets_temporary_failure() -> None:
-    """A buggy peer rekeys a CHILD_SA it has already rekeyed: refused, no second new SA (RFC 7296 §2.25.1)."""
+def test_peer_rekeying_the_same_child_sa_twice_gets_child_sa_not_found() -> None:
+    """A buggy peer rekeys a CHILD_SA it has already rekeyed and deleted: only its inbound half lingers, so it is
+    not found (RFC 7296 §2.25.1, as strongSwan answers); no second new SA."""
     p = make_peers()
     c_spi, g_spi = p.establish()
     p.gateway.rekey_child_sa(g_spi, T)
@@ -431,5 +446,5 @@ def test_peer_rekeying_the_same_child_sa_twice_gets_temporary_failure() -> None:
     (refused,) = _send(p.client, again, T + 1)
     ec = p.events(p.client)
     assert [(type(e).__name__, getattr(e, "case", getattr(e, "notify", None))) for e in ec] == [
-        ("ExchangeCollision", "duplicate_rekey"), ("ErrorNotifySent", "TEMPORARY_FAILURE")]
+        ("ExchangeCollision", "duplicate_rekey"), ("ErrorNotifySent", "CHILD_SA_NOT_FOUND")]
     assert len([c for c in p.client.children.values() if c.state.value == "installed"]) == 1

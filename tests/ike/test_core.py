@@ -10,7 +10,7 @@ from ikesim.ike.config import ChildPolicy, IkePolicy, Lifetime
 
 
 def test_child_soft_lifetime_rekeys_at_drawn_deadline() -> None:
-    """The CHILD_SA soft deadline (rekey_time - U(0, rand_time)) triggers a rekey exactly then."""
+    """The CHILD_SA soft deadline (rekey_time minus whole seconds, ``ike.lifetimes``) triggers a rekey exactly then."""
     child = ChildPolicy(lifetime=Lifetime(rekey_time=600.0, life_time=700.0, rand_time=60.0))
     p = make_peers(client_ike=IkePolicy(lifetime=LONG), gateway_ike=IkePolicy(lifetime=LONG),
                    client_children=(child,), gateway_children=(child,))

@@ -84,22 +84,24 @@ def test_create_additional_child(peers: Peers) -> None:
 
 
 def test_rekey_of_child_the_peer_removed_gets_child_sa_not_found(peers: Peers) -> None:
-    """A lost rekey crosses the peer's Delete; its retransmission gets CHILD_SA_NOT_FOUND, and as the CHILD_SA no
-    longer exists a new one is created from scratch (RFC 7296 §2.25.1)."""
+    """A lost rekey crosses the peer's Delete, which is answered but the SA kept until the rekey concludes
+    (strongSwan ``keep_while_rekeying``); the retransmission gets CHILD_SA_NOT_FOUND, the SA goes, and as the CHILD_SA
+    no longer exists a new one is created from scratch (RFC 7296 §2.25.1)."""
     c_spi, g_spi = peers.establish()
     peers.client.rekey_child_sa(c_spi, 1.0)
     peers.client.datagrams_to_send(1.0)  # lost
     peers.gateway.delete_child_sa(g_spi, 1.0)
     peers.settle(1.0)
-    assert peers.client.child_sa_spis() == [] and peers.gateway.child_sa_spis() == []
+    assert peers.client.child_sa_spis() == [c_spi] and peers.gateway.child_sa_spis() == []
     peers.events(peers.client)
     peers.client.handle_timer(5.0)
     peers.settle(5.0)
     c = peers.events(peers.client)
-    assert names(c) == ["Retransmitted", "ErrorNotifyReceived", "ExchangeCompleted", "ExchangeStarted",
-                        "ExchangeCompleted", "ChildSaInstalled"]
+    assert names(c) == ["Retransmitted", "ErrorNotifyReceived", "ExchangeCompleted", "ChildSaDeleted",
+                        "ExchangeStarted", "ExchangeCompleted", "ChildSaInstalled"]
     assert c[1].notify == "CHILD_SA_NOT_FOUND" and c[2].outcome == "CHILD_SA_NOT_FOUND"
-    assert (c[3].purpose, c[3].reason, c[5].rekey_of) == ("create_child", "recreate", None)
+    assert (c[3].spi_in, c[3].reason) == (c_spi, "deleted_by_peer")
+    assert (c[4].purpose, c[4].reason, c[6].rekey_of) == ("create_child", "recreate", None)
     (new_c,), (new_g,) = peers.client.child_sa_spis(), peers.gateway.child_sa_spis()
     assert new_c not in (c_spi, g_spi) and peers.client.children[new_c].spi_out == new_g
     assert peers.gateway.children[new_g].spi_out == new_c

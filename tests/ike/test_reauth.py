@@ -153,8 +153,9 @@ _SA_EVENTS = (ev.ChildSaInstalled, ev.ChildSaDeleted, ev.IkeSaDeleted, ev.IkeSaE
 
 
 def test_deadline_is_reauth_time_minus_rand_time_jitter_from_its_own_stream() -> None:
-    """reauth_time 600 s, rand_time 50 s: the reauthentication is due 600 - U(0, 50) s after IKE_AUTH, drawn from the
-    daemon's ``reauth`` stream (strongSwan ``get_reauth_time``: the IKE rand_time as for rekey_time); the hard
+    """reauth_time 600 s, rand_time 50 s: the reauthentication is due 600 - (random() % 50) whole seconds after
+    IKE_AUTH, drawn from the daemon's ``reauth`` stream (strongSwan ``get_reauth_time``: the IKE rand_time as for
+    rekey_time); the hard
     lifetime is the earlier of life_time (700 s) and that deadline plus over_time (700 - 600 = 100 s): strongSwan
     STAT_DELETE. The gateway, with the same policy, draws its own from its own stream."""
     life = Lifetime(rekey_time=0.0, life_time=700.0, rand_time=50.0)
@@ -163,9 +164,9 @@ def test_deadline_is_reauth_time_minus_rand_time_jitter_from_its_own_stream() ->
     p.settle(0.0)
     (c,) = p.client.ike_sa_spis()
     (g,) = p.gateway.ike_sa_spis()
-    c_at = 600.0 - Rng(1).child("client").child("reauth").uniform(0.0, 50.0)
-    g_at = 600.0 - Rng(1).child("gateway").child("reauth").uniform(0.0, 50.0)
-    assert c_at != g_at and 550.0 < min(c_at, g_at)
+    c_at = 600.0 - Rng(1).child("client").child("reauth").below(50)
+    g_at = 600.0 - Rng(1).child("gateway").child("reauth").below(50)
+    assert (c_at, g_at) == (586.0, 558.0)
     assert p.client.timers.deadline(("reauth", c)) == c_at
     assert p.gateway.timers.deadline(("reauth", g)) == g_at
     assert p.client.ike_sa_info(c).expire_at == c_at + 100.0

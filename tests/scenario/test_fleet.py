@@ -133,7 +133,7 @@ def test_ids_may_use_index_and_name() -> None:
     (("    ike: {rekey_time: 4h}\n", "    ike: {rekey_time: 4h}\n    ids: {initiator: me@sim.test}\n"),
      "x.yaml:14: fleet.connection.ids.initiator: 'me@sim.test' needs {i} or {name} so that every client has its own identity"),
     (("    ike: {rekey_time: 4h}\n", "    ike: {rekey_time: 4h}\n    initiator: c0\n"),
-     "x.yaml:14: fleet.connection.initiator: unknown key (known here: auth, ids, ike, child, child_name, children, start_action)"),
+     "x.yaml:14: fleet.connection.initiator: unknown key (known here: auth, ids, ike, child, child_name, children, peers, start_action)"),
     (("    child: {rekey_time: 3h}\n", "    child: {rekey_time: 3h}\n    children: {net: {}}\n"),
      "x.yaml:11: fleet.connection: give either child or children, not both"),
     (("fleet:\n", "nodes:\n  c1: {addresses: [10.9.0.1]}\nconnections:\n  c2: {initiator: c1, responder: gw}\nfleet:\n"),

@@ -61,7 +61,7 @@ CORPUS: list[tuple[str, str, str]] = [
     ("    interfaces:\n", "    interfaces: {}\n    old:\n", "x.yaml:6: nodes.phone.interfaces: give at least one interface\n"
      "x.yaml:7: nodes.phone.old: unknown key (known here: addresses, interfaces, mobility, cookie_threshold, "
      "cookie_threshold_ip, block_threshold, init_limit_half_open, half_open_timeout, ticket_secret, "
-     "ticket_key_rotation, cpu)"),
+     "ticket_key_rotation, cpu, processing)"),
     (_W, _W.replace("wlan", "wl an", 1), "x.yaml:6: nodes.phone.interfaces: interface name 'wl an' may contain only "
      "letters, digits, '_', '-' and '.'"),
     # an interface's own fields

@@ -159,7 +159,8 @@ CORPUS: list[tuple[str, str, str]] = [
     (_IKE, "    ike: {rekey_time: 4h, proposals: []}", "x.yaml:15: connections.vpn.ike.proposals: expected at least 1 entry, got 0"),
     (_MORE, "actions:\n  - {at: 1min, node: client, action: rekey, connection: vpn}\n" + _MORE,
      "x.yaml:12: actions[0].action: 'rekey' is not one of 'initiate', 'rekey_child', 'rekey_ike', 'create_child', 'delete_child', "
-     "'delete_ike', 'dpd', 'pin_nonce', 'pin_child_spi', 'pin_ike_spi' or 'restart' (did you mean 'rekey_ike'?)"),
+     "'delete_ike', 'dpd', 'pin_nonce', 'pin_child_spi', 'pin_ike_spi', 'restart', 'expire_child', 'expire_ike', "
+     "'forget_child' or 'forget_ike' (did you mean 'rekey_ike'?)"),
     (_MORE, "actions: {at: 1min}\n" + _MORE, "x.yaml:11: actions: expected a list, got a mapping"),
     (_MORE, "faults:\n  - {action: drop, message_id: -1}\n" + _MORE, "x.yaml:12: faults[0].message_id: must be at least 0, got -1"),
     (_MORE, "fleet:\n  clients: many\n" + _MORE, "x.yaml:12: fleet.clients: expected a whole number, got the text 'many'"),

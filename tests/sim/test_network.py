@@ -52,7 +52,7 @@ def test_every_datagram_has_a_fate() -> None:
     r = sim.run(600.0)
     d = r.summary["datagrams"]
     assert d["sent"] == d["delivered"] + d["lost"] + d["fragment_lost"] + d["fragments_dropped"] + d["queue_overflow"] \
-        + d["link_down"] + d["no_route"] + d["dropped_by_fault"] + d["held_by_fault"] + d["in_flight"]
+        + d["link_down"] + d["no_route"] + d["dropped_by_fault"] + d["by_fate"].get("held", 0) + d["in_flight"]
     assert d["sent"] == sum(d["by_fate"].values()) + d["in_flight"]
     assert d["lost"] > 0 and r.summary["retransmissions"] > 0
     assert set(r.packets["fate"]) <= {"delivered", "lost"}
@@ -102,7 +102,7 @@ def test_timer_wakes_daemon_exactly_at_retransmit_deadlines() -> None:
 
 def test_lifetimes_drive_rekeys_and_tables_agree() -> None:
     """Short lifetimes over an hour: every CHILD_SA row ends rekeyed before its hard expiry, latencies measured."""
-    sim = Simulation(seed=5)
+    sim = Simulation(seed=6)
     _two_nodes(sim, child_life=Lifetime(rekey_time=300, life_time=330, rand_time=30),
                ike_life=Lifetime(rekey_time=1200, life_time=1320, rand_time=120))
     sim.add_link("client", "gw", delay=0.02)
@@ -116,14 +116,14 @@ def test_lifetimes_drive_rekeys_and_tables_agree() -> None:
     assert (ended["rekeyed_at"] >= ended["created"] + 300 - 30 - 1e-9).all()
     lat = r.summary["rekey_latency"]["child"]
     assert lat["initiator"]["p50"] == pytest.approx(0.04) and lat["responder"]["p50"] == pytest.approx(0.02)
-    # Both sides' soft timers fired 17 ms apart at t=2209.55: a simultaneous rekey (RFC 7296 §2.8.1). Both
-    # exchanges complete; the client's SA holds the higher nonces and survives, the gateway deletes its own
-    # redundant SA and the client the old one. No TEMPORARY_FAILURE, no retry, so no slow rekey.
+    # Both sides' whole-second soft timers fell due less than a transit apart near t=2197.26: a simultaneous rekey
+    # (RFC 7296 §2.8.1). Both exchanges complete; the gateway's SA holds the higher nonces and survives, the client
+    # deletes its own redundant SA and the gateway the old one. No TEMPORARY_FAILURE, no retry, so no slow rekey.
     assert lat["initiator"]["max"] == pytest.approx(0.04)
     assert r.summary["collisions"] == 1 and "TEMPORARY_FAILURE" not in r.summary["exchange_outcomes"]
     assert r.collisions[["kind", "nodes", "reports", "count"]].values.tolist() == [["child", "client,gw", 2, 1]]
     col = r.events[r.events["event"] == "RekeyCollision"]
-    assert col[["node", "won", "resolution"]].values.tolist() == [["client", True, "nonces"], ["gw", False, "nonces"]]
+    assert col[["node", "won", "resolution"]].values.tolist() == [["client", False, "nonces"], ["gw", True, "nonces"]]
     redundant = r.events[(r.events["event"] == "ChildSaDeleted") & (r.events["reason"] == "redundant")]
     assert sorted(redundant["node"]) == ["client", "gw"] and len(set(redundant["spi_in"])) == 2
     assert r.summary["rekeys"]["ike"] >= 2 and r.summary["exchanges_failed"] == 0
