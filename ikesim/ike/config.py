@@ -116,9 +116,10 @@ class Lifetime:
     0 means "never" for each of them.
 
     CHILD_SAs also have volume lifetimes, which the data plane counts (RFC 4301 §4.4.2.1): the soft byte
-    limit of each CHILD_SA is ``rekey_bytes - U{0..rand_bytes}``, drawn once when it is made (strongSwan
-    ``child_cfg.c`` ``apply_jitter``: a whole number, at least 1), the hard one ``life_bytes``; the same
-    for packets. 0 = no limit.
+    limit of each SA a CHILD_SA installs, inbound and outbound, is ``rekey_bytes - U{0..rand_bytes}``, its own
+    draw (strongSwan ``child_cfg.c`` ``apply_jitter`` per ``child_sa.c`` ``install_internal``: a whole number, at
+    least 1), the hard one ``life_bytes``; the same for packets. The CHILD_SA rekeys when the first of its SAs
+    reaches its soft limit. 0 = no limit.
     """
 
     rekey_time: float = 3600.0

@@ -365,13 +365,14 @@ class IkeCore:
 
     def arm_child_timers(self, child: ChildSa, now: float) -> None:
         """Draw and arm a CHILD_SA's soft and hard deadlines once (RFC 7296 §2.8; one draw per SA, ``ike.lifetimes``);
-        its volume limits (bytes, then packets) are drawn once here too, from their own stream (RFC 4301 §4.4.2.1)."""
+        its soft volume limits too, from their own stream, one draw per installed SA as strongSwan's ``get_lifetime``
+        in ``install_internal``: inbound bytes, inbound packets, then outbound bytes, outbound packets (RFC 4301 §4.4.2.1)."""
         lifetime = child.profile.policy.lifetime
         child.rekey_at, child.expire_at = lifetimes.child_deadlines(self, lifetime, now)
-        child.rekey_bytes = self.volume_jitter(lifetime.rekey_bytes, lifetime.rand_bytes)
-        child.life_bytes = lifetime.life_bytes
-        child.rekey_packets = self.volume_jitter(lifetime.rekey_packets, lifetime.rand_packets)
-        child.life_packets = lifetime.life_packets
+        b, p = (lifetime.rekey_bytes, lifetime.rand_bytes), (lifetime.rekey_packets, lifetime.rand_packets)
+        child.rekey_bytes_in, child.rekey_packets_in = self.volume_jitter(*b), self.volume_jitter(*p)
+        child.rekey_bytes_out, child.rekey_packets_out = self.volume_jitter(*b), self.volume_jitter(*p)
+        child.life_bytes, child.life_packets = lifetime.life_bytes, lifetime.life_packets
         if child.rekey_at is not None:
             self.timers.arm(("child_soft", child.spi_in), child.rekey_at)
         if child.expire_at is not None:

@@ -533,7 +533,8 @@ class IkeDaemon(IkeCore):
                 and (connection is None or self.owner(child).name == connection)]
 
     def child_sa_volume_limits(self, spi_in: bytes) -> limits.VolumeLimits:
-        """The byte and packet limits a CHILD_SA drew when it was made (RFC 4301 §4.4.2.1); LocalProtocolError if unknown."""
+        """The byte and packet limits a CHILD_SA's inbound and outbound SAs drew (RFC 4301 §4.4.2.1); LocalProtocolError
+        if unknown."""
         return limits.volume_limits(self, spi_in)
 
     def ike_sa_info(self, local_spi: bytes) -> IkeSaInfo:

@@ -54,9 +54,14 @@ class ChildRecord:
     pfs_group: str
     rekey_at: float | None
     expire_at: float | None
-    rekey_bytes: int
+    rekey_bytes_in: int
+    """Soft limits of the inbound and of the outbound SA, each its own draw. strongSwan's passive node installs both SAs
+    from HA_CHILD_ADD with a ``get_lifetime`` each, so draws anew; here the active member's draws are kept, as the
+    deadlines are."""
+    rekey_bytes_out: int
     life_bytes: int
-    rekey_packets: int
+    rekey_packets_in: int
+    rekey_packets_out: int
     life_packets: int
     outbound: bool
     state: ChildSaState = ChildSaState.INSTALLED
@@ -109,8 +114,8 @@ def _child_record(child: ChildSa) -> ChildRecord:
     return ChildRecord(
         child.name, child.spi_in, child.spi_out, child.suite, child.initiator, child.local_ts, child.remote_ts,
         child.encr_key_in, child.integ_key_in, child.encr_key_out, child.integ_key_out, child.created_at,
-        child.pfs_group, child.rekey_at, child.expire_at, child.rekey_bytes, child.life_bytes, child.rekey_packets,
-        child.life_packets, child.outbound,
+        child.pfs_group, child.rekey_at, child.expire_at, child.rekey_bytes_in, child.rekey_bytes_out, child.life_bytes,
+        child.rekey_packets_in, child.rekey_packets_out, child.life_packets, child.outbound,
         ChildSaState.REKEYED if child.state is ChildSaState.REKEYED else ChildSaState.INSTALLED, child.replaced_by)
 
 
@@ -175,8 +180,9 @@ def _activate_child(core: IkeCore, sa: IkeSa, r: ChildRecord, now: float) -> Non
     child = ChildSa(profile, r.spi_in, r.spi_out, r.suite, r.initiator, r.local_ts, r.remote_ts, r.encr_key_in,
                     r.integ_key_in, r.encr_key_out, r.integ_key_out, r.created_at, sa.local_spi, r.pfs_group)
     child.rekey_at, child.expire_at = r.rekey_at, r.expire_at
-    child.rekey_bytes, child.life_bytes = r.rekey_bytes, r.life_bytes
-    child.rekey_packets, child.life_packets = r.rekey_packets, r.life_packets
+    child.rekey_bytes_in, child.rekey_bytes_out, child.life_bytes = r.rekey_bytes_in, r.rekey_bytes_out, r.life_bytes
+    child.rekey_packets_in, child.rekey_packets_out = r.rekey_packets_in, r.rekey_packets_out
+    child.life_packets = r.life_packets
     child.outbound = r.outbound
     child.state, child.replaced_by = r.state, r.replaced_by
     sa.children[r.spi_in] = child

@@ -8,10 +8,14 @@ UDP-encapsulated ESP (RFC 3948 §2.1) came from a new address, as with XFRM_MSG_
 
 strongSwan semantics, from its sources (``src/libcharon``):
 
-- ``config/child_cfg.c`` ``get_lifetime``/``apply_jitter``: each SA's soft limit is ``rekey - k`` with
-  ``k`` uniform in ``0 .. min(jitter, rekey - 1)``, drawn when the SA is installed (here: once per
-  CHILD_SA, from a stream of its own: ``IkeCore.volume_jitter``, which ``core`` calls, as it may not
-  import this module); 0 = no limit.
+- ``config/child_cfg.c`` ``get_lifetime``/``apply_jitter`` and ``sa/child_sa.c`` ``install_internal``: each
+  installed SA, inbound and outbound, gets its own soft limit ``rekey - k`` with ``k`` uniform in
+  ``0 .. min(jitter, rekey - 1)`` (``rekey - (uint64)(min(jitter + 1, rekey) * U)``), bytes and packets alike;
+  the hard limits are not jittered; 0 = no limit. Here both SAs' limits are drawn when the CHILD_SA is made, from
+  a stream of their own (``IkeCore.volume_jitter``, which ``core`` calls, as it may not import this module), in
+  strongSwan's order: inbound bytes, inbound packets, outbound bytes, outbound packets. The data plane counts each
+  SA against its own limits and reports the first one reached (the kernel's XFRM_MSG_EXPIRE for that SA); the
+  other SA's later soft expire finds the CHILD_SA rekeying, rekeyed or its rekey queued, and does nothing more.
 - ``processing/jobs/rekey_child_sa_job.c`` and ``sa/ikev2/tasks/child_rekey.c`` ``build_i``: a soft
   expire queues a rekey, which does nothing unless the CHILD_SA is still INSTALLED when it starts.
 - ``processing/jobs/delete_child_sa_job.c``, ``sa/ikev2/tasks/child_delete.c`` ``build_i`` with
@@ -50,22 +54,27 @@ COUNTERS = ("bytes", "packets", "seq")
 
 @dataclass(frozen=True, slots=True)
 class VolumeLimits:
-    """One CHILD_SA's volume limits as drawn when it was made (RFC 4301 §4.4.2.1); 0 = no limit."""
+    """One CHILD_SA's volume limits as drawn when it was made, per SA (RFC 4301 §4.4.2.1); 0 = no limit."""
 
-    rekey_bytes: int
-    """Soft byte limit, jitter applied: the data plane reports it once an SA of the pair has carried this many bytes."""
+    rekey_bytes_in: int
+    """Soft byte limit of the inbound SA, its own jitter draw: reported once it has accepted this many bytes."""
+    rekey_bytes_out: int
+    """Soft byte limit of the outbound SA, its own jitter draw: reported once it has protected this many bytes."""
     life_bytes: int
-    """Hard byte limit: the SA is no longer used."""
-    rekey_packets: int
-    """Soft packet limit, jitter applied."""
+    """Hard byte limit of each SA: the SA is no longer used."""
+    rekey_packets_in: int
+    """Soft packet limit of the inbound SA, jitter applied."""
+    rekey_packets_out: int
+    """Soft packet limit of the outbound SA, jitter applied."""
     life_packets: int
-    """Hard packet limit."""
+    """Hard packet limit of each SA."""
 
 
 def volume_limits(core: IkeCore, spi_in: bytes) -> VolumeLimits:
     """The volume limits of the CHILD_SA with inbound SPI *spi_in* (RFC 4301 §4.4.2.1); LocalProtocolError if unknown."""
     child = core.find_child(spi_in)
-    return VolumeLimits(child.rekey_bytes, child.life_bytes, child.rekey_packets, child.life_packets)
+    return VolumeLimits(child.rekey_bytes_in, child.rekey_bytes_out, child.life_bytes, child.rekey_packets_in,
+                        child.rekey_packets_out, child.life_packets)
 
 
 def find_child(core: IkeCore, spi: bytes) -> ChildSa | None:

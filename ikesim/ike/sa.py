@@ -62,9 +62,14 @@ class ChildSa:
     """Why our Delete for it is in flight (``deleted_locally``, ``expired``, ``rekeyed``)."""
     replaced_by: bytes = b""
     """spi_in of the CHILD_SA that replaced it (rekey)."""
-    rekey_bytes: int = 0
+    rekey_bytes_in: int = 0
+    """Soft byte limit of the inbound SA, its own jitter draw (RFC 4301 §4.4.2.1; strongSwan ``install_internal``)."""
+    rekey_bytes_out: int = 0
+    """Soft byte limit of the outbound SA, its own jitter draw."""
     life_bytes: int = 0
-    rekey_packets: int = 0
+    """Hard byte limit of each SA (never jittered)."""
+    rekey_packets_in: int = 0
+    rekey_packets_out: int = 0
     life_packets: int = 0
     outbound: bool = False
     """True while this node sends with it (RFC 7296 §2.8: one outbound SA per CHILD_SA at a time)."""

@@ -16,8 +16,9 @@ The daemon's CHILD_SA events say when each SA is installed and removed; this mod
   (IPSEC_REPLAY_COUNTER_SYNC, RFC 6311).
 
 The other way, what the kernel tells the daemon: a byte, packet or sequence-number limit
-(``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE) and UDP-encapsulated ESP from a new
-address (``EspPeerMoved`` -> ``esp_peer_moved``, XFRM_MSG_MAPPING).
+(``EspLimitReached`` -> ``child_sa_limit_reached``, XFRM_MSG_EXPIRE; each SA counts against its own soft limits,
+drawn per SA as strongSwan does, so whichever reaches its own first asks for the rekey) and UDP-encapsulated ESP from
+a new address (``EspPeerMoved`` -> ``esp_peer_moved``, XFRM_MSG_MAPPING).
 
 In fleet mode (``ikesim.sim.fleet_traffic``) the same events drive a crypto-free SAD that writes its timeline
 (``sad``, ``ikesim.sim.fleet_sad.FleetSad``) instead of the ESP plane.
@@ -81,6 +82,7 @@ class _Pair:
     encr_key_out: bytes
     integ_key_out: bytes
     limits: EspLimits
+    """The outbound SA's limits (its own soft draws; the inbound SA has its own, ``ChildSa.rekey_bytes_in``)."""
     initiator: bool
     """True on the peer that initiated the exchange that created the pair."""
 
@@ -152,12 +154,15 @@ class NodeDataPlane:
         child = self.daemon.children.get(e.spi_in)
         if child is None:
             return
-        limits = EspLimits(soft_bytes=child.rekey_bytes, hard_bytes=child.life_bytes,
-                           soft_packets=child.rekey_packets, hard_packets=child.life_packets)
+        # each SA its own soft limits (strongSwan draws per installed SA), the same hard ones (RFC 4301 §4.4.2.1)
+        limits_in = EspLimits(soft_bytes=child.rekey_bytes_in, hard_bytes=child.life_bytes,
+                              soft_packets=child.rekey_packets_in, hard_packets=child.life_packets)
+        limits_out = EspLimits(soft_bytes=child.rekey_bytes_out, hard_bytes=child.life_bytes,
+                               soft_packets=child.rekey_packets_out, hard_packets=child.life_packets)
         sa = self.daemon.sas.get(e.spi_i) or self.daemon.sas.get(e.spi_r)
         src, dst = outer_addresses(e.local, e.peer, nat=_encap(sa))
-        self.sad.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits)
-        pair = _Pair((e.connection, e.child), e.spi_out, child.suite, e.encr_key_out, e.integ_key_out, limits,
+        self.sad.add_inbound(e.spi_in, child.suite, e.encr_key_in, e.integ_key_in, peer=dst, limits=limits_in)
+        pair = _Pair((e.connection, e.child), e.spi_out, child.suite, e.encr_key_out, e.integ_key_out, limits_out,
                      child.initiator)
         self._pairs[e.spi_in] = pair
         if e.outbound:

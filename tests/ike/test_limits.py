@@ -218,23 +218,56 @@ VOLUME = Lifetime(rekey_time=3600.0, life_time=3960.0, rand_time=360.0, rekey_by
                   rand_packets=1_000)
 
 
-def test_soft_volume_limits_are_drawn_once_per_child_sa() -> None:
-    """Seed 1: each CHILD_SA draws rekey - U{0..rand}, bytes then packets, from the daemon's ``volume_jitter`` stream."""
+def test_soft_volume_limits_are_drawn_per_installed_sa() -> None:
+    """Seed 1: each SA a CHILD_SA installs draws rekey - U{0..rand} of its own from the daemon's ``volume_jitter``
+    stream (strongSwan ``install_internal`` -> ``get_lifetime``): inbound bytes, inbound packets, outbound bytes,
+    outbound packets; the hard limits are not jittered."""
     p, c, g = _peers(lifetime=VOLUME)
-    assert p.client.child_sa_volume_limits(c) == VolumeLimits(rekey_bytes=909_688, life_bytes=1_100_000,
-                                                              rekey_packets=9_246, life_packets=11_000)
-    assert p.gateway.child_sa_volume_limits(g) == VolumeLimits(rekey_bytes=915_458, life_bytes=1_100_000,
-                                                               rekey_packets=9_983, life_packets=11_000)
+    assert p.client.child_sa_volume_limits(c) == VolumeLimits(
+        rekey_bytes_in=909_688, rekey_bytes_out=971_768, life_bytes=1_100_000,
+        rekey_packets_in=9_246, rekey_packets_out=9_959, life_packets=11_000)
+    assert p.gateway.child_sa_volume_limits(g) == VolumeLimits(
+        rekey_bytes_in=915_458, rekey_bytes_out=902_557, life_bytes=1_100_000,
+        rekey_packets_in=9_983, rekey_packets_out=9_858, life_packets=11_000)
     p.client.rekey_child_sa(c, 5.0)
     p.settle(5.0)
-    assert p.client.child_sa_volume_limits(C_NEW) == VolumeLimits(rekey_bytes=971_768, life_bytes=1_100_000,
-                                                                  rekey_packets=9_959, life_packets=11_000)
-    assert p.gateway.child_sa_volume_limits(G_NEW) == VolumeLimits(rekey_bytes=902_557, life_bytes=1_100_000,
-                                                                   rekey_packets=9_858, life_packets=11_000)
+    assert p.client.child_sa_volume_limits(C_NEW) == VolumeLimits(
+        rekey_bytes_in=950_894, rekey_bytes_out=956_692, life_bytes=1_100_000,
+        rekey_packets_in=9_228, rekey_packets_out=9_761, life_packets=11_000)
+    assert p.gateway.child_sa_volume_limits(G_NEW) == VolumeLimits(
+        rekey_bytes_in=929_292, rekey_bytes_out=976_707, life_bytes=1_100_000,
+        rekey_packets_in=9_728, rekey_packets_out=9_383, life_packets=11_000)
     stream = Rng(1).child("client", "volume_jitter")  # the same numbers, drawn by hand
-    assert [1_000_000 - stream.below(100_001), 10_000 - stream.below(1_001)] == [909_688, 9_246]
+    assert [1_000_000 - stream.below(100_001), 10_000 - stream.below(1_001),
+            1_000_000 - stream.below(100_001), 10_000 - stream.below(1_001)] == [909_688, 9_246, 971_768, 9_959]
     with pytest.raises(LocalProtocolError):
         p.client.child_sa_volume_limits(b"\x00\x00\x01\x00")
+
+
+def test_two_sas_of_a_child_sa_get_different_soft_byte_limits() -> None:
+    """rekey_bytes 1000, rand_bytes 100 (no packet limit: no packet draws), seed 1: the inbound and the outbound SA
+    of each end get two different soft limits in 900 .. 1000, the hard limit 1100 for both."""
+    lifetime = Lifetime(rekey_time=3600.0, life_time=3960.0, rand_time=360.0, rekey_bytes=1000, life_bytes=1100,
+                        rand_bytes=100)
+    p, c, g = _peers(lifetime=lifetime)
+    assert p.client.child_sa_volume_limits(c) == VolumeLimits(912, 950, 1100, 0, 0, 0)
+    assert p.gateway.child_sa_volume_limits(g) == VolumeLimits(918, 985, 1100, 0, 0, 0)
+    stream = Rng(1).child("client", "volume_jitter")
+    assert [1000 - stream.below(101), 1000 - stream.below(101)] == [912, 950]
+
+
+def test_ha_takeover_keeps_both_sas_soft_limits() -> None:
+    """The replicated CHILD_SA carries the inbound and the outbound SA's draws; the member taking over keeps them."""
+    p, _, g = _peers(lifetime=VOLUME)
+    (gspi,) = p.gateway.ike_sa_spis()
+    record = p.gateway.ha_record(gspi)
+    assert record is not None
+    (r,) = record.children
+    assert (r.rekey_bytes_in, r.rekey_bytes_out, r.life_bytes, r.rekey_packets_in, r.rekey_packets_out,
+            r.life_packets) == (915_458, 902_557, 1_100_000, 9_983, 9_858, 11_000)
+    b = IkeDaemon(p.gateway.config, rng=Rng(5).child("b"))
+    b.activate_ike_sa(record, 5.0)
+    assert b.child_sa_volume_limits(g) == p.gateway.child_sa_volume_limits(g)
 
 
 def test_volume_jitter_leaves_every_other_draw_unchanged() -> None:
@@ -247,7 +280,7 @@ def test_volume_jitter_leaves_every_other_draw_unchanged() -> None:
         runs.append((c, g, p.client.ike_sa_spis(), installed[0].rekey_at, installed[0].encr_key_in))
     assert runs[0] == runs[1] and runs[0][:2] == (C_SPI, G_SPI)
     p, c, _ = _peers(lifetime=Lifetime.child_default())
-    assert p.client.child_sa_volume_limits(c) == VolumeLimits(0, 0, 0, 0)
+    assert p.client.child_sa_volume_limits(c) == VolumeLimits(0, 0, 0, 0, 0, 0)
 
 
 @pytest.mark.parametrize(("rekey", "rand", "seen"), [(3, 100, {1, 2, 3}), (10, 2, {8, 9, 10}), (1_000, 0, {1_000}),

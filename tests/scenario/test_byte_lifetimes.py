@@ -125,7 +125,7 @@ def test_errors_name_file_line_and_key(keys: str, expected: str) -> None:
 
 
 def test_built_daemons_draw_jittered_limits() -> None:
-    """The scenario's limits reach the CHILD_SAs: each end draws its soft limits once (seed 7, by hand)."""
+    """The scenario's limits reach the CHILD_SAs: each SA of each end draws its own soft limits (seed 7, by hand)."""
     configs = {c.name: c for c in daemon_configs(load_scenario_text(
         BASE + "      rekey_bytes: 1m\n      life_packets: 11000\n", "v.yaml"))}
     rng = Rng(7)
@@ -141,10 +141,14 @@ def test_built_daemons_draw_jittered_limits() -> None:
         if not moved:
             break
     (c,), (g,) = client.child_sa_spis(), gateway.child_sa_spis()
-    assert client.child_sa_volume_limits(c) == VolumeLimits(rekey_bytes=981_095, life_bytes=1_153_433,
-                                                            rekey_packets=9_162, life_packets=11_000)
-    assert gateway.child_sa_volume_limits(g) == VolumeLimits(rekey_bytes=957_644, life_bytes=1_153_433,
-                                                             rekey_packets=9_218, life_packets=11_000)
-    # rekey - U{0..rand} (rand = life - rekey: 104857 bytes, 1000 packets) from each node's volume_jitter stream:
+    assert client.child_sa_volume_limits(c) == VolumeLimits(
+        rekey_bytes_in=981_095, rekey_bytes_out=957_447, life_bytes=1_153_433,
+        rekey_packets_in=9_162, rekey_packets_out=9_616, life_packets=11_000)
+    assert gateway.child_sa_volume_limits(g) == VolumeLimits(
+        rekey_bytes_in=957_644, rekey_bytes_out=957_805, life_bytes=1_153_433,
+        rekey_packets_in=9_218, rekey_packets_out=9_103, life_packets=11_000)
+    # rekey - U{0..rand} (rand = life - rekey: 104857 bytes, 1000 packets) from each node's volume_jitter stream,
+    # inbound SA (bytes, packets) then outbound SA:
     stream = Rng(7).child("client", "volume_jitter")
-    assert (1_048_576 - stream.below(104_858), 10_000 - stream.below(1_001)) == (981_095, 9_162)
+    assert [1_048_576 - stream.below(104_858), 10_000 - stream.below(1_001), 1_048_576 - stream.below(104_858),
+            10_000 - stream.below(1_001)] == [981_095, 9_162, 957_447, 9_616]

@@ -17,6 +17,7 @@ import ikesim
 from ikesim.errors import ConfigError
 from ikesim.metrics.interval_tables import _share, _share_all
 from ikesim.metrics.traffic_timeline import ConstantTimes, grid_index
+from ikesim.rng import Rng
 from ikesim.scenario.load import load_scenario
 from ikesim.scenario.model import ScenarioModel
 from ikesim.scenario.traffic_model import DataPlaneModel
@@ -162,9 +163,9 @@ def test_fleet_mode_refuses_links_with_a_bandwidth() -> None:
 
 
 @pytest.mark.parametrize(("variant", "notes", "rekeys", "lost"), [
-    ("forward", {"bytes": 20}, 18, {}),
+    ("forward", {"bytes": 20}, 16, {}),
     ("both", {"bytes": 56}, 28, {}),
-    ("hard", {"packets": 56}, 23, {"no_sa": 40, "sa_expired": 3040, "unknown_spi": 4414}),
+    ("hard", {"packets": 38}, 26, {"no_sa": 3881, "sa_expired": 2903, "unknown_spi": 5768}),
 ])
 def test_volume_lifetimes_are_reached_at_the_same_packets_in_both_modes(
         variant: str, notes: dict[str, int], rekeys: int, lost: dict[str, int]) -> None:
@@ -181,17 +182,74 @@ def test_volume_lifetimes_are_reached_at_the_same_packets_in_both_modes(
 
 
 def test_a_hard_packet_limit_expires_the_sa_after_the_packet_that_reached_it() -> None:
-    """The 3300th packet passes; the gateway's outbound SA reaches its hard limit when it sends it (4.08963 s), the
+    """The 3300th packet passes; the gateway's outbound SA reaches its hard limit when it sends it (4.04363 s), the
     client's inbound SA when it arrives 10 ms later, just before the client sends: its packets are dropped as
-    sa_expired from that instant on (the arrival's event was scheduled first, as in per-packet mode)."""
-    fleet = _run(load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="hard"), "fleet")
+    sa_expired from that instant on (the arrival's event was scheduled first, as in per-packet mode). Seed 6: with
+    the scenario's own seed the two outbound SAs reach the limit at the same instant (each SA draws its own soft
+    limit, so which rekey comes first, and whose answer is lost, depends on the seed)."""
+    m = load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="hard").model_copy(update={"seed": 6})
+    fleet = _run(m, "fleet")
     reached = fleet.events[(fleet.events["event"] == "ChildSaLimitReached") & fleet.events["hard"].eq(True)]
     assert reached[["time", "node", "counter", "handling"]].values.tolist() == [
-        [4.08963, "gateway", "packets", "expire"], [4.099629999999999, "client", "packets", "expire"]]
+        [4.04363, "gateway", "packets", "expire"], [4.05363, "client", "packets", "expire"]]
     t = fleet.traffic
     expired = t[(t["fate"] == "sa_expired")]
-    assert expired["start"].min() == 4.099629999999999 and int(expired["packets"].sum()) == 3040
+    assert expired["start"].min() == 4.05363 and int(expired["packets"].sum()) == 2753
     assert set(expired["direction"]) == {"forward"} and set(expired["where"]) == {"client"}
+
+
+def _asymmetric(seed: int) -> ScenarioModel:
+    """Packet limits 3000 (rand_packets 300, life 3300), the client sending 2000 packets/s and the gateway 1900, 10 ms
+    one way: each of the four SAs (two per node) counts its own direction against its own soft draw."""
+    m = load_scenario(ROOT / "agreement-byte-lifetime.yaml", variant="both")
+    c = m.connections["vpn"]
+    child = type(c.child)(rekey_time=0.0, life_time=0.0, rekey_packets=3000, life_packets=3300)
+    (flow,) = m.traffic
+    flows = [flow.model_copy(update={"direction": "forward", "rate": 2000, "start": 1.00013, "stop": 3.0}),
+             flow.model_copy(update={"direction": "reverse", "rate": 1900, "start": 1.00029, "stop": 3.0})]
+    return m.model_copy(update={"seed": seed, "duration": 4.0, "traffic": flows,
+                                "connections": {"vpn": c.model_copy(update={"child": child})}})
+
+
+@pytest.mark.parametrize(("seed", "draws", "reached"), [
+    (29, {"client": (2708, 2792), "gateway": (2964, 2914)}, [("client", "out", "rekey"), ("client", "in", "rekeyed")]),
+    (359, {"client": (2704, 2966), "gateway": (2963, 2837)}, [("client", "in", "rekey")]),
+    (94, {"client": (2954, 2974), "gateway": (2946, 2703)}, [("gateway", "out", "rekey")]),
+    (18, {"client": (2760, 2967), "gateway": (2700, 3000)}, [("gateway", "in", "rekey")]),
+])
+def test_each_sa_reaches_its_own_soft_limit_and_the_first_one_rekeys(
+        seed: int, draws: dict[str, tuple[int, int]], reached: list[tuple[str, str, str]]) -> None:
+    """strongSwan draws a soft limit per installed SA (``child_sa.c`` ``install_internal``): (inbound, outbound)
+    packets per node, drawn by hand from ``run0/node/<name>/ike/volume_jitter``. An outbound SA reaches its limit
+    when it sends the packet that makes the count, an inbound one when that packet arrives; the first of the four
+    rekeys the CHILD_SA, at that exact packet, in both modes, and it rekeys once. Seed 29: the client's inbound draw
+    is 84 below its outbound one, yet its outbound SA (2000 packets/s against 1900 in) gets there first; its inbound
+    SA reaches its own limit 39 ms later, with the gateway's packets still in flight, and finds the CHILD_SA rekeyed.
+    Seed 359: the client's inbound SA, 262 below its outbound one; seed 94: the gateway's outbound SA; seed 18: the
+    gateway's inbound SA."""
+    for node, (lim_in, lim_out) in draws.items():
+        stream = Rng(seed, "run0").child("node", node, "ike", "volume_jitter")
+        assert (3000 - stream.below(301), 3000 - stream.below(301)) == (lim_in, lim_out)
+    fwd, rev = ConstantTimes(1.00013, 2000, 3.0), ConstantTimes(1.00029, 1900, 3.0)
+    sends = {("client", "out"): fwd, ("client", "in"): rev, ("gateway", "out"): rev, ("gateway", "in"): fwd}
+
+    def at(node: str, direction: str) -> float:  # the limit-th packet on that SA: sent, or arrived 10 ms later
+        return sends[node, direction].time(draws[node][direction == "out"] - 1) + (0.01 if direction == "in" else 0.0)
+
+    packet, fleet = _both(_asymmetric(seed))
+    _assert_same(packet, fleet)
+    assert fleet.events.equals(packet.events)
+    e = fleet.events
+    soft = e[e["event"] == "ChildSaLimitReached"]
+    assert soft[["time", "node", "hard", "handling"]].values.tolist() == [
+        [at(node, direction), node, False, handling] for node, direction, handling in reached]
+    node, direction, _ = reached[0]
+    started = e[e["event"] == "RekeyStarted"]
+    assert started[["time", "node", "trigger"]].values.tolist() == [[at(node, direction), node, "soft_packets"]]
+    x = fleet.exchanges
+    assert x[["purpose", "initiator"]].values.tolist()[2:] == [["rekey_child", node], ["delete_child", node]]
+    assert x["start"].tolist()[2:] == [at(node, direction), pytest.approx(at(node, direction) + 0.02)]  # one RTT
+    assert fleet.summary["traffic"]["sent"] == 7800 and fleet.summary["traffic"]["lost_by_reason"] == {}
 
 
 @pytest.mark.parametrize(("child", "traffic", "links", "message"), [
