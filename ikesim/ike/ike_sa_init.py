@@ -15,6 +15,7 @@ from ikesim.ike import childless, fragmentation, ike_auth
 from ikesim.ike import events as ev
 from ikesim.ike.certreq import certreq_payloads
 from ikesim.ike.exchange import Exchange
+from ikesim.ike.ke_choice import select_configured_first
 from ikesim.ike.natt import float_to_natt
 from ikesim.ike.profile import ConnectionProfile, ke_group_name, proposals_to_wire
 from ikesim.ike.proposal_check import check_chosen_proposal
@@ -205,7 +206,10 @@ def handle_request(core: IkeCore, msg: Message, data: bytes, src: Address, dst: 
                                     exchange="IKE_SA_INIT", message_id=0))
         return
     name = profile.connection.name
-    chosen = select_proposal(_ke_group_first(sa_payload.proposals, ke.group), profile.ike_specs, ProtocolId.IKE)
+    if profile.connection.ike.prefer_configured_proposals:  # strongSwan's default (ike_init.c, ``ke_choice``)
+        chosen = select_configured_first(sa_payload.proposals, profile.ike_specs, ProtocolId.IKE)
+    else:
+        chosen = select_proposal(_ke_group_first(sa_payload.proposals, ke.group), profile.ike_specs, ProtocolId.IKE)
     if chosen is None:
         core.emit(ev.ProposalRejected(spi_i=msg.spi_i, spi_r=ZERO_SPI, connection=name, by_us=True,
                                       exchange="IKE_SA_INIT", purpose="ike_sa_init"))

@@ -12,7 +12,9 @@ strongSwan's choices, followed here:
   if one of its proposals has it; a second INVALID_KE_PAYLOAD fails the exchange (``child_create.c`` ``retry``).
 - A responder picks by its own preference (``charon.prefer_configured_proposals``, default yes): its proposals in
   order, each against the peer's in order, its own algorithm order within; with ``no`` the peer's order decides
-  (``proposal_select``, ``PROPOSAL_PREFER_SUPPLIED``). A KE payload of another group than the picked one is
+  (``proposal_select``, ``PROPOSAL_PREFER_SUPPLIED``). The same in IKE_SA_INIT (``ike_init.c``), CREATE_CHILD_SA and
+  the IKE_AUTH child; the group of the KE payload received plays no part in the choice (strongSwan selects one
+  algorithm per transform type, ``select_algos``). A KE payload of another group than the picked one is
   answered INVALID_KE_PAYLOAD naming the picked group (``check_ke_method``).
 """
 

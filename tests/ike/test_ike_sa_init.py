@@ -42,11 +42,29 @@ def test_invalid_ke_retry_uses_requested_group() -> None:
     assert len(p.gateway.child_sa_spis()) == 1
 
 
-def test_invalid_ke_not_needed_when_sent_group_acceptable() -> None:
-    """The KE sent is acceptable in the chosen proposal: no INVALID_KE round (RFC 7296 §1.2)."""
+def test_responder_picks_its_own_group_first_by_default() -> None:
+    """strongSwan's ``prefer_configured_proposals`` (default yes, ``ike_init.c``): the responder selects by its own
+    order (modp2048 before ecp256), so the ecp256 KE it got is for another group: INVALID_KE_PAYLOAD naming
+    modp2048, and the initiator retries with it (RFC 7296 §1.2, §1.3)."""
     p = make_peers(
         client_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-ecp256-modp2048",)),
         gateway_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-modp2048-ecp256",)))
+    p.client.initiate("vpn", 0.0)
+    p.settle(0.0)
+    c = p.events(p.client)
+    (retried,) = [e for e in c if isinstance(e, ev.IkeSaInitRetried)]
+    assert (retried.reason, retried.group) == ("invalid_ke", "modp2048")
+    (est,) = [e for e in c if isinstance(e, ev.IkeSaEstablished)]
+    assert est.group == "modp2048"
+
+
+def test_invalid_ke_not_needed_when_the_peers_order_decides() -> None:
+    """``prefer_configured_proposals: no`` on the responder (strongSwan PROPOSAL_PREFER_SUPPLIED): the initiator's order
+    picks ecp256, the group it sent a KE for: no INVALID_KE round (RFC 7296 §1.2)."""
+    p = make_peers(
+        client_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-ecp256-modp2048",)),
+        gateway_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-modp2048-ecp256",),
+                              prefer_configured_proposals=False))
     p.client.initiate("vpn", 0.0)
     p.settle(0.0)
     c = p.events(p.client)
@@ -125,11 +143,13 @@ def test_ke_in_a_later_proposal_group_needs_no_round_trip() -> None:
     """The KE's group is one the responder accepts in the proposal it selects: no INVALID_KE round (RFC 7296 §1.2).
 
     The client's first proposal (x25519 KE) is unacceptable to the gateway; its second offers ecp256 and
-    x25519, both acceptable, and ecp256 first. The gateway must take x25519, the group of the KE it got.
+    x25519, both acceptable, and ecp256 first. A gateway that lets the peer's order decide
+    (``prefer_configured_proposals: no``) takes x25519, the group of the KE it got; with strongSwan's default it
+    would take its own first group, ecp256, and ask for it (``test_responder_picks_its_own_group_first_by_default``).
     """
     p = make_peers(
         client_ike=IkePolicy(proposals=("aes128-sha256-x25519", "aes256gcm16-prfsha256-ecp256-x25519")),
-        gateway_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-ecp256-x25519",)))
+        gateway_ike=IkePolicy(proposals=("aes256gcm16-prfsha256-ecp256-x25519",), prefer_configured_proposals=False))
     p.client.initiate("vpn", 0.0)
     (first,) = p.deliver(p.client, 0.0)
     assert parse_message(first.data).get(KePayload).group == 31
