@@ -290,13 +290,13 @@ def _retry_with_group(core: IkeCore, sa: IkeSa, ex: Exchange, notify: NotifyPayl
     proposals has it and we did not retry already (RFC 7296 §1.3, §1.2; strongSwan child_create ``retry``). A rekey
     stays one rekey: the old SA stays REKEYING, no second RekeyStarted."""
     group = requested_group(notify)
-    if ex.ke_retried or not group or group not in ex.child_profile.groups or (ex.ke is not None and group == ex.ke.group):
+    if ex.ke_retries or not group or group not in ex.child_profile.groups or (ex.ke is not None and group == ex.ke.group):
         return False
     child: ChildSa | None = ex.child
     if child is not None and child.state is not ChildSaState.REKEYING:
         return False
     retry = _send(core, sa, ex.work, ex.child_profile, child, now, ke_group=group)
-    retry.ke_retried = True
+    retry.ke_retries = 1
     return True
 
 

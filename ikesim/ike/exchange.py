@@ -88,9 +88,10 @@ class Exchange:
     """The MOBIKE request's parts (``Work.flags``)."""
     dest: Any = None
     """(src, dst) a MOBIKE request was first sent with."""
-    ke_retried: bool = False
-    """A CREATE_CHILD_SA sent again with the KE group an INVALID_KE_PAYLOAD asked for: never retried twice (RFC 7296
-    §1.3; ``ike.ke_choice``)."""
+    ke_retries: int = 0
+    """How many times this CREATE_CHILD_SA was sent again with the KE group an INVALID_KE_PAYLOAD asked for: a CHILD_SA
+    once (strongSwan ``child_create.c``), an IKE rekey up to 5 times (``ike_init.c`` MAX_RETRIES) (RFC 7296 §1.3;
+    ``ike.ke_choice``)."""
 
     @property
     def exchange_name(self) -> str:

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["start", "handle_request", "handle_response"]
 
+IKE_KE_RETRIES = 5
+"""INVALID_KE_PAYLOAD answers an IKE rekey follows before it gives up (strongSwan ``ike_init.c`` MAX_RETRIES)."""
+
 
 def _check_new_spi(spi: bytes) -> None:
     """RFC 7296 §3.3.1: an IKE rekey proposal carries the new IKE_SA's 8-byte SPI; §2.6: never zero."""
@@ -225,10 +228,10 @@ def handle_response(core: IkeCore, sa: IkeSa, ex: Exchange, msg: Message, now: f
         outcome = errors[0].notify_type.name if errors else NotifyType(exc.notify_type).name
         core.complete(sa, ex, outcome)
         group = requested_group(errors[0]) if outcome == "INVALID_KE_PAYLOAD" else None
-        if group and group in sa.profile.ike_groups and group != ex.ke.group and not ex.ke_retried:
-            # RFC 7296 §1.3, §1.2: retry at once with the group the responder asks for (strongSwan ike_init; it
-            # allows up to 5 retries, an honest responder needs one).
-            _send(core, sa, ex.work, now, group).ke_retried = True
+        if group and group in sa.profile.ike_groups and group != ex.ke.group and ex.ke_retries < IKE_KE_RETRIES:
+            # RFC 7296 §1.3, §1.2: retry at once with the group the responder asks for (strongSwan ike_init.c gives
+            # up after MAX_RETRIES = 5; an honest responder needs one).
+            _send(core, sa, ex.work, now, group).ke_retries = ex.ke_retries + 1
             return
         if outcome == "NO_PROPOSAL_CHOSEN":
             core.emit(ev.ProposalRejected(**sa.ids(), by_us=False, exchange="CREATE_CHILD_SA",
