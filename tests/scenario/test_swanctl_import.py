@@ -131,7 +131,8 @@ def test_interop_charon_config(interop_conf: Path) -> None:
         "sim-psk": ("remote", "charon", "psk"), "sim-cert": ("remote", "charon", "ecdsa"),
         "sim-rev": ("remote", "charon", "psk")}
     assert conns["sim-psk"]["children"] == {"net": {
-        "proposals": ["aes256gcm16", "aes128gcm16-x25519", "aes256-sha256"], "remote_ts": ["dynamic"],
+        "proposals": ["aes256gcm16", "aes128gcm16-x25519", "aes256-sha256", "chacha20poly1305", "aes256-sha384"],
+        "remote_ts": ["dynamic"],
         "local_ts": ["dynamic"], "rekey_time": 0, "life_time": 0, "rand_time": 0}}
     assert conns["sim-psk"]["ike"]["dpd_action"] == "clear"  # dpd_action = none: charon's clear
     listed = [u.split(": ", 2)[1] for u in imported.unsupported]
