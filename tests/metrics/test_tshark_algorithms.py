@@ -15,27 +15,9 @@ from ikesim.runner import write_results_atomically
 from ikesim.scenario.load import load_scenario_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from algorithm_scenario import SCENARIO  # noqa: E402
 from tshark_run import tshark  # noqa: E402
 
-SCENARIO = """\
-name: algorithms
-seed: 3
-duration: 130s
-nodes:
-  client: {addresses: [10.0.0.1]}
-  gateway: {addresses: [10.0.0.2]}
-links:
-  - between: [client, gateway]
-    delay: 10ms
-connections:
-  vpn:
-    initiator: client
-    responder: gateway
-    ike: {proposals: "IKE", rekey_time: 60s, rand_time: 0}
-    child: {proposals: "ESP", rekey_time: 40s, rand_time: 0}
-traffic:
-  - {connection: vpn, direction: both, pattern: constant, rate: 2, size: 500}
-"""
 _ESP = ("-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE")
 
 

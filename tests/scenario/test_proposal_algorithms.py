@@ -4,31 +4,17 @@ MODP-3072..8192, Curve448, prfsha384, ``default``, ``!`` and ipsec.conf values).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from ikesim.errors import ConfigError
 from ikesim.scenario.build import build_simulation
 from ikesim.scenario.load import load_scenario_text
 
-SCENARIO = """\
-name: algorithms
-seed: 3
-duration: 130s
-nodes:
-  client: {addresses: [10.0.0.1]}
-  gateway: {addresses: [10.0.0.2]}
-links:
-  - between: [client, gateway]
-    delay: 10ms
-connections:
-  vpn:
-    initiator: client
-    responder: gateway
-    ike: {proposals: "IKE", rekey_time: 60s, rand_time: 0}
-    child: {proposals: "ESP", rekey_time: 40s, rand_time: 0}
-traffic:
-  - {connection: vpn, direction: both, pattern: constant, rate: 2, size: 500}
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from algorithm_scenario import SCENARIO  # noqa: E402
 
 _COMMON = {"hash": 8, "prf": 22, "prf_plus": 24}
 
