@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from ikesim.crypto.suites import ProposalSpec, Suite, select_proposal
@@ -91,14 +92,19 @@ def _rank(spec: ProposalSpec, t: Transform) -> int:
     return 1 << 16
 
 
+@lru_cache(maxsize=1024)
+def _ranked(transforms: tuple[Transform, ...], spec: ProposalSpec) -> tuple[Transform, ...]:
+    """*transforms* in *spec*'s order of preference, once per offered set and configured proposal (RFC 7296 §3.3.6)."""
+    return tuple(sorted(transforms, key=lambda t: _rank(spec, t)))
+
+
 def select_configured_first(offered: Sequence[Proposal], specs: Sequence[ProposalSpec], protocol: ProtocolId
                             ) -> tuple[Proposal, Suite] | None:
     """RFC 7296 §2.7 with the responder's preference (strongSwan ``prefer_configured_proposals = yes``): our
     proposals in order, each against the offered ones in order; within one, our algorithm order decides."""
     for spec in specs:
         for prop in offered:
-            ranked = Proposal(prop.number, prop.protocol, prop.spi,
-                              tuple(sorted(prop.transforms, key=lambda t: _rank(spec, t))))
+            ranked = Proposal(prop.number, prop.protocol, prop.spi, _ranked(prop.transforms, spec))
             found = select_proposal((ranked,), (spec,), protocol)
             if found is not None:
                 return found

@@ -15,6 +15,7 @@ that only lingers: ``forget_child`` drops such an SA early, ``expire_child`` end
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,15 +67,7 @@ def _child_target(d: Any, a: ScheduledAction) -> Any:
         return d.children[spis[0]]
     held = [c for c in d.children.values() if c.state is not ChildSaState.DELETED
             and getattr(d.sas.get(c.ike_spi), "name", None) == a.connection and (a.child is None or c.name == a.child)]
-    if a.spi:
-        found = [c for c in held if a.spi in (c.spi_in, c.spi_out)]
-        if not found:
-            raise LocalProtocolError(f"no target: no CHILD_SA{named} with SPI {a.spi.hex()}")
-        return found[0]
-    assert a.ordinal is not None
-    if a.ordinal > len(held):
-        raise LocalProtocolError(f"no target: CHILD_SA{named} #{a.ordinal} asked, {len(held)} held")
-    return held[a.ordinal - 1]
+    return _pick(held, a, f"CHILD_SA{named}", lambda c: (c.spi_in, c.spi_out))
 
 
 def _ike_target(d: Any, a: ScheduledAction) -> Any:
@@ -86,14 +79,20 @@ def _ike_target(d: Any, a: ScheduledAction) -> Any:
         return d.sas[ikes[0]]
     held = [sa for k, sa in d.sas.items() if k == sa.local_spi and sa.name == a.connection
             and sa.state is not IkeSaState.CONNECTING]
+    return _pick(held, a, "IKE_SA", lambda sa: (sa.spi_i, sa.spi_r))
+
+
+def _pick(held: list[Any], a: ScheduledAction, what: str, spis: Callable[[Any], tuple[bytes, bytes]]) -> Any:
+    """The SA of *held* that *a*'s ``spi`` (one of ``spis(sa)``) or ``ordinal`` (1-based) names; LocalProtocolError
+    saying what was looked for if none."""
     if a.spi:
-        found = [sa for sa in held if a.spi in (sa.spi_i, sa.spi_r)]
+        found = [x for x in held if a.spi in spis(x)]
         if not found:
-            raise LocalProtocolError(f"no target: no IKE_SA with SPI {a.spi.hex()}")
+            raise LocalProtocolError(f"no target: no {what} with SPI {a.spi.hex()}")
         return found[0]
     assert a.ordinal is not None
     if a.ordinal > len(held):
-        raise LocalProtocolError(f"no target: IKE_SA #{a.ordinal} asked, {len(held)} held")
+        raise LocalProtocolError(f"no target: {what} #{a.ordinal} asked, {len(held)} held")
     return held[a.ordinal - 1]
 
 

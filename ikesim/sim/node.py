@@ -87,14 +87,15 @@ class Node:
         """Told about each ``AaaRequested`` of an EAP gateway: its AAA server (``ikesim.sim.aaa``); None: no AAA."""
         self.processing: ProcessingModel | None = None
         """None: inputs are handled the instant they arrive. Else each waits a drawn processing time (``sim.processing``)."""
-        self._proc_rng: Rng | None = None
+        self._proc_rng = Rng(0)
+        """The stream of processing times (set with the model; unused without one)."""
         self._proc_last = 0.0
         """When the last datagram received is handed to the daemon (FIFO under processing noise)."""
 
     def set_processing(self, model: ProcessingModel | None, rng: Rng) -> None:
         """Give every input of this node a processing time drawn from *model* with *rng* (``sim.processing``)."""
         self.processing = model
-        self._proc_rng = rng if model is not None else None
+        self._proc_rng = rng
 
     @property
     def child_names(self) -> dict[bytes, str]:
@@ -110,7 +111,7 @@ class Node:
 
     def _process_later(self, data: bytes, src: Address, dst: Address) -> None:
         """Hand the datagram to the daemon after its processing time, in arrival order (``sim.processing``)."""
-        assert self.processing is not None and self._proc_rng is not None
+        assert self.processing is not None
         now = self.env.now
         at = max(now + self.processing.draw(self._proc_rng), self._proc_last)
         self._proc_last = at
@@ -182,7 +183,7 @@ class Node:
         if deadline is None or (pending and deadline >= pending[-1]):
             return out
         pending.append(deadline)
-        late = self.processing.draw(self._proc_rng) if self.processing is not None and self._proc_rng is not None else 0.0
+        late = self.processing.draw(self._proc_rng) if self.processing is not None else 0.0
         self.env.timeout(max(0.0, deadline - now) + late, deadline).callbacks.append(self._wake_cb)
         return out
 
