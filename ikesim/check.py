@@ -152,21 +152,40 @@ def check_file(path: str | Path, *, seed: int | None = None, out: Path | None = 
 
 def check_paths(
     paths: Sequence[str | Path], *, seed: int | None = None, out: Path | None = None,
-    on_outcome: Callable[[CheckOutcome], None] | None = None, keys: bool = True,
+    on_outcome: Callable[[CheckOutcome], None] | None = None, keys: bool = True, workers: int | None = 1,
 ) -> list[CheckOutcome]:
     """Run and check every scenario (every variant) under *paths*; ``seed`` overrides each scenario's own.
 
     ConfigError if a path does not exist; an empty list if no scenario file was found. ``out``: write each
     run's results into ``out/<scenario name>`` (OutputRefused, stopping the check, where that holds files
     ikesim did not write: ``ikesim.runner.check_out_dir``). ``on_outcome`` is called after each scenario (progress).
+    ``workers``: files run in that many forked processes (None: one per CPU); outcomes come back in file order,
+    and each run is the same as in one process (its own seed, nothing shared).
     """
+    files = find_scenarios(paths)
     results: list[CheckOutcome] = []
-    for f in find_scenarios(paths):
-        for outcome in check_file(f, seed=seed, out=out, keys=keys):
+    for outcomes in _each_file(files, seed, out, keys, workers):
+        for outcome in outcomes:
             results.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
     return results
+
+
+def _each_file(files: list[Path], seed: int | None, out: Path | None, keys: bool, workers: int | None
+               ) -> Iterable[list[CheckOutcome]]:
+    """``check_file`` of each file, in order: in this process, or in a pool of forked ones (where fork exists)."""
+    import multiprocessing
+
+    n = min(len(files), workers if workers is not None else (os.cpu_count() or 1))
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (check_file(f, seed=seed, out=out, keys=keys) for f in files)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(partial(check_file, seed=seed, out=out, keys=keys), files)
 
 
 # --- reports -----------------------------------------------------------------------

@@ -267,14 +267,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     progress = Console(stderr=True)
     if progress.is_terminal and not args.quiet:
         done: list[str] = []
-        with progress.status("ikesim check: running the first scenario") as status:
-            def report(o: CheckOutcome) -> None:
-                done.append(o.status)
-                status.update(f"ikesim check: {len(done)} done ({done.count('pass')} passed), last {o.name}")
+        # The status line (a thread) starts with the first outcome: worker processes are forked before that.
+        status = progress.status("ikesim check")
 
-            outcomes = check_paths(args.paths, seed=args.seed, out=out, on_outcome=report, keys=not args.no_keys)
+        def report(o: CheckOutcome) -> None:
+            if not done:
+                status.start()
+            done.append(o.status)
+            status.update(f"ikesim check: {len(done)} done ({done.count('pass')} passed), last {o.name}")
+
+        try:
+            outcomes = check_paths(args.paths, seed=args.seed, out=out, on_outcome=report, keys=not args.no_keys,
+                                   workers=args.workers)
+        finally:
+            status.stop()
     else:
-        outcomes = check_paths(args.paths, seed=args.seed, out=out, keys=not args.no_keys)
+        outcomes = check_paths(args.paths, seed=args.seed, out=out, keys=not args.no_keys, workers=args.workers)
     if not outcomes:
         raise ConfigError(f"no scenario files (*.yaml, *.yml) under {', '.join(args.paths)}")
     print_report(outcomes, quiet=args.quiet, wall=time.perf_counter() - start)
@@ -464,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", default=None, metavar="DIR", help="also write each run's results into DIR/<scenario name>")
     c.add_argument("--quiet", action="store_true", help="print only the scenarios that did not pass")
     c.add_argument("--no-keys", action="store_true", help="with --out: do not write the key tables")
+    c.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="scenario files run in N processes at once (default: CPUs; 1 = one after another)")
     g = sub.add_parser("plot", help="draw PNG figures of a results directory, or of a sweep table with --x/--y")
     g.add_argument("results", metavar="RESULTS", help="results directory (ikesim run --out), or a sweep.parquet file")
     g.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: next to the input)")

@@ -304,3 +304,19 @@ def test_junit_into_a_directory_is_refused(passing: Path, tmp_path: Path, capsys
     assert main(["check", str(passing / "a.yaml"), "--junit", str(tmp_path / "d")]) == 2
     assert capsys.readouterr().err == f"ikesim: error: --junit {tmp_path / 'd'}: it is a directory, not a file\n"
     assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_workers_give_the_same_outcomes_in_file_order(tmp_path: Path) -> None:
+    """``workers=2`` (forked processes) returns what one process returns, in file and variant order, and writes the
+    same results with --out."""
+    races = Path(__file__).resolve().parents[1] / "scenarios" / "races"
+    files = [races / "child-finished-first.yaml", races / "rekey-vs-delete.yaml", races / "child-simultaneous.yaml"]
+    serial = check_paths(files, out=tmp_path / "one", workers=1)
+    forked = check_paths(files, out=tmp_path / "two", workers=2)
+    strip = [(o.path, o.name, o.variant, o.status, o.mismatches, o.seed) for o in serial]
+    assert [(o.path, o.name, o.variant, o.status, o.mismatches, o.seed) for o in forked] == strip
+    assert len(strip) > len(files) and [o.path for o in forked][0] == files[0]
+    for run in sorted(p.name for p in (tmp_path / "one").iterdir()):
+        a = pd.read_parquet(tmp_path / "one" / run / "events.parquet")
+        b = pd.read_parquet(tmp_path / "two" / run / "events.parquet")
+        pd.testing.assert_frame_equal(a, b)

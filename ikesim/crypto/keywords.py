@@ -40,6 +40,7 @@ KE_TOKENS: dict[str, KeGroup] = {
     "ecp256bp": KeGroup.ECP_256_BP, "ecp384bp": KeGroup.ECP_384_BP, "ecp512bp": KeGroup.ECP_512_BP,
     "x25519": KeGroup.CURVE25519, "curve25519": KeGroup.CURVE25519,
     "x448": KeGroup.CURVE448, "curve448": KeGroup.CURVE448,
+    "mlkem512": KeGroup.ML_KEM_512, "mlkem768": KeGroup.ML_KEM_768, "mlkem1024": KeGroup.ML_KEM_1024,
 }
 """Key exchange keyword -> group; ``none`` (ESP only) makes PFS optional (strongSwan 6.0's default ESP proposals)."""
 ESN_TOKENS: dict[str, EsnId] = {"esn": EsnId.ESN, "noesn": EsnId.NO_ESN}
@@ -49,6 +50,7 @@ KE_NAMES: dict[int, str] = {
     KeGroup.MODP_6144: "modp6144", KeGroup.MODP_8192: "modp8192", KeGroup.ECP_256: "ecp256", KeGroup.ECP_384: "ecp384",
     KeGroup.ECP_521: "ecp521", KeGroup.ECP_256_BP: "ecp256bp", KeGroup.ECP_384_BP: "ecp384bp",
     KeGroup.ECP_512_BP: "ecp512bp", KeGroup.CURVE25519: "x25519", KeGroup.CURVE448: "x448",
+    KeGroup.ML_KEM_512: "mlkem512", KeGroup.ML_KEM_768: "mlkem768", KeGroup.ML_KEM_1024: "mlkem1024",
 }
 """strongSwan's name of each key exchange method ikesim implements."""
 
@@ -65,7 +67,7 @@ camellia256ccm8 camellia256ccm64 camellia256ccm12 camellia256ccm96 camellia256cc
 serpent serpent128 serpent192 serpent256 twofish twofish128 twofish192 twofish256 sha1_160 sha256_96
 sha2_256_96 md5 md5_128 aesxcbc camelliaxcbc aescmac prfmd5 prfaesxcbc prfcamelliaxcbc prfaescmac modpnull
 modp768 modp1024 modp1536 ecp192 ecp224 modp1024s160 modp2048s224
-modp2048s256 ecp224bp gost256 gost512 mlkem512 mlkem768 mlkem1024
+modp2048s256 ecp224bp gost256 gost512
 """.split())
 """strongSwan 6.0 keywords that ikesim does not implement (each is refused with a message naming it)."""
 
@@ -75,8 +77,8 @@ def keyword_error(token: str, text: str) -> str:
     if token in STRONGSWAN_ONLY:
         return f"algorithm {token!r} in proposal {text!r} is a strongSwan keyword that ikesim does not implement"
     if len(token) > 4 and token[:2] == "ke" and token[2].isdigit() and token[3] == "_":
-        return (f"algorithm {token!r} in proposal {text!r}: additional key exchanges (RFC 9370, strongSwan's "
-                "ke1_ .. ke7_ prefixes) are not implemented by ikesim")
+        return (f"algorithm {token!r} in proposal {text!r}: an additional key exchange (RFC 9370) is ke1_ .. ke7_ "
+                "followed by a key exchange method ikesim implements (or none)")
     if token.endswith("!"):
         return (f"algorithm {token!r} in proposal {text!r}: the strict suffix '!' goes at the end of the whole "
                 "proposal list, not inside a proposal")

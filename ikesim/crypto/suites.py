@@ -28,7 +28,8 @@ __all__ = [
 
 KE_GROUPS_SUPPORTED = (KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519, KeGroup.ECP_384, KeGroup.ECP_521,
                        KeGroup.CURVE448, KeGroup.MODP_3072, KeGroup.MODP_4096, KeGroup.MODP_6144, KeGroup.MODP_8192,
-                       KeGroup.ECP_256_BP, KeGroup.ECP_384_BP, KeGroup.ECP_512_BP)
+                       KeGroup.ECP_256_BP, KeGroup.ECP_384_BP, KeGroup.ECP_512_BP, KeGroup.ML_KEM_512,
+                       KeGroup.ML_KEM_768, KeGroup.ML_KEM_1024)
 
 _INTEG_IMPLIES_PRF = {
     IntegId.AUTH_HMAC_SHA1_96: PrfId.PRF_HMAC_SHA1,
@@ -68,6 +69,9 @@ class ProposalSpec:
     prf: tuple[PrfId, ...]
     ke: tuple[KeGroup, ...]
     esn: tuple[EsnId, ...]
+    additional: tuple[tuple[KeGroup, ...], ...] = ()
+    """RFC 9370 §2.2.1: the methods allowed for ADDITIONAL_KEY_EXCHANGE_1..7 (``ke1_`` .. ``ke7_``), seven entries
+    (an empty one is a type not configured) or none at all."""
 
     def __hash__(self) -> int:
         """The text's (cached by str): equal specs have equal texts, and hashing the fields calls
@@ -87,6 +91,8 @@ def _offer_transforms(spec: ProposalSpec, protocol: ProtocolId) -> tuple[Transfo
         ts += [Transform.make(TransformType.PRF, p) for p in spec.prf]
     ts += [Transform.make(TransformType.INTEG, i) for i in spec.integ]
     ts += [Transform.make(TransformType.KE, g) for g in spec.ke]
+    for n, methods in enumerate(spec.additional, 1):
+        ts += [Transform.make(TransformType(TransformType.KE + 1 + n), g) for g in methods]
     if protocol != ProtocolId.IKE:
         ts += [Transform.make(TransformType.ESN, e) for e in spec.esn]
     return tuple(ts)
@@ -103,6 +109,7 @@ def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
     prf: list[PrfId] = []
     ke: list[KeGroup] = []
     esn: list[EsnId] = []
+    additional: list[list[KeGroup]] = [[] for _ in range(7)]
     body = text.strip().lower()
     if body.endswith("!"):
         body = body[:-1].rstrip()
@@ -119,6 +126,8 @@ def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
             ke.append(KE_TOKENS[token])
         elif token in ESN_TOKENS:
             esn.append(ESN_TOKENS[token])
+        elif token[:2] == "ke" and token[2:3] in "1234567" and token[3:4] == "_" and token[4:] in KE_TOKENS:
+            additional[int(token[2]) - 1].append(KE_TOKENS[token[4:]])
         else:
             raise ConfigError(keyword_error(token, text))
     if not encr:
@@ -145,7 +154,8 @@ def parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
         raise ConfigError(f"ESP proposal {text!r} cannot carry a PRF")
     if protocol != ProtocolId.IKE and not esn:
         esn = [EsnId.NO_ESN]
-    return ProposalSpec(text, protocol, tuple(encr), tuple(integ), tuple(prf), tuple(ke), tuple(esn))
+    extra = tuple(tuple(methods) for methods in additional) if any(additional) else ()
+    return ProposalSpec(text, protocol, tuple(encr), tuple(integ), tuple(prf), tuple(ke), tuple(esn), extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,8 @@ class Suite:
     prf_id: PrfId | None = None
     ke_group: KeGroup = KeGroup.NONE
     esn: EsnId = EsnId.NO_ESN
+    additional_kes: tuple[tuple[int, KeGroup], ...] = ()
+    """RFC 9370 §2.2.1: (n, method) of each negotiated ADDITIONAL_KEY_EXCHANGE_n other than NONE, n ascending."""
 
     @property
     def aead(self) -> bool:
@@ -209,6 +221,7 @@ class Suite:
         parts = [self.encr_name, self.integ_name, self.prf_name]
         if self.ke_group != KeGroup.NONE:
             parts.append(self.group_name)
+        parts += [f"ke{n}_{KE_NAMES.get(g, str(int(g)))}" for n, g in self.additional_kes]
         return "-".join(p for p in parts if p)
 
     @property
@@ -269,6 +282,7 @@ def _answer_transforms(suite: Suite, protocol: ProtocolId) -> tuple[Transform, .
         ts.append(Transform.make(TransformType.INTEG, suite.integ_id))
     if suite.ke_group != KeGroup.NONE:
         ts.append(Transform.make(TransformType.KE, suite.ke_group))
+    ts += [Transform.make(TransformType(TransformType.KE + 1 + n), g) for n, g in suite.additional_kes]
     if protocol != ProtocolId.IKE:
         ts.append(Transform.make(TransformType.ESN, suite.esn))
     return tuple(ts)
@@ -297,7 +311,17 @@ def _suite_of(protocol: ProtocolId, transforms: tuple[Transform, ...]) -> Suite:
         raise NoProposalChosen("answer IKE proposal lacks a supported PRF or group")
     if ke != KeGroup.NONE and ke not in KE_GROUPS_SUPPORTED:
         raise NoProposalChosen("answer proposal has an unsupported group")
-    return Suite(EncrId(e.transform_id), e.key_length or 0, integ, prf, ke, esn)
+    additional: list[tuple[int, KeGroup]] = []
+    for n in range(1, 8):
+        chosen = by_type.get(TransformType.KE + 1 + n)
+        if chosen and chosen[0].transform_id != KeGroup.NONE:
+            if chosen[0].transform_id not in KE_GROUPS_SUPPORTED:
+                raise NoProposalChosen(f"answer proposal has an unsupported additional key exchange {n}")
+            additional.append((n, KeGroup(chosen[0].transform_id)))
+    used = [g for _, g in additional] + ([ke] if ke != KeGroup.NONE else [])
+    if len(set(used)) != len(used):
+        raise NoProposalChosen("answer proposal uses one key exchange method twice (RFC 9370 §2.2.1)")
+    return Suite(EncrId(e.transform_id), e.key_length or 0, integ, prf, ke, esn, tuple(additional))
 
 
 def _encr_ok(t: Transform) -> bool:
@@ -320,6 +344,36 @@ def _acceptable(t: Transform, spec: ProposalSpec) -> bool:
     if tt == TransformType.ESN:
         return tid in spec.esn
     return False
+
+
+_ADDITIONAL_TYPES = tuple(range(TransformType.KE + 2, TransformType.KE + 9))
+"""The transform types of ADDITIONAL_KEY_EXCHANGE_1..7 (RFC 9370 §2.2.1)."""
+
+
+def _pick_additional(transforms: tuple[Transform, ...], spec: ProposalSpec, ke: int
+                     ) -> tuple[tuple[int, KeGroup], ...] | None:
+    """RFC 9370 §2.2.1 as strongSwan's ``select_algo`` does it: each additional type is optional (matched, or NONE
+    offered by the side that lacks it), and no method is chosen twice; None if a type cannot be matched."""
+    used = {ke}
+    chosen: list[tuple[int, KeGroup]] = []
+    for n, tt in enumerate(_ADDITIONAL_TYPES, 1):
+        mine = spec.additional[n - 1] if spec.additional else ()
+        theirs = [t.transform_id for t in transforms if t.transform_type == tt]
+        if not theirs:
+            if mine and KeGroup.NONE not in mine:
+                return None
+            continue
+        if not mine:
+            if KeGroup.NONE not in theirs:
+                return None
+            continue
+        pick = next((g for g in theirs if g in mine and (g == KeGroup.NONE or g not in used)), None)
+        if pick is None:
+            return None
+        if pick != KeGroup.NONE:
+            used.add(pick)
+            chosen.append((n, KeGroup(pick)))
+    return tuple(chosen)
 
 
 def select_proposal(
@@ -358,9 +412,13 @@ def _select(offered: tuple[tuple[ProtocolId, tuple[Transform, ...]], ...], confi
                 needed.add(TransformType.ESN)
                 if spec.ke and KeGroup.NONE not in spec.ke:
                     needed.add(TransformType.KE)
-            offered_types = {int(t.transform_type) for t in transforms}
+            offered_types = {int(t.transform_type) for t in transforms}.difference(_ADDITIONAL_TYPES)
             # A type the peer offered that we cannot match makes the proposal unacceptable.
             if not needed <= chosen.keys() or not offered_types <= chosen.keys() | _optional(spec, protocol, offered_types):
+                continue
+            primary = chosen[TransformType.KE].transform_id if TransformType.KE in chosen else KeGroup.NONE
+            additional = _pick_additional(transforms, spec, primary)
+            if additional is None:
                 continue
             e = chosen[TransformType.ENCR]
             return index, Suite(
@@ -370,6 +428,7 @@ def _select(offered: tuple[tuple[ProtocolId, tuple[Transform, ...]], ...], confi
                 PrfId(chosen[TransformType.PRF].transform_id) if TransformType.PRF in chosen else None,
                 KeGroup(chosen[TransformType.KE].transform_id) if TransformType.KE in chosen else KeGroup.NONE,
                 EsnId(chosen[TransformType.ESN].transform_id) if TransformType.ESN in chosen else EsnId.NO_ESN,
+                additional,
             )
     return None
 

@@ -84,6 +84,8 @@ def _rank(spec: ProposalSpec, t: Transform) -> int:
         order, key = spec.ke, tid
     elif tt == TransformType.ESN:
         order, key = spec.esn, tid
+    elif TransformType.ADDITIONAL_KEY_EXCHANGE_1 <= tt <= TransformType.ADDITIONAL_KEY_EXCHANGE_7 and spec.additional:
+        order, key = spec.additional[tt - TransformType.ADDITIONAL_KEY_EXCHANGE_1], tid
     else:
         return 1 << 16
     for i, x in enumerate(order):

@@ -91,13 +91,20 @@ class PayloadType(TolerantIntEnum):
 
 
 class TransformType(TolerantIntEnum):
-    """RFC 7296 §3.3.2 Transform Type."""
+    """RFC 7296 §3.3.2 Transform Type; 6-12 are RFC 9370 §2.2.1's additional key exchanges."""
 
     ENCR = 1
     PRF = 2
     INTEG = 3
     KE = 4
     ESN = 5
+    ADDITIONAL_KEY_EXCHANGE_1 = 6
+    ADDITIONAL_KEY_EXCHANGE_2 = 7
+    ADDITIONAL_KEY_EXCHANGE_3 = 8
+    ADDITIONAL_KEY_EXCHANGE_4 = 9
+    ADDITIONAL_KEY_EXCHANGE_5 = 10
+    ADDITIONAL_KEY_EXCHANGE_6 = 11
+    ADDITIONAL_KEY_EXCHANGE_7 = 12
 
 
 class TransformAttr(TolerantIntEnum):

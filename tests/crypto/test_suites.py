@@ -50,7 +50,7 @@ def test_suite_sizes_and_names() -> None:
     assert set(KE_GROUPS_SUPPORTED) == {KeGroup.MODP_2048, KeGroup.ECP_256, KeGroup.CURVE25519, KeGroup.ECP_384,
                                         KeGroup.ECP_521, KeGroup.CURVE448, KeGroup.MODP_3072, KeGroup.MODP_4096,
                                         KeGroup.MODP_6144, KeGroup.MODP_8192, KeGroup.ECP_256_BP, KeGroup.ECP_384_BP,
-                                        KeGroup.ECP_512_BP}
+                                        KeGroup.ECP_512_BP, KeGroup.ML_KEM_512, KeGroup.ML_KEM_768, KeGroup.ML_KEM_1024}
 
 
 def test_aliases_and_esp_forms_parse() -> None:
@@ -119,8 +119,8 @@ def test_from_wire_rejects_unsupported_answers() -> None:
     assert Suite.from_wire(p) == good
     no_prf = dataclasses.replace(p, transforms=tuple(t for t in p.transforms if t.transform_type != TransformType.PRF))
     des = dataclasses.replace(p, transforms=(Transform.make(TransformType.ENCR, 3),) + p.transforms[1:])
-    mlkem = dataclasses.replace(p, transforms=p.transforms[:-1] + (Transform.make(TransformType.KE, 36),))
-    for bad in (no_prf, des, mlkem):
+    modp1024 = dataclasses.replace(p, transforms=p.transforms[:-1] + (Transform.make(TransformType.KE, 2),))
+    for bad in (no_prf, des, modp1024):
         with pytest.raises(NoProposalChosen):
             Suite.from_wire(bad)
     assert isinstance(p, Proposal)
@@ -147,7 +147,7 @@ def test_parse_esp_proposals_and_pfs() -> None:
 
 
 @pytest.mark.parametrize("text,protocol,fragment", [
-    ("aes256gcm16-prfsha256-mlkem768", IKE, "'mlkem768'"),
+    ("aes256gcm16-prfsha256-x25519-ke1_modp1024", IKE, "'ke1_modp1024'"),
     ("aes256gcm16-x25519", IKE, "needs a PRF"),
     ("aes256-prfsha256-x25519", IKE, "integrity"),
     ("aes256gcm16-prfsha256", IKE, "key exchange"),
@@ -170,3 +170,46 @@ def test_select_proposal_follows_offer_order_and_rejects() -> None:
     assert select_proposal(offer, [parse_proposal("aes256-sha512-ecp256", IKE)], IKE) is None
     with pytest.raises(NoProposalChosen):
         Suite.from_wire(offer[0].__class__(1, IKE, b"", offer[0].transforms + offer[1].transforms))
+
+
+@pytest.mark.parametrize(("offer", "mine", "chosen"), [
+    # RFC 9370 §2.2.1: a configured additional type is matched by method
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem768", "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+     "aes256gcm16-prfsha384-x25519-ke1_mlkem768"),
+    # strongSwan select_algo: a type one side lacks is acceptable only if the other side lists NONE for it
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem768", "aes256gcm16-prfsha384-x25519", None),
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none", "aes256gcm16-prfsha384-x25519",
+     "aes256gcm16-prfsha384-x25519"),
+    ("aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha384-x25519-ke1_mlkem768", None),
+    ("aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none",
+     "aes256gcm16-prfsha384-x25519"),
+    # the initiator's order decides within a type; NONE chosen leaves the type out of the answer
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem1024-ke1_mlkem768-ke2_none-ke2_mlkem512",
+     "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_mlkem1024-ke2_mlkem512-ke2_none",
+     "aes256gcm16-prfsha384-x25519-ke1_mlkem1024"),
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem1024", "aes256gcm16-prfsha384-x25519-ke1_mlkem768", None),
+    # no method is chosen twice (strongSwan's ``kes`` table): ke2 falls back to NONE, then to nothing
+    ("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem768-ke2_none",
+     "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem768-ke2_none", "aes256gcm16-prfsha384-x25519-ke1_mlkem768"),
+    ("aes256gcm16-prfsha384-x25519-ke1_x25519", "aes256gcm16-prfsha384-x25519-ke1_x25519", None),
+])
+def test_additional_key_exchanges_are_selected_as_strongswan_does(offer, mine, chosen) -> None:
+    """RFC 9370 §2.2.1 selection of ADDITIONAL_KEY_EXCHANGE_1..7; the answer parses back to the same suite."""
+    found = select_proposal([parse_proposal(offer, IKE).to_wire(1, IKE, b"")], [parse_proposal(mine, IKE)], IKE)
+    assert (found and found[1].text) == chosen
+    if found:
+        assert Suite.from_wire(found[0]) == found[1]
+        assert [int(t.transform_type) for t in found[0].transforms] == [1, 2, 4] + [5 + n for n, _ in
+                                                                                     found[1].additional_kes]
+
+
+def test_additional_key_exchange_offer_and_esp_suite() -> None:
+    """ke1_ .. ke7_ tokens become transform types 6..12 in the offer, in order; ESP keeps them in its suite."""
+    spec = parse_proposal("aes256gcm16-x25519-ke1_mlkem768-ke3_mlkem1024-ke3_none", ESP)
+    assert spec.additional[0] == (KeGroup.ML_KEM_768,) and spec.additional[2] == (KeGroup.ML_KEM_1024, KeGroup.NONE)
+    wire = spec.to_wire(1, ESP, b"\x00\x00\x00\x01")
+    assert [(int(t.transform_type), t.transform_id) for t in wire.transforms] == [
+        (1, 20), (4, 31), (6, 36), (8, 37), (8, 0), (5, 0)]
+    _, suite = select_proposal([wire], [spec], ESP)
+    assert suite.additional_kes == ((1, KeGroup.ML_KEM_768), (3, KeGroup.ML_KEM_1024))
+    assert suite.text == "aes256gcm16-x25519-ke1_mlkem768-ke3_mlkem1024"

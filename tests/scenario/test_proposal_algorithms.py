@@ -59,8 +59,8 @@ def test_tunnel_with_each_algorithm_establishes_rekeys_and_carries_esp(ike: str,
 @pytest.mark.parametrize(("ike", "esp", "message"), [
     ("aes128ctr-sha256-modp2048", "aes128gcm16", "algorithms.yaml:14: connections.vpn.ike.proposals: algorithm "
      "'aes128ctr' in proposal 'aes128ctr-sha256-modp2048' is a strongSwan keyword that ikesim does not implement"),
-    ("default", "aes128gcm16-mlkem768", "algorithms.yaml:15: connections.vpn.child.proposals: algorithm 'mlkem768' in "
-     "proposal 'aes128gcm16-mlkem768' is a strongSwan keyword that ikesim does not implement"),
+    ("default", "aes128gcm16-modp1024", "algorithms.yaml:15: connections.vpn.child.proposals: algorithm 'modp1024' in "
+     "proposal 'aes128gcm16-modp1024' is a strongSwan keyword that ikesim does not implement"),
     ("aes256gcm16-prfsha256-x25519", "ike=aes128gcm16", "algorithms.yaml:15: connections.vpn.child.proposals: "
      "proposal 'ike=aes128gcm16': an ipsec.conf ike= value in a list of ESP proposals (write esp=...)"),
     ("aes256gcm16-prfsha384-ecp385", "default", "algorithms.yaml:14: connections.vpn.ike.proposals: unknown algorithm "
