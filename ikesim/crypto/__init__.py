@@ -16,7 +16,7 @@ from ikesim.crypto.auth import (
     verify_auth,
     verify_certificate,
 )
-from ikesim.crypto.ke import KeyExchange, new_key_exchange, supported_groups
+from ikesim.crypto.ke import KeyExchange, new_key_exchange, respond_key_exchange, supported_groups
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.natd import cookie_value, natd_hash
 from ikesim.crypto.prf import (
@@ -58,6 +58,7 @@ __all__ = [
     "prf",
     "prf_plus",
     "psk_auth",
+    "respond_key_exchange",
     "select_proposal",
     "sign_auth",
     "signed_octets",

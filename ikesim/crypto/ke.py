@@ -1,8 +1,10 @@
 """Key exchange methods: MODP-2048..8192, ECP-256/384/521, brainpool, Curve25519/448 (RFC 7296 §3.4; RFC 3526; RFC 5903;
-RFC 6954; RFC 8031).
+RFC 6954; RFC 8031) and ML-KEM-512/768/1024 (draft-ietf-ipsecme-ikev2-mlkem-08 §2; ``ikesim.crypto.mlkem``).
 
 Private keys are built from bytes drawn from the injected ``Rng`` so a run
-is reproducible bit for bit.
+is reproducible bit for bit. ``new_key_exchange`` is the initiator's side
+(for ML-KEM: ek out, decapsulation in); ``respond_key_exchange`` the
+responder's, for any method (for ML-KEM: encapsulation to the peer's ek).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from typing import Protocol
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dh, ec, x448, x25519
 
+from ikesim.crypto import mlkem
 from ikesim.crypto.meter import OpCounter
 from ikesim.crypto.modp_primes import MODP_PRIMES
 from ikesim.errors import ConfigError, InvalidKeyExchangeData
 from ikesim.rng import Rng
 from ikesim.wire.iana import KeGroup
 
-__all__ = ["KeyExchange", "new_key_exchange", "key_exchange_from_private", "supported_groups", "MODP_2048_P"]
+__all__ = ["KeyExchange", "new_key_exchange", "respond_key_exchange", "key_exchange_from_private", "supported_groups",
+           "MODP_2048_P"]
 
 MODP_2048_P = int(
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
@@ -41,7 +45,7 @@ class KeyExchange(Protocol):
     public_bytes: bytes
 
     def compute_shared(self, peer: bytes) -> bytes:
-        """Compute g^ir from the peer's KE data."""
+        """Compute g^ir from the peer's KE data (for ML-KEM: decapsulate the responder's ciphertext)."""
         ...
 
 
@@ -202,6 +206,7 @@ _FACTORIES: dict[int, Callable[[Rng, OpCounter | None], KeyExchange]] = {
     int(KeGroup.ECP_521): partial(_Ecp, int(KeGroup.ECP_521)),
     **{g: partial(_Ecp, g) for g in (int(KeGroup.ECP_256_BP), int(KeGroup.ECP_384_BP), int(KeGroup.ECP_512_BP))},
     int(KeGroup.CURVE448): _X448,
+    **{g: partial(mlkem.MlKemInitiator, g) for g in mlkem.MLKEM_GROUPS},
 }
 
 
@@ -211,16 +216,27 @@ def supported_groups() -> tuple[int, ...]:
 
 
 def new_key_exchange(group: int, rng: Rng, meter: OpCounter | None = None) -> KeyExchange:
-    """RFC 7296 §3.4: a fresh private key for *group*, drawn from *rng*."""
+    """RFC 7296 §3.4: a fresh private key for *group*, drawn from *rng* (ML-KEM: the seed d || z, FIPS 203 §7.1)."""
     factory = _FACTORIES.get(int(group))
     if factory is None:
         raise ConfigError(f"unsupported key exchange group {group}")
     return factory(rng, meter)
 
 
-def key_exchange_from_private(group: int, private: bytes, meter: OpCounter | None = None) -> KeyExchange:
-    """RFC 5903 §8 / RFC 7748 §6: a key exchange with a given private key (known-answer tests); ECP keys are big-endian."""
+def respond_key_exchange(group: int, rng: Rng, meter: OpCounter | None, peer: bytes) -> tuple[bytes, bytes]:
+    """RFC 7296 §1.2, RFC 9370 §2.2, draft-ietf-ipsecme-ikev2-mlkem-08 §2.1: the responder's (KE data, shared secret)."""
     g = int(group)
+    if g in mlkem.MLKEM_GROUPS:  # the ek checks, then encapsulation with m drawn from rng: (ciphertext, K)
+        return mlkem.respond(g, rng, meter, peer)
+    mine = new_key_exchange(g, rng, meter)  # the same draws, in the same order, as a responder's two calls
+    return mine.public_bytes, mine.compute_shared(peer)
+
+
+def key_exchange_from_private(group: int, private: bytes, meter: OpCounter | None = None) -> KeyExchange:
+    """RFC 5903 §8 / RFC 7748 §6 / FIPS 203 §7.1: a key exchange from a private key (KATs); ECP big-endian, ML-KEM d || z."""
+    g = int(group)
+    if g in mlkem.MLKEM_GROUPS:
+        return mlkem.MlKemInitiator(g, Rng(0, "unused"), meter, private)
     if g in _ECP_CURVES:
         return _Ecp(g, Rng(0, "unused"), meter, int.from_bytes(private, "big"))
     if g == int(KeGroup.CURVE448):

@@ -4,7 +4,8 @@ Every primitive call in ``ikesim.crypto`` adds one to a named counter, so a
 CPU model (or the benchmark's crypto floor) can turn counts into time.
 Operation names (``ikesim.calibration.measure_op_costs`` times each one):
 
-- ``ke_keygen:<group>``, ``ke_shared:<group>``: group 14-18, 19-21, 28-30, 31 or 32;
+- ``ke_keygen:<group>``, ``ke_shared:<group>``: group 14-18, 19-21, 28-30, 31, 32 or 35-37 (ML-KEM:
+  key generation from the seed, decapsulation); ``ke_encaps:<group>``: ML-KEM encapsulation (35-37);
 - ``prf`` (one HMAC), ``prf_plus`` (one whole prf+ expansion);
 - ``sk_seal:<encr>``, ``sk_open:<encr>``: encr ``aes128gcm16``, ``aes192gcm16``,
   ``aes256gcm16``, ``chacha20poly1305``, ``aes128``, ``aes192`` or ``aes256``;
